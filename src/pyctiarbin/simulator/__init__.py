@@ -1,0 +1,1 @@
+"""The cycler simulator: asyncio CTI server, channel state machine, cell model and schedules."""
