@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "BatchRejected",
     "ChannelNotRunning",
     "ChannelRunning",
     "ChecksumError",
@@ -43,13 +44,21 @@ __all__ = [
     "TokenError",
     "TooFrequent",
     "TruncatedFrameError",
-    "UnknownCommandError",
+    "UnexpectedFeedback",
     "UnknownChannel",
+    "UnknownCommandError",
 ]
 
 
 class CtiError(Exception):
-    """Root of every error pyctiarbin raises on purpose."""
+    """Root of every error pyctiarbin raises on purpose.
+
+    ``outcome_unknown`` is true when a control command (one that changes the cycler's state)
+    was sent but its answer was lost: the cycler may or may not have carried it out. Such a
+    command is never sent again automatically.
+    """
+
+    outcome_unknown: bool = False
 
 
 class ProtocolError(CtiError):
@@ -92,6 +101,11 @@ class CtiConnectionError(CtiError, ConnectionError):
         self.outcome_unknown = outcome_unknown
 
 
+class UnexpectedFeedback(CtiError):
+    """The cycler answered, but not with what the command needs (e.g. a read of channel 5
+    answered without channel 5)."""
+
+
 class CtiTimeout(CtiError, TimeoutError):
     """No answer within the timeout. Also a builtin :class:`TimeoutError`.
 
@@ -129,7 +143,9 @@ class CommandRejected(CtiError):
         for key in cls.codes:
             CommandRejected._registry[key] = cls
 
-    def __init__(self, command: str, code: int, meaning: str, *, channel: int | None = None) -> None:
+    def __init__(
+        self, command: str, code: int, meaning: str, *, channel: int | None = None
+    ) -> None:
         where = f" on channel {channel}" if channel is not None else ""
         super().__init__(f"{command} refused{where}: {meaning} (code 0x{code:02X})")
         self.command = command
@@ -228,3 +244,34 @@ class TooFrequent(CommandRejected):
 
 class FileOperationFailed(CommandRejected):
     """A file command (browse, download, upload, new, delete) failed on the cycler."""
+
+
+class BatchRejected(CommandRejected):
+    """Some channels of a multi-channel command refused it; the others carried it out.
+
+    ``rejections`` maps each refusing channel (1-based) to its :class:`CommandRejected`;
+    ``succeeded`` lists the channels that accepted. ``code``/``meaning`` are the first refusal's.
+    """
+
+    def __init__(
+        self,
+        command: str,
+        rejections: dict[int, CommandRejected],
+        succeeded: list[int],
+    ) -> None:
+        first = rejections[min(rejections)]
+        CtiError.__init__(
+            self,
+            f"{command} refused on {len(rejections)} of {len(rejections) + len(succeeded)} "
+            "channels: "
+            + "; ".join(f"channel {ch}: {r.meaning}" for ch, r in sorted(rejections.items())),
+        )
+        self.command = command
+        self.code = first.code
+        self.meaning = first.meaning
+        self.channel = None
+        self.rejections = rejections
+        self.succeeded = succeeded
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.command, self.rejections, self.succeeded))

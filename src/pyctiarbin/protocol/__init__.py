@@ -31,7 +31,6 @@ from .framing import (
     HEADER_SIZE,
     MIN_FRAME_SIZE,
     TOKEN,
-    TOKEN_BYTES,
     FrameReader,
     checksum,
 )
@@ -70,7 +69,9 @@ def encode(message: Message) -> bytes:
         raise EncodeError(f"cannot encode {type(message).__name__}: not a CTI message")
     body = message.pack()
     total = HEADER_SIZE + len(body) + 2
-    frame = bytearray(HEADER.pack(TOKEN, total - 12 if message.IS_REQUEST else total, message.CODE, 0))
+    frame = bytearray(
+        HEADER.pack(TOKEN, total - 12 if message.IS_REQUEST else total, message.CODE, 0)
+    )
     frame += body
     frame += CHECKSUM.pack(checksum(frame))
     return bytes(frame)
@@ -111,7 +112,9 @@ def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = Tru
     try:
         message, offset = cls.unpack_from(frame, HEADER_SIZE, end)
     except struct.error as exc:
-        raise TruncatedFrameError(f"{cls.__name__}: frame too short for its layout ({exc})") from exc
+        raise TruncatedFrameError(
+            f"{cls.__name__}: frame too short for its layout ({exc})"
+        ) from exc
     except (UnicodeDecodeError, ValueError, OverflowError, MemoryError) as exc:
         raise ProtocolError(f"{cls.__name__}: malformed field ({exc})") from exc
     if offset != end:

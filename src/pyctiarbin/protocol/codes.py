@@ -12,8 +12,8 @@ from typing import Any
 
 __all__ = [
     "AssignResult",
-    "AuxOptions",
     "AutoCalibrationResult",
+    "AuxOptions",
     "BrowseResult",
     "ChannelSelection",
     "CommandCode",
@@ -214,7 +214,9 @@ def meta_code_for(variable: int | str | MetaCode) -> MetaCode:
         try:
             return MetaCode[variable.strip().upper()]
         except KeyError:
-            raise ValueError(f"unknown meta variable {variable!r}; expected MV_UD1..MV_UD16") from None
+            raise ValueError(
+                f"unknown meta variable {variable!r}; expected MV_UD1..MV_UD16"
+            ) from None
     if isinstance(variable, int) and not isinstance(variable, bool) and 1 <= variable <= 16:
         return MetaCode[f"MV_UD{variable}"]
     raise ValueError(f"unknown meta variable {variable!r}; expected 1..16 or 'MV_UD1'..'MV_UD16'")
@@ -237,13 +239,14 @@ class ResultCode(IntEnum):
     @property
     def meaning(self) -> str:
         """The documented meaning of this result."""
-        return self._meaning  # type: ignore[attr-defined,no-any-return]
+        meaning: str = self._meaning  # type: ignore[attr-defined]
+        return meaning
 
     @classmethod
     def describe(cls, code: int) -> str:
         """The documented meaning of ``code``, or a plain note that it is undocumented."""
         try:
-            return cls(code).meaning
+            return str(cls(code).meaning)
         except ValueError:
             return f"undocumented result code {code}"
 
@@ -279,59 +282,69 @@ class AssignResult(ResultCode):
     SCHEDULE_CLEAR = 0x1E, "schedule cleared"
 
 
-_START_COMMON: list[tuple[str, int, str]] = [
-    ("SUCCESS", 0x00, "started"),
-    ("INDEX", 0x10, "invalid channel index"),
-    ("ERROR", 0x11, "monitor window in use or CTI not allowed to control"),
-    ("CHANNEL_RUNNING", 0x12, "channel is already running or unsafe"),
-    ("CHANNEL_NOT_CONNECTED", 0x13, "channel is not connected to the DAQ"),
-    ("SCHEDULE_INVALID", 0x14, "schedule is not compatible with the system"),
-    ("NO_SCHEDULE_ASSIGNED", 0x15, "no schedule assigned"),
-    ("SCHEDULE_VERSION", 0x16, "schedule version does not match MITS"),
-    ("POWER_PROTECTED", 0x17, "power protected"),
-    ("RESULTS_FILE_SIZE_LIMIT", 0x18, "results file too large"),
-    ("STEP_NUMBER", 0x19, "invalid step number"),
-    ("NO_CAN_CONFIGURATION", 0x1A, "no CAN configuration assigned"),
-    ("AUX_CHANNEL_MAP", 0x1B, "aux channel map or aux count in the schedule is invalid"),
-    ("BUILD_AUX_COUNT", 0x1C, "built-in aux count is invalid"),
-    ("POWER_CLAMP_CHECK", 0x1D, "power clamp range is zero"),
-    ("AUX_AI", 0x1E, "aux AI mapping error"),
-    ("SAFOR_GROUP", 0x1F, "SAFOR group error or no channel selected"),
-    ("BT6000_RUNNING_GROUP", 0x20, "BT6000 group is running"),
-    ("DOWNLOADING_SCHEDULE", 0x21, "the DAQ is still downloading the schedule"),
-    ("DATABASE_QUERY_TEST_NAME", 0x22, "database query of the test name failed"),
-]
+class StartResult(ResultCode):
+    """Result of START and START_EX (R128 ``btResult``); v1.1 and the 1.2 enum."""
 
-StartResult = ResultCode(  # type: ignore[call-overload]
-    "StartResult",
-    [(n, (v, m)) for n, v, m in _START_COMMON]
-    + [
-        ("TEST_NAME_EXISTS", (0x23, "test name is empty or already exists")),
-        ("GO_STEP", (0x24, "invalid step or step limit setting")),
-        ("INVALID_PARALLEL", (0x25, "invalid parallel channel setting")),
-        ("SAFETY", (0x26, "schedule safety pre-check failed")),
-        ("SCHEDULE_NAME_DIFFERENT", (0x27, "schedule name differs")),
-        ("BATTERY_SIMULATION_NOT_PARALLEL", (0x28, "battery simulation error")),
-        ("CSV_WAIT_TIME", (0x29, "wait until the CSV file is written (45 s)")),
-        ("CHANNEL_SUSPENDED", (0x2A, "channel is suspended")),
-        ("TEST_NAME_TOO_LONG", (0x2B, "test name is too long")),
-    ],
-)
-StartResult.__doc__ = "Result of START and START_EX (R128 ``btResult``)."
+    SUCCESS = 0x00, "started"
+    INDEX = 0x10, "invalid channel index"
+    ERROR = 0x11, "monitor window in use or CTI not allowed to control"
+    CHANNEL_RUNNING = 0x12, "channel is already running or unsafe"
+    CHANNEL_NOT_CONNECTED = 0x13, "channel is not connected to the DAQ"
+    SCHEDULE_INVALID = 0x14, "schedule is not compatible with the system"
+    NO_SCHEDULE_ASSIGNED = 0x15, "no schedule assigned"
+    SCHEDULE_VERSION = 0x16, "schedule version does not match MITS"
+    POWER_PROTECTED = 0x17, "power protected"
+    RESULTS_FILE_SIZE_LIMIT = 0x18, "results file too large"
+    STEP_NUMBER = 0x19, "invalid step number"
+    NO_CAN_CONFIGURATION = 0x1A, "no CAN configuration assigned"
+    AUX_CHANNEL_MAP = 0x1B, "aux channel map or aux count in the schedule is invalid"
+    BUILD_AUX_COUNT = 0x1C, "built-in aux count is invalid"
+    POWER_CLAMP_CHECK = 0x1D, "power clamp range is zero"
+    AUX_AI = 0x1E, "aux AI mapping error"
+    SAFOR_GROUP = 0x1F, "SAFOR group error or no channel selected"
+    BT6000_RUNNING_GROUP = 0x20, "BT6000 group is running"
+    DOWNLOADING_SCHEDULE = 0x21, "the DAQ is still downloading the schedule"
+    DATABASE_QUERY_TEST_NAME = 0x22, "database query of the test name failed"
+    TEST_NAME_EXISTS = 0x23, "test name is empty or already exists"
+    GO_STEP = 0x24, "invalid step or step limit setting"
+    INVALID_PARALLEL = 0x25, "invalid parallel channel setting"
+    SAFETY = 0x26, "schedule safety pre-check failed"
+    SCHEDULE_NAME_DIFFERENT = 0x27, "schedule name differs"
+    BATTERY_SIMULATION_NOT_PARALLEL = 0x28, "battery simulation error"
+    CSV_WAIT_TIME = 0x29, "wait until the CSV file is written (45 s)"
+    CHANNEL_SUSPENDED = 0x2A, "channel is suspended"
+    TEST_NAME_TOO_LONG = 0x2B, "test name is too long"
 
-ResumeResult = ResultCode(  # type: ignore[call-overload]
-    "ResumeResult",
-    [(n, (v, m.replace("started", "resumed"))) for n, v, m in _START_COMMON]
-    + [
-        ("NO_TEST_NAME", (0x23, "no test name, or the schedule differs from the last one")),
-        ("LOAD_RESUME_DATA", (0x24, "loading resume data from the database failed")),
-        ("TOO_MANY_TEST_NAMES", (0x25, "too many test names (limit 128)")),
-        ("SAFETY", (0x26, "safety check failed")),
-        ("BATTERY_SIMULATION_NOT_PARALLEL", (0x27, "battery simulation not parallel")),
-        ("CHANNEL_SUSPENDED", (0x28, "channel is suspended")),
-    ],
-)
-ResumeResult.__doc__ = "Result of RESUME and RESUME_EX (R128 ``btResult``)."
+
+class ResumeResult(ResultCode):
+    """Result of RESUME and RESUME_EX (R128 ``btResult``); 0x10-0x22 as START."""
+
+    SUCCESS = 0x00, "resumed"
+    INDEX = 0x10, "invalid channel index"
+    ERROR = 0x11, "monitor window in use or CTI not allowed to control"
+    CHANNEL_RUNNING = 0x12, "channel is already running or unsafe"
+    CHANNEL_NOT_CONNECTED = 0x13, "channel is not connected to the DAQ"
+    SCHEDULE_INVALID = 0x14, "schedule is not compatible with the system"
+    NO_SCHEDULE_ASSIGNED = 0x15, "no schedule assigned"
+    SCHEDULE_VERSION = 0x16, "schedule version does not match MITS"
+    POWER_PROTECTED = 0x17, "power protected"
+    RESULTS_FILE_SIZE_LIMIT = 0x18, "results file too large"
+    STEP_NUMBER = 0x19, "invalid step number"
+    NO_CAN_CONFIGURATION = 0x1A, "no CAN configuration assigned"
+    AUX_CHANNEL_MAP = 0x1B, "aux channel map or aux count in the schedule is invalid"
+    BUILD_AUX_COUNT = 0x1C, "built-in aux count is invalid"
+    POWER_CLAMP_CHECK = 0x1D, "power clamp range is zero"
+    AUX_AI = 0x1E, "aux AI mapping error"
+    SAFOR_GROUP = 0x1F, "SAFOR group error or no channel selected"
+    BT6000_RUNNING_GROUP = 0x20, "BT6000 group is running"
+    DOWNLOADING_SCHEDULE = 0x21, "the DAQ is still downloading the schedule"
+    DATABASE_QUERY_TEST_NAME = 0x22, "database query of the test name failed"
+    NO_TEST_NAME = 0x23, "no test name, or the schedule differs from the last one"
+    LOAD_RESUME_DATA = 0x24, "loading resume data from the database failed"
+    TOO_MANY_TEST_NAMES = 0x25, "too many test names (limit 128)"
+    SAFETY = 0x26, "safety check failed"
+    BATTERY_SIMULATION_NOT_PARALLEL = 0x27, "battery simulation not parallel"
+    CHANNEL_SUSPENDED = 0x28, "channel is suspended"
 
 
 class ContinueResult(ResultCode):
@@ -397,7 +410,10 @@ class SerialResult(ResultCode):
 
 
 class BrowseResult(ResultCode):
-    """Result of BROWSE_DIRECTORY (v4.5; the 1.2 enum adds 3 = schedule v1 and moves failed to 4)."""
+    """Result of BROWSE_DIRECTORY (v4.5).
+
+    The 1.2 enum adds 3 = schedule v1 listed and moves "failed" to 4; both count as failures.
+    """
 
     DIRECTORY_OK = 1, "directory listed"
     SCHEDULE_OK = 2, "schedule directory listed"

@@ -45,10 +45,10 @@ __all__ = [
     "Bytes",
     "Enum16",
     "F32Array",
-    "Nested",
     "Layout",
-    "WireType",
+    "Nested",
     "Wide",
+    "WireType",
     "compiled",
     "decode_ascii",
     "decode_wide",
@@ -206,7 +206,9 @@ def encode_ascii(owner: str, name: str, value: Any, length: int) -> bytes:
             f"{owner}.{name} contains {value[exc.start]!r}, which a 1-byte text field cannot hold"
         ) from None
     if len(data) > length:
-        raise EncodeError(f"{owner}.{name} is {len(data)} characters long; the field holds {length}")
+        raise EncodeError(
+            f"{owner}.{name} is {len(data)} characters long; the field holds {length}"
+        )
     return data
 
 
@@ -326,7 +328,9 @@ class Layout:
 
     __slots__ = ("encoders", "names", "owner", "size", "struct", "unpack")
 
-    def __init__(self, owner: str, entries: list[tuple[str, WireType, int]], pad_before: int) -> None:
+    def __init__(
+        self, owner: str, entries: list[tuple[str, WireType, int]], pad_before: int
+    ) -> None:
         fmt = ["<"]
         if pad_before:
             fmt.append(f"{pad_before}x")
@@ -340,7 +344,9 @@ class Layout:
         self.names = tuple(name for name, _kind, _pad in entries)
         self.encoders = tuple((name, kind) for name, kind, _pad in entries)
         self.unpack: Callable[[Any, int], tuple[Any, ...]]
-        converters = {f"d{i}": kind.decode for i, (_n, kind, _p) in enumerate(entries) if kind.decode}
+        converters = {
+            f"d{i}": kind.decode for i, (_n, kind, _p) in enumerate(entries) if kind.decode
+        }
         if not converters:
             self.unpack = self.struct.unpack_from
             return

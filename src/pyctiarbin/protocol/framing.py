@@ -118,7 +118,9 @@ class FrameReader:
 
     __slots__ = ("_buffer", "_max_frame_size", "_role", "skipped_bytes")
 
-    def __init__(self, role: str = "client", *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+    def __init__(
+        self, role: str = "client", *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    ) -> None:
         if role not in ("client", "server", "any"):
             raise ValueError(f"role must be 'client', 'server' or 'any', not {role!r}")
         if max_frame_size < MIN_FRAME_SIZE:

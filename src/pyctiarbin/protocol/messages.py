@@ -56,6 +56,7 @@ from .fields import (
     decode_ascii,
     decode_wide,
     encode_ascii,
+    encode_wide,
     wire,
 )
 from .framing import register_direction
@@ -215,7 +216,9 @@ def _pack_records(owner: str, name: str, records: Any, kind: type[WireStruct]) -
 R = TypeVar("R", bound=WireStruct)
 
 
-def _unpack_records(buffer: Buffer, offset: int, end: int, kind: type[R]) -> tuple[tuple[R, ...], int]:
+def _unpack_records(
+    buffer: Buffer, offset: int, end: int, kind: type[R]
+) -> tuple[tuple[R, ...], int]:
     (count,) = _U32.unpack_from(buffer, offset)
     offset += 4
     records = []
@@ -604,7 +607,7 @@ class ChannelRecord(WireStruct):
             if offset + 8 * total_aux > end:
                 raise struct.error("aux values overrun the frame")
             groups = {}
-            for kind, count in zip(AUX_KINDS, counts[:12]):
+            for kind, count in zip(AUX_KINDS, counts[:12], strict=True):
                 if count:
                     raw = struct.unpack_from(f"<{2 * count}f", buffer, offset)
                     groups[kind] = tuple(
@@ -895,7 +898,9 @@ class ResumeData(WireStruct):
             if isinstance(seq, (str, bytes)) or len(seq) != count:
                 raise EncodeError(f"ResumeData.{name} must hold {count} numbers")
             values.extend(kind.encode("ResumeData", f"{name}[{i}]", v) for i, v in enumerate(seq))
-        values.append(F64.encode("ResumeData", "charge_capacity_time_s", self.charge_capacity_time_s))
+        values.append(
+            F64.encode("ResumeData", "charge_capacity_time_s", self.charge_capacity_time_s)
+        )
         values.append(
             F64.encode("ResumeData", "discharge_capacity_time_s", self.discharge_capacity_time_s)
         )
@@ -947,7 +952,10 @@ _RESUME_DATA = _NestedResumeData()
 @compiled
 @dataclass(slots=True)
 class StartExEntry(WireStruct):
-    """THIRD_PARTY_CHANNEL_START_DATA_EX (1052 bytes). Only test name, schedule and step are used."""
+    """THIRD_PARTY_CHANNEL_START_DATA_EX (1052 bytes).
+
+    Only the test name, schedule and step are used by the server when starting.
+    """
 
     channel_index: int = wire(U32)
     test_name: str = wire(Wide(72), default="")
@@ -1049,8 +1057,8 @@ class StartDataRecord(WireStruct):
     _MIDDLE: ClassVar[struct.Struct] = struct.Struct("<II400s16f")
 
     def _pack_tail(self) -> bytes:
-        schedule = Wide(200).encode("StartDataRecord", "schedule", self.schedule)
-        mv = F32Array(16).encode("StartDataRecord", "mv_ud", self.mv_ud)
+        schedule = encode_wide("StartDataRecord", "schedule", self.schedule, 200)
+        mv: bytes = F32Array(16).encode("StartDataRecord", "mv_ud", self.mv_ud)
         return (
             _U32_PAIR.pack(len(self.test_names), len(self.steps))
             + schedule.ljust(400, b"\x00")
@@ -1134,7 +1142,9 @@ class ResumeDataRecord(WireStruct):
 
     def _pack_tail(self) -> bytes:
         texts = [
-            Wide(length).encode("ResumeDataRecord", name, getattr(self, name)).ljust(2 * length, b"\0")
+            encode_wide("ResumeDataRecord", name, getattr(self, name), length).ljust(
+                2 * length, b"\0"
+            )
             for name, length in (
                 ("test_name", 72),
                 ("schedule", 200),
@@ -1143,10 +1153,11 @@ class ResumeDataRecord(WireStruct):
                 ("start_time", 64),
             )
         ]
+        resume: bytes = _RESUME_DATA.encode("ResumeDataRecord", "resume_data", self.resume_data)
         return (
             _U32.pack(len(self.steps))
             + b"".join(texts)
-            + _RESUME_DATA.encode("ResumeDataRecord", "resume_data", self.resume_data)
+            + resume
             + _pack_third_party_strings("ResumeDataRecord", "steps", self.steps)
         )
 
@@ -1272,7 +1283,9 @@ class UpdateMetaVariablesRequest(Message):
     def _unpack_tail(cls, buffer: Buffer, offset: int, end: int) -> tuple[dict[str, Any], int]:
         remaining = end - offset
         if remaining % _MV_ENTRY_SIZE:
-            raise struct.error(f"{remaining} bytes of entries is not a multiple of {_MV_ENTRY_SIZE}")
+            raise struct.error(
+                f"{remaining} bytes of entries is not a multiple of {_MV_ENTRY_SIZE}"
+            )
         entries = []
         while offset < end:
             entry, offset = MetaVariableEntry.unpack_from(buffer, offset, end)

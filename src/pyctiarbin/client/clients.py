@@ -1,0 +1,473 @@
+"""``CyclerClient`` (blocking) and ``AsyncCyclerClient`` (asyncio).
+
+Both take the same arguments and have the same methods; every method is a one-line call of an
+operation from :mod:`.operations`, where the command is written once. A test checks that the
+two classes keep the same method names and signatures.
+
+Channels are the 1-based numbers MITS displays. Methods raise:
+
+* ``ValueError`` (or :class:`EncodeError`, a ``ValueError``) for a bad argument, before
+  anything is sent;
+* :class:`CommandRejected` (or a subclass such as :class:`ChannelRunning`) when the cycler
+  refuses, with its documented code and meaning; :class:`BatchRejected` when some channels of a
+  multi-channel command refuse;
+* :class:`CtiTimeout` (a ``TimeoutError``) when no answer arrives within ``timeout``;
+* :class:`CtiConnectionError` when the cycler cannot be reached; for a control command whose
+  answer was lost, ``outcome_unknown`` is true and the command was not sent again;
+* :class:`LoginError` when the cycler refuses the credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ..credentials import Credentials, resolve_credentials
+from ..protocol import (
+    ChannelSelection,
+    DirEntry,
+    LoginFeedback,
+    ResumeDataRecord,
+    ResumeExEntry,
+    StartDataRecord,
+    StartExEntry,
+)
+from . import operations as ops
+from .operations import MvValues, Operation, Target
+from .session import AsyncLink, ConnectionState, LinkCore, RetryPolicy, SyncLink
+from .status import ChannelStatus
+
+__all__ = ["AsyncCyclerClient", "AsyncFiles", "CyclerClient", "Files"]
+
+T = TypeVar("T")
+
+DEFAULT_PORT = 9031
+DEFAULT_FILE_PORT = 9032
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class _ClientConfig:
+    """Arguments shared by both clients."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = DEFAULT_PORT,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        env_path: str | os.PathLike[str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        connect_timeout: float | None = None,
+        file_port: int = DEFAULT_FILE_PORT,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 5.0,
+        file_login: bool = True,
+    ) -> None:
+        if not isinstance(host, str) or not host:
+            raise ValueError("host must be a non-empty string")
+        for name, value in (("port", port), ("file_port", file_port)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+                raise ValueError(f"{name} must be a TCP port (1..65535), not {value!r}")
+        self.host = host
+        self.port = port
+        self.file_port = file_port
+        self.credentials: Credentials = resolve_credentials(username, password, env_path=env_path)
+        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout if connect_timeout is not None else timeout)
+        self.retry = RetryPolicy(retries, backoff_s, max_backoff_s)
+        self.file_login = file_login
+
+    def link_kwargs(self, label: str, login: bool) -> dict[str, Any]:
+        return {
+            "timeout": self.timeout,
+            "connect_timeout": self.connect_timeout,
+            "retry": self.retry,
+            "label": label,
+            "login": login,
+        }
+
+
+class _ClientState:
+    _config: _ClientConfig
+    _control: LinkCore
+
+    def __repr__(self) -> str:
+        config = self._config
+        return (
+            f"<{type(self).__name__} {config.host}:{config.port} "
+            f"user={config.credentials.username!r} {self._control.state.value}>"
+        )
+
+    @property
+    def host(self) -> str:
+        return self._config.host
+
+    @property
+    def port(self) -> int:
+        return self._config.port
+
+    @property
+    def state(self) -> ConnectionState:
+        """The control connection's state."""
+        return self._control.state
+
+    @property
+    def login_info(self) -> LoginFeedback:
+        """The login feedback (``num_channels``, ``serial_number``, ``note``, ...).
+
+        Raises CtiConnectionError if the client has not connected yet.
+        """
+        info = self._control.login_info
+        if info is None:
+            from ..errors import CtiConnectionError
+
+            raise CtiConnectionError("not connected yet: call connect() or use 'with'")
+        return info
+
+    @property
+    def num_channels(self) -> int:
+        return self.login_info.num_channels
+
+
+class CyclerClient(_ClientState):
+    """A blocking CTI client. Safe to share between threads (one command at a time).
+
+    ``CyclerClient(host, port=9031, *, username=None, password=None, env_path=None,
+    timeout=10.0, connect_timeout=None, file_port=9032, retries=3, backoff_s=0.2,
+    max_backoff_s=5.0, file_login=True)``
+
+    Credentials: the arguments, else ``ARBIN_CTI_USERNAME``/``ARBIN_CTI_PASSWORD`` from the
+    environment, else the ``.env`` file at ``env_path`` (default ``./.env``); ValueError if none.
+    Use it as a context manager, or call :meth:`connect` and :meth:`close`. Commands connect
+    (and reconnect) by themselves.
+    """
+
+    def __init__(self, host: str, port: int = DEFAULT_PORT, **kwargs: Any) -> None:
+        self._config = _ClientConfig(host, port, **kwargs)
+        self._control: SyncLink = SyncLink(
+            host, port, self._config.credentials, **self._config.link_kwargs("cycler", True)
+        )
+        self.files = Files(self._config)
+
+    def __enter__(self) -> CyclerClient:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def connect(self) -> LoginFeedback:
+        """Connect and log in; returns the login feedback. Raises CtiConnectionError, LoginError."""
+        return self._control.open()
+
+    def close(self) -> None:
+        """Close the control and file connections."""
+        self._control.close()
+        self.files.close()
+
+    def _run(self, op: Operation[T]) -> T:
+        return self._control.run(op)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def read_channel(self, channel: int, *, aux: bool | int = False) -> ChannelStatus:
+        """Read one channel (1-based). ``aux=True`` asks for aux, BMS and SMB readings."""
+        return self._run(ops.read_channel(channel, aux))
+
+    def read_channels(
+        self,
+        channels: Iterable[int] | None = None,
+        *,
+        selection: int = ChannelSelection.ALL,
+        aux: bool | int = False,
+    ) -> list[ChannelStatus]:
+        """Read all channels (or those listed) in ONE request, sorted by channel.
+
+        ``selection``: :class:`ChannelSelection` ALL, RUNNING or UNSAFE.
+        """
+        return self._run(ops.read_channels(channels, selection, aux))
+
+    def get_start_data(self, channels: Target) -> list[StartDataRecord]:
+        """GET_START_DATA for the channels."""
+        return self._run(ops.get_start_data(channels))
+
+    def get_resume_data(self, channels: Target) -> list[ResumeDataRecord]:
+        """GET_RESUME_DATA for the channels."""
+        return self._run(ops.get_resume_data(channels))
+
+    def serial_number(self) -> int:
+        """GET_SERIAL: the cycler's serial number (MITS Pro 8)."""
+        return self._run(ops.serial_number())
+
+    # -- control -----------------------------------------------------------------------------
+
+    def assign_schedule(
+        self,
+        channels: Target,
+        schedule: str,
+        *,
+        capacity_ah: float = 0.0,
+        barcode: str = "",
+        mv_ud: Sequence[float] | None = None,
+    ) -> None:
+        """Assign ``schedule`` (e.g. ``"CCCV_Charge.sdx"``) to a channel, several, or ``"all"``."""
+        self._run(
+            ops.assign_schedule(
+                channels, schedule, capacity_ah=capacity_ah, barcode=barcode, mv_ud=mv_ud
+            )
+        )
+
+    def start(self, channels: Target, test_name: str) -> None:
+        """Start the assigned schedule on the channels, naming the test ``test_name``."""
+        self._run(ops.start(channels, test_name))
+
+    def start_ex(self, entries: Sequence[StartExEntry]) -> None:
+        """START_EX: start with per-channel test name, schedule and step (see start_ex_entry)."""
+        self._run(ops.start_ex(entries))
+
+    def continue_channels(self, channels: Target) -> None:
+        """CONTINUE paused channels."""
+        self._run(ops.continue_channels(channels))
+
+    def resume(self, channels: Target) -> None:
+        """RESUME stopped tests on the channels (or ``"all"``)."""
+        self._run(ops.resume(channels))
+
+    def resume_ex(self, entries: Sequence[ResumeExEntry]) -> None:
+        """RESUME_EX with explicit resume data (see resume_ex_entry)."""
+        self._run(ops.resume_ex(entries))
+
+    def stop(self, channels: Target) -> None:
+        """Stop the tests on the channels (or ``"all"``)."""
+        self._run(ops.stop(channels))
+
+    def jump(self, channels: Target, step: int) -> None:
+        """Jump running channels to ``step`` (1-based, as MITS numbers steps)."""
+        self._run(ops.jump(channels, step))
+
+    def set_meta_variable(self, channel: int, variable: int | str, value: float) -> None:
+        """Set one meta variable (``1``..``16`` or ``"MV_UD1"``..) on a running channel."""
+        self._run(ops.set_meta_variable(channel, variable, value))
+
+    def set_meta_variables(self, values: MvValues) -> None:
+        """Set many meta variables on many channels in one UPDATE_MV_ADVANCED request."""
+        self._run(ops.set_meta_variables(values))
+
+    def set_kick_out(self, flag: int) -> bool:
+        """CONNECT with the kick-out flag; True if the server accepted the connection."""
+        return self._run(ops.set_kick_out(flag))
+
+    def send_message(self, text: str) -> None:
+        """Show ``text`` on the MITS computer."""
+        self._run(ops.send_message(text))
+
+    def start_auto_calibration(self) -> None:
+        """Start auto-calibration (the Calibration window must be open on the server)."""
+        self._run(ops.start_auto_calibration())
+
+
+class Files:
+    """File commands over the file port (9032), on a connection opened on first use."""
+
+    def __init__(self, config: _ClientConfig) -> None:
+        self._config = config
+        self._link = SyncLink(
+            config.host,
+            config.file_port,
+            config.credentials,
+            **config.link_kwargs("file service", config.file_login),
+        )
+
+    def close(self) -> None:
+        self._link.close()
+
+    def browse(self, path: str) -> list[DirEntry]:
+        """List a directory on the cycler."""
+        return self._link.run(ops.browse(path))
+
+    def download(self, path: str, local_path: str | os.PathLike[str] | None = None) -> bytes:
+        """Download a file (all chunks, each checked by MD5); also write it to ``local_path``."""
+        data = self._link.run(ops.download(path))
+        if local_path is not None:
+            Path(local_path).write_bytes(data)
+        return data
+
+    def upload(
+        self,
+        path: str,
+        data: bytes | str | os.PathLike[str],
+        *,
+        chunk_size: int = ops.DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        """Upload ``data`` (bytes, or the path of a local file) to ``path`` on the cycler."""
+        payload = data if isinstance(data, (bytes, bytearray)) else Path(data).read_bytes()
+        self._link.run(ops.upload(path, payload, chunk_size))
+
+    def make_dir(self, path: str) -> None:
+        """Create a folder."""
+        self._link.run(ops.make_dir(path))
+
+    def delete(self, path: str) -> None:
+        """Delete a file (only .sdx, .sdu, .can, .smb, .txt) or a folder."""
+        self._link.run(ops.delete(path))
+
+
+class AsyncCyclerClient(_ClientState):
+    """The asyncio CTI client: the same arguments and methods as :class:`CyclerClient`, as
+    coroutines. Safe under concurrent tasks (commands on one connection run one at a time)."""
+
+    def __init__(self, host: str, port: int = DEFAULT_PORT, **kwargs: Any) -> None:
+        self._config = _ClientConfig(host, port, **kwargs)
+        self._control: AsyncLink = AsyncLink(
+            host, port, self._config.credentials, **self._config.link_kwargs("cycler", True)
+        )
+        self.files = AsyncFiles(self._config)
+
+    async def __aenter__(self) -> AsyncCyclerClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def connect(self) -> LoginFeedback:
+        """Connect and log in; returns the login feedback. Raises CtiConnectionError, LoginError."""
+        return await self._control.open()
+
+    async def close(self) -> None:
+        """Close the control and file connections."""
+        await self._control.close()
+        await self.files.close()
+
+    async def _run(self, op: Operation[T]) -> T:
+        return await self._control.run(op)
+
+    async def read_channel(self, channel: int, *, aux: bool | int = False) -> ChannelStatus:
+        """See :meth:`CyclerClient.read_channel`."""
+        return await self._run(ops.read_channel(channel, aux))
+
+    async def read_channels(
+        self,
+        channels: Iterable[int] | None = None,
+        *,
+        selection: int = ChannelSelection.ALL,
+        aux: bool | int = False,
+    ) -> list[ChannelStatus]:
+        """See :meth:`CyclerClient.read_channels`."""
+        return await self._run(ops.read_channels(channels, selection, aux))
+
+    async def get_start_data(self, channels: Target) -> list[StartDataRecord]:
+        return await self._run(ops.get_start_data(channels))
+
+    async def get_resume_data(self, channels: Target) -> list[ResumeDataRecord]:
+        return await self._run(ops.get_resume_data(channels))
+
+    async def serial_number(self) -> int:
+        return await self._run(ops.serial_number())
+
+    async def assign_schedule(
+        self,
+        channels: Target,
+        schedule: str,
+        *,
+        capacity_ah: float = 0.0,
+        barcode: str = "",
+        mv_ud: Sequence[float] | None = None,
+    ) -> None:
+        await self._run(
+            ops.assign_schedule(
+                channels, schedule, capacity_ah=capacity_ah, barcode=barcode, mv_ud=mv_ud
+            )
+        )
+
+    async def start(self, channels: Target, test_name: str) -> None:
+        await self._run(ops.start(channels, test_name))
+
+    async def start_ex(self, entries: Sequence[StartExEntry]) -> None:
+        await self._run(ops.start_ex(entries))
+
+    async def continue_channels(self, channels: Target) -> None:
+        await self._run(ops.continue_channels(channels))
+
+    async def resume(self, channels: Target) -> None:
+        await self._run(ops.resume(channels))
+
+    async def resume_ex(self, entries: Sequence[ResumeExEntry]) -> None:
+        await self._run(ops.resume_ex(entries))
+
+    async def stop(self, channels: Target) -> None:
+        await self._run(ops.stop(channels))
+
+    async def jump(self, channels: Target, step: int) -> None:
+        await self._run(ops.jump(channels, step))
+
+    async def set_meta_variable(self, channel: int, variable: int | str, value: float) -> None:
+        await self._run(ops.set_meta_variable(channel, variable, value))
+
+    async def set_meta_variables(self, values: MvValues) -> None:
+        await self._run(ops.set_meta_variables(values))
+
+    async def set_kick_out(self, flag: int) -> bool:
+        return await self._run(ops.set_kick_out(flag))
+
+    async def send_message(self, text: str) -> None:
+        await self._run(ops.send_message(text))
+
+    async def start_auto_calibration(self) -> None:
+        await self._run(ops.start_auto_calibration())
+
+
+class AsyncFiles:
+    """The file commands of :class:`AsyncCyclerClient` (see :class:`Files`)."""
+
+    def __init__(self, config: _ClientConfig) -> None:
+        self._config = config
+        self._link = AsyncLink(
+            config.host,
+            config.file_port,
+            config.credentials,
+            **config.link_kwargs("file service", config.file_login),
+        )
+
+    async def close(self) -> None:
+        await self._link.close()
+
+    async def browse(self, path: str) -> list[DirEntry]:
+        return await self._link.run(ops.browse(path))
+
+    async def download(self, path: str, local_path: str | os.PathLike[str] | None = None) -> bytes:
+        data = await self._link.run(ops.download(path))
+        if local_path is not None:
+            Path(local_path).write_bytes(data)
+        return data
+
+    async def upload(
+        self,
+        path: str,
+        data: bytes | str | os.PathLike[str],
+        *,
+        chunk_size: int = ops.DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        payload = data if isinstance(data, (bytes, bytearray)) else Path(data).read_bytes()
+        await self._link.run(ops.upload(path, payload, chunk_size))
+
+    async def make_dir(self, path: str) -> None:
+        await self._link.run(ops.make_dir(path))
+
+    async def delete(self, path: str) -> None:
+        await self._link.run(ops.delete(path))

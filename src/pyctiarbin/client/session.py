@@ -1,0 +1,579 @@
+"""The connection logic both clients share, and their two small I/O pumps.
+
+:class:`LinkCore` holds everything that is not I/O: settings, credentials, the connection state,
+the frame reader and inbox, error translation, and the retry rules. :class:`SyncLink` (sockets,
+a thread lock) and :class:`AsyncLink` (an asyncio protocol, an asyncio lock) only move bytes and
+drive :mod:`.operations` generators.
+
+Rules, the same for both:
+
+* Connecting means TCP connect, then LOGIN; a refused login raises :class:`LoginError` at once
+  (never retried in a loop). Reconnecting replays the whole handshake.
+* One operation at a time per connection (CTI has no request ids, so answers are matched by
+  feedback code in order).
+* A read whose connection drops is retried on a fresh connection, up to ``retries`` times with
+  capped exponential backoff. A control command is never re-sent once any of its frames left:
+  the error says the outcome is unknown (``outcome_unknown=True``).
+* A timeout closes the connection (a late answer must not be taken for the next command's) and
+  raises :class:`CtiTimeout`, also a builtin ``TimeoutError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from typing import Any, TypeVar
+
+from ..credentials import Credentials
+from ..errors import (
+    CtiConnectionError,
+    CtiError,
+    CtiTimeout,
+    LoginError,
+    ProtocolError,
+)
+from ..protocol import FrameReader, LoginFeedback, LoginRequest, decode, encode
+from ..protocol.codes import LoginResult
+from ..protocol.messages import Message
+from .operations import RECEIVE, Operation, expect
+
+__all__ = ["AsyncLink", "ConnectionState", "LinkCore", "RetryPolicy", "SyncLink"]
+
+log = logging.getLogger("pyctiarbin.client")
+
+T = TypeVar("T")
+
+_RECV_SIZE = 1 << 18
+
+
+class ConnectionState(enum.Enum):
+    """Where a connection stands."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class RetryPolicy:
+    """How often, and how patiently, a read is retried after its connection dropped."""
+
+    __slots__ = ("backoff_s", "max_backoff_s", "retries")
+
+    def __init__(
+        self, retries: int = 3, backoff_s: float = 0.2, max_backoff_s: float = 5.0
+    ) -> None:
+        if retries < 0 or backoff_s < 0 or max_backoff_s < 0:
+            raise ValueError("retries and backoff times must not be negative")
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        return float(min(self.max_backoff_s, self.backoff_s * (2 ** (attempt - 1))))
+
+
+class _Aborted(Exception):
+    """Internal: the operation was interrupted by the link; carries the translated error."""
+
+
+class LinkCore:
+    """State and rules shared by the blocking and the asyncio link (no I/O here)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        credentials: Credentials,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        retry: RetryPolicy,
+        label: str,
+        login: bool = True,
+    ) -> None:
+        if timeout <= 0 or connect_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.retry = retry
+        self.label = label
+        self.state = ConnectionState.DISCONNECTED
+        self.login_info: LoginFeedback | None = None
+        self._credentials = credentials
+        self._login = login
+        self._reader = FrameReader("client")
+        self._inbox: deque[Message | ProtocolError] = deque()
+        self._reported_skipped = 0
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.label} {self.host}:{self.port} {self.state.value}>"
+
+    # -- sans-IO pieces --------------------------------------------------------------------
+
+    def _reset_stream(self) -> None:
+        self._reader = FrameReader("client")
+        self._inbox.clear()
+        self._reported_skipped = 0
+
+    def _absorb(self, data: bytes) -> None:
+        """Feed received bytes; decode every whole frame into the inbox, in order."""
+        reader = self._reader
+        reader.feed(data)
+        inbox = self._inbox
+        while True:
+            try:
+                frame = reader.next_frame()
+            except ProtocolError as exc:
+                log.warning("%s: dropped a malformed frame: %s", self.label, exc)
+                inbox.append(exc)
+                continue
+            if frame is None:
+                break
+            try:
+                inbox.append(decode(frame, verify_checksum=False))
+            except ProtocolError as exc:
+                log.warning("%s: could not decode a frame: %s", self.label, exc)
+                inbox.append(exc)
+        if reader.skipped_bytes != self._reported_skipped:
+            log.warning(
+                "%s: skipped %d bytes that were not part of a frame",
+                self.label,
+                reader.skipped_bytes - self._reported_skipped,
+            )
+            self._reported_skipped = reader.skipped_bytes
+
+    def _discard_stale(self) -> None:
+        while self._inbox:
+            stale = self._inbox.popleft()
+            log.warning("%s: discarding an unrequested %s", self.label, type(stale).__name__)
+
+    def _login_operation(self) -> Operation[LoginFeedback]:
+        credentials = self._credentials
+
+        def run(_info: LoginFeedback) -> Any:
+            yield encode(LoginRequest(credentials.username, credentials.password))
+            feedback = yield from expect(LoginFeedback)
+            return feedback
+
+        return Operation("login", False, run)
+
+    def _check_login(self, feedback: LoginFeedback) -> LoginFeedback:
+        if feedback.result != LoginResult.SUCCESS:
+            raise LoginError(
+                f"{self.label} {self.host}:{self.port} refused the login of user "
+                f"{self._credentials.username!r}: {feedback.meaning}",
+                result=feedback.result,
+            )
+        return feedback
+
+    def _fail(self, op: Operation[Any], exc: BaseException, sent: bool) -> CtiError:
+        """Translate a low-level failure during ``op`` into the library's error (one place)."""
+        unknown = op.control and sent
+        where = f"{self.label} {self.host}:{self.port}"
+        suffix = (
+            "; the command was sent, its outcome is unknown and it was not sent again"
+            if unknown
+            else ""
+        )
+        if isinstance(exc, CtiTimeout):
+            error: CtiError = CtiTimeout(
+                f"{op.name}: no answer from {where} within {self.timeout:g} s{suffix}",
+                outcome_unknown=unknown,
+            )
+        elif isinstance(exc, (TimeoutError, socket.timeout)):
+            error = CtiTimeout(f"{op.name}: {where} timed out{suffix}", outcome_unknown=unknown)
+        elif isinstance(exc, ProtocolError):
+            error = type(exc)(f"{op.name}: {exc}{suffix}")
+            error.outcome_unknown = unknown
+        elif isinstance(exc, CtiConnectionError):
+            error = CtiConnectionError(f"{op.name}: {exc}{suffix}", outcome_unknown=unknown)
+        else:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            reason = reason or type(exc).__name__
+            error = CtiConnectionError(
+                f"{op.name}: connection to {where} failed: {reason}{suffix}",
+                outcome_unknown=unknown,
+            )
+        return error
+
+    def _may_retry(self, op: Operation[Any], error: CtiError, sent: bool, attempt: int) -> bool:
+        if attempt > self.retry.retries or isinstance(error, (LoginError, CtiTimeout)):
+            return False
+        if op.control and sent:
+            return False
+        return isinstance(error, (CtiConnectionError, ProtocolError))
+
+
+class SyncLink(LinkCore):
+    """A blocking connection (socket) that pumps operations; thread-safe."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sock: socket.socket | None = None
+        self._lock = threading.RLock()
+
+    def open(self) -> LoginFeedback:
+        """Connect and log in (if not connected yet). Raises CtiConnectionError, LoginError."""
+        with self._lock:
+            if self.state is ConnectionState.CONNECTED and self.login_info is not None:
+                return self.login_info
+            if self.state is ConnectionState.CLOSED:
+                raise CtiConnectionError(f"{self.label} connection was closed")
+            self._connect()
+            info = self.login_info
+            if info is None:  # pragma: no cover - _connect sets it or raises
+                raise CtiConnectionError("login did not complete")
+            return info
+
+    def _connect(self) -> None:
+        self.state = ConnectionState.CONNECTING
+        self._reset_stream()
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except OSError as exc:
+            self.state = ConnectionState.DISCONNECTED
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise CtiConnectionError(
+                f"cannot connect to {self.label} {self.host}:{self.port}: {reason}"
+            ) from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        if not self._login:
+            self.state = ConnectionState.CONNECTED
+            self.login_info = self.login_info or LoginFeedback()
+            return
+        op = self._login_operation()
+        try:
+            feedback = self._drive(op, LoginFeedback())
+            self.login_info = self._check_login(feedback)
+        except _Aborted as aborted:
+            self._drop()
+            self.state = ConnectionState.DISCONNECTED
+            raise aborted.args[0] from aborted.__cause__
+        except BaseException:
+            self._drop()
+            self.state = ConnectionState.DISCONNECTED
+            raise
+        self.state = ConnectionState.CONNECTED
+        log.info("%s: logged in to %s:%d", self.label, self.host, self.port)
+
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closing a broken socket
+                sock.close()
+        if self.state is not ConnectionState.CLOSED:
+            self.state = ConnectionState.DISCONNECTED
+
+    def close(self) -> None:
+        """Close the connection; later calls raise CtiConnectionError."""
+        with self._lock:
+            self._drop()
+            self.state = ConnectionState.CLOSED
+
+    def _receive(self, deadline: float) -> Message:
+        sock = self._sock
+        inbox = self._inbox
+        while not inbox:
+            if sock is None:
+                raise CtiConnectionError("not connected")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CtiTimeout("timed out")
+            sock.settimeout(remaining)
+            try:
+                data = sock.recv(_RECV_SIZE)
+            except TimeoutError:
+                raise CtiTimeout("timed out") from None
+            if not data:
+                raise CtiConnectionError(
+                    f"{self.label} {self.host}:{self.port} closed the connection"
+                )
+            self._absorb(data)
+        item = inbox.popleft()
+        if isinstance(item, ProtocolError):
+            raise item
+        return item
+
+    def _drive(self, op: Operation[T], info: LoginFeedback) -> T:
+        """Run one operation on the open socket. Errors come out wrapped in _Aborted."""
+        sent = False
+        deadline = time.monotonic() + self.timeout
+        gen = op.run(info)
+        try:
+            item = next(gen)
+            while True:
+                if item is RECEIVE:
+                    item = gen.send(self._receive(deadline))
+                else:
+                    sock = self._sock
+                    if sock is None:
+                        raise CtiConnectionError("not connected")
+                    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                    sent = True
+                    sock.sendall(item)  # type: ignore[arg-type]
+                    item = gen.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError) as exc:
+            raise _Aborted(self._fail(op, exc, sent), sent) from exc
+        except (KeyboardInterrupt, SystemExit):
+            # Interrupted in the middle of an exchange: an answer may still be on its way and
+            # would be taken for the next command's, so the connection is dropped.
+            if sent:
+                self._drop()
+            raise
+        finally:
+            gen.close()
+
+    def run(self, op: Operation[T]) -> T:
+        """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
+        with self._lock:
+            attempt = 0
+            while True:
+                sent = False
+                try:
+                    info = self.open()
+                    self._discard_stale()
+                    return self._drive(op, info)
+                except _Aborted as aborted:
+                    error, sent = aborted.args
+                    cause = aborted.__cause__
+                except CtiConnectionError as exc:
+                    error, cause = exc, exc.__cause__
+                attempt += 1
+                if not isinstance(error, ProtocolError) or isinstance(error, CtiTimeout):
+                    self._drop()
+                if not self._may_retry(op, error, sent, attempt):
+                    raise error from cause
+                delay = self.retry.delay(attempt)
+                log.warning(
+                    "%s: %s; retrying %s in %.2f s (attempt %d of %d)",
+                    self.label,
+                    error,
+                    op.name,
+                    delay,
+                    attempt,
+                    self.retry.retries,
+                )
+                time.sleep(delay)
+
+
+class _AsyncProtocol(asyncio.Protocol):
+    """Receives bytes into the link's inbox and wakes the waiting operation."""
+
+    def __init__(self, link: AsyncLink) -> None:
+        self._link = link
+        self.transport: asyncio.Transport | None = None
+        self.lost: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._link._absorb(data)
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        link = self._link
+        self.lost = exc or CtiConnectionError(
+            f"{link.label} {link.host}:{link.port} closed the connection"
+        )
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(CtiTimeout("timed out"))
+
+
+class AsyncLink(LinkCore):
+    """An asyncio connection that pumps operations; safe under concurrent tasks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._protocol: _AsyncProtocol | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def _get_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def open(self) -> LoginFeedback:
+        """Connect and log in (if not connected yet). Raises CtiConnectionError, LoginError."""
+        async with self._get_lock():
+            return await self._open_locked()
+
+    async def _open_locked(self) -> LoginFeedback:
+        if self.state is ConnectionState.CONNECTED and self.login_info is not None:
+            return self.login_info
+        if self.state is ConnectionState.CLOSED:
+            raise CtiConnectionError(f"{self.label} connection was closed")
+        await self._connect()
+        info = self.login_info
+        if info is None:  # pragma: no cover - _connect sets it or raises
+            raise CtiConnectionError("login did not complete")
+        return info
+
+    async def _connect(self) -> None:
+        self.state = ConnectionState.CONNECTING
+        self._reset_stream()
+        loop = asyncio.get_running_loop()
+        try:
+            _transport, protocol = await asyncio.wait_for(
+                loop.create_connection(lambda: _AsyncProtocol(self), self.host, self.port),
+                self.connect_timeout,
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            self.state = ConnectionState.DISCONNECTED
+            reason = (
+                "timed out"
+                if isinstance(exc, asyncio.TimeoutError)
+                else (exc.strerror or str(exc) or type(exc).__name__)
+            )
+            raise CtiConnectionError(
+                f"cannot connect to {self.label} {self.host}:{self.port}: {reason}"
+            ) from exc
+        self._protocol = protocol
+        if not self._login:
+            self.state = ConnectionState.CONNECTED
+            self.login_info = self.login_info or LoginFeedback()
+            return
+        try:
+            feedback = await self._drive(self._login_operation(), LoginFeedback())
+            self.login_info = self._check_login(feedback)
+        except _Aborted as aborted:
+            self._drop()
+            self.state = ConnectionState.DISCONNECTED
+            raise aborted.args[0] from aborted.__cause__
+        except BaseException:
+            self._drop()
+            self.state = ConnectionState.DISCONNECTED
+            raise
+        self.state = ConnectionState.CONNECTED
+        log.info("%s: logged in to %s:%d", self.label, self.host, self.port)
+
+    def _drop(self) -> None:
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.abort()
+        if self.state is not ConnectionState.CLOSED:
+            self.state = ConnectionState.DISCONNECTED
+
+    async def close(self) -> None:
+        """Close the connection; later calls raise CtiConnectionError."""
+        self._drop()
+        self.state = ConnectionState.CLOSED
+        # Let the transport finish closing inside the loop.
+        await asyncio.sleep(0)
+
+    async def _receive(self, deadline: float) -> Message:
+        inbox = self._inbox
+        loop = asyncio.get_running_loop()
+        while not inbox:
+            protocol = self._protocol
+            if protocol is None:
+                raise CtiConnectionError("not connected")
+            if protocol.lost is not None:
+                lost = protocol.lost
+                if isinstance(lost, CtiError):
+                    raise lost
+                raise CtiConnectionError(str(lost) or "connection lost") from lost
+            waiter: asyncio.Future[None] = loop.create_future()
+            protocol.waiter = waiter
+            handle = loop.call_at(deadline, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                handle.cancel()
+                protocol.waiter = None
+        item = inbox.popleft()
+        if isinstance(item, ProtocolError):
+            raise item
+        return item
+
+    async def _drive(self, op: Operation[T], info: LoginFeedback) -> T:
+        sent = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        gen = op.run(info)
+        try:
+            item = next(gen)
+            while True:
+                if item is RECEIVE:
+                    item = gen.send(await self._receive(deadline))
+                else:
+                    protocol = self._protocol
+                    if protocol is None or protocol.transport is None:
+                        raise CtiConnectionError("not connected")
+                    if protocol.lost is not None:
+                        raise CtiConnectionError(
+                            f"{self.label} {self.host}:{self.port} closed the connection"
+                        )
+                    sent = True
+                    protocol.transport.write(item)  # type: ignore[arg-type]
+                    item = gen.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError) as exc:
+            raise _Aborted(self._fail(op, exc, sent), sent) from exc
+        except asyncio.CancelledError:
+            # Cancelled in the middle of an exchange: an answer may still be on its way and
+            # would be taken for the next command's, so the connection is dropped.
+            if sent:
+                self._drop()
+            raise
+        finally:
+            gen.close()
+
+    async def run(self, op: Operation[T]) -> T:
+        """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
+        async with self._get_lock():
+            attempt = 0
+            while True:
+                sent = False
+                try:
+                    info = await self._open_locked()
+                    self._discard_stale()
+                    return await self._drive(op, info)
+                except _Aborted as aborted:
+                    error, sent = aborted.args
+                    cause = aborted.__cause__
+                except CtiConnectionError as exc:
+                    error, cause = exc, exc.__cause__
+                attempt += 1
+                if not isinstance(error, ProtocolError) or isinstance(error, CtiTimeout):
+                    self._drop()
+                if not self._may_retry(op, error, sent, attempt):
+                    raise error from cause
+                delay = self.retry.delay(attempt)
+                log.warning(
+                    "%s: %s; retrying %s in %.2f s (attempt %d of %d)",
+                    self.label,
+                    error,
+                    op.name,
+                    delay,
+                    attempt,
+                    self.retry.retries,
+                )
+                await asyncio.sleep(delay)

@@ -1,0 +1,253 @@
+"""The client against a misbehaving cycler: faults, a restart, threads and tasks, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import pytest
+
+from pyctiarbin import (
+    AsyncCyclerClient,
+    CtiConnectionError,
+    CtiError,
+    CtiTimeout,
+    CyclerClient,
+    LoginError,
+)
+from pyctiarbin.simulator import Faults, Simulator
+
+from .conftest import PASSWORD, USER, Api, make_client, run_both
+
+
+def faulty(**faults: object) -> Simulator:
+    return Simulator(channels=4, users={USER: PASSWORD}, faults=Faults(**faults))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"split_writes": 7},
+        {"stray_bytes": 13},
+        {"latency_s": 0.05},
+        {"split_writes": 1, "stray_bytes": 3},
+    ],
+    ids=["split", "stray", "latency", "split1+stray"],
+)
+def test_reads_survive_a_misbehaving_stream(kind: str, faults: dict[str, object]) -> None:
+    with faulty(**faults) as sim:
+
+        async def body(api: Api) -> None:
+            for _ in range(5):
+                statuses = await api("read_channels")
+                assert [s.channel for s in statuses] == [1, 2, 3, 4]
+            await api("assign_schedule", 2, "Rest.sdx")
+            await api("start", 2, "faults")
+            assert (await api("read_channel", 2)).test_name == "faults"
+            await api("stop", 2)
+
+        run_both(kind, sim, body)
+
+
+def test_corrupted_answers(kind: str) -> None:
+    with faulty(corrupt_checksum_every=3) as sim:
+
+        async def body(api: Api) -> None:
+            # Reads whose answer is corrupted are asked again on the same, still synchronised,
+            # stream; they always come out right.
+            for _ in range(6):
+                statuses = await api("read_channels")
+                assert len(statuses) == 4
+            # A control command whose answer is corrupted is not sent again.
+            outcomes = []
+            for _ in range(3):
+                try:
+                    await api("assign_schedule", 1, "Rest.sdx")
+                    outcomes.append("ok")
+                except CtiError as exc:
+                    assert exc.outcome_unknown
+                    assert "outcome is unknown" in str(exc)
+                    outcomes.append("unknown")
+            assert "unknown" in outcomes
+
+        run_both(kind, sim, body, retries=3)
+
+
+def test_dropped_connection(kind: str) -> None:
+    with faulty(drop_after_frames=3) as sim:
+
+        async def body(api: Api) -> None:
+            # Reads reconnect and log in again by themselves.
+            for _ in range(8):
+                assert len(await api("read_channels")) == 4
+            # A control command on a connection that drops is reported, not repeated.
+            failures = 0
+            for _ in range(4):
+                try:
+                    await api("stop", 1)
+                except CtiConnectionError as exc:
+                    assert exc.outcome_unknown
+                    failures += 1
+                except CtiError:
+                    pass  # the stop itself was refused: channel 1 is idle
+            assert failures >= 1
+
+        run_both(kind, sim, body)
+
+
+def test_silent_cycler_times_out(kind: str) -> None:
+    with faulty(silent=True) as sim:
+        client = make_client(kind, sim, timeout=0.3, retries=0)
+
+        async def main() -> None:
+            api = Api(client)
+            started = time.monotonic()
+            with pytest.raises(CtiTimeout) as error:
+                await api("read_channels")
+            assert isinstance(error.value, TimeoutError)
+            assert time.monotonic() - started < 2.0
+            await api("close")
+
+        asyncio.run(main())
+
+
+def test_unreachable_and_wrong_password(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with Simulator(channels=2, users={USER: PASSWORD}) as sim:
+        port = sim.port
+        client = make_client(kind, sim, password="wrong-Secret-123", retries=2)
+
+        async def main() -> None:
+            api = Api(client)
+            with pytest.raises(LoginError) as error:
+                await api("read_channels")
+            assert "wrong-Secret-123" not in str(error.value)
+            assert "wrong-Secret-123" not in repr(client)
+            await api("close")
+
+        asyncio.run(main())
+    assert "wrong-Secret-123" not in caplog.text
+    assert PASSWORD not in caplog.text
+    cls = AsyncCyclerClient if kind == "async" else CyclerClient
+    unreachable = cls("127.0.0.1", port, username=USER, password=PASSWORD, retries=0, timeout=1)
+
+    async def main2() -> None:
+        with pytest.raises(CtiConnectionError) as error:
+            await Api(unreachable)("read_channels")
+        assert not error.value.outcome_unknown
+        await Api(unreachable)("close")
+
+    asyncio.run(main2())
+
+
+def test_restart_under_a_running_client(kind: str) -> None:
+    first = Simulator(channels=4, users={USER: PASSWORD})
+    first.start()
+    port, file_port = first.port, first.file_port
+    client = make_client(kind, first, backoff_s=0.2, retries=5)
+    try:
+
+        async def main() -> None:
+            api = Api(client)
+            assert len(await api("read_channels")) == 4
+            first.stop()
+            restarted = Simulator(
+                channels=4, users={USER: PASSWORD}, port=port, file_port=file_port
+            )
+            restarted.start()
+            try:
+                # Reads resume by themselves: reconnect, log in again, answer.
+                assert len(await api("read_channels")) == 4
+                await api("assign_schedule", 1, "Rest.sdx")
+            finally:
+                restarted.stop()
+            # Restart once more, now killing it while a control command waits for its answer.
+            slow = Simulator(
+                channels=4,
+                users={USER: PASSWORD},
+                port=port,
+                file_port=file_port,
+                faults=Faults(latency_s=1.0),
+            )
+            slow.start()
+            try:
+                killer = threading.Timer(0.4, slow.stop)
+                killer.start()
+                with pytest.raises(CtiConnectionError) as error:
+                    await api("assign_schedule", 1, "Rest.sdx")
+                killer.join()
+                assert error.value.outcome_unknown
+                assert "outcome is unknown" in str(error.value)
+            finally:
+                slow.stop()
+            await api("close")
+
+        asyncio.run(main())
+    finally:
+        first.stop()
+
+
+def test_sync_client_is_thread_safe() -> None:
+    with (
+        Simulator(channels=16, users={USER: PASSWORD}) as sim,
+        CyclerClient(sim.host, sim.port, username=USER, password=PASSWORD) as client,
+    ):
+        errors: list[BaseException] = []
+        counts = [0] * 8
+
+        def worker(slot: int) -> None:
+            try:
+                for i in range(20):
+                    if i % 2:
+                        status = client.read_channel(slot + 1)
+                        assert status.channel == slot + 1
+                    else:
+                        assert len(client.read_channels()) == 16
+                    counts[slot] += 1
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert counts == [20] * 8
+
+
+def test_async_client_is_safe_under_concurrent_tasks() -> None:
+    with Simulator(channels=16, users={USER: PASSWORD}) as sim:
+
+        async def main() -> None:
+            async with AsyncCyclerClient(
+                sim.host, sim.port, username=USER, password=PASSWORD
+            ) as client:
+
+                async def reader(channel: int) -> int:
+                    for _ in range(10):
+                        status = await client.read_channel(channel)
+                        assert status.channel == channel
+                    return channel
+
+                done = await asyncio.gather(*(reader(ch) for ch in range(1, 17)))
+                assert done == list(range(1, 17))
+
+        asyncio.run(main())
+
+
+def test_answer_all_cycler_gives_the_channel_asked_for(kind: str) -> None:
+    with Simulator(channels=16, users={USER: PASSWORD}, answer_all=True) as sim:
+
+        async def body(api: Api) -> None:
+            await api("assign_schedule", 6, "Rest.sdx")
+            await api("start", 6, "six")
+            status = await api("read_channel", 6)
+            assert status.channel == 6 and status.test_name == "six"
+            other = await api("read_channel", 1)
+            assert other.channel == 1 and other.test_name != "six"
+            await api("stop", 6)
+
+        run_both(kind, sim, body)
