@@ -1,0 +1,1205 @@
+"""The asyncio CTI server of the simulator and the :class:`Simulator` that runs it.
+
+The server speaks the wire through :mod:`pyctiarbin.protocol` in the server role: a
+``FrameReader(role="server")`` per connection, :func:`~pyctiarbin.protocol.decode` for requests
+and :func:`~pyctiarbin.protocol.encode` for feedbacks. Requests are dispatched through a handler
+table keyed by command code. Each entry knows the port it belongs to, whether it needs a login
+and control permission, and how to refuse: a request that is refused, or whose handler crashes,
+is answered with the command's documented failure code. A failure that no reply can express is
+logged and the connection is closed; the server itself keeps running.
+
+Session rules:
+
+- Before a successful LOGIN, only LOGIN and CONNECT are served on the control port; anything else
+  is answered with its failure code (0x11 "not allowed to control" for channel commands, an
+  empty record list for channel info). A wrong user name or password gets LOGIN result 2;
+  logging in again on the same connection gets result 3 (already logged in).
+- CONNECT carries the kick-out flag: 1 means "this session may be kicked out". When more than
+  ``max_sessions`` connections are open, CONNECT closes the oldest other session that allowed it
+  and answers 0 (accepted), or answers 1 (rejected, full) and closes the new connection.
+- Channel control needs a user allowed to control (``allow_control`` and not a read-only user).
+- File commands are served on the file port only (LOGIN there is optional unless
+  ``require_file_login``); channel commands on the control port only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import logging
+import re
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..errors import ChecksumError, ProtocolError
+from ..protocol import (
+    AssignResult,
+    AssignScheduleFeedback,
+    AssignScheduleRequest,
+    AutoCalibrationFeedback,
+    AutoCalibrationRequest,
+    AutoCalibrationResult,
+    BrowseDirectoryFeedback,
+    BrowseDirectoryRequest,
+    BrowseResult,
+    ChannelInfoFeedback,
+    ChannelInfoRequest,
+    ConnectFeedback,
+    ConnectRequest,
+    ConnectResult,
+    ContinueFeedback,
+    ContinueRequest,
+    DeleteFolderFeedback,
+    DeleteFolderRequest,
+    DownloadFileFeedback,
+    DownloadFileRequest,
+    FileResult,
+    FileTransferResult,
+    FrameReader,
+    GetResumeDataFeedback,
+    GetResumeDataRequest,
+    GetSerialNumberFeedback,
+    GetSerialNumberRequest,
+    GetStartDataFeedback,
+    GetStartDataRequest,
+    JumpFeedback,
+    JumpRequest,
+    LoginFeedback,
+    LoginRequest,
+    LoginResult,
+    Message,
+    NewFolderFeedback,
+    NewFolderRequest,
+    NewOrDeleteFeedback,
+    NewOrDeleteRequest,
+    ResultFeedback,
+    ResumeExRequest,
+    ResumeFeedback,
+    ResumeRequest,
+    SendMessageFeedback,
+    SendMessageRequest,
+    SendMessageResult,
+    SerialResult,
+    SetMetaVariableFeedback,
+    SetMetaVariableRequest,
+    StartExRequest,
+    StartFeedback,
+    StartRequest,
+    StartResult,
+    StatusCode,
+    StopFeedback,
+    StopRequest,
+    UpdateMetaVariablesFeedback,
+    UpdateMetaVariablesRequest,
+    UploadFileFeedback,
+    UploadFileRequest,
+    decode,
+    encode,
+)
+from ..protocol.messages import MAX_MV_ENTRIES
+from .config import Faults, SimulatorConfig
+from .cycler import ChannelSnapshot, Cycler
+from .faults import FaultState, shape_frames
+from .files import FileService, UploadState, prepare_root
+
+__all__ = ["Simulator"]
+
+logger = logging.getLogger(__name__)
+
+_READ_SIZE = 256 * 1024
+_CONTROL = "control"
+_FILE = "file"
+
+# Why a request is refused instead of served.
+_NOT_LOGGED_IN = "not logged in"
+_NO_CONTROL = "user may not control"
+_WRONG_PORT = "wrong port"
+_ERROR = "handler error"
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One client connection (a session once logged in)."""
+
+    number: int
+    port: str
+    peer: str
+    local_ip: bytes
+    writer: asyncio.StreamWriter
+    logged_in: bool = False
+    username: str = ""
+    may_control: bool = False
+    kick_out_allowed: bool = False
+    close_after_reply: bool = False
+    uploads: dict[str, UploadState] = field(default_factory=dict)
+    faults: FaultState = field(default_factory=FaultState)
+
+
+Reply = Message | bytes
+_Handle = Callable[[_Connection, Any], list[Reply]]
+_Refuse = Callable[[Any, str], list[Reply]]
+
+
+@dataclass(frozen=True)
+class _Handler:
+    """An entry of the dispatch table."""
+
+    name: str
+    handle: _Handle
+    refuse: _Refuse
+    port: str = _CONTROL  # _CONTROL, _FILE or "any"
+    needs_login: bool = True
+    needs_control: bool = False
+
+
+def _r128(feedback: type[ResultFeedback], indexes: Sequence[int], code: int) -> list[Reply]:
+    return [feedback(channel_index=_i32(index), result=code) for index in indexes]
+
+
+def _i32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - 0x1_0000_0000 if value & 0x8000_0000 else value
+
+
+def _serial_as_int(serial: str) -> int:
+    digits = re.sub(r"\D", "", serial)
+    return int(digits[-9:]) if digits else 0
+
+
+class _Server:
+    """The two listening sockets, their connections and the dispatch table."""
+
+    def __init__(self, config: SimulatorConfig, cycler: Cycler, files: FileService) -> None:
+        self.config = config
+        self.cycler = cycler
+        self.files = files
+        self.connections: dict[int, _Connection] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._servers: list[asyncio.Server] = []
+        self._next_number = 0
+        self.port = 0
+        self.file_port: int | None = None
+        self.handlers = self._handler_table()
+
+    # -- the dispatch table --------------------------------------------------------------------
+
+    def _handler_table(self) -> dict[int, _Handler]:
+        def r128(feedback: type[ResultFeedback], refused: int, error: int | None = None) -> _Refuse:
+            def refuse(request: Any, why: str) -> list[Reply]:
+                code = error if (why == _ERROR and error is not None) else refused
+                return _r128(feedback, _request_channels(request), code)
+
+            return refuse
+
+        def single(make: Callable[[Any, str], Message]) -> _Refuse:
+            return lambda request, why: [make(request, why)]
+
+        table: list[tuple[type[Message], _Handler]] = [
+            (
+                LoginRequest,
+                _Handler(
+                    "login",
+                    self._login,
+                    single(lambda r, w: LoginFeedback(result=LoginResult.FAILED)),
+                    "any",
+                    False,
+                ),
+            ),
+            (
+                ConnectRequest,
+                _Handler(
+                    "connect",
+                    self._connect,
+                    single(lambda r, w: ConnectFeedback(connect_result=ConnectResult.REJECTED)),
+                    "any",
+                    False,
+                ),
+            ),
+            (
+                ChannelInfoRequest,
+                _Handler(
+                    "channel_info", self._channel_info, single(lambda r, w: ChannelInfoFeedback())
+                ),
+            ),
+            (
+                AssignScheduleRequest,
+                _Handler(
+                    "assign_schedule",
+                    self._assign,
+                    r128(AssignScheduleFeedback, AssignResult.ERROR, AssignResult.FAILED),
+                    needs_control=True,
+                ),
+            ),
+            (
+                StartRequest,
+                _Handler(
+                    "start", self._start, r128(StartFeedback, StartResult.ERROR), needs_control=True
+                ),
+            ),
+            (
+                StartExRequest,
+                _Handler(
+                    "start_ex",
+                    self._start_ex,
+                    r128(StartFeedback, StartResult.ERROR),
+                    needs_control=True,
+                ),
+            ),
+            (
+                ContinueRequest,
+                _Handler(
+                    "continue", self._continue, r128(ContinueFeedback, 0x11), needs_control=True
+                ),
+            ),
+            (
+                ResumeRequest,
+                _Handler("resume", self._resume, r128(ResumeFeedback, 0x11), needs_control=True),
+            ),
+            (
+                ResumeExRequest,
+                _Handler(
+                    "resume_ex", self._resume_ex, r128(ResumeFeedback, 0x11), needs_control=True
+                ),
+            ),
+            (
+                StopRequest,
+                _Handler("stop", self._stop, r128(StopFeedback, 0x11), needs_control=True),
+            ),
+            (
+                JumpRequest,
+                _Handler("jump", self._jump, r128(JumpFeedback, 0x11), needs_control=True),
+            ),
+            (
+                SetMetaVariableRequest,
+                _Handler(
+                    "set_meta_variable",
+                    self._set_mv,
+                    r128(SetMetaVariableFeedback, 0x10),
+                    needs_control=True,
+                ),
+            ),
+            (
+                UpdateMetaVariablesRequest,
+                _Handler(
+                    "update_meta_variables",
+                    self._update_mvs,
+                    r128(UpdateMetaVariablesFeedback, 0x10),
+                    needs_control=True,
+                ),
+            ),
+            (
+                GetSerialNumberRequest,
+                _Handler(
+                    "get_serial_number",
+                    self._serial,
+                    single(lambda r, w: GetSerialNumberFeedback(result=SerialResult.ERROR)),
+                ),
+            ),
+            (
+                GetStartDataRequest,
+                _Handler(
+                    "get_start_data", self._start_data, single(lambda r, w: GetStartDataFeedback())
+                ),
+            ),
+            (
+                GetResumeDataRequest,
+                _Handler(
+                    "get_resume_data",
+                    self._resume_data,
+                    single(lambda r, w: GetResumeDataFeedback()),
+                ),
+            ),
+            (
+                SendMessageRequest,
+                _Handler(
+                    "send_message",
+                    self._send_message,
+                    single(lambda r, w: SendMessageFeedback(result=SendMessageResult.FAILED)),
+                ),
+            ),
+            (
+                AutoCalibrationRequest,
+                _Handler(
+                    "auto_calibration",
+                    self._auto_calibration,
+                    single(
+                        lambda r, w: AutoCalibrationFeedback(result=AutoCalibrationResult.FAILED)
+                    ),
+                    needs_control=True,
+                ),
+            ),
+            (
+                BrowseDirectoryRequest,
+                _Handler(
+                    "browse",
+                    self._browse,
+                    single(lambda r, w: BrowseDirectoryFeedback(result=BrowseResult.FAILED)),
+                    _FILE,
+                ),
+            ),
+            (
+                DownloadFileRequest,
+                _Handler(
+                    "download",
+                    self._download,
+                    single(
+                        lambda r, w: DownloadFileFeedback(
+                            result=FileTransferResult.FAILED,
+                            package_count=0,
+                            download_time=getattr(r, "download_time", 0.0),
+                        )
+                    ),
+                    _FILE,
+                ),
+            ),
+            (
+                UploadFileRequest,
+                _Handler(
+                    "upload",
+                    self._upload,
+                    single(
+                        lambda r, w: UploadFileFeedback(
+                            result=FileTransferResult.FAILED,
+                            upload_time=getattr(r, "upload_time", 0.0),
+                            package_count=getattr(r, "package_count", 0),
+                            package_index=getattr(r, "package_index", 0),
+                        )
+                    ),
+                    _FILE,
+                ),
+            ),
+            (
+                NewOrDeleteRequest,
+                _Handler(
+                    "new_or_delete",
+                    self._new_or_delete,
+                    single(
+                        lambda r, w: NewOrDeleteFeedback(
+                            result=FileResult.NEW_FAILED
+                            if getattr(r, "kind", 0) == 1
+                            else FileResult.DELETE_FAILED
+                        )
+                    ),
+                    _FILE,
+                ),
+            ),
+            (
+                NewFolderRequest,
+                _Handler(
+                    "new_folder",
+                    self._new_folder,
+                    single(lambda r, w: NewFolderFeedback(result=FileResult.NEW_FAILED)),
+                    _FILE,
+                ),
+            ),
+            (
+                DeleteFolderRequest,
+                _Handler(
+                    "delete_folder",
+                    self._delete_folder,
+                    single(lambda r, w: DeleteFolderFeedback(result=FileResult.DELETE_FAILED)),
+                    _FILE,
+                ),
+            ),
+        ]
+        return {int(request.CODE): handler for request, handler in table}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        control = await asyncio.start_server(
+            lambda r, w: self._accept(r, w, _CONTROL), config.host, config.port
+        )
+        self._servers.append(control)
+        self.port = control.sockets[0].getsockname()[1]
+        if config.file_port is not None:
+            try:
+                files = await asyncio.start_server(
+                    lambda r, w: self._accept(r, w, _FILE), config.host, config.file_port
+                )
+            except OSError:
+                control.close()
+                await control.wait_closed()
+                self._servers.clear()
+                raise
+            self._servers.append(files)
+            self.file_port = files.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for connection in list(self.connections.values()):
+            connection.writer.transport.abort()
+        # Aborted transports end every connection task by themselves; cancel what lingers.
+        tasks = list(self._tasks)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=2.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    async def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: str
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await self._serve(reader, writer, port)
+        except asyncio.CancelledError:
+            # Only stop() cancels a connection task; ending it quietly keeps asyncio's
+            # connection callback (which calls task.exception()) from reporting an error.
+            pass
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    # -- one connection ------------------------------------------------------------------------
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: str
+    ) -> None:
+        self._next_number += 1
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = writer.get_extra_info("peername")
+        local = writer.get_extra_info("sockname")
+        connection = _Connection(
+            number=self._next_number,
+            port=port,
+            peer=f"{peer[0]}:{peer[1]}" if peer else "?",
+            local_ip=_ip_bytes(local[0] if local else ""),
+            writer=writer,
+        )
+        self.connections[connection.number] = connection
+        logger.info(
+            "connection %d from %s on the %s port", connection.number, connection.peer, port
+        )
+        framer = FrameReader(role="server")
+        try:
+            while True:
+                data = await reader.read(_READ_SIZE)
+                if not data:
+                    break
+                framer.feed(data)
+                if not await self._serve_frames(connection, framer):
+                    break
+        except (ConnectionError, OSError) as exc:
+            logger.info("connection %d: %s", connection.number, exc)
+        except Exception:  # a reply that could not be built even as a failure
+            logger.exception("connection %d: closing after an internal error", connection.number)
+        finally:
+            self.connections.pop(connection.number, None)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            logger.info("connection %d closed", connection.number)
+
+    async def _serve_frames(self, connection: _Connection, framer: FrameReader) -> bool:
+        """Answer every whole frame buffered; False when the connection must close."""
+        while True:
+            try:
+                frame = framer.next_frame()
+            except ChecksumError as exc:
+                logger.warning("connection %d: frame dropped: %s", connection.number, exc)
+                continue
+            except ProtocolError as exc:
+                logger.warning("connection %d: %s", connection.number, exc)
+                continue
+            if frame is None:
+                return True
+            faults = self.config.faults
+            if connection.faults.should_drop(faults):
+                logger.info("connection %d: dropped by fault injection", connection.number)
+                connection.writer.transport.abort()
+                return False
+            replies = self._dispatch(connection, frame)
+            if faults.silent or not replies:
+                continue
+            await self._send(connection, replies, faults)
+            if connection.close_after_reply:
+                return False
+
+    async def _send(self, connection: _Connection, frames: list[bytes], faults: Faults) -> None:
+        plan = shape_frames(frames, faults, connection.faults)
+        if plan.delay_s:
+            await asyncio.sleep(plan.delay_s)
+        writer = connection.writer
+        for piece in plan.pieces:
+            writer.write(piece)
+            if plan.separate:
+                await writer.drain()
+                await asyncio.sleep(0.001)
+        await writer.drain()
+
+    def _dispatch(self, connection: _Connection, frame: bytes) -> list[bytes]:
+        """Decode, check and handle one request; the encoded replies (maybe none)."""
+        code = int.from_bytes(frame[12:16], "little")
+        handler = self.handlers.get(code)
+        if handler is None:
+            logger.warning(
+                "connection %d: command 0x%08X has no documented layout; ignored",
+                connection.number,
+                code,
+            )
+            return []
+        request: Any = None
+        why = ""
+        try:
+            request = decode(frame, verify_checksum=False)
+        except ProtocolError as exc:
+            logger.warning("connection %d: malformed %s: %s", connection.number, handler.name, exc)
+            why = _ERROR
+        if not why:
+            why = self._refusal(connection, handler)
+        if not why:
+            try:
+                return [
+                    r if isinstance(r, bytes) else encode(r)
+                    for r in handler.handle(connection, request)
+                ]
+            except Exception:
+                logger.exception(
+                    "connection %d: %s failed; answering with its failure code",
+                    connection.number,
+                    handler.name,
+                )
+                why = _ERROR
+        else:
+            logger.info("connection %d: %s refused: %s", connection.number, handler.name, why)
+        return [r if isinstance(r, bytes) else encode(r) for r in handler.refuse(request, why)]
+
+    def _refusal(self, connection: _Connection, handler: _Handler) -> str:
+        if handler.port != "any" and handler.port != connection.port:
+            return _WRONG_PORT
+        if (
+            handler.needs_login
+            and not connection.logged_in
+            and (connection.port == _CONTROL or self.config.require_file_login)
+        ):
+            return _NOT_LOGGED_IN
+        if handler.needs_control and not connection.may_control:
+            return _NO_CONTROL
+        return ""
+
+    # -- session commands ----------------------------------------------------------------------
+
+    def _login(self, connection: _Connection, request: LoginRequest) -> list[Reply]:
+        config = self.config
+        if connection.logged_in:
+            result = LoginResult.ALREADY_LOGGED_IN
+        else:
+            expected = config.users.get(request.username)
+            valid = expected is not None and hmac.compare_digest(
+                expected.encode("utf-8"), request.password.encode("utf-8")
+            )
+            if not (valid or config.lenient):
+                logger.info(
+                    "connection %d: login refused for user %r", connection.number, request.username
+                )
+                return [LoginFeedback(result=LoginResult.FAILED)]
+            connection.logged_in = True
+            connection.username = request.username
+            connection.may_control = (
+                config.allow_control and request.username not in config.read_only_users
+            )
+            logger.info(
+                "connection %d: user %r logged in%s",
+                connection.number,
+                request.username,
+                "" if connection.may_control else " (read only)",
+            )
+            result = LoginResult.SUCCESS
+        return [
+            LoginFeedback(
+                result=result,
+                ip_address=connection.local_ip,
+                serial_number=config.serial_number,
+                note="pycti-arbin simulator",
+                nickname=config.nickname,
+                location="simulated",
+                other_comments=f"speed {self.cycler.speed:g}x",
+                version=1,
+                allow_control=1 if connection.may_control else 0,
+                num_channels=config.channels,
+                user_type=0,
+            )
+        ]
+
+    def _connect(self, connection: _Connection, request: ConnectRequest) -> list[Reply]:
+        connection.kick_out_allowed = request.set_kick_out == 1
+        result = ConnectResult.ACCEPTED
+        open_sessions = [c for c in self.connections.values() if c.port == connection.port]
+        if len(open_sessions) > self.config.max_sessions:
+            victims = [c for c in open_sessions if c is not connection and c.kick_out_allowed]
+            if victims:
+                victim = min(victims, key=lambda c: c.number)
+                logger.info(
+                    "connection %d kicked out by connection %d", victim.number, connection.number
+                )
+                victim.writer.transport.abort()
+            else:
+                result = ConnectResult.REJECTED
+                connection.close_after_reply = True
+        return [ConnectFeedback(set_kick_out=request.set_kick_out, connect_result=result)]
+
+    def _serial(self, connection: _Connection, request: GetSerialNumberRequest) -> list[Reply]:
+        return [GetSerialNumberFeedback(serial_number=_serial_as_int(self.config.serial_number))]
+
+    def _send_message(self, connection: _Connection, request: SendMessageRequest) -> list[Reply]:
+        text = request.text
+        if not text.strip():
+            return [SendMessageFeedback(result=SendMessageResult.FAILED)]
+        with self.cycler.lock:
+            self.cycler.received_messages.append(text)
+        logger.info(
+            "message from connection %d (%s): %s", connection.number, connection.username, text
+        )
+        return [SendMessageFeedback(result=SendMessageResult.SUCCESS)]
+
+    def _auto_calibration(
+        self, connection: _Connection, request: AutoCalibrationRequest
+    ) -> list[Reply]:
+        # Calibration needs every channel at rest; a running test makes it fail.
+        if self.cycler.any_running():
+            return [AutoCalibrationFeedback(result=AutoCalibrationResult.FAILED)]
+        logger.info("connection %d: auto-calibration started", connection.number)
+        return [AutoCalibrationFeedback(result=AutoCalibrationResult.SUCCESS)]
+
+    # -- channel commands ----------------------------------------------------------------------
+
+    def _channel_info(self, connection: _Connection, request: ChannelInfoRequest) -> list[Reply]:
+        return [
+            self.cycler.channel_info_frame(
+                request.channel_index, request.selection, request.aux_options
+            )
+        ]
+
+    def _all_or_one(self, index: int, everything: bool) -> range | tuple[int]:
+        return range(self.cycler.num_channels) if everything else (index,)
+
+    def _assign(self, connection: _Connection, request: AssignScheduleRequest) -> list[Reply]:
+        assign = self.cycler.assign
+        return [
+            AssignScheduleFeedback(channel_index=index, result=assign(index, request.schedule))
+            for index in self._all_or_one(request.channel_index, request.assign_all)
+        ]
+
+    def _start(self, connection: _Connection, request: StartRequest) -> list[Reply]:
+        if not request.channel_indexes:
+            return [StartFeedback(channel_index=-1, result=StartResult.SAFOR_GROUP)]
+        return [
+            StartFeedback(channel_index=index, result=self.cycler.start(index, request.test_name))
+            for index in request.channel_indexes
+        ]
+
+    def _start_ex(self, connection: _Connection, request: StartExRequest) -> list[Reply]:
+        if not request.entries:
+            return [StartFeedback(channel_index=-1, result=StartResult.SAFOR_GROUP)]
+        replies: list[Reply] = []
+        for entry in request.entries:
+            index = _i32(entry.channel_index)
+            code = self._assign_for_start(index, entry.schedule)
+            if code == 0:
+                code = self.cycler.start(index, entry.test_name, entry.select_step)
+            replies.append(StartFeedback(channel_index=index, result=code))
+        return replies
+
+    def _assign_for_start(self, index: int, schedule: str) -> int:
+        """Assign ``schedule`` (if given) before a START_EX/RESUME_EX; a start result code."""
+        if not schedule.strip():
+            return 0
+        code = self.cycler.assign(index, schedule)
+        if code == AssignResult.SUCCESS:
+            return 0
+        if code == AssignResult.INDEX:
+            return StartResult.INDEX
+        if code == AssignResult.CHANNEL_RUNNING:
+            return StartResult.CHANNEL_RUNNING
+        return StartResult.SCHEDULE_INVALID
+
+    def _continue(self, connection: _Connection, request: ContinueRequest) -> list[Reply]:
+        if not request.channel_indexes:
+            return [ContinueFeedback(channel_index=-1, result=0x10)]
+        return [
+            ContinueFeedback(channel_index=index, result=self.cycler.continue_channel(index))
+            for index in request.channel_indexes
+        ]
+
+    def _resume(self, connection: _Connection, request: ResumeRequest) -> list[Reply]:
+        return [
+            ResumeFeedback(channel_index=index, result=self.cycler.resume(index))
+            for index in self._all_or_one(request.channel_index, request.resume_all)
+        ]
+
+    def _resume_ex(self, connection: _Connection, request: ResumeExRequest) -> list[Reply]:
+        if not request.entries:
+            return [ResumeFeedback(channel_index=-1, result=StartResult.SAFOR_GROUP)]
+        replies: list[Reply] = []
+        cycler = self.cycler
+        for entry in request.entries:
+            index = _i32(entry.channel_index)
+            code = cycler.resume(index)
+            if code == 0x23:  # nothing to resume: start the given schedule at the given step
+                code = self._assign_for_start(index, entry.schedule)
+                if code == 0:
+                    code = cycler.start(index, entry.test_name, entry.select_step)
+            replies.append(ResumeFeedback(channel_index=index, result=code))
+        return replies
+
+    def _stop(self, connection: _Connection, request: StopRequest) -> list[Reply]:
+        return [
+            StopFeedback(channel_index=index, result=self.cycler.stop(index))
+            for index in self._all_or_one(_i32(request.channel_index), request.stop_all)
+        ]
+
+    def _jump(self, connection: _Connection, request: JumpRequest) -> list[Reply]:
+        result = self.cycler.jump(request.channel_index, request.step)
+        return [JumpFeedback(channel_index=request.channel_index, result=result)]
+
+    def _set_mv(self, connection: _Connection, request: SetMetaVariableRequest) -> list[Reply]:
+        result = self.cycler.set_meta_variable(
+            request.channel_index,
+            request.meta_code,
+            request.value,
+            mv_type=request.mv_type,
+            value_type=request.value_type,
+        )
+        return [SetMetaVariableFeedback(channel_index=_i32(request.channel_index), result=result)]
+
+    def _update_mvs(
+        self, connection: _Connection, request: UpdateMetaVariablesRequest
+    ) -> list[Reply]:
+        failed, result = self.cycler.update_meta_variables(request.entries, MAX_MV_ENTRIES)
+        index = request.channel_index if failed is None else failed
+        return [UpdateMetaVariablesFeedback(channel_index=_i32(index), result=result)]
+
+    def _start_data(self, connection: _Connection, request: GetStartDataRequest) -> list[Reply]:
+        records = tuple(self.cycler.start_data(index) for index in request.channel_indexes)
+        return [GetStartDataFeedback(records=records)]
+
+    def _resume_data(self, connection: _Connection, request: GetResumeDataRequest) -> list[Reply]:
+        records = tuple(self.cycler.resume_data(index) for index in request.channel_indexes)
+        return [GetResumeDataFeedback(records=records)]
+
+    # -- file commands -------------------------------------------------------------------------
+
+    def _browse(self, connection: _Connection, request: BrowseDirectoryRequest) -> list[Reply]:
+        return [self.files.browse(request)]
+
+    def _download(self, connection: _Connection, request: DownloadFileRequest) -> list[Reply]:
+        return list(self.files.download(request))
+
+    def _upload(self, connection: _Connection, request: UploadFileRequest) -> list[Reply]:
+        return [self.files.upload(request, connection.uploads)]
+
+    def _new_or_delete(self, connection: _Connection, request: NewOrDeleteRequest) -> list[Reply]:
+        return [self.files.new_or_delete(request)]
+
+    def _new_folder(self, connection: _Connection, request: NewFolderRequest) -> list[Reply]:
+        return [self.files.new_folder_request(request)]
+
+    def _delete_folder(self, connection: _Connection, request: DeleteFolderRequest) -> list[Reply]:
+        return [self.files.delete_request(request)]
+
+
+def _request_channels(request: Any) -> Sequence[int]:
+    """The channel indexes a refused R128 request is answered for (one feedback each)."""
+    if request is None:
+        return (-1,)
+    indexes = getattr(request, "channel_indexes", None)
+    if indexes:
+        return tuple(indexes)
+    entries = getattr(request, "entries", None)
+    if entries and not hasattr(request, "channel_index"):
+        return tuple(entry.channel_index for entry in entries)
+    index = getattr(request, "channel_index", None)
+    return (index,) if isinstance(index, int) else (-1,)
+
+
+def _ip_bytes(host: str) -> bytes:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return b"\x00\x00\x00\x00"
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        return mapped.packed if mapped is not None else b"\x00\x00\x00\x00"
+    return address.packed
+
+
+class Simulator:
+    """A simulated Arbin cycler serving CTI on TCP (see :class:`SimulatorConfig`).
+
+    ``Simulator(config, **overrides)``: any config field (or fault field, flat) may be given as
+    a keyword, e.g. ``Simulator(channels=8, speed=60, latency_s=0.05)``.
+
+    Synchronous use runs the server on its own event loop in a background thread::
+
+        with Simulator(channels=8) as sim:
+            client = CyclerClient(sim.host, sim.port, username="admin", password="admin")
+
+    Asynchronous use runs it on the current loop::
+
+        async with Simulator(channels=8) as sim:
+            ...
+
+    ``host``, ``port`` and ``file_port`` are the bound ones (ports given as 0 are ephemeral).
+    A stopped simulator cannot be started again; create a new one (with ``port=old_port`` to
+    reuse the port). Channels in the methods below are **1-based**, as MITS shows them.
+
+    Raises:
+        TypeError: from the constructor, for an unknown option.
+        ValueError: from the constructor, for an option out of range.
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None, **overrides: Any) -> None:
+        base = config if config is not None else SimulatorConfig()
+        self.config = base.with_overrides(**overrides) if overrides else base
+        self._owns_root = self.config.root is None
+        self._root: Path | None = None
+        self._cycler: Cycler | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._state = "new"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        if self._state != "new":
+            raise RuntimeError(f"a simulator can be started once (this one is {self._state})")
+        if self.config.root is None:
+            root = Path(tempfile.mkdtemp(prefix="pycti-sim-"))
+        else:
+            root = Path(self.config.root)
+            root.mkdir(parents=True, exist_ok=True)
+        self._root = root.resolve()
+        prepare_root(self._root)
+        self._cycler = Cycler(self.config, self._root)
+        files = FileService(
+            self._root,
+            in_use=self._cycler.schedule_in_use,
+            chunk_bytes=self.config.download_chunk_bytes,
+            max_file_bytes=self.config.max_file_bytes,
+        )
+        self._server = _Server(self.config, self._cycler, files)
+        self._state = "starting"
+
+    def _cleanup_root(self) -> None:
+        if self._owns_root and self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+
+    async def start_async(self) -> Simulator:
+        """Start serving on the running event loop.
+
+        Raises:
+            OSError: if a port cannot be bound.
+            RuntimeError: if this simulator was started before.
+        """
+        self._prepare()
+        assert self._server is not None  # for the type checker; set by _prepare
+        try:
+            await self._server.start()
+        except BaseException:
+            self._state = "stopped"
+            self._cleanup_root()
+            raise
+        self._loop = asyncio.get_running_loop()
+        self._state = "running"
+        self._log_started()
+        return self
+
+    async def stop_async(self) -> None:
+        """Stop serving (on the loop it runs on): close every connection and both ports."""
+        if self._state != "running" or self._server is None:
+            return
+        self._state = "stopping"
+        await self._server.stop()
+        self._state = "stopped"
+        self._cleanup_root()
+        logger.info("simulator stopped")
+
+    def start(self, timeout_s: float = 10.0) -> Simulator:
+        """Start serving in a background thread with its own event loop; returns self.
+
+        Raises:
+            OSError: if a port cannot be bound.
+            RuntimeError: if this simulator was started before, or did not start in time.
+        """
+        started: Future[None] = Future()
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            try:
+                loop.run_until_complete(self._thread_main(started))
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=main, name="pycti-simulator", daemon=True)
+        self._thread.start()
+        try:
+            started.result(timeout=timeout_s)
+        except BaseException:
+            self._thread.join(timeout_s)
+            raise
+        return self
+
+    async def _thread_main(self, started: Future[None]) -> None:
+        try:
+            await self.start_async()
+        except BaseException as exc:
+            started.set_exception(exc)
+            return
+        self._stop_event = asyncio.Event()
+        started.set_result(None)
+        await self._stop_event.wait()
+        await self.stop_async()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop serving and wait until the server has closed everything (idempotent)."""
+        thread = self._thread
+        if thread is None:
+            if self._loop is not None and self._state == "running":
+                raise RuntimeError("this simulator runs on an event loop: use 'await stop_async()'")
+            return
+        loop, event = self._loop, self._stop_event
+        if loop is not None and event is not None and thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(event.set)
+        thread.join(timeout_s)
+        if thread.is_alive():
+            raise RuntimeError("the simulator thread did not stop in time")
+        self._thread = None
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Simulator:
+        return await self.start_async()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop_async()
+
+    def _log_started(self) -> None:
+        logger.info(
+            "simulator: %d channels on %s:%d (files: %s), root %s, speed %gx",
+            self.config.channels,
+            self.host,
+            self.port,
+            self.file_port,
+            self._root,
+            self.config.speed,
+        )
+
+    # -- where it is ---------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The host the simulator listens on."""
+        return self.config.host
+
+    @property
+    def port(self) -> int:
+        """The bound control port.
+
+        Raises:
+            RuntimeError: if the simulator has not been started.
+        """
+        return self._running_server().port
+
+    @property
+    def file_port(self) -> int | None:
+        """The bound file port (None when the file server is off).
+
+        Raises:
+            RuntimeError: if the simulator has not been started.
+        """
+        return self._running_server().file_port
+
+    @property
+    def root(self) -> Path:
+        """The root directory of the file commands (user schedules in ``root / "Work"``).
+
+        Raises:
+            RuntimeError: if the simulator has not been started.
+        """
+        if self._root is None:
+            raise RuntimeError("the simulator has not been started")
+        return self._root
+
+    @property
+    def work_dir(self) -> Path:
+        """``root / "Work"``, where users' schedules go (``*.sdx``)."""
+        return self.root / "Work"
+
+    @property
+    def running(self) -> bool:
+        """True while serving."""
+        return self._state == "running"
+
+    def _running_server(self) -> _Server:
+        if self._server is None or self._state in ("new", "starting"):
+            raise RuntimeError("the simulator has not been started")
+        return self._server
+
+    @property
+    def cycler(self) -> Cycler:
+        """The cycler model (0-based channel indexes; thread-safe).
+
+        Raises:
+            RuntimeError: if the simulator has not been started.
+        """
+        if self._cycler is None:
+            raise RuntimeError("the simulator has not been started")
+        return self._cycler
+
+    # -- inspecting and poking (1-based channels) ----------------------------------------------
+
+    def _index(self, channel: int) -> int:
+        if not 1 <= channel <= self.config.channels:
+            raise IndexError(f"channel {channel} does not exist (1..{self.config.channels})")
+        return channel - 1
+
+    @property
+    def received_messages(self) -> list[str]:
+        """The texts received by SEND_MESSAGE, oldest first (a copy)."""
+        cycler = self.cycler
+        with cycler.lock:
+            return list(cycler.received_messages)
+
+    @property
+    def session_count(self) -> int:
+        """Number of open connections (both ports)."""
+        return len(self._running_server().connections)
+
+    def channel(self, channel: int) -> ChannelSnapshot:
+        """A snapshot of channel ``channel`` (1-based): status, record, engine reading, SOC.
+
+        Raises:
+            IndexError: if the channel does not exist.
+            RuntimeError: if the simulator has not been started.
+        """
+        return self.cycler.snapshot(self._index(channel))
+
+    def set_channel_status(
+        self, channel: int, status: StatusCode | int | None = None, **fields: Any
+    ) -> None:
+        """Force the reported ``status`` of ``channel`` (1-based) and/or pin record fields.
+
+        ``status=None`` leaves the status as it is; pass ``release_status=True`` to go back to the
+        engine's status. Fields are channel-record attributes (``voltage_v=2.5``,
+        ``exit_condition="..."``); a field given as None is released.
+
+        Raises:
+            IndexError: if the channel does not exist.
+            KeyError: for an unknown field.
+            ValueError: if a value cannot go on the wire.
+        """
+        index = self._index(channel)
+        release = bool(fields.pop("release_status", False))
+        if fields:
+            self.cycler.set_fields(index, fields)
+        if status is not None or release:
+            self.cycler.force_status(index, status)
+
+    def make_unsafe(self, channel: int, reason: str = "Unsafe: simulated fault") -> None:
+        """Stop ``channel``'s test and report it Unsafe with ``reason`` as exit condition.
+
+        Raises:
+            IndexError: if the channel does not exist.
+            ValueError: if ``reason`` does not fit the 100-character exit condition.
+        """
+        self.cycler.make_unsafe(self._index(channel), reason)
+
+    def set_aux(
+        self,
+        channel: int,
+        *,
+        temperature_c: float | None = None,
+        voltage_v: float | None = None,
+        clear: bool = False,
+    ) -> None:
+        """Pin the aux temperature / voltage readings of ``channel`` (``clear``: release).
+
+        Raises:
+            IndexError: if the channel does not exist.
+            ValueError: if a value is not finite.
+        """
+        self.cycler.set_aux(
+            self._index(channel), temperature_c=temperature_c, voltage_v=voltage_v, clear=clear
+        )
+
+    def clear_overrides(self, channel: int) -> None:
+        """Release pinned fields, aux values and the forced status of ``channel``.
+
+        Raises:
+            IndexError: if the channel does not exist.
+        """
+        self.cycler.clear_overrides(self._index(channel))
+
+    def pause(self, channel: int) -> bool:
+        """Pause ``channel``'s running test (MITS's Pause button); whether it was running.
+
+        Raises:
+            IndexError: if the channel does not exist.
+        """
+        return self.cycler.pause(self._index(channel))
+
+    def set_speed(self, speed: float) -> None:
+        """Change the simulation speed from now on.
+
+        Raises:
+            ValueError: if ``speed`` is not positive and finite.
+        """
+        self.cycler.set_speed(speed)
+
+    def set_faults(self, faults: Faults | None = None, **fields: Any) -> None:
+        """Replace the injected faults (``Faults(...)``, or fields such as ``silent=True``);
+        they apply to new frames on open connections too. ``set_faults()`` switches all off.
+
+        Raises:
+            TypeError: for an unknown fault field.
+            ValueError: for a value out of range.
+        """
+        import dataclasses
+
+        new = faults if faults is not None else Faults()
+        if fields:
+            new = dataclasses.replace(new, **fields)
+        self.config = dataclasses.replace(self.config, faults=new)
+        server = self._server
+        if server is not None:
+            server.config = self.config
