@@ -89,9 +89,10 @@ class SimulatorConfig:
     user schedules live in ``<root>/Work``). ``answer_all``: answer a one-channel status request
     with every channel, as MITS 10 does. ``faults``: see :class:`Faults`.
 
-    Less common knobs: ``lenient`` (the seed ArbinSpoofer's leniency: any user name and password
-    logs in, an unknown schedule is assigned as a rest schedule under the name given, and meta
-    variables may be set on a channel that is not running), ``require_file_login`` (the file port
+    Less common knobs: ``lenient`` (the seed ArbinSpoofer's leniency: an unknown schedule is
+    assigned as a rest schedule under the name given, and meta variables may be set on a channel
+    that is not running), ``accept_any_login`` (any user name and password logs in, as with the
+    seed's spoofer), ``require_file_login`` (the file port
     also requires a LOGIN first; off by default because the documents do not say that MITS
     requires it), ``max_sessions`` (connections beyond this are refused by CONNECT, unless an
     older session agreed to be kicked out), ``aux_voltage_count`` / ``aux_temperature_count``
@@ -120,6 +121,7 @@ class SimulatorConfig:
     allow_control: bool = True
     read_only_users: frozenset[str] = frozenset()
     lenient: bool = False
+    accept_any_login: bool = False
     require_file_login: bool = False
     max_sessions: int = 256
     aux_voltage_count: int = 1
@@ -142,8 +144,8 @@ class SimulatorConfig:
                 raise ValueError(f"{name} must be 0..65535, got {value!r}")
         if self.file_port is not None and not 0 <= self.file_port <= 0xFFFF:
             raise ValueError(f"file_port must be 0..65535 or None, got {self.file_port!r}")
-        if not self.users and not self.lenient:
-            raise ValueError("users must name at least one user (or set lenient=True)")
+        if not self.users and not self.accept_any_login:
+            raise ValueError("users must name at least one user (or set accept_any_login=True)")
         for user, password in self.users.items():
             if not isinstance(user, str) or not isinstance(password, str):
                 raise ValueError("users must map user names (str) to passwords (str)")

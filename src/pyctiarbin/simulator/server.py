@@ -610,7 +610,7 @@ class _Server:
             valid = expected is not None and hmac.compare_digest(
                 expected.encode("utf-8"), request.password.encode("utf-8")
             )
-            if not (valid or config.lenient):
+            if not (valid or config.accept_any_login):
                 logger.info(
                     "connection %d: login refused for user %r", connection.number, request.username
                 )
@@ -757,7 +757,7 @@ class _Server:
         for entry in request.entries:
             index = _i32(entry.channel_index)
             code = cycler.resume(index)
-            if code == 0x23:  # nothing to resume: start the given schedule at the given step
+            if code in (0x15, 0x23):  # nothing to resume: start the schedule at the step
                 code = self._assign_for_start(index, entry.schedule)
                 if code == 0:
                     code = cycler.start(index, entry.test_name, entry.select_step)
