@@ -1,0 +1,290 @@
+"""The alert rules file (TOML): notifiers, defaults and rules. Format: docs/alerts.md.
+
+::
+
+    [defaults]
+    notify = ["log", "lab-chat"]      # notifiers of rules that name none (default: ["log"])
+    interval_s = 1.0                  # poll interval when `pycti alerts` polls on its own
+
+    [notifiers.lab-chat]
+    type = "webhook"
+    url_env = "PYCTI_ALERT_WEBHOOK"   # or url = "https://..."
+    format = "slack"                  # json (default), slack or teams
+
+    [notifiers.oncall]
+    type = "email"
+    host = "smtp.example.org"
+    from = "cycler-alerts@example.org"
+    to = ["oncall@example.org"]
+    # login from PYCTI_SMTP_USERNAME / PYCTI_SMTP_PASSWORD (names configurable)
+
+    [[rules]]
+    name = "cell too hot"
+    kind = "threshold"
+    field = "aux.temperature"
+    op = ">"
+    value = 45.0
+    for_s = 10
+    clear = 43.0
+    severity = "critical"
+    notify = ["log", "lab-chat", "oncall"]
+    action = "stop"
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .engine import AlertEngine
+from .notifiers import ChannelStopper, EmailNotifier, Notifier, WebhookNotifier
+from .rules import Rule, RuleError, rule_from_mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+__all__ = [
+    "DEFAULT_SMTP_PASSWORD_ENV",
+    "DEFAULT_SMTP_USERNAME_ENV",
+    "AlertConfig",
+    "load_alert_config",
+    "parse_alert_config",
+]
+
+DEFAULT_SMTP_USERNAME_ENV = "PYCTI_SMTP_USERNAME"
+DEFAULT_SMTP_PASSWORD_ENV = "PYCTI_SMTP_PASSWORD"
+
+_TOP_KEYS = {"defaults", "notifiers", "rules"}
+_DEFAULT_KEYS = {"notify", "interval_s"}
+_WEBHOOK_KEYS = {"type", "url", "url_env", "format", "timeout_s", "retries", "backoff_s", "headers"}
+_EMAIL_KEYS = {
+    "type",
+    "host",
+    "port",
+    "security",
+    "from",
+    "to",
+    "username",
+    "username_env",
+    "password_env",
+    "timeout_s",
+    "retries",
+    "backoff_s",
+    "subject_prefix",
+}
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """A loaded rules file: ``rules``, ``notifiers`` (built, not yet used), the notifiers of
+    rules that name none (``default_notify``) and the standalone poll interval."""
+
+    rules: tuple[Rule, ...]
+    notifiers: tuple[Notifier, ...] = ()
+    default_notify: tuple[str, ...] = ("log",)
+    interval_s: float = 1.0
+    path: Path | None = None
+
+    @property
+    def needs_aux(self) -> bool:
+        """True when some rule watches aux, BMS or SMB data (reads must ask for it)."""
+        from .rules import ThresholdRule
+
+        return any(isinstance(rule, ThresholdRule) and rule.field.needs_aux for rule in self.rules)
+
+    def engine(self, *, stopper: ChannelStopper | None = None) -> AlertEngine:
+        """A new :class:`AlertEngine` with these rules and notifiers."""
+        return AlertEngine(
+            self.rules, self.notifiers, default_notify=self.default_notify, stopper=stopper
+        )
+
+
+def load_alert_config(
+    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+) -> AlertConfig:
+    """Read a rules file.
+
+    ``environ`` (default ``os.environ``) is where ``url_env``, ``username_env`` and
+    ``password_env`` are looked up.
+
+    Raises:
+        RuleError: (a ValueError) if the file is missing, not TOML, or has an unknown key, an
+            invalid rule or notifier, a rule naming an unknown notifier, or a missing
+            environment variable; the message names the file and the entry.
+    """
+    config_path = Path(path).expanduser()
+    try:
+        with config_path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise RuleError(f"rules file {config_path} does not exist") from None
+    except OSError as exc:
+        raise RuleError(f"cannot read rules file {config_path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{config_path} is not valid TOML: {exc}") from exc
+    try:
+        return parse_alert_config(data, environ=environ, path=config_path)
+    except RuleError as exc:
+        raise RuleError(f"{config_path}: {exc}") from None
+
+
+def parse_alert_config(
+    data: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    path: Path | None = None,
+) -> AlertConfig:
+    """Build an :class:`AlertConfig` from the parsed TOML ``data``. Raises RuleError."""
+    env = os.environ if environ is None else environ
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise RuleError(
+            f"unknown top-level key(s) {', '.join(sorted(unknown))}; "
+            "expected [defaults], [notifiers.NAME] and [[rules]]"
+        )
+    defaults = _table(data.get("defaults", {}), "[defaults]")
+    unknown = set(defaults) - _DEFAULT_KEYS
+    if unknown:
+        raise RuleError(f"[defaults]: unknown key(s) {', '.join(sorted(unknown))}")
+    default_notify: tuple[str, ...] = ("log",)
+    if "notify" in defaults:
+        value = defaults["notify"]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise RuleError("[defaults] notify must be a list of notifier names")
+        default_notify = tuple(value)
+    interval_s = defaults.get("interval_s", 1.0)
+    if not _number(interval_s) or not math.isfinite(interval_s) or interval_s <= 0:
+        raise RuleError("[defaults] interval_s must be a positive number of seconds")
+
+    notifiers: list[Notifier] = []
+    for name, table in _table(data.get("notifiers", {}), "[notifiers]").items():
+        if name == "log":
+            raise RuleError("[notifiers.log]: 'log' is built in and cannot be redefined")
+        notifiers.append(_notifier(name, _table(table, f"[notifiers.{name}]"), env))
+
+    rules_data = data.get("rules", [])
+    if not isinstance(rules_data, list) or not all(isinstance(r, dict) for r in rules_data):
+        raise RuleError("rules must be an array of tables: [[rules]]")
+    if not rules_data:
+        raise RuleError("the file defines no rule ([[rules]])")
+    rules = tuple(rule_from_mapping(table) for table in rules_data)
+    config = AlertConfig(rules, tuple(notifiers), default_notify, float(interval_s), path)
+    try:
+        # Checks notifier names and unique rule names; the engine starts no thread until used.
+        config.engine().close()
+    except ValueError as exc:
+        raise RuleError(str(exc)) from None
+    return config
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise RuleError(f"{where} must be a table")
+    return value
+
+
+def _notifier(name: str, table: dict[str, Any], env: Mapping[str, str]) -> Notifier:
+    where = f"[notifiers.{name}]"
+    kind = table.get("type")
+    keys = {"webhook": _WEBHOOK_KEYS, "email": _EMAIL_KEYS}.get(str(kind))
+    if keys is None:
+        raise RuleError(f"{where}: type must be 'webhook' or 'email'")
+    unknown = set(table) - keys
+    if unknown:
+        extra = " (put secrets in the environment: password_env)" if "password" in unknown else ""
+        raise RuleError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}{extra}")
+    options: dict[str, Any] = {}
+    for key in ("timeout_s", "retries", "backoff_s"):
+        if key in table:
+            if not _number(table[key]):
+                raise RuleError(f"{where}: {key} must be a number")
+            options[key] = table[key]
+    try:
+        if kind == "webhook":
+            return _webhook(name, table, env, options, where)
+        return _email(name, table, env, options, where)
+    except ValueError as exc:
+        if isinstance(exc, RuleError):
+            raise
+        raise RuleError(f"{where}: {exc}") from None
+
+
+def _env(env: Mapping[str, str], variable: Any, where: str, key: str) -> str:
+    if not isinstance(variable, str) or not variable:
+        raise RuleError(f"{where}: {key} must name an environment variable")
+    value = env.get(variable)
+    if not value:
+        raise RuleError(f"{where}: environment variable {variable} ({key}) is not set")
+    return value
+
+
+def _webhook(
+    name: str, table: dict[str, Any], env: Mapping[str, str], options: dict[str, Any], where: str
+) -> WebhookNotifier:
+    if ("url" in table) == ("url_env" in table):
+        raise RuleError(f"{where}: give exactly one of url and url_env")
+    url = table["url"] if "url" in table else _env(env, table["url_env"], where, "url_env")
+    if not isinstance(url, str):
+        raise RuleError(f"{where}: url must be a string")
+    headers = table.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise RuleError(f"{where}: headers must be a table of strings")
+    fmt = table.get("format", "json")
+    if not isinstance(fmt, str):
+        raise RuleError(f"{where}: format must be a string")
+    return WebhookNotifier(name, url, format=fmt, headers=headers, **options)
+
+
+def _email(
+    name: str, table: dict[str, Any], env: Mapping[str, str], options: dict[str, Any], where: str
+) -> EmailNotifier:
+    for key in ("host", "from", "to"):
+        if key not in table:
+            raise RuleError(f"{where}: an email notifier needs {key!r}")
+    recipients = table["to"]
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+        raise RuleError(f"{where}: to must be an address or a list of addresses")
+    port = table.get("port")
+    if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
+        raise RuleError(f"{where}: port must be an integer")
+    username: str | None = table.get("username")
+    if username is None:
+        username = env.get(str(table.get("username_env", DEFAULT_SMTP_USERNAME_ENV))) or None
+    password: str | None = None
+    if username:
+        password_env = str(table.get("password_env", DEFAULT_SMTP_PASSWORD_ENV))
+        password = env.get(password_env)
+        if password is None:
+            raise RuleError(
+                f"{where}: SMTP user {username!r} needs a password in the environment "
+                f"variable {password_env}"
+            )
+    elif "password_env" in table:
+        raise RuleError(f"{where}: password_env is set but no SMTP user name is given")
+    return EmailNotifier(
+        name,
+        str(table["host"]),
+        sender=str(table["from"]),
+        recipients=recipients,
+        port=port,
+        security=str(table.get("security", "starttls")),
+        username=username,
+        password=password,
+        subject_prefix=str(table.get("subject_prefix", "[pycti]")),
+        **options,
+    )
