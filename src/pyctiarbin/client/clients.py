@@ -36,7 +36,7 @@ from ..protocol import (
     StartExEntry,
 )
 from . import operations as ops
-from .operations import MvValues, Operation, Target
+from .operations import MvValues, Operation, ProgressCallback, Target
 from .session import AsyncLink, ConnectionState, LinkCore, RetryPolicy, SyncLink
 from .status import ChannelStatus
 
@@ -295,9 +295,18 @@ class Files:
         """List a directory on the cycler."""
         return self._link.run(ops.browse(path))
 
-    def download(self, path: str, local_path: str | os.PathLike[str] | None = None) -> bytes:
-        """Download a file (all chunks, each checked by MD5); also write it to ``local_path``."""
-        data = self._link.run(ops.download(path))
+    def download(
+        self,
+        path: str,
+        local_path: str | os.PathLike[str] | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> bytes:
+        """Download a file (all chunks, each checked by MD5); also write it to ``local_path``.
+
+        ``progress(chunks_done, chunk_count, bytes_done)`` is called after each chunk.
+        """
+        data = self._link.run(ops.download(path, progress))
         if local_path is not None:
             Path(local_path).write_bytes(data)
         return data
@@ -308,10 +317,14 @@ class Files:
         data: bytes | str | os.PathLike[str],
         *,
         chunk_size: int = ops.DEFAULT_CHUNK_SIZE,
+        progress: ProgressCallback | None = None,
     ) -> None:
-        """Upload ``data`` (bytes, or the path of a local file) to ``path`` on the cycler."""
+        """Upload ``data`` (bytes, or the path of a local file) to ``path`` on the cycler.
+
+        ``progress(chunks_done, chunk_count, bytes_done)`` is called after each chunk.
+        """
         payload = data if isinstance(data, (bytes, bytearray)) else Path(data).read_bytes()
-        self._link.run(ops.upload(path, payload, chunk_size))
+        self._link.run(ops.upload(path, payload, chunk_size, progress))
 
     def make_dir(self, path: str) -> None:
         """Create a folder."""
@@ -450,8 +463,14 @@ class AsyncFiles:
     async def browse(self, path: str) -> list[DirEntry]:
         return await self._link.run(ops.browse(path))
 
-    async def download(self, path: str, local_path: str | os.PathLike[str] | None = None) -> bytes:
-        data = await self._link.run(ops.download(path))
+    async def download(
+        self,
+        path: str,
+        local_path: str | os.PathLike[str] | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> bytes:
+        data = await self._link.run(ops.download(path, progress))
         if local_path is not None:
             Path(local_path).write_bytes(data)
         return data
@@ -462,9 +481,10 @@ class AsyncFiles:
         data: bytes | str | os.PathLike[str],
         *,
         chunk_size: int = ops.DEFAULT_CHUNK_SIZE,
+        progress: ProgressCallback | None = None,
     ) -> None:
         payload = data if isinstance(data, (bytes, bytearray)) else Path(data).read_bytes()
-        await self._link.run(ops.upload(path, payload, chunk_size))
+        await self._link.run(ops.upload(path, payload, chunk_size, progress))
 
     async def make_dir(self, path: str) -> None:
         await self._link.run(ops.make_dir(path))

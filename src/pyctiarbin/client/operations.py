@@ -90,6 +90,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "RECEIVE",
     "Operation",
+    "ProgressCallback",
     "Target",
 ]
 
@@ -573,7 +574,11 @@ def browse(path: str) -> Operation[list[DirEntry]]:
     return Operation("browse", False, run, "file")
 
 
-def download(path: str) -> Operation[bytes]:
+#: ``progress(chunks_done, chunk_count, bytes_done)``, called after each file chunk.
+ProgressCallback = Callable[[int, int, int], None]
+
+
+def download(path: str, progress: ProgressCallback | None = None) -> Operation[bytes]:
     _check_path(path)
 
     def run(info: LoginFeedback) -> OpGen[bytes]:
@@ -598,13 +603,20 @@ def download(path: str) -> Operation[bytes]:
                     f"expected {len(chunks)}"
                 )
             chunks.append(feedback.data)
+            if progress is not None:
+                progress(len(chunks), feedback.package_count, sum(map(len, chunks)))
             if len(chunks) >= feedback.package_count:
                 return b"".join(chunks)
 
     return Operation("download", False, run, "file")
 
 
-def upload(path: str, data: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Operation[None]:
+def upload(
+    path: str,
+    data: bytes,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: ProgressCallback | None = None,
+) -> Operation[None]:
     _check_path(path)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ValueError("data must be bytes")
@@ -627,6 +639,8 @@ def upload(path: str, data: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Oper
                 raise FileOperationFailed(
                     "upload", feedback.result, f"{feedback.meaning}: {path} (chunk {index})"
                 )
+            if progress is not None:
+                progress(index + 1, len(chunks), min((index + 1) * chunk_size, len(payload)))
 
     return Operation("upload", True, run, "file")
 
