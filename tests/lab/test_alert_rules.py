@@ -184,14 +184,14 @@ def test_log_notifier_writes_messages(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_engine_refuses_unknown_notifier_and_duplicate_names() -> None:
-    with pytest.raises(ValueError, match="unknown notifier.*pager"):
+    with pytest.raises(ValueError, match=r"unknown notifier.*pager"):
         AlertEngine([hot_rule(notify=("pager",))])
     with pytest.raises(ValueError, match="unique: hot"):
         AlertEngine([hot_rule(), hot_rule()])
 
 
 def test_rule_validation() -> None:
-    with pytest.raises(RuleError, match="clear .* must be at or below"):
+    with pytest.raises(RuleError, match=r"clear .* must be at or below"):
         hot_rule(clear=50.0)
     with pytest.raises(RuleError, match="op must be one of"):
         hot_rule(op="=>")
