@@ -36,8 +36,10 @@ def reading(
     voltage_v: float = 3.7,
     comm_failure: int = 0,
 ) -> ChannelStatus:
-    aux = AuxReadings() if temps is None else AuxReadings(
-        temperature=tuple(AuxValue(t, 0.0) for t in temps)
+    aux = (
+        AuxReadings()
+        if temps is None
+        else AuxReadings(temperature=tuple(AuxValue(t, 0.0) for t in temps))
     )
     return ChannelStatus(
         channel_index=channel - 1,
@@ -279,8 +281,7 @@ def test_rules_file(tmp_path: Path) -> None:
         ("[[rules]]\nname='a'\nkind='status'\nto='Unsafe'\nnotify=['x']\n", "unknown notifier"),
         ("[[rules]]\nname='a'\nkind='status'\nto='Unsafe'\ncolour=1\n", "unknown key.*colour"),
         ("[notifiers.w]\ntype='webhook'\nurl_env='NOPE'\n", "NOPE .* is not set"),
-        ("[notifiers.m]\ntype='email'\nhost='h'\nfrom='a'\nto='b'\npassword='x'\n",
-         "password_env"),
+        ("[notifiers.m]\ntype='email'\nhost='h'\nfrom='a'\nto='b'\npassword='x'\n", "password_env"),
         ("rules = 1\n", "array of tables"),
         ("[defaults]\ninterval_s = 0\n", "interval_s must be a positive"),
         ("x = [\n", "not valid TOML"),

@@ -50,7 +50,11 @@ def run_monitor(
 
     async def main() -> AlertMonitor:
         client = AsyncCyclerClient(
-            sim.host, sim.port, username=USER, password=PASSWORD, **client_options  # type: ignore[arg-type]
+            sim.host,
+            sim.port,
+            username=USER,
+            password=PASSWORD,
+            **client_options,  # type: ignore[arg-type]
         )
         async with client:
             monitor = AlertMonitor(engine, {"A": client}, interval_s=interval_s)
@@ -249,8 +253,15 @@ def test_email_login_refused_is_reported_without_password(
     smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     mail = EmailNotifier(
-        "mail", "127.0.0.1", port=smtp_server.port, security="none", sender="a@x",
-        recipients=["b@x"], username="alice", password="wrong-password", retries=2,
+        "mail",
+        "127.0.0.1",
+        port=smtp_server.port,
+        security="none",
+        sender="a@x",
+        recipients=["b@x"],
+        username="alice",
+        password="wrong-password",
+        retries=2,
         backoff_s=0.01,
     )
     from .test_alert_rules import hot_rule, reading

@@ -134,19 +134,30 @@ class _Worker:
                     self.stats.failed += 1
                     log.error(
                         "alert %r (%s) not delivered by %s after %d attempt(s): %s",
-                        event.rule, event.kind.value, notifier.name, attempt, exc,
+                        event.rule,
+                        event.kind.value,
+                        notifier.name,
+                        attempt,
+                        exc,
                     )
                     return
                 log.warning(
                     "alert %r: %s failed (attempt %d of %d): %s; retrying in %.3g s",
-                    event.rule, notifier.name, attempt, attempts, exc, delay,
+                    event.rule,
+                    notifier.name,
+                    attempt,
+                    attempts,
+                    exc,
+                    delay,
                 )
             except Exception:
                 # A notifier bug must not kill the thread (nor the engine): report it in full.
                 self.stats.failed += 1
                 log.exception(
                     "alert %r (%s): notifier %s raised unexpectedly",
-                    event.rule, event.kind.value, notifier.name,
+                    event.rule,
+                    event.kind.value,
+                    notifier.name,
                 )
                 return
             else:
@@ -310,15 +321,28 @@ class AlertEngine:
         if change == _ACTIVE:
             held = f" for {format_duration(now - episode.since)}" if rule.for_s > 0 else ""
             event = AlertEvent(
-                EventKind.FIRED, rule.name, rule.severity, cycler, channel, now, now, seen.value,
+                EventKind.FIRED,
+                rule.name,
+                rule.severity,
+                cycler,
+                channel,
+                now,
+                now,
+                seen.value,
                 f"[{rule.severity.value.upper()}] {rule.name}: {where}: {seen.detail}{held}",
             )
             self._active[key] = event
         else:
             self._active.pop(key, None)
             event = AlertEvent(
-                EventKind.RESOLVED, rule.name, rule.severity, cycler, channel, now,
-                episode.fired_at, seen.value,
+                EventKind.RESOLVED,
+                rule.name,
+                rule.severity,
+                cycler,
+                channel,
+                now,
+                episode.fired_at,
+                seen.value,
                 f"[RESOLVED] {rule.name}: {where}: {seen.detail} "
                 f"(active for {format_duration(now - episode.fired_at)})",
             )
@@ -334,7 +358,8 @@ class AlertEngine:
                 if stopper is None:
                     log.error(
                         "alert %r wants to stop %s but no stopper is configured",
-                        event.rule, event.where,
+                        event.rule,
+                        event.where,
                     )
                 else:
                     self._worker("action:stop", StopChannelAction(stopper)).submit(event)
@@ -363,7 +388,8 @@ class AlertEngine:
             if worker.stats.dropped:
                 log.warning(
                     "%d alert event(s) for %s dropped at shutdown",
-                    worker.stats.dropped, worker.notifier.name,
+                    worker.stats.dropped,
+                    worker.notifier.name,
                 )
 
     # python-can style listener name: the logger calls stop() when it shuts down.
@@ -385,4 +411,3 @@ class AlertEngine:
             f"<AlertEngine {len(self.rules)} rules, notifiers {sorted(self._notifiers)}, "
             f"{len(self._active)} active>"
         )
-

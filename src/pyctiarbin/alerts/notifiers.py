@@ -108,7 +108,8 @@ def format_payload(event: AlertEvent, style: str) -> dict[str, Any]:
             "@type": "MessageCard",
             "@context": "https://schema.org/extensions",
             "summary": event.message,
-            "themeColor": "2EB886" if event.kind is EventKind.RESOLVED
+            "themeColor": "2EB886"
+            if event.kind is EventKind.RESOLVED
             else color[event.severity.value],
             "title": f"{event.kind.value.upper()}: {event.rule} ({event.where})",
             "text": event.message,
@@ -225,9 +226,9 @@ class EmailNotifier:
             )
         self.name = name
         self.host = host
-        self.port = port if port is not None else {"ssl": 465, "starttls": 587, "none": 25}[
-            security
-        ]
+        self.port = (
+            port if port is not None else {"ssl": 465, "starttls": 587, "none": 25}[security]
+        )
         self.sender = sender
         self.recipients = tuple(recipients)
         self.security = security
@@ -262,7 +263,9 @@ class EmailNotifier:
             smtp: smtplib.SMTP
             if self.security == "ssl":
                 smtp = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout_s,
+                    self.host,
+                    self.port,
+                    timeout=self.timeout_s,
                     context=ssl.create_default_context(),
                 )
             else:
@@ -287,8 +290,9 @@ class EmailNotifier:
             ) from None
         except (smtplib.SMTPException, OSError) as exc:
             # str(exc) of these carries the server's answer or the socket error, not the login.
-            raise DeliveryError(f"e-mail {self.name} ({where}): {type(exc).__name__}: {exc}") \
-                from None
+            raise DeliveryError(
+                f"e-mail {self.name} ({where}): {type(exc).__name__}: {exc}"
+            ) from None
 
 
 #: Stops one channel of one cycler (blocking); raises on failure.

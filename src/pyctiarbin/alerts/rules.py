@@ -587,4 +587,3 @@ def rule_from_mapping(table: Mapping[str, Any]) -> Rule:
         if key in table:
             specific[key] = table[key]
     return _RULE_CLASSES[kind](**common, **specific)
-
