@@ -126,7 +126,8 @@ def test_assign_all_answers_per_channel(client: RawClient) -> None:
     assert result(client, AssignScheduleRequest(channel_index=2, schedule="Rest.sdx")) == (2, 0)
     assert result(client, StartRequest(test_name="x", channel_indexes=(2,))) == (2, 0)
     answers = results(
-        client, AssignScheduleRequest(channel_index=-1, assign_all=True, schedule="Rest.sdx"),
+        client,
+        AssignScheduleRequest(channel_index=-1, assign_all=True, schedule="Rest.sdx"),
         CHANNELS,
     )
     assert answers == [(i, 0x14 if i == 2 else 0) for i in range(CHANNELS)]
@@ -214,7 +215,9 @@ def test_update_meta_variables_advanced_and_too_frequent(client: RawClient) -> N
     assert update() == (0, 0x10)
     assert update((1, 52, 1.0)) == (1, 0x12)
     for index in (0, 1):
-        assert result(client, AssignScheduleRequest(channel_index=index, schedule="MV_Current")) == (
+        assert result(
+            client, AssignScheduleRequest(channel_index=index, schedule="MV_Current")
+        ) == (
             index,
             0,
         )
@@ -302,8 +305,9 @@ def test_start_ex_resume_ex_and_start_resume_data(client: RawClient) -> None:
         client,
         StartExRequest(
             entries=(
-                StartExEntry(channel_index=0, test_name="ex", schedule="Cycle_CCCV.sdx",
-                             select_step=2),
+                StartExEntry(
+                    channel_index=0, test_name="ex", schedule="Cycle_CCCV.sdx", select_step=2
+                ),
                 StartExEntry(channel_index=1, test_name="ex", schedule="Missing.sdx"),
             )
         ),
@@ -338,13 +342,13 @@ def test_start_ex_resume_ex_and_start_resume_data(client: RawClient) -> None:
 def test_serial_message_and_auto_calibration(sim: Simulator, client: RawClient) -> None:
     serial = client.request(GetSerialNumberRequest())
     assert serial.serial_number == 1 and serial.result == 0  # type: ignore[attr-defined]
-    assert client.request(SendMessageRequest(text="Hello [MITS]")).result == 1  # type: ignore[attr-defined]  # noqa: E501
-    assert client.request(SendMessageRequest(text=" ")).result == 2  # type: ignore[attr-defined]
+    assert client.result(SendMessageRequest(text="Hello [MITS]")) == 1
+    assert client.result(SendMessageRequest(text=" ")) == 2
     assert sim.received_messages == ["Hello [MITS]"]
-    assert client.request(AutoCalibrationRequest()).result == 1  # type: ignore[attr-defined]
+    assert client.result(AutoCalibrationRequest()) == 1
     assert result(client, AssignScheduleRequest(channel_index=0, schedule="Rest.sdx")) == (0, 0)
     assert result(client, StartRequest(test_name="t", channel_indexes=(0,))) == (0, 0)
-    assert client.request(AutoCalibrationRequest()).result == 2  # type: ignore[attr-defined]
+    assert client.result(AutoCalibrationRequest()) == 2
 
 
 def test_users_schedules_in_the_work_directory(sim: Simulator, client: RawClient) -> None:
@@ -356,7 +360,10 @@ def test_users_schedules_in_the_work_directory(sim: Simulator, client: RawClient
         0,
         0,
     )
-    assert result(client, AssignScheduleRequest(channel_index=1, schedule="Broken.sdx")) == (1, 0x17)
+    assert result(client, AssignScheduleRequest(channel_index=1, schedule="Broken.sdx")) == (
+        1,
+        0x17,
+    )
     assert result(client, StartRequest(test_name="mine", channel_indexes=(0,))) == (0, 0)
     record = info(client, 0).channels[0]
     assert record.status is StatusCode.CHARGE and record.current_a == pytest.approx(0.5)

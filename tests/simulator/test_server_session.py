@@ -88,10 +88,10 @@ def test_read_only_user_reads_but_cannot_control(sim: Simulator) -> None:
         assert feedback.result == LoginResult.SUCCESS and feedback.allow_control == 0
         info = client.request(ChannelInfoRequest(channel_index=1))
         assert [r.channel_index for r in info.channels] == [1]  # type: ignore[attr-defined]
-        assert client.request(AssignScheduleRequest(channel_index=0, schedule="Rest.sdx")).result == 0x11  # type: ignore[attr-defined]  # noqa: E501
+        assert client.result(AssignScheduleRequest(channel_index=0, schedule="Rest.sdx")) == 0x11
         answers = client.request_all(StartRequest(test_name="t", channel_indexes=(0, 1)), 2)
-        assert [(a.channel_index, a.result) for a in answers] == [(0, 0x11), (1, 0x11)]  # type: ignore[attr-defined]  # noqa: E501
-        assert client.request(SetMetaVariableRequest(channel_index=0)).result == 0x10  # type: ignore[attr-defined]  # noqa: E501
+        assert [(a.channel_index, a.result) for a in answers] == [(0, 0x11), (1, 0x11)]  # type: ignore[attr-defined]
+        assert client.result(SetMetaVariableRequest(channel_index=0)) == 0x10
 
 
 def test_allow_control_false_makes_everyone_read_only() -> None:
@@ -100,7 +100,7 @@ def test_allow_control_false_makes_everyone_read_only() -> None:
         RawClient(sim.host, sim.port) as client,
     ):
         assert client.login("admin", "admin").allow_control == 0
-        assert client.request(StopRequest(channel_index=0)).result == 0x11  # type: ignore[attr-defined]  # noqa: E501
+        assert client.result(StopRequest(channel_index=0)) == 0x11
 
 
 def test_connect_is_served_before_login_and_kick_out_is_honoured() -> None:
@@ -238,6 +238,5 @@ def test_asyncio_mode_runs_on_the_current_loop() -> None:
 
 
 def test_port_in_use_raises_oserror() -> None:
-    with Simulator(channels=1) as sim:
-        with pytest.raises(OSError):
-            Simulator(channels=1, port=sim.port).start()
+    with Simulator(channels=1) as sim, pytest.raises(OSError):
+        Simulator(channels=1, port=sim.port).start()

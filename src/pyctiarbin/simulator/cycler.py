@@ -233,6 +233,9 @@ class Cycler:
             raise ValueError(f"speed must be a positive finite number, got {speed!r}")
         with self.lock:
             now = self._clock()
+            for channel in self._channels:  # time so far passed at the old speed
+                if not channel.quiescent:
+                    self._refresh(channel, now, force=True)
             self._sim_base_s = self.sim_time_s(now)
             self._wall_base_s = now
             self._speed = speed
@@ -437,6 +440,11 @@ class Cycler:
             OSError: if it cannot be read.
         """
         path = find_schedule(name, [self.work_dir])
+        if path.parent == self.work_dir and (
+            path.is_symlink() or path.resolve().parent != self.work_dir.resolve()
+        ):
+            # Names come from the network: never follow a link out of the work directory.
+            raise ScheduleNotFoundError(f"{name!r} is a link, not a schedule file")
         stamp = path.stat().st_mtime_ns
         cached = self._schedules.get(path)
         if cached is not None and cached[0] == stamp:

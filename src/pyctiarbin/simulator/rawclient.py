@@ -76,6 +76,21 @@ class RawClient:
         self.send(message)
         return [self.recv() for _ in range(replies)]
 
+    def result(self, message: Message | bytes) -> int:
+        """Send ``message`` and return the ``result`` code of its (single) answer.
+
+        Raises:
+            CtiConnectionError: if the answer carries no result code, or the server closed
+                the connection.
+            ProtocolError: for a malformed frame.
+            TimeoutError: if nothing came within the timeout.
+        """
+        answer = self.request(message)
+        code = getattr(answer, "result", None)
+        if not isinstance(code, int):
+            raise CtiConnectionError(f"{type(answer).__name__} carries no result code")
+        return code
+
     def login(self, username: str, password: str) -> LoginFeedback:
         """LOGIN; returns the feedback whatever its result (see :meth:`recv`)."""
         answer = self.request(LoginRequest(username=username, password=password))

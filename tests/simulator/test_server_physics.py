@@ -1,0 +1,110 @@
+"""Physics seen over the wire: a CCCV charge at 3600x reaches its voltage limit and tapers
+the current like a real cell; simulated time follows --speed; MV_UD1 drives a current."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from pyctiarbin.protocol import (
+    AssignScheduleRequest,
+    ChannelInfoFeedback,
+    ChannelInfoRequest,
+    ChannelRecord,
+    SetMetaVariableRequest,
+    StartRequest,
+    StatusCode,
+)
+from pyctiarbin.simulator import Simulator
+from pyctiarbin.simulator.rawclient import RawClient
+
+
+def read(client: RawClient, index: int) -> ChannelRecord:
+    answer = client.request(ChannelInfoRequest(channel_index=index))
+    assert isinstance(answer, ChannelInfoFeedback)
+    return answer.channels[0]
+
+
+def test_cccv_charge_reaches_its_limit_and_tapers() -> None:
+    with Simulator(channels=2, speed=3600.0) as sim, RawClient(sim.host, sim.port) as client:
+        client.login("admin", "admin")
+        assert (
+            client.result(AssignScheduleRequest(channel_index=1, schedule="CCCV_Charge.sdx")) == 0
+        )
+        assert client.result(StartRequest(test_name="cccv", channel_indexes=(1,))) == 0
+        samples: list[ChannelRecord] = []
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline:
+            record = read(client, 1)
+            samples.append(record)
+            if record.status is StatusCode.FINISHED:
+                break
+            time.sleep(0.005)
+        assert samples[-1].status is StatusCode.FINISHED, "the charge did not finish in time"
+        running = [s for s in samples if s.status is StatusCode.CHARGE]
+        cc = [s for s in running if "CC_Charge" in s.step_and_cycle_format]
+        cv = [s for s in running if "CV_Hold" in s.step_and_cycle_format]
+        assert len(cc) >= 10 and len(cv) >= 10, (len(cc), len(cv))
+
+        # CC: constant 1C (3 A), voltage rising towards 4.2 V.
+        assert all(s.current_a == pytest.approx(3.0) for s in cc)
+        assert all(a.voltage_v <= b.voltage_v + 1e-4 for a, b in itertools.pairwise(cc))
+        assert cc[0].voltage_v < 4.1
+        # CV: voltage held at the limit, current tapering down to the C/20 cut-off.
+        assert all(s.voltage_v == pytest.approx(4.2, abs=5e-3) for s in cv)
+        assert all(b.current_a <= a.current_a + 1e-3 for a, b in itertools.pairwise(cv))
+        assert cv[0].current_a > 1.0 and cv[-1].current_a < 0.3
+        assert max(s.voltage_v for s in samples) <= 4.2 + 5e-3
+        assert samples[-1].exit_condition.startswith("Current<=")
+
+        # Capacity grows monotonically; energy is the integral of V*I.
+        capacities = [s.charge_capacity_ah for s in samples]
+        assert all(a <= b + 1e-6 for a, b in itertools.pairwise(capacities))
+        assert samples[-1].charge_capacity_ah > 1.2
+        assert all(s.discharge_capacity_ah == 0.0 for s in samples)
+        energy_wh = 0.0
+        for a, b in itertools.pairwise(running):
+            dt_h = (b.test_time_s - a.test_time_s) / 3600.0
+            energy_wh += 0.5 * (a.voltage_v * a.current_a + b.voltage_v * b.current_a) * dt_h
+        covered = running[-1].charge_energy_wh - running[0].charge_energy_wh
+        assert energy_wh == pytest.approx(covered, rel=0.03)
+        # Power is V*I, and the cell warms up while charging.
+        assert all(s.power_w == pytest.approx(s.voltage_v * s.current_a, rel=1e-4) for s in cc)
+        assert sim.channel(2).reading.temperature_c > 25.0
+
+
+def test_simulated_time_follows_speed() -> None:
+    with Simulator(channels=1, speed=120.0) as sim, RawClient(sim.host, sim.port) as client:
+        client.login("admin", "admin")
+        client.request(AssignScheduleRequest(channel_index=0, schedule="Rest.sdx"))
+        client.request(StartRequest(test_name="clock", channel_indexes=(0,)))
+        started = time.monotonic()
+        time.sleep(0.5)
+        record = read(client, 0)
+        elapsed = time.monotonic() - started
+        assert record.test_time_s == pytest.approx(120.0 * elapsed, rel=0.15)
+        assert record.step_time_s == pytest.approx(record.test_time_s)
+        sim.set_speed(1.0)
+        before = read(client, 0).test_time_s
+        time.sleep(0.2)
+        assert read(client, 0).test_time_s - before == pytest.approx(0.2, abs=0.1)
+
+
+def test_meta_variable_drives_the_current_and_the_capacity() -> None:
+    with Simulator(channels=1, speed=600.0) as sim, RawClient(sim.host, sim.port) as client:
+        client.login("admin", "admin")
+        client.request(AssignScheduleRequest(channel_index=0, schedule="MV_Current.sdx"))
+        client.request(StartRequest(test_name="mv", channel_indexes=(0,)))
+        assert read(client, 0).status is StatusCode.REST  # MV_UD1 = 0: no current
+        client.request(SetMetaVariableRequest(channel_index=0, value=-1.5))
+        time.sleep(0.3)
+        record = read(client, 0)
+        assert record.status is StatusCode.DISCHARGE
+        assert record.current_a == pytest.approx(-1.5)
+        assert record.discharge_capacity_ah > 0.05 and record.charge_capacity_ah == 0.0
+        assert record.discharge_energy_wh == pytest.approx(
+            record.discharge_capacity_ah * 3.7, rel=0.1
+        )
+        assert sim.channel(1).soc < 0.5
