@@ -272,16 +272,19 @@ class CyclerInterface:
         """Run ``call`` and return its result; on failure log an error and return ``failed``.
 
         The one place where the client's exceptions become 0.0.13's return values: a refusal
-        by the cycler (:class:`CommandRejected`, with its documented code and meaning), any
-        other :class:`CtiError` (timeout, lost connection, malformed answer, login refused on
-        reconnection; logged with a traceback, and with a warning when the outcome of a
-        control command is unknown), and a ``ValueError`` for an argument the client refused
-        before sending anything. Anything else is a bug and propagates.
+        by the cycler (:class:`CommandRejected`, with its documented code and meaning), a
+        ``ValueError`` (including :class:`EncodeError`) for an argument the client refused
+        before sending anything, and any other :class:`CtiError` (timeout, lost connection,
+        malformed answer, login refused on reconnection; logged with a traceback, and with a
+        warning when the outcome of a control command is unknown). Anything else is a bug and
+        propagates.
         """
         try:
             return call()
         except CommandRejected as exc:
             logger.error("%s: the cycler refused: %s", action, exc)
+        except ValueError as exc:  # also EncodeError: a value that does not fit its wire field
+            logger.error("%s: not sent: %s", action, exc)
         except CtiError as exc:
             logger.error("%s failed: %s", action, exc, exc_info=exc)
             if exc.outcome_unknown:
@@ -290,6 +293,4 @@ class CyclerInterface:
                     "carried it out (check the channel before retrying)",
                     action,
                 )
-        except ValueError as exc:
-            logger.error("%s: not sent: %s", action, exc)
         return failed
