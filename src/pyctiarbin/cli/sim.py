@@ -1,0 +1,165 @@
+"""``pycti sim``: run a simulated cycler (the same as ``python -m pyctiarbin.simulator``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import CliError, ExitCode
+
+__all__ = ["register"]
+
+_FAULTS = "Fault injection (for testing clients)"
+
+
+def sim(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option("--port", help="CTI control port (0: any free port).", min=0, max=65535),
+    ] = 9031,
+    file_port: Annotated[
+        int,
+        typer.Option("--file-port", help="CTI file port (0: any free port).", min=0, max=65535),
+    ] = 9032,
+    no_file_port: Annotated[
+        bool, typer.Option("--no-file-port", help="Serve no file commands.")
+    ] = False,
+    channels: Annotated[
+        int, typer.Option("--channels", help="Number of IV channels.", min=1, max=65535)
+    ] = 16,
+    users: Annotated[
+        str | None,
+        typer.Option(
+            "--users",
+            help=(
+                "USER:PASS,... that may log in. Other users of this machine can see command "
+                "lines: prefer ARBIN_CTI_USERNAME/ARBIN_CTI_PASSWORD or --env-file. Default: "
+                "those, else admin:admin."
+            ),
+            metavar="USER:PASS,...",
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="A .env file with ARBIN_CTI_USERNAME/ARBIN_CTI_PASSWORD (default: ./.env).",
+            metavar="FILE",
+        ),
+    ] = None,
+    speed: Annotated[
+        float,
+        typer.Option("--speed", help="Simulated seconds per real second (60: a minute a second)."),
+    ] = 1.0,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            help="Folder of the file commands; user schedules go in ROOT/Work (default: a "
+            "temporary folder, removed at exit).",
+            file_okay=False,
+            metavar="DIR",
+        ),
+    ] = None,
+    answer_all: Annotated[
+        bool,
+        typer.Option(
+            "--answer-all",
+            help="Answer a one-channel status request with every channel, as MITS 10 does.",
+        ),
+    ] = False,
+    serial_number: Annotated[
+        str, typer.Option("--serial-number", help="Serial number reported at login.")
+    ] = "SIM0001",
+    latency: Annotated[
+        float,
+        typer.Option(
+            "--latency",
+            help="Seconds to wait before each answer.",
+            min=0.0,
+            rich_help_panel=_FAULTS,
+        ),
+    ] = 0.0,
+    drop_after: Annotated[
+        int | None,
+        typer.Option(
+            "--drop-after",
+            help="Close a connection after answering N requests.",
+            min=0,
+            metavar="N",
+            rich_help_panel=_FAULTS,
+        ),
+    ] = None,
+    corrupt_every: Annotated[
+        int | None,
+        typer.Option(
+            "--corrupt-every",
+            help="Send every N-th frame with a wrong checksum.",
+            min=1,
+            metavar="N",
+            rich_help_panel=_FAULTS,
+        ),
+    ] = None,
+    split_writes: Annotated[
+        int | None,
+        typer.Option(
+            "--split-writes",
+            help="Send answers in pieces of N bytes (separate TCP writes).",
+            min=1,
+            metavar="N",
+            rich_help_panel=_FAULTS,
+        ),
+    ] = None,
+    stray_bytes: Annotated[
+        int,
+        typer.Option(
+            "--stray-bytes",
+            help="Send N garbage bytes after each frame.",
+            min=0,
+            metavar="N",
+            rich_help_panel=_FAULTS,
+        ),
+    ] = 0,
+    silent: Annotated[
+        bool,
+        typer.Option("--silent", help="Read requests, never answer.", rich_help_panel=_FAULTS),
+    ] = False,
+) -> None:
+    """Run a simulated Arbin cycler serving CTI until Ctrl-C: schedules, cell model, files,
+    fault injection. Prints its ports (useful with --port 0) and where its users came from."""
+    from ..simulator import config_from_options, run
+
+    config, source = config_from_options(
+        host=host,
+        port=port,
+        file_port=None if no_file_port else file_port,
+        channels=channels,
+        users=users,
+        env_file=env_file,
+        speed=speed,
+        root=root,
+        answer_all=answer_all,
+        serial_number=serial_number,
+        latency=latency,
+        drop_after=drop_after,
+        corrupt_every=corrupt_every,
+        split_writes=split_writes,
+        stray_bytes=stray_bytes,
+        silent=silent,
+    )
+    try:
+        run(config, users_source=source)
+    except OSError as exc:
+        raise CliError(
+            f"cannot start the simulator on {host}: {exc.strerror or exc}", ExitCode.CONNECTION
+        ) from exc
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``pycti sim`` to ``app``."""
+    app.command("sim")(sim)

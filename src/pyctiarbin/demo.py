@@ -1,0 +1,170 @@
+"""``python -m pyctiarbin.demo`` (``make demo``): the toolkit end to end, on a simulated cycler.
+
+It starts an in-process simulator (16 channels, 60 simulated seconds per second), assigns the
+shipped schedules to several channels and starts tests through :class:`CyclerClient`, changes a
+meta variable of a running test, and shows every channel (one request per refresh) in a live
+table for ``--duration`` seconds. Then it stops the tests, closes the client and the simulator,
+and exits 0. On a terminal the table refreshes in place; otherwise it is printed as plain text
+every few seconds.
+
+Nothing is needed beyond the package: no cycler, no credentials (the simulator gets a random
+password for this run only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+from rich.console import Console
+from rich.live import Live
+
+from .cli.output import plain_table, status_rich_table, status_table_rows
+from .client import CyclerClient
+from .errors import BatchRejected, CommandRejected
+from .protocol import AuxOptions
+from .simulator import Simulator
+
+__all__ = ["DEMO_PLAN", "MV_PLAN", "main"]
+
+log = logging.getLogger("pyctiarbin.demo")
+
+#: (schedule, channels, test name) started by the demo.
+DEMO_PLAN: tuple[tuple[str, tuple[int, ...], str], ...] = (
+    ("CCCV_Charge.sdx", (1, 2, 3), "demo-charge"),
+    ("CC_Discharge.sdx", (4, 5, 6), "demo-discharge"),
+    ("Cycle_CCCV.sdx", (7, 8, 9), "demo-cycle"),
+    ("MV_Current.sdx", (10, 11), "demo-mv-current"),
+    ("Rest.sdx", (12,), "demo-rest"),
+)
+#: MV_Current.sdx makes the current follow MV_UD1: (value set at start, value set half-way), A.
+MV_PLAN: dict[int, tuple[float, float]] = {10: (1.5, -1.0), 11: (-0.5, 0.8)}
+PLAIN_EVERY_S = 5.0
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m pyctiarbin.demo",
+        description="Start a simulated cycler, run tests on several channels and watch them.",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=20.0, help="seconds to watch (default 20)"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=60.0, help="simulated seconds per second (default 60)"
+    )
+    parser.add_argument(
+        "--interval", type=float, default=0.5, help="seconds between reads (default 0.5)"
+    )
+    args = parser.parse_args(argv)
+    if not args.duration > 0 or not args.speed > 0 or not args.interval > 0:
+        parser.error("--duration, --speed and --interval must be positive")
+    return args
+
+
+def _start_tests(client: CyclerClient, console: Console) -> list[int]:
+    """Assign and start the plan; returns the channels started."""
+    started: list[int] = []
+    for schedule, channels, test_name in DEMO_PLAN:
+        client.assign_schedule(channels, schedule)
+        client.start(channels, test_name)
+        started.extend(channels)
+        listed = ", ".join(str(ch) for ch in channels)
+        console.print(f"started {schedule} on channel(s) {listed} as {test_name!r}")
+    for channel, (first_a, _) in MV_PLAN.items():
+        client.set_meta_variable(channel, "MV_UD1", first_a)
+    return started
+
+
+def _stop_tests(client: CyclerClient, channels: list[int], console: Console) -> None:
+    """Stop what still runs; a test that already ended refuses, which is fine here."""
+    try:
+        client.stop(channels)
+    except BatchRejected as exc:
+        for channel, rejection in sorted(exc.rejections.items()):
+            log.info("channel %d: %s", channel, rejection.meaning)
+    except CommandRejected as exc:
+        log.info("stop: %s", exc.meaning)
+    console.print(f"stopped the tests on channels {channels[0]}..{channels[-1]}")
+
+
+def _watch(client: CyclerClient, console: Console, duration_s: float, interval_s: float) -> None:
+    start = time.monotonic()
+    end = start + duration_s
+    changed_mv = False
+    last_plain = -PLAIN_EVERY_S
+
+    def title() -> str:
+        left = max(0.0, end - time.monotonic())
+        values = ", ".join(
+            f"ch {channel}: {later if changed_mv else first:g} A"
+            for channel, (first, later) in MV_PLAN.items()
+        )
+        return f"simulated cycler  {datetime.now():%H:%M:%S}  {left:.0f} s left  (MV_UD1 {values})"
+
+    live = Live(console=console, auto_refresh=False) if console.is_terminal else None
+    if live is not None:
+        live.start()
+    try:
+        while True:
+            now = time.monotonic()
+            if not changed_mv and now - start >= duration_s / 2:
+                for channel, (_, later_a) in MV_PLAN.items():
+                    client.set_meta_variable(channel, "MV_UD1", later_a)
+                changed_mv = True
+            statuses = client.read_channels(aux=int(AuxOptions.AUX))
+            if live is not None:
+                live.update(status_rich_table(statuses, title=title()), refresh=True)
+            elif now - last_plain >= PLAIN_EVERY_S or now >= end:
+                headers, rows, _ = status_table_rows(statuses)
+                console.print(f"\n{title()}\n{plain_table(headers, rows)}", markup=False)
+                last_plain = now
+            if now >= end:
+                return
+            time.sleep(min(interval_s, max(0.0, end - time.monotonic())) or interval_s)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo; returns the exit code (0, or 130 when interrupted)."""
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=100_000, no_color=True)
+    password = secrets.token_urlsafe(16)
+    interrupted = False
+    with Simulator(channels=16, speed=args.speed, users={"demo": password}) as sim:
+        console.print(
+            f"simulator: 16 channels on {sim.host}:{sim.port} (files on port {sim.file_port}), "
+            f"{args.speed:g} simulated seconds per second"
+        )
+        with CyclerClient(
+            sim.host,
+            sim.port,
+            file_port=sim.file_port or 9032,
+            username="demo",
+            password=password,
+        ) as client:
+            info = client.login_info
+            console.print(f"logged in: serial {info.serial_number}, {info.num_channels} channels")
+            started = _start_tests(client, console)
+            try:
+                _watch(client, console, args.duration, args.interval)
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                _stop_tests(client, started, console)
+    console.print("simulator stopped; demo over")
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
