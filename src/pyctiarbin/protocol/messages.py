@@ -573,7 +573,15 @@ class ChannelRecord(WireStruct):
         aux = self.aux
         if not isinstance(aux, AuxReadings):
             raise EncodeError("ChannelRecord.aux must be AuxReadings")
-        parts = [_AUX_COUNTS.pack(*aux.counts(), len(self.bms), len(self.smb))]
+        counts = (*aux.counts(), len(self.bms), len(self.smb))
+        if max(counts) > 0xFFFF:
+            names = (*(f"aux.{kind}" for kind in AUX_KINDS), "bms", "smb")
+            for name, count in zip(names, counts, strict=True):
+                if count > 0xFFFF:
+                    raise EncodeError(
+                        f"ChannelRecord.{name} has {count} entries; its u16 count holds 65535"
+                    )
+        parts = [_AUX_COUNTS.pack(*counts)]
         for kind in AUX_KINDS:
             for position, entry in enumerate(getattr(aux, kind)):
                 name = f"aux.{kind}[{position}]"
