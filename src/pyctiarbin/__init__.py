@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import (
+    BatchRejected,
     ChannelNotRunning,
     ChannelRunning,
     ChecksumError,
@@ -29,6 +30,7 @@ from .errors import (
     TokenError,
     TooFrequent,
     TruncatedFrameError,
+    UnexpectedFeedback,
     UnknownChannel,
     UnknownCommandError,
 )
@@ -37,6 +39,7 @@ __version__ = "1.0.0.dev0"
 
 __all__ = [
     "AsyncCyclerClient",
+    "BatchRejected",
     "ChannelInterface",
     "ChannelNotRunning",
     "ChannelRunning",
@@ -60,6 +63,7 @@ __all__ = [
     "TokenError",
     "TooFrequent",
     "TruncatedFrameError",
+    "UnexpectedFeedback",
     "UnknownChannel",
     "UnknownCommandError",
     "__version__",

@@ -32,9 +32,9 @@ def faulty(**faults: object) -> Simulator:
         {"split_writes": 7},
         {"stray_bytes": 13},
         {"latency_s": 0.05},
-        {"split_writes": 1, "stray_bytes": 3},
+        {"split_writes": 5, "stray_bytes": 3},
     ],
-    ids=["split", "stray", "latency", "split1+stray"],
+    ids=["split", "stray", "latency", "split+stray"],
 )
 def test_reads_survive_a_misbehaving_stream(kind: str, faults: dict[str, object]) -> None:
     with faulty(**faults) as sim:

@@ -448,13 +448,17 @@ def stop(target: Target) -> Operation[None]:
 
 
 def jump(target: Target, step: int) -> Operation[None]:
-    """JUMP to ``step`` (the step number as MITS shows it, 1-based; sent as given)."""
+    """JUMP to ``step``, the 1-based step number MITS shows.
+
+    The wire field is 0-based, as protocol v1.1 (the one document describing the field) says;
+    the ArbinCTI 1.2 method numbers steps from 1 at its API, which is what ``step`` is here.
+    """
     _check_int("step", step)
     if step < 1:
         raise ValueError(f"step must be 1 or more, not {step}")
 
     def build(indexes: list[int], every: bool) -> list[Message]:
-        return [JumpRequest(step, i) for i in indexes]
+        return [JumpRequest(step - 1, i) for i in indexes]
 
     return _per_channel("jump", target, build, JumpFeedback)
 
@@ -555,14 +559,15 @@ def start_auto_calibration() -> Operation[None]:
 # Files (port 9032)
 
 
-def _check_path(path: Any) -> str:
-    if not isinstance(path, str) or not path:
+def _check_path(path: Any, *, allow_empty: bool = False) -> str:
+    if not isinstance(path, str) or not (path or allow_empty):
         raise ValueError(f"path must be a non-empty string, not {path!r}")
     return path
 
 
-def browse(path: str) -> Operation[list[DirEntry]]:
-    _check_path(path)
+def browse(path: str = "") -> Operation[list[DirEntry]]:
+    """List ``path`` ("" is the top of the cycler's file area)."""
+    _check_path(path, allow_empty=True)
 
     def run(info: LoginFeedback) -> OpGen[list[DirEntry]]:
         yield encode(BrowseDirectoryRequest(path))
@@ -674,17 +679,22 @@ def start_ex_entry(
     test_name: str,
     schedule: str,
     *,
-    step: int = 0,
+    step: int = 1,
     creator: str = "",
     comment: str = "",
     resume_data: ResumeData | None = None,
 ) -> StartExEntry:
-    """Build a START_EX entry from a 1-based channel number."""
+    """Build a START_EX entry from a 1-based channel number and a 1-based first step.
+
+    On the wire both are 0-based (``channel_index``, ``select_step``).
+    """
     index = _check_int("channel", channel) - 1
     if index < 0:
         raise ValueError(f"channel must be 1 or more, not {channel}")
+    if _check_int("step", step) < 1:
+        raise ValueError(f"step must be 1 or more, not {step}")
     return StartExEntry(
-        index, test_name, schedule, creator, comment, step, resume_data or ResumeData()
+        index, test_name, schedule, creator, comment, step - 1, resume_data or ResumeData()
     )
 
 
@@ -693,11 +703,13 @@ def resume_ex_entry(
     test_name: str,
     schedule: str,
     *,
-    step: int = 0,
+    step: int = 1,
     resume_data: ResumeData | None = None,
 ) -> ResumeExEntry:
-    """Build a RESUME_EX entry from a 1-based channel number."""
+    """Build a RESUME_EX entry from a 1-based channel number and a 1-based step."""
     index = _check_int("channel", channel) - 1
     if index < 0:
         raise ValueError(f"channel must be 1 or more, not {channel}")
-    return ResumeExEntry(index, test_name, schedule, step, resume_data or ResumeData())
+    if _check_int("step", step) < 1:
+        raise ValueError(f"step must be 1 or more, not {step}")
+    return ResumeExEntry(index, test_name, schedule, step - 1, resume_data or ResumeData())
