@@ -1,0 +1,137 @@
+"""``pycti sim`` as a program, ``python -m pyctiarbin.demo``, and the help of every command."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pyctiarbin import CyclerClient
+from pyctiarbin.cli import build_app
+
+from .support import PASSWORD, USER, RunPycti, clean_environment
+
+
+def _read_banner(process: subprocess.Popen[str], timeout_s: float = 20.0) -> list[str]:
+    """Lines printed by ``pycti sim`` up to its 'press Ctrl-C' line."""
+    assert process.stdout is not None
+    banner: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        banner.append(line.rstrip("\n"))
+        if line.startswith("press Ctrl-C"):
+            return banner
+    raise AssertionError(f"pycti sim did not start: {banner}")
+
+
+def test_pycti_sim_maps_its_options_and_serves(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    command = [
+        sys.executable, "-m", "pyctiarbin.cli", "sim",
+        "--port", "0", "--file-port", "0", "--channels", "4", "--speed", "30",
+        "--root", str(root), "--answer-all", "--serial-number", "SIM-CLI-7",
+        "--latency", "0.01", "--drop-after", "500", "--corrupt-every", "100000",
+        "--split-writes", "64", "--stray-bytes", "3",
+    ]  # fmt: skip
+    env = clean_environment({"ARBIN_CTI_USERNAME": USER, "ARBIN_CTI_PASSWORD": PASSWORD})
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+    )
+    try:
+        banner = _read_banner(process)
+        text = "\n".join(banner)
+        control = re.search(r"control port: 127\.0\.0\.1:(\d+)", text)
+        files = re.search(r"file port: 127\.0\.0\.1:(\d+)", text)
+        assert control and files, text
+        assert "4 channels, serial SIM-CLI-7, speed 30x" in text
+        assert f"root: {root}" in text
+        assert f"users: {USER} (from environment" in text
+        assert (
+            "faults: Faults(latency_s=0.01, drop_after_frames=500, corrupt_checksum_every=100000,"
+            " split_writes=64, stray_bytes=3, silent=False)"
+        ) in text
+        assert PASSWORD not in text
+
+        with CyclerClient(
+            "127.0.0.1",
+            int(control.group(1)),
+            file_port=int(files.group(1)),
+            username=USER,
+            password=PASSWORD,
+        ) as client:
+            assert client.login_info.serial_number == "SIM-CLI-7"
+            assert [s.channel for s in client.read_channels()] == [1, 2, 3, 4]
+            # --answer-all: a one-channel read is answered with every channel.
+            assert client.read_channel(3).channel == 3
+            assert "Rest.sdx" in {entry.name for entry in client.files.browse("Work")}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert out.strip().endswith("simulator stopped")
+
+
+def test_demo_runs_end_to_end() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pyctiarbin.demo", "--duration", "1.5", "--interval", "0.2"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=clean_environment(),
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "started CCCV_Charge.sdx on channel(s) 1, 2, 3 as 'demo-charge'" in out
+    assert "started MV_Current.sdx on channel(s) 10, 11 as 'demo-mv-current'" in out
+    assert "\x1b[" not in out
+    rows = [line.split() for line in out.splitlines() if re.match(r"^\s*\d+\s{2}", line)]
+    statuses = {int(row[0]): row[1] for row in rows}
+    assert set(statuses) == set(range(1, 17))
+    assert statuses[1] == "Charge" and statuses[4] == "Discharge" and statuses[16] == "Idle"
+    assert out.rstrip().endswith("simulator stopped; demo over")
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    root = typer.main.get_command(build_app())
+    commands = dict(_commands(root))
+
+    expected = {
+        ("status",), ("info",), ("assign",), ("start",), ("stop",), ("resume",),
+        ("continue",), ("jump",), ("mv", "set"), ("files", "ls"), ("files", "get"),
+        ("files", "put"), ("files", "mkdir"), ("files", "rm"), ("sim",),
+    }  # fmt: skip
+    assert expected <= set(commands)
+    for path, command in commands.items():
+        assert (command.help or "").strip(), f"pycti {' '.join(path)} has no help"
+        for param in command.params:
+            assert (getattr(param, "help", None) or "").strip(), (
+                f"pycti {' '.join(path)}: {param.opts} has no help text"
+            )
+
+
+def test_help_lists_the_commands_and_exit_codes(run_pycti: RunPycti) -> None:
+    result = run_pycti("--help")
+
+    assert result.returncode == 0
+    for name in ("status", "info", "assign", "start", "stop", "mv", "files", "sim"):
+        assert re.search(rf"^\s+{name}\s", result.stdout, re.MULTILINE), name
+    assert "4 login refused" in result.stdout
