@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _seed import run_in_seed
+from _seed import seed_python
 from pyctiarbin import CyclerClient
 from pyctiarbin.protocol import ChannelInfoRequest, encode
 
@@ -73,22 +73,32 @@ def median_us(samples: list[float]) -> float:
     return statistics.median(samples) * 1e6
 
 
-def bench_ours(port: int, channel: int, single: int, scans: int) -> dict[str, float]:
-    with CyclerClient("127.0.0.1", port, username=USER, password=PASSWORD) as client:
-        for _ in range(20):
-            client.read_channel(channel)
-        times = []
-        for _ in range(single):
+class Ours:
+    def __init__(self, port: int, channel: int) -> None:
+        self.client = CyclerClient("127.0.0.1", port, username=USER, password=PASSWORD)
+        self.client.connect()
+        self.channel = channel
+
+    def single(self, count: int) -> list[float]:
+        read, channel, times = self.client.read_channel, self.channel, []
+        for _ in range(count):
             start = time.perf_counter()
-            client.read_channel(channel)
+            read(channel)
             times.append(time.perf_counter() - start)
-        scan_times = []
-        for _ in range(scans):
+        return times
+
+    def scan(self, count: int) -> list[float]:
+        times = []
+        for _ in range(count):
             start = time.perf_counter()
-            statuses = client.read_channels()
-            scan_times.append(time.perf_counter() - start)
-        assert len(statuses) == client.num_channels
-    return {"single_us": median_us(times), "scan_us": median_us(scan_times)}
+            statuses = self.client.read_channels()
+            times.append(time.perf_counter() - start)
+        if len(statuses) != self.client.num_channels:
+            raise RuntimeError("a scan missed channels")
+        return times
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def _read_frame(sock: socket.socket) -> int:
@@ -102,86 +112,141 @@ def _read_frame(sock: socket.socket) -> int:
     return total
 
 
-def bench_floor(port: int, channel: int, single: int, scans: int) -> dict[str, float]:
-    from pyctiarbin.protocol import LoginRequest
+class Floor:
+    """A bare socket: the same requests, the answers read by length and not decoded."""
 
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(encode(LoginRequest(USER, PASSWORD)))
-        _read_frame(sock)
-        one = encode(ChannelInfoRequest(channel - 1))
-        every = encode(ChannelInfoRequest(-1))
-        for _ in range(20):
-            sock.sendall(one)
-            _read_frame(sock)
-        times = []
-        for _ in range(single):
+    def __init__(self, port: int, channel: int) -> None:
+        from pyctiarbin.protocol import LoginRequest
+
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(encode(LoginRequest(USER, PASSWORD)))
+        _read_frame(self.sock)
+        self.one = encode(ChannelInfoRequest(channel - 1))
+        self.every = encode(ChannelInfoRequest(-1))
+        self.scan_bytes = 0
+
+    def _timed(self, request: bytes, count: int) -> list[float]:
+        sock, times = self.sock, []
+        for _ in range(count):
             start = time.perf_counter()
-            sock.sendall(one)
-            _read_frame(sock)
+            sock.sendall(request)
+            self.scan_bytes = _read_frame(sock)
             times.append(time.perf_counter() - start)
-        scan_times = []
-        for _ in range(scans):
-            start = time.perf_counter()
-            sock.sendall(every)
-            size = _read_frame(sock)
-            scan_times.append(time.perf_counter() - start)
-    return {"single_us": median_us(times), "scan_us": median_us(scan_times), "scan_bytes": size}
+        return times
+
+    def single(self, count: int) -> list[float]:
+        return self._timed(self.one, count)
+
+    def scan(self, count: int) -> list[float]:
+        return self._timed(self.every, count)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
-SEED_SNIPPET = """
-import json, statistics, time
+# The seed runs in its own venv; this worker answers "single N" / "scan N" lines on stdin with
+# the per-call times as JSON, so its rounds interleave with ours on the same simulator.
+SEED_WORKER = """
+import json, sys, time
 from pyctiarbin import CyclerInterface
 cycler = CyclerInterface({{"ip_address": "127.0.0.1", "port": {port}, "timeout_s": 10}},
                          env_path={env!r})
-for _ in range(20):
-    cycler.read_channel_status({channel})
-times = []
-for _ in range({single}):
-    start = time.perf_counter()
-    status = cycler.read_channel_status({channel})
-    times.append(time.perf_counter() - start)
+channels = cycler.get_num_channels()
+status = cycler.read_channel_status({channel})
 assert status["channel"] == {channel} - 1, status
-scans = []
-for _ in range({scans}):
-    start = time.perf_counter()
-    for ch in range(1, cycler.get_num_channels() + 1):
-        cycler.read_channel_status(ch)
-    scans.append(time.perf_counter() - start)
-print(json.dumps({{"single_us": statistics.median(times) * 1e6,
-                   "scan_us": statistics.median(scans) * 1e6}}))
+print("ready", flush=True)
+for line in sys.stdin:
+    what, count = line.split()
+    times = []
+    for _ in range(int(count)):
+        start = time.perf_counter()
+        if what == "single":
+            cycler.read_channel_status({channel})
+        else:
+            for ch in range(1, channels + 1):
+                cycler.read_channel_status(ch)
+        times.append(time.perf_counter() - start)
+    print(json.dumps(times), flush=True)
 """
 
 
-def bench_seed(port: int, channel: int, single: int, scans: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = Path(tmp) / ".env"
+class Seed:
+    def __init__(self, port: int, channel: int, workdir: str) -> None:
+        env = Path(workdir) / ".env"
         env.write_text(f"ARBIN_CTI_USERNAME={USER}\nARBIN_CTI_PASSWORD={PASSWORD}\n")
         os.chmod(env, 0o600)
-        snippet = SEED_SNIPPET.format(
-            port=port, env=str(env), channel=channel, single=single, scans=scans
+        code = SEED_WORKER.format(port=port, env=str(env), channel=channel)
+        self.proc = subprocess.Popen(
+            [str(seed_python()), "-I", "-c", code],
+            cwd=workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        result: dict[str, float] = run_in_seed(snippet)
-        return result
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the seed worker did not start")
+
+    def _ask(self, what: str, count: int) -> list[float]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{what} {count}\n")
+        self.proc.stdin.flush()
+        times: list[float] = json.loads(self.proc.stdout.readline())
+        return times
+
+    def single(self, count: int) -> list[float]:
+        return self._ask("single", count)
+
+    def scan(self, count: int) -> list[float]:
+        return self._ask("scan", count)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(10)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=int, default=200)
     parser.add_argument("--channel", type=int, default=7, help="channel for single reads")
-    parser.add_argument("--single", type=int, default=300, help="single reads per client")
-    parser.add_argument("--scans", type=int, default=15, help="whole-cycler scans per client")
+    parser.add_argument("--single", type=int, default=1000, help="single reads per client")
+    parser.add_argument("--scans", type=int, default=3, help="whole-cycler scans per round")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
 
     proc, port = start_simulator(args.channels)
+    results: dict[str, dict[str, list[float]]] = {
+        name: {"single": [], "scan": []} for name in ("ours", "seed", "floor")
+    }
     try:
-        floor = bench_floor(port, args.channel, args.single, args.scans)
-        ours = bench_ours(port, args.channel, args.single, args.scans)
-        seed = bench_seed(port, args.channel, args.single, max(3, args.scans // 5))
+        with tempfile.TemporaryDirectory() as workdir:
+            contenders = {
+                "floor": Floor(port, args.channel),
+                "ours": Ours(port, args.channel),
+                "seed": Seed(port, args.channel, workdir),
+            }
+            try:
+                for contender in contenders.values():  # warm up
+                    contender.single(20)
+                # Rounds interleave the three, so load on the shared machine hits them alike.
+                for _ in range(args.rounds):
+                    for name, contender in contenders.items():
+                        results[name]["single"] += contender.single(args.single // args.rounds)
+                        scans = args.scans if name != "seed" else max(1, args.scans // 5)
+                        results[name]["scan"] += contender.scan(scans)
+            finally:
+                for contender in contenders.values():
+                    contender.close()
     finally:
         proc.terminate()
         proc.wait(10)
+    ours = {key + "_us": median_us(v) for key, v in results["ours"].items()}
+    seed = {key + "_us": median_us(v) for key, v in results["seed"].items()}
+    floor = {key + "_us": median_us(v) for key, v in results["floor"].items()}
+    floor["scan_bytes"] = float(contenders["floor"].scan_bytes)  # type: ignore[attr-defined]
 
     print(f"Client benchmark: {args.channels}-channel simulator, medians per operation")
     print(

@@ -11,6 +11,7 @@ Channel numbers here are the 1-based numbers MITS shows; the wire index is ``cha
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -241,12 +242,18 @@ def _raise_rejections(command: str, results: Mapping[int, ResultFeedback]) -> No
 # Reads
 
 
+@functools.lru_cache(maxsize=1024)
+def _channel_info_frame(index: int, selection: int, options: int) -> bytes:
+    # Status polls repeat the same few requests; their frames are encoded once.
+    return encode(ChannelInfoRequest(index, selection, options))
+
+
 def read_channel(channel: int, aux: bool | int = False) -> Operation[ChannelStatus]:
     options = _aux_options(aux)
 
     def run(info: LoginFeedback) -> OpGen[ChannelStatus]:
         index = channel_index(channel, info.num_channels)
-        yield encode(ChannelInfoRequest(index, ChannelSelection.ALL, options))
+        yield _channel_info_frame(index, ChannelSelection.ALL, options)
         feedback = yield from expect(ChannelInfoFeedback)
         # MITS 10 answers a one-channel request with every channel: pick the one asked for.
         for record in feedback.channels:
@@ -275,7 +282,7 @@ def read_channels(
             if wanted_channels is None
             else set(channel_indexes(wanted_channels, info.num_channels))
         )
-        yield encode(ChannelInfoRequest(-1, selection, options))
+        yield _channel_info_frame(-1, selection, options)
         feedback = yield from expect(ChannelInfoFeedback)
         records = list(feedback.channels)
         if selection == ChannelSelection.ALL and len(records) == 1 < info.num_channels:

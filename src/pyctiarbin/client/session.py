@@ -49,7 +49,11 @@ log = logging.getLogger("pyctiarbin.client")
 
 T = TypeVar("T")
 
+# Received bytes go into one preallocated buffer per connection: a fresh 256 KiB bytes object
+# per recv() would cost an mmap/munmap pair on every read.
 _RECV_SIZE = 1 << 18
+# A socket timeout is only re-armed when the time left has shrunk by more than this.
+_TIMEOUT_SLACK_S = 0.05
 
 
 class ConnectionState(enum.Enum):
@@ -125,7 +129,7 @@ class LinkCore:
         self._inbox.clear()
         self._reported_skipped = 0
 
-    def _absorb(self, data: bytes) -> None:
+    def _absorb(self, data: bytes | memoryview) -> None:
         """Feed received bytes; decode every whole frame into the inbox, in order."""
         reader = self._reader
         reader.feed(data)
@@ -221,6 +225,8 @@ class SyncLink(LinkCore):
         super().__init__(*args, **kwargs)
         self._sock: socket.socket | None = None
         self._lock = threading.RLock()
+        self._view = memoryview(bytearray(_RECV_SIZE))
+        self._armed_timeout = 0.0
 
     def open(self) -> LoginFeedback:
         """Connect and log in (if not connected yet). Raises CtiConnectionError, LoginError."""
@@ -247,6 +253,7 @@ class SyncLink(LinkCore):
                 f"cannot connect to {self.label} {self.host}:{self.port}: {reason}"
             ) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._armed_timeout = self.connect_timeout
         self._sock = sock
         if not self._login:
             self.state = ConnectionState.CONNECTED
@@ -281,25 +288,31 @@ class SyncLink(LinkCore):
             self._drop()
             self.state = ConnectionState.CLOSED
 
+    def _arm_timeout(self, sock: socket.socket, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CtiTimeout("timed out")
+        if remaining < self._armed_timeout - _TIMEOUT_SLACK_S or remaining > self._armed_timeout:
+            sock.settimeout(remaining)
+            self._armed_timeout = remaining
+
     def _receive(self, deadline: float) -> Message:
         sock = self._sock
         inbox = self._inbox
+        view = self._view
         while not inbox:
             if sock is None:
                 raise CtiConnectionError("not connected")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise CtiTimeout("timed out")
-            sock.settimeout(remaining)
+            self._arm_timeout(sock, deadline)
             try:
-                data = sock.recv(_RECV_SIZE)
+                count = sock.recv_into(view)
             except TimeoutError:
                 raise CtiTimeout("timed out") from None
-            if not data:
+            if not count:
                 raise CtiConnectionError(
                     f"{self.label} {self.host}:{self.port} closed the connection"
                 )
-            self._absorb(data)
+            self._absorb(view[:count])
         item = inbox.popleft()
         if isinstance(item, ProtocolError):
             raise item
@@ -319,7 +332,7 @@ class SyncLink(LinkCore):
                     sock = self._sock
                     if sock is None:
                         raise CtiConnectionError("not connected")
-                    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                    self._arm_timeout(sock, deadline)
                     sent = True
                     sock.sendall(item)  # type: ignore[arg-type]
                     item = gen.send(None)
@@ -369,11 +382,13 @@ class SyncLink(LinkCore):
                 time.sleep(delay)
 
 
-class _AsyncProtocol(asyncio.Protocol):
-    """Receives bytes into the link's inbox and wakes the waiting operation."""
+class _AsyncProtocol(asyncio.BufferedProtocol):
+    """Receives bytes (into one reused buffer) for the link's inbox and wakes the waiting
+    operation."""
 
     def __init__(self, link: AsyncLink) -> None:
         self._link = link
+        self._view = memoryview(bytearray(_RECV_SIZE))
         self.transport: asyncio.Transport | None = None
         self.lost: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
@@ -381,8 +396,11 @@ class _AsyncProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: bytes) -> None:
-        self._link._absorb(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._link._absorb(self._view[:nbytes])
         self._wake()
 
     def eof_received(self) -> bool | None:
