@@ -74,7 +74,7 @@ def _fit_units(text: str, units: int) -> str:
 
 
 # Any code point but NUL and lone surrogates, including ones outside the BMP (two code units).
-_wide_chars = st.characters(min_codepoint=1, exclude_categories=("Cs",))
+_wide_chars = st.characters(min_codepoint=1, exclude_categories=["Cs"])
 
 
 def wide_text(units: int) -> st.SearchStrategy[str]:

@@ -15,7 +15,6 @@ import pytest
 
 from pyctiarbin.protocol import (
     AUX_KINDS,
-    HEADER,
     TOKEN,
     AssignScheduleFeedback,
     AssignScheduleRequest,
@@ -38,6 +37,7 @@ from pyctiarbin.protocol import (
     decode,
     encode,
 )
+from pyctiarbin.protocol.framing import HEADER
 
 from .strategies import CAPTURES_DIR
 
@@ -85,7 +85,8 @@ def r128_success(message: Any, expected: Any) -> None:
 
 def login_success(message: Any, expected: Any) -> None:
     assert expected == "success"
-    assert message.result == LoginResult.SUCCESS == 1
+    assert message.result == LoginResult.SUCCESS
+    assert int(LoginResult.SUCCESS) == 1
     assert message.succeeded
 
 

@@ -9,7 +9,6 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pyctiarbin.protocol import (
-    HEADER,
     TOKEN,
     AuxReadings,
     AuxValue,
@@ -27,6 +26,7 @@ from pyctiarbin.protocol import (
     message_class,
     message_classes,
 )
+from pyctiarbin.protocol.framing import HEADER
 
 from .strategies import (
     F32_MAX,
