@@ -758,16 +758,17 @@ class Cycler:
 
         Raises:
             IndexError: if the channel does not exist.
+            ValueError: if ``reason`` does not fit the 100-character exit condition.
         """
         with self.lock:
             channel = self._require(channel_index)
+            self._check_fields({"exit_condition": reason})
             self._refresh(channel, self._clock(), force=True)
             run = channel.run
             if run.status.is_running or run.status is RunStatus.PAUSED:
                 run.stop()
             channel.forced_status = StatusCode.UNSAFE
             channel.unsafe_acknowledged = False
-            self._check_fields({"exit_condition": reason})
             channel.fields["exit_condition"] = reason
             self._touch(channel)
 
