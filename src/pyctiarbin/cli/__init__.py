@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "control",
     "files",
     "sim",
+    "log",
 )
 
 # Typer vendors Click in recent versions and uses the click package in older ones; both raise

@@ -1,0 +1,418 @@
+"""``pycti log`` (every channel of every cycler into a database) and ``pycti export`` (stored
+readings as Battery Data Format files). Thin layers over :mod:`pyctiarbin.logger`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..config import CONFIG_ENV_VAR, LabConfig, load_lab_config, resolve_cycler
+from ..config import resolve_lab_credentials as _resolve_credentials
+from .app import CliError, ExitCode, err_console, out_console, parse_channels
+
+if TYPE_CHECKING:
+    from ..logger import CyclerSpec, DatabaseSink, Logger
+
+__all__ = ["register"]
+
+DEFAULT_DB = "sqlite:///pycti-log.db"
+_PANEL_CYCLERS = "Cyclers and credentials"
+_PANEL_STORAGE = "Storage"
+
+
+def _cycler_specs(
+    cyclers: list[str] | None,
+    config_path: Path | None,
+    env_file: Path | None,
+    user: str | None,
+) -> list[CyclerSpec]:
+    """The cyclers to log, with their credentials.
+
+    Raises CliError / ConfigError (usage) for no cycler, a bad spec or missing credentials.
+    """
+    from ..logger import CyclerSpec
+
+    config: LabConfig | None = load_lab_config(config_path) if config_path is not None else None
+    if cyclers:
+        addresses = [resolve_cycler(text, config) for text in cyclers]
+    elif config is not None and config.cyclers:
+        addresses = list(config.cyclers.values())
+    else:
+        raise CliError(
+            "which cyclers? give --cycler [NAME=]HOST:PORT (repeat it), or --config FILE "
+            "naming them"
+        )
+    credentials = _resolve_credentials(config, username=user, env_file=env_file)
+    specs = []
+    for address in addresses:
+        name = address.name or f"{address.host}_{address.port}".replace(":", "_")
+        specs.append(
+            CyclerSpec(
+                name,
+                address.host,
+                address.port,
+                username=credentials.username,
+                password=credentials.password,
+            )
+        )
+    return specs
+
+
+def _tolerances(values: list[str] | None) -> dict[str, float]:
+    tolerances: dict[str, float] = {}
+    for value in values or ():
+        name, eq, number = value.partition("=")
+        try:
+            if not eq:
+                raise ValueError
+            tolerances[name.strip()] = float(number)
+        except ValueError:
+            raise CliError(
+                f"--tolerance {value!r}: expected FIELD=NUMBER, e.g. voltage_v=0.002"
+            ) from None
+    return tolerances
+
+
+def _parse_time(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(
+            f"{option} {text!r}: expected an ISO 8601 time, e.g. 2024-05-01T12:00:00Z"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
+
+
+def _open_sink(url: str, **options: object) -> DatabaseSink:
+    from ..logger import open_sink
+
+    try:
+        return open_sink(url, **options)
+    except ImportError as exc:
+        raise CliError(f"--db {url.split('://')[0]}://...: {exc}") from exc
+
+
+async def _run_logger(logger: Logger, duration_s: float | None, live: bool) -> None:
+    from ..logger import install_stop_signals
+    from ..logger.live import LiveView
+
+    install_stop_signals(logger)
+    if not live:
+        await logger.run(duration_s)
+        return
+    view = LiveView(logger, err_console() if not sys.stdout.isatty() else out_console())
+    view_task = asyncio.get_running_loop().create_task(view.run())
+    try:
+        await logger.run(duration_s)
+    finally:
+        view.stop()
+        await view_task
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``pycti log`` and ``pycti export`` to ``app``."""
+
+    @app.command("log")
+    def log_command(
+        cycler: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--cycler",
+                help="A cycler to log: [NAME=]HOST:PORT, or a NAME from the config file. "
+                "Repeat it. Default: every cycler of the config file.",
+                metavar="[NAME=]HOST:PORT",
+                rich_help_panel=_PANEL_CYCLERS,
+            ),
+        ] = None,
+        config_path: Annotated[
+            Path | None,
+            typer.Option(
+                "--config",
+                help=f"Lab config file (TOML) naming cyclers and credentials "
+                f"(default: ${CONFIG_ENV_VAR}).",
+                envvar=CONFIG_ENV_VAR,
+                metavar="FILE",
+                rich_help_panel=_PANEL_CYCLERS,
+            ),
+        ] = None,
+        env_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--env-file",
+                help="A .env file with ARBIN_CTI_USERNAME and ARBIN_CTI_PASSWORD.",
+                metavar="FILE",
+                rich_help_panel=_PANEL_CYCLERS,
+            ),
+        ] = None,
+        user: Annotated[
+            str | None,
+            typer.Option(
+                "--user",
+                help="CTI user name (never the password).",
+                metavar="NAME",
+                rich_help_panel=_PANEL_CYCLERS,
+            ),
+        ] = None,
+        interval: Annotated[
+            float,
+            typer.Option(
+                "--interval",
+                help="Seconds between polls of each cycler.",
+                min=0.01,
+                metavar="SECONDS",
+            ),
+        ] = 1.0,
+        db: Annotated[
+            str,
+            typer.Option(
+                "--db",
+                help="Database URL: sqlite:///path.db or postgresql://...",
+                metavar="URL",
+                rich_help_panel=_PANEL_STORAGE,
+            ),
+        ] = DEFAULT_DB,
+        duration: Annotated[
+            float | None,
+            typer.Option(
+                "--duration",
+                help="Stop after this many seconds (default: run until Ctrl-C or SIGTERM).",
+                min=0.0,
+                metavar="SECONDS",
+            ),
+        ] = None,
+        on_change: Annotated[
+            bool,
+            typer.Option(
+                "--on-change",
+                help="Store a reading only when it changed beyond the "
+                "tolerances (at least every --max-interval seconds).",
+                rich_help_panel=_PANEL_STORAGE,
+            ),
+        ] = False,
+        max_interval: Annotated[
+            float,
+            typer.Option(
+                "--max-interval",
+                help="With --on-change: store each channel at least this often.",
+                min=0.001,
+                metavar="SECONDS",
+                rich_help_panel=_PANEL_STORAGE,
+            ),
+        ] = 60.0,
+        tolerance: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--tolerance",
+                help="With --on-change: FIELD=NUMBER, e.g. "
+                "voltage_v=0.002 or aux_temperature=0.5. Repeat it.",
+                metavar="FIELD=NUMBER",
+                rich_help_panel=_PANEL_STORAGE,
+            ),
+        ] = None,
+        spill: Annotated[
+            Path | None,
+            typer.Option(
+                "--spill",
+                help="Spill file for rows the database cannot take yet "
+                "(default: next to an SQLite database, else in the working directory).",
+                metavar="FILE",
+                rich_help_panel=_PANEL_STORAGE,
+            ),
+        ] = None,
+        max_buffer: Annotated[
+            int,
+            typer.Option(
+                "--max-buffer",
+                help="Rows kept in memory while the database is down or slow before spilling.",
+                min=0,
+                metavar="ROWS",
+                rich_help_panel=_PANEL_STORAGE,
+            ),
+        ] = 100_000,
+        standby: Annotated[
+            bool,
+            typer.Option(
+                "--standby",
+                help="PostgreSQL: wait for cyclers another logger owns "
+                "and take them over when it stops (default: refuse to start).",
+            ),
+        ] = False,
+        timeout: Annotated[
+            float | None,
+            typer.Option(
+                "--timeout",
+                help="Seconds a poll may take (default: max(1, interval)).",
+                min=0.01,
+                metavar="SECONDS",
+            ),
+        ] = None,
+        aux: Annotated[
+            bool, typer.Option("--aux/--no-aux", help="Read aux, BMS and SMB values too.")
+        ] = True,
+        live: Annotated[
+            bool | None,
+            typer.Option(
+                "--live/--no-live", help="Show the live health view (default: on a terminal)."
+            ),
+        ] = None,
+    ) -> None:
+        """Log every channel of every cycler into a database until stopped.
+
+        Polls all cyclers concurrently at a fixed interval, one request per cycler; records
+        test boundaries and gaps; buffers and spills while the database is down. Ctrl-C or
+        SIGTERM flush and exit cleanly.
+        """
+        from ..logger import Logger, OnChangeFilter, OwnershipError
+
+        specs = _cycler_specs(cycler, config_path, env_file, user)
+        filter_ = None
+        if on_change:
+            filter_ = OnChangeFilter(_tolerances(tolerance), max_interval)
+        elif tolerance:
+            raise CliError("--tolerance only applies with --on-change")
+        sink = _open_sink(db, max_buffer_rows=max_buffer, spill_path=spill, on_change=filter_)
+        logger = Logger(
+            specs, [sink], interval_s=interval, aux=aux, timeout_s=timeout, standby=standby
+        )
+        show_live = live if live is not None else sys.stdout.isatty()
+        if show_live:
+            from rich.logging import RichHandler
+
+            handler: logging.Handler = RichHandler(console=err_console(), show_path=False)
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+        package_log = logging.getLogger("pyctiarbin.logger")
+        package_log.addHandler(handler)
+        package_log.setLevel(logging.INFO)
+        package_log.propagate = False
+        try:
+            asyncio.run(_run_logger(logger, duration, show_live))
+        except OwnershipError as exc:
+            raise CliError(str(exc), ExitCode.REFUSED) from exc
+        finally:
+            package_log.removeHandler(handler)
+            package_log.propagate = True
+        from ..logger.live import health_lines
+
+        health = logger.health()
+        if not show_live:
+            for line in health_lines(health):
+                typer.echo(line)
+        stats = sink.stats()
+        if stats.backlog_rows:
+            typer.echo(
+                f"pycti log: {stats.spilled_rows} rows wait in the spill file "
+                f"{stats.spill_path or spill}; the next 'pycti log' with this --db writes them",
+                err=True,
+            )
+
+    @app.command("export")
+    def export_command(
+        db: Annotated[
+            str,
+            typer.Option(
+                "--db", help="Database URL: sqlite:///path.db or postgresql://...", metavar="URL"
+            ),
+        ],
+        out: Annotated[
+            Path,
+            typer.Option(
+                "--out", help="Directory for the files (created if missing).", metavar="DIR"
+            ),
+        ],
+        fmt: Annotated[
+            str,
+            typer.Option(
+                "--format",
+                help="csv (*.bdf.csv) or parquet (*.bdf.parquet).",
+                metavar="csv|parquet",
+            ),
+        ] = "csv",
+        by: Annotated[
+            str,
+            typer.Option(
+                "--by",
+                help="One file per 'test', or per 'channel' (with --start/--end for a time range).",
+                metavar="test|channel",
+            ),
+        ] = "test",
+        cycler: Annotated[
+            list[str] | None,
+            typer.Option("--cycler", help="Only this cycler (repeat it).", metavar="NAME"),
+        ] = None,
+        channel: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--channel", "-c", help="Only these channels: N, A-B or A,B,C.", metavar="N|A-B"
+            ),
+        ] = None,
+        test_id: Annotated[
+            list[int] | None,
+            typer.Option("--test-id", help="Only this test (repeat it).", metavar="ID"),
+        ] = None,
+        start: Annotated[
+            str | None,
+            typer.Option(
+                "--start",
+                help="From this time (ISO 8601; UTC when no zone is given).",
+                metavar="TIME",
+            ),
+        ] = None,
+        end: Annotated[
+            str | None,
+            typer.Option("--end", help="Until this time (exclusive).", metavar="TIME"),
+        ] = None,
+    ) -> None:
+        """Write stored readings as Battery Data Format files with metadata sidecars."""
+        from ..logger.export import export_bdf
+        from ..logger.sinks import open_database
+
+        if fmt not in ("csv", "parquet"):
+            raise CliError(f"--format {fmt!r}: expected csv or parquet")
+        if by not in ("test", "channel"):
+            raise CliError(f"--by {by!r}: expected test or channel")
+        start_s = _parse_time(start, "--start")
+        end_s = _parse_time(end, "--end")
+        if start_s is not None and end_s is not None and end_s <= start_s:
+            raise CliError("--end must be after --start")
+        try:
+            database = open_database(db)
+        except ImportError as exc:
+            raise CliError(f"--db: {exc}") from exc
+        try:
+            database.connect()
+        except Exception as exc:
+            raise CliError(
+                f"cannot open {database.display_url}: {exc}", ExitCode.CONNECTION
+            ) from exc
+        try:
+            files = export_bdf(
+                database,
+                out,
+                fmt=fmt,
+                by=by,
+                cyclers=cycler or None,
+                channels=parse_channels(channel) or None,
+                test_ids=test_id or None,
+                start_s=start_s,
+                end_s=end_s,
+            )
+        except ImportError as exc:
+            raise CliError(str(exc)) from exc
+        finally:
+            database.disconnect()
+        for exported in files:
+            typer.echo(f"{exported.path}  ({exported.rows} rows)")
+        typer.echo(f"{len(files)} file(s) written to {out}", err=True)

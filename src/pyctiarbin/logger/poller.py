@@ -1,0 +1,588 @@
+"""The :class:`Logger`: polls many cyclers on a fixed grid and pumps the readings into listeners.
+
+One asyncio task per cycler, one connection (an :class:`AsyncCyclerClient`) each, all channels
+in one request per interval. Poll ``k`` of every cycler is due at ``start + k * interval`` on the
+monotonic clock, so polls never drift; a poll that comes too late to make its slot is counted as
+a missed interval. A cycler that stops answering is retried with capped exponential backoff
+while the others go on; the time without data is reported as a :class:`Gap` when it begins and
+when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import math
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..client import AsyncCyclerClient, ConnectionState
+from ..errors import CtiError, LoginError
+from .boundaries import BoundaryTracker, ChannelTrack
+from .listener import Listener, OwnershipGuard, StateSource
+from .readings import CyclerInfo, CyclerSpec, Gap, ReadingBatch
+
+__all__ = [
+    "CyclerHealth",
+    "CyclerState",
+    "Logger",
+    "LoggerHealth",
+    "OwnershipError",
+    "install_stop_signals",
+]
+
+log = logging.getLogger("pyctiarbin.logger")
+
+_Restored = tuple[dict[int, ChannelTrack], float | None]
+
+#: How long a poll in progress may take to finish once the logger is asked to stop.
+_STOP_GRACE_S = 5.0
+
+
+class OwnershipError(RuntimeError):
+    """A cycler to be logged is owned by another logger process (and standby is off)."""
+
+
+class CyclerState(enum.Enum):
+    """Where the logger stands with one cycler."""
+
+    STARTING = "starting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    STANDBY = "standby"
+    LOST = "lost"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass
+class CyclerHealth:
+    """Live figures of one cycler (``Logger.health()``)."""
+
+    name: str
+    address: str
+    state: CyclerState = CyclerState.STARTING
+    serial_number: str = ""
+    num_channels: int = 0
+    polls: int = 0
+    readings: int = 0
+    #: Slots skipped because the logger was late (the poll before took too long).
+    missed_intervals: int = 0
+    #: Slots without data because the cycler could not be read.
+    gap_intervals: int = 0
+    gaps: int = 0
+    errors: int = 0
+    last_error: str = ""
+    last_reading_unix_s: float | None = None
+    last_poll_latency_s: float | None = None
+    owner: str = ""
+
+    def reading_age_s(self, now_unix_s: float | None = None) -> float | None:
+        """Seconds since the last reading, or None if there was none."""
+        if self.last_reading_unix_s is None:
+            return None
+        now = time.time() if now_unix_s is None else now_unix_s
+        return max(0.0, now - self.last_reading_unix_s)
+
+
+@dataclass
+class ListenerHealth:
+    """The backlog of one listener's queue, and its own figures if it has any."""
+
+    name: str
+    queued: int
+    stats: Any = None
+
+
+@dataclass
+class LoggerHealth:
+    """A snapshot of the logger's health."""
+
+    interval_s: float
+    running_s: float
+    cyclers: list[CyclerHealth] = field(default_factory=list)
+    listeners: list[ListenerHealth] = field(default_factory=list)
+
+
+class _Dispatcher:
+    """One listener's queue and the task that feeds it."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(
+            self._pump(), name=f"pycti-listener-{type(self.listener).__name__}"
+        )
+
+    async def _pump(self) -> None:
+        listener = self.listener
+        while True:
+            item = await self.queue.get()
+            if item is None:
+                return
+            kind, payload = item
+            try:
+                if kind == "readings":
+                    await listener.on_readings(payload)
+                elif kind == "gap":
+                    await listener.on_gap(payload)
+                elif kind == "cycler":
+                    await listener.on_cycler(payload)
+                else:
+                    cycler, error = payload
+                    await listener.on_error(cycler, error)
+            except Exception as exc:
+                log.exception("listener %s failed on %s", type(listener).__name__, kind)
+                try:
+                    await listener.on_error(None, exc)
+                except Exception:
+                    log.exception("listener %s failed in on_error", type(listener).__name__)
+
+    async def close(self) -> None:
+        self.queue.put_nowait(None)
+        if self.task is not None:
+            await self.task
+
+
+class Logger:
+    """Polls cyclers at a fixed interval and hands every reading to listeners.
+
+    ``Logger(cyclers, listeners, interval_s=1.0)``: ``cyclers`` are :class:`CyclerSpec`;
+    ``listeners`` are :class:`Listener` objects (database sinks from :func:`open_sink`, the
+    live view, alert engines, ...). ``await logger.run(duration_s=None)`` polls until
+    :meth:`stop` is called (or ``duration_s`` has passed), then flushes and stops every listener.
+
+    Options: ``aux`` (read aux/BMS/SMB values too; default True), ``timeout_s`` (answer timeout
+    per poll, default ``max(1, interval)``), ``backoff_s``/``max_backoff_s`` (reconnect backoff),
+    ``standby`` (wait for a cycler owned by another logger instead of failing),
+    ``claim_retry_s`` (how often a standby logger tries to take over).
+
+    Raises:
+        ValueError: from the constructor, for duplicate cycler names or a bad interval.
+    """
+
+    def __init__(
+        self,
+        cyclers: Sequence[CyclerSpec],
+        listeners: Sequence[Listener] = (),
+        *,
+        interval_s: float = 1.0,
+        aux: bool = True,
+        timeout_s: float | None = None,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        standby: bool = False,
+        claim_retry_s: float = 5.0,
+    ) -> None:
+        if not cyclers:
+            raise ValueError("no cycler to log")
+        names = [spec.name for spec in cyclers]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"cycler names must be unique; repeated: {', '.join(duplicates)}")
+        if not (math.isfinite(interval_s) and interval_s > 0):
+            raise ValueError(f"interval_s must be a positive number of seconds, not {interval_s!r}")
+        if backoff_s <= 0 or max_backoff_s < backoff_s or claim_retry_s <= 0:
+            raise ValueError("backoff_s, max_backoff_s and claim_retry_s must be positive")
+        self.cyclers = list(cyclers)
+        self.listeners = list(listeners)
+        self.interval_s = float(interval_s)
+        self.aux = aux
+        self.timeout_s = float(timeout_s) if timeout_s is not None else max(1.0, self.interval_s)
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.standby = standby
+        self.claim_retry_s = claim_retry_s
+        self._health = {spec.name: CyclerHealth(spec.name, spec.address) for spec in cyclers}
+        self._dispatchers: list[_Dispatcher] = []
+        self._stop: asyncio.Future[None] | None = None
+        self._started_monotonic: float | None = None
+        self._running = False
+
+    # -- control -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the logger to stop (from the event loop's thread; see :meth:`stop_threadsafe`).
+        :meth:`run` then finishes the polls under way, flushes the listeners and returns."""
+        if self._stop is not None and not self._stop.done():
+            self._stop.set_result(None)
+
+    def stop_threadsafe(self) -> None:
+        """:meth:`stop`, callable from any thread or a signal handler."""
+        future = self._stop
+        if future is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                future.get_loop().call_soon_threadsafe(self.stop)
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stop is not None and self._stop.done()
+
+    def health(self) -> LoggerHealth:
+        """A snapshot of every cycler's and listener's health."""
+        loop_time = time.monotonic()
+        started = self._started_monotonic
+        result = LoggerHealth(self.interval_s, loop_time - started if started is not None else 0.0)
+        result.cyclers = [CyclerHealth(**vars(health)) for health in self._health.values()]
+        for dispatcher in self._dispatchers:
+            listener = dispatcher.listener
+            stats_method = getattr(listener, "stats", None)
+            stats = stats_method() if callable(stats_method) else None
+            result.listeners.append(
+                ListenerHealth(type(listener).__name__, dispatcher.queue.qsize(), stats)
+            )
+        return result
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def run(self, duration_s: float | None = None) -> None:
+        """Poll until :meth:`stop` (or for ``duration_s`` seconds), then stop every listener.
+
+        Raises:
+            OwnershipError: if a cycler is owned by another logger and ``standby`` is off (raised
+                before anything is polled).
+            RuntimeError: if this logger is already running.
+        """
+        if self._running:
+            raise RuntimeError("this logger is already running")
+        self._running = True
+        loop = asyncio.get_running_loop()
+        self._stop = loop.create_future()
+        names = [spec.name for spec in self.cyclers]
+        self._dispatchers = [_Dispatcher(listener) for listener in self.listeners]
+        guards: list[OwnershipGuard] = [x for x in self.listeners if isinstance(x, OwnershipGuard)]
+        claimed: list[str] = []
+        tasks: list[asyncio.Task[None]] = []
+        timer: asyncio.TimerHandle | None = None
+        try:
+            for listener in self.listeners:
+                await listener.on_start(names)
+            if not self.standby:
+                refused = []
+                for name in names:
+                    owner = await self._claim(guards, name)
+                    if owner is None:
+                        claimed.append(name)
+                    else:
+                        refused.append(f"{name} ({owner})")
+                if refused:
+                    raise OwnershipError(
+                        "cannot log cycler(s) owned by another logger: "
+                        + "; ".join(refused)
+                        + " (use standby to wait for them)"
+                    )
+            restored = await self._restore(names)
+            for dispatcher in self._dispatchers:
+                dispatcher.start()
+            start = loop.time()
+            self._started_monotonic = time.monotonic()
+            for spec in self.cyclers:
+                tracks, last_s = restored.get(spec.name, ({}, None))
+                task = loop.create_task(
+                    self._poll_cycler(spec, start, tracks, last_s, guards, spec.name in claimed),
+                    name=f"pycti-log-{spec.name}",
+                )
+                tasks.append(task)
+            if duration_s is not None:
+                timer = loop.call_later(duration_s, self.stop)
+            await asyncio.shield(self._stop)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.stop()
+            await self._finish_tasks(tasks)
+            for dispatcher in self._dispatchers:
+                if dispatcher.task is not None:
+                    await dispatcher.close()
+            for listener in self.listeners:
+                try:
+                    await listener.stop()
+                except Exception:
+                    log.exception("listener %s failed to stop", type(listener).__name__)
+            for guard in guards:
+                for name in names:
+                    with contextlib.suppress(Exception):
+                        await guard.release(name)
+            self._running = False
+
+    async def _finish_tasks(self, tasks: list[asyncio.Task[None]]) -> None:
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=_STOP_GRACE_S)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        for task in tasks:
+            if task.cancelled():
+                continue
+            exc = task.exception()
+            if exc is not None:
+                log.error("polling task %s failed", task.get_name(), exc_info=exc)
+
+    async def _claim(self, guards: list[OwnershipGuard], name: str) -> str | None:
+        for guard in guards:
+            owner = await guard.claim(name)
+            if owner is not None:
+                return owner
+        return None
+
+    async def _restore(self, names: list[str]) -> dict[str, _Restored]:
+        source = next((x for x in self.listeners if isinstance(x, StateSource)), None)
+        restored: dict[str, _Restored] = {}
+        if source is None:
+            return restored
+        for name in names:
+            try:
+                restored[name] = await source.last_state(name)
+            except Exception as exc:
+                log.warning(
+                    "cannot read where logging of %s left off (%s); tests under way get new ids",
+                    name,
+                    exc,
+                )
+        return restored
+
+    def _emit(self, kind: str, payload: Any) -> None:
+        for dispatcher in self._dispatchers:
+            dispatcher.queue.put_nowait((kind, payload))
+
+    async def _sleep_until(self, deadline: float) -> bool:
+        """Sleep until the loop time ``deadline``; False if the logger was stopped meanwhile."""
+        stop = self._stop
+        if stop is None or stop.done():
+            return False
+        delay = deadline - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.wait({stop}, timeout=delay)
+        return not stop.done()
+
+    async def _standby(self, guards: list[OwnershipGuard], health: CyclerHealth) -> bool:
+        """Wait until every guard grants the cycler; False if the logger stopped first."""
+        loop = asyncio.get_running_loop()
+        while not self.stopping:
+            owner = await self._claim(guards, health.name)
+            if owner is None:
+                health.owner = ""
+                return True
+            if health.state is not CyclerState.STANDBY:
+                log.info("%s is owned by %s; standing by", health.name, owner)
+            health.state = CyclerState.STANDBY
+            health.owner = owner
+            if not await self._sleep_until(loop.time() + self.claim_retry_s):
+                return False
+        return False
+
+    async def _poll_cycler(
+        self,
+        spec: CyclerSpec,
+        start: float,
+        tracks: dict[int, ChannelTrack],
+        restored_last_s: float | None,
+        guards: list[OwnershipGuard],
+        claimed: bool,
+    ) -> None:
+        health = self._health[spec.name]
+        loop = asyncio.get_running_loop()
+        interval = self.interval_s
+        try:
+            client = AsyncCyclerClient(
+                spec.host,
+                spec.port,
+                username=spec.username,
+                password=spec.password,
+                env_path=spec.env_path,
+                timeout=self.timeout_s,
+                connect_timeout=self.timeout_s,
+                retries=1,
+                backoff_s=0.05,
+                max_backoff_s=0.05,
+                file_login=False,
+            )
+        except ValueError as exc:
+            health.state = CyclerState.FAILED
+            health.last_error = str(exc)
+            health.errors += 1
+            log.error("cannot log %s: %s", spec.name, exc)
+            self._emit("error", (spec.name, exc))
+            return
+        tracker = BoundaryTracker(spec.name, tracks)
+        info: CyclerInfo | None = None
+        gap: Gap | None = None
+        last_good_s = restored_last_s
+        failures = 0
+        retry_at = 0.0
+        k = 0
+        try:
+            if guards and not claimed and not await self._standby(guards, health):
+                return
+            # Start on the current slot of the shared grid if it is only just due, else on
+            # the next one.
+            k = max(0, math.ceil((loop.time() - start) / interval - 0.1))
+            while True:
+                due = start + k * interval
+                if not await self._sleep_until(due):
+                    break
+                late = loop.time() - due
+                if late >= interval:
+                    skipped = int(late // interval)
+                    k += skipped
+                    if gap is None:
+                        health.missed_intervals += skipped
+                        log.warning(
+                            "%s: late by %.3f s, skipped %d interval(s)", spec.name, late, skipped
+                        )
+                    else:
+                        health.gap_intervals += skipped
+                    continue
+                lost = self._lost(guards, spec.name)
+                if lost is not None:
+                    health.state = CyclerState.LOST
+                    health.owner = lost
+                    log.error("%s: ownership lost to %s; no longer polling it", spec.name, lost)
+                    if not self.standby or not await self._standby(guards, health):
+                        break
+                    k = max(k, math.ceil((loop.time() - start) / interval))
+                    continue
+                if loop.time() < retry_at:
+                    # Backing off: this slot stays empty.
+                    health.gap_intervals += 1
+                    if gap is not None:
+                        gap = Gap(
+                            gap.cycler, gap.start_s, None, gap.missed_intervals + 1, gap.reason
+                        )
+                    k += 1
+                    continue
+                reconnect = client.state is not ConnectionState.CONNECTED
+                t0 = time.time()
+                m0 = loop.time()
+                try:
+                    statuses = await client.read_channels(aux=self.aux)
+                except CtiError as exc:
+                    failures += 1
+                    health.errors += 1
+                    health.last_error = str(exc)
+                    health.state = CyclerState.DISCONNECTED
+                    health.gap_intervals += 1
+                    if gap is None:
+                        gap = Gap(
+                            spec.name,
+                            last_good_s if last_good_s is not None else t0,
+                            None,
+                            1,
+                            str(exc),
+                        )
+                        health.gaps += 1
+                        log.warning("%s: cannot read (%s); recording a gap", spec.name, exc)
+                        self._emit("gap", gap)
+                    else:
+                        gap = Gap(
+                            gap.cycler, gap.start_s, None, gap.missed_intervals + 1, gap.reason
+                        )
+                    self._emit("error", (spec.name, exc))
+                    if isinstance(exc, LoginError):
+                        delay = self.max_backoff_s
+                    else:
+                        delay = min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
+                    retry_at = loop.time() + delay
+                    k += 1
+                    continue
+                t1 = time.time()
+                now_s = (t0 + t1) / 2
+                health.last_poll_latency_s = loop.time() - m0
+                if reconnect or info is None:
+                    login = client.login_info
+                    info = CyclerInfo(
+                        spec.name,
+                        spec.host,
+                        spec.port,
+                        login.serial_number,
+                        login.num_channels,
+                        login.nickname,
+                        login.version,
+                    )
+                    health.serial_number = info.serial_number
+                    health.num_channels = info.num_channels
+                    log.info(
+                        "%s: logging %d channels of %s (serial %s)",
+                        spec.name,
+                        info.num_channels,
+                        spec.address,
+                        info.serial_number or "?",
+                    )
+                    self._emit("cycler", info)
+                if gap is not None:
+                    closed = Gap(gap.cycler, gap.start_s, now_s, gap.missed_intervals, gap.reason)
+                    log.info(
+                        "%s: back after %.1f s (%d interval(s) without data)",
+                        spec.name,
+                        now_s - gap.start_s,
+                        gap.missed_intervals,
+                    )
+                    self._emit("gap", closed)
+                    gap = None
+                elif (
+                    health.polls == 0
+                    and last_good_s is not None
+                    and now_s - last_good_s > 1.5 * interval
+                ):
+                    # The first poll of this run, long after the last stored one: the logger
+                    # itself was not running in between.
+                    missed = max(0, round((now_s - last_good_s) / interval) - 1)
+                    self._emit(
+                        "gap", Gap(spec.name, last_good_s, now_s, missed, "logger not running")
+                    )
+                    health.gaps += 1
+                failures = 0
+                health.state = CyclerState.CONNECTED
+                readings, events, tests = tracker.process(info, now_s, statuses)
+                self._emit(
+                    "readings",
+                    ReadingBatch(info, k, now_s, readings, events, tests),
+                )
+                health.polls += 1
+                health.readings += len(readings)
+                health.last_reading_unix_s = now_s
+                last_good_s = now_s
+                k += 1
+        finally:
+            if gap is not None:
+                end_s = time.time()
+                self._emit(
+                    "gap",
+                    Gap(gap.cycler, gap.start_s, end_s, gap.missed_intervals, gap.reason),
+                )
+            if health.state not in (CyclerState.FAILED, CyclerState.LOST):
+                health.state = CyclerState.STOPPED
+            await client.close()
+
+    def _lost(self, guards: list[OwnershipGuard], name: str) -> str | None:
+        for guard in guards:
+            owner = guard.lost().get(name)
+            if owner is not None:
+                return owner
+        return None
+
+
+def install_stop_signals(logger: Logger) -> None:
+    """Make SIGINT and SIGTERM (Ctrl-C, ``kill``) stop ``logger`` cleanly: it finishes the
+    polls under way, flushes every listener and :meth:`Logger.run` returns.
+
+    Call it from the event loop's thread, before or while the logger runs. Where the event loop
+    cannot take signal handlers (Windows), plain ``signal.signal`` handlers are used.
+    """
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, logger.stop)
+        except (NotImplementedError, RuntimeError):
+            signal.signal(signum, lambda _signum, _frame: logger.stop_threadsafe())

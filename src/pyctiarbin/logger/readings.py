@@ -1,0 +1,463 @@
+"""What the logger hands to its listeners: readings, test boundaries, gaps, cycler identities.
+
+Everything here is plain data (frozen, slotted dataclasses) plus the conversion of a reading to
+the flat row the SQL sinks store (:data:`READING_COLUMNS`, :func:`reading_row`). Times are host
+times in UTC, as seconds since the Unix epoch (``unix_time_s``).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..client.status import ChannelStatus
+from ..protocol import AUX_KINDS
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "GAP_COLUMNS",
+    "READING_COLUMNS",
+    "TEST_COLUMNS",
+    "CyclerInfo",
+    "CyclerSpec",
+    "Gap",
+    "Reading",
+    "ReadingBatch",
+    "TestEvent",
+    "TestEventKind",
+    "TestRecord",
+    "aux_json",
+    "reading_row",
+]
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class CyclerSpec:
+    """One cycler the logger polls: a short ``name`` (the key in the database), its address and
+    optionally its credentials (else the environment / ``.env``, as for every client).
+
+    ``CyclerSpec.parse("[NAME=]HOST:PORT")`` reads the command-line form. The password never
+    appears in the repr.
+
+    Raises:
+        ValueError: from the constructor, for an empty or odd name, host or port.
+    """
+
+    name: str
+    host: str
+    port: int = 9031
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    env_path: str | os.PathLike[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(
+                f"cycler name {self.name!r} must be 1..64 characters of letters, digits, "
+                "'_', '-' or '.'"
+            )
+        if not self.host:
+            raise ValueError(f"cycler {self.name!r}: the host is empty")
+        port = self.port
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"cycler {self.name!r}: port must be 1..65535, not {self.port!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> CyclerSpec:
+        """Parse ``[NAME=]HOST:PORT`` (the name defaults to ``HOST_PORT``).
+
+        Raises:
+            ValueError: if the text is not of that form.
+        """
+        name, eq, address = text.strip().partition("=")
+        if not eq:
+            name, address = "", name
+        host, colon, port_text = address.rpartition(":")
+        if not colon or not host or not port_text.isdigit():
+            raise ValueError(f"expected [NAME=]HOST:PORT, got {text!r}")
+        host = host.strip("[]")
+        port = int(port_text)
+        if not name:
+            name = re.sub(r"[^A-Za-z0-9_.\-]", "_", f"{host}_{port}")
+        return cls(name.strip(), host, port)
+
+    @property
+    def address(self) -> str:
+        """``host:port``."""
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class CyclerInfo:
+    """Who a cycler said it is when the logger logged in (from the login feedback)."""
+
+    name: str
+    host: str
+    port: int
+    serial_number: str
+    num_channels: int
+    nickname: str = ""
+    version: int = 0
+
+    def row(self, unix_time_s: float) -> tuple[Any, ...]:
+        """The ``cyclers`` table row."""
+        return (
+            self.name,
+            self.host,
+            self.port,
+            self.serial_number,
+            self.num_channels,
+            self.nickname,
+            self.version,
+            unix_time_s,
+        )
+
+
+CYCLER_COLUMNS = (
+    "cycler",
+    "host",
+    "port",
+    "serial_number",
+    "num_channels",
+    "nickname",
+    "version",
+    "updated_s",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One channel of one cycler at one host time.
+
+    ``status`` is the full :class:`ChannelStatus` as read (aux, BMS and SMB parts included);
+    ``test_id`` identifies the test the reading belongs to (None when the channel has no test:
+    idle with no test name).
+    """
+
+    cycler: str
+    unix_time_s: float
+    test_id: int | None
+    status: ChannelStatus
+
+    @property
+    def channel(self) -> int:
+        """The 1-based channel number."""
+        return self.status.channel_index + 1
+
+
+class TestEventKind(str, enum.Enum):
+    """What happened at a test boundary."""
+
+    __test__ = False  # not a pytest test class
+
+    #: The logger saw this test for the first time while it was already under way (logging
+    #: began, or the logger has no record of it).
+    OBSERVED = "observed"
+    #: The channel started a new test (from a stopped state, or the test time went back).
+    STARTED = "started"
+    #: The schedule or the test name changed: the previous test ended, this one began.
+    CHANGED = "changed"
+    #: The channel stopped running without finishing (stopped, unsafe, error, ...).
+    STOPPED = "stopped"
+    #: The schedule finished.
+    FINISHED = "finished"
+    #: The test was paused.
+    PAUSED = "paused"
+    #: A stopped or paused test runs again (same test).
+    RESUMED = "resumed"
+
+
+@dataclass(frozen=True, slots=True)
+class TestEvent:
+    """A test boundary on one channel, detected by comparing consecutive readings."""
+
+    __test__ = False
+
+    cycler: str
+    channel: int
+    unix_time_s: float
+    kind: TestEventKind
+    test_id: int | None
+    status: str
+    previous_status: str
+    schedule: str
+    test_name: str
+    barcode: str
+    test_time_s: float
+
+    def row(self) -> tuple[Any, ...]:
+        """The ``test_events`` table row (:data:`EVENT_COLUMNS`)."""
+        return (
+            self.cycler,
+            self.channel,
+            self.unix_time_s,
+            self.kind.value,
+            self.test_id,
+            self.status,
+            self.previous_status,
+            self.schedule,
+            self.test_name,
+            self.barcode,
+            self.test_time_s,
+        )
+
+
+EVENT_COLUMNS = (
+    "cycler",
+    "channel",
+    "unix_time_s",
+    "event",
+    "test_id",
+    "status",
+    "previous_status",
+    "schedule",
+    "test_name",
+    "barcode",
+    "test_time_s",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TestRecord:
+    """The current state of one test (a row of the ``tests`` table), sent whenever it changes.
+
+    ``first_seen_s``: host time of the test's first reading; ``start_s``: when the test began,
+    estimated as that reading's time minus its test time; ``ended_s``/``end_status``: set when
+    the channel stopped or finished (cleared when it resumes).
+    """
+
+    __test__ = False
+
+    test_id: int
+    cycler: str
+    channel: int
+    serial_number: str
+    schedule: str
+    test_name: str
+    barcode: str
+    first_seen_s: float
+    start_s: float
+    last_status: str
+    ended_s: float | None = None
+    end_status: str | None = None
+
+    def row(self) -> tuple[Any, ...]:
+        """The ``tests`` table row (:data:`TEST_COLUMNS`)."""
+        return (
+            self.test_id,
+            self.cycler,
+            self.channel,
+            self.serial_number,
+            self.schedule,
+            self.test_name,
+            self.barcode,
+            self.first_seen_s,
+            self.start_s,
+            self.last_status,
+            self.ended_s,
+            self.end_status,
+        )
+
+
+TEST_COLUMNS = (
+    "test_id",
+    "cycler",
+    "channel",
+    "serial_number",
+    "schedule",
+    "test_name",
+    "barcode",
+    "first_seen_s",
+    "start_s",
+    "last_status",
+    "ended_s",
+    "end_status",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A time span in which a cycler could not be read.
+
+    Sent twice: when it opens (``end_s`` None) and when it closes (``end_s`` = the time of the
+    first reading after it). ``start_s`` is the time of the last good reading (or of the first
+    failed poll when there was none). ``missed_intervals`` counts the poll slots without data.
+    """
+
+    cycler: str
+    start_s: float
+    end_s: float | None
+    missed_intervals: int
+    reason: str
+
+    def row(self) -> tuple[Any, ...]:
+        """The ``gaps`` table row (:data:`GAP_COLUMNS`)."""
+        return (self.cycler, self.start_s, self.end_s, self.missed_intervals, self.reason)
+
+
+GAP_COLUMNS = ("cycler", "start_s", "end_s", "missed_intervals", "reason")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingBatch:
+    """Everything one poll of one cycler produced.
+
+    ``interval_index`` is the slot on the logger's monotonic grid (slot ``k`` is due at
+    ``start + k * interval``); ``unix_time_s`` the host time of the poll (the midpoint between
+    sending the request and receiving the answer). ``events`` and ``tests`` hold the test
+    boundaries found in this poll and the test rows they changed.
+    """
+
+    cycler: CyclerInfo
+    interval_index: int
+    unix_time_s: float
+    readings: Sequence[Reading]
+    events: Sequence[TestEvent] = ()
+    tests: Sequence[TestRecord] = ()
+
+
+# -- the flat row the SQL sinks store -----------------------------------------------------------
+
+#: Columns of the ``readings`` table, in the order of :func:`reading_row`.
+READING_COLUMNS = (
+    "cycler",
+    "channel",
+    "unix_time_s",
+    "test_id",
+    "status",
+    "comm_failure",
+    "schedule",
+    "test_name",
+    "exit_condition",
+    "step_and_cycle_format",
+    "barcode",
+    "can_config_name",
+    "smb_config_name",
+    "master_channel",
+    "test_time_s",
+    "step_time_s",
+    "voltage_v",
+    "current_a",
+    "power_w",
+    "charge_capacity_ah",
+    "discharge_capacity_ah",
+    "charge_energy_wh",
+    "discharge_energy_wh",
+    "internal_resistance_ohm",
+    "dvdt_vbys",
+    "acr_ohm",
+    "aci_ohm",
+    "aci_phase_degrees",
+    "aux",
+    "bms",
+    "smb",
+)
+
+#: Reading columns holding numbers that change continuously (the on-change filter compares
+#: these with tolerances; the others must match exactly).
+NUMERIC_FIELDS = (
+    "test_time_s",
+    "step_time_s",
+    "voltage_v",
+    "current_a",
+    "power_w",
+    "charge_capacity_ah",
+    "discharge_capacity_ah",
+    "charge_energy_wh",
+    "discharge_energy_wh",
+    "internal_resistance_ohm",
+    "dvdt_vbys",
+    "acr_ohm",
+    "aci_ohm",
+    "aci_phase_degrees",
+)
+
+
+def _finite(value: float) -> float | None:
+    # NaN and infinities are stored as NULL (neither JSON nor every database takes them).
+    return value if math.isfinite(value) else None
+
+
+def aux_json(status: ChannelStatus) -> str | None:
+    """The aux readings as compact JSON ``{"temperature": [[value, dt], ...], ...}`` (only the
+    kinds present), or None when the channel reported none."""
+    aux = status.aux
+    if not aux:
+        return None
+    groups: dict[str, list[list[float | None]]] = {}
+    for kind in AUX_KINDS:
+        values = getattr(aux, kind)
+        if values:
+            groups[kind] = [[_finite(v.value), _finite(v.dt)] for v in values]
+    return json.dumps(groups, separators=(",", ":"))
+
+
+def _bms_json(status: ChannelStatus) -> str | None:
+    if not status.bms:
+        return None
+    return json.dumps(
+        [[b.index, _finite(b.value), b.unit] for b in status.bms], separators=(",", ":")
+    )
+
+
+def _smb_json(status: ChannelStatus) -> str | None:
+    if not status.smb:
+        return None
+    return json.dumps(
+        [
+            [s.index, s.value if isinstance(s.value, str) else _finite(s.value), s.unit]
+            for s in status.smb
+        ],
+        separators=(",", ":"),
+    )
+
+
+def reading_row(reading: Reading) -> tuple[Any, ...]:
+    """The ``readings`` table row of one reading (:data:`READING_COLUMNS` order).
+
+    ``status`` is stored as its MITS label (``"Charge"``); aux, BMS and SMB parts as JSON text;
+    numbers that are not finite as NULL.
+    """
+    s = reading.status
+    f = _finite
+    return (
+        reading.cycler,
+        s.channel_index + 1,
+        reading.unix_time_s,
+        reading.test_id,
+        s.status.label,
+        s.comm_failure,
+        s.schedule,
+        s.test_name,
+        s.exit_condition,
+        s.step_and_cycle_format,
+        s.barcode,
+        s.can_config_name,
+        s.smb_config_name,
+        s.master_channel,
+        f(s.test_time_s),
+        f(s.step_time_s),
+        f(s.voltage_v),
+        f(s.current_a),
+        f(s.power_w),
+        f(s.charge_capacity_ah),
+        f(s.discharge_capacity_ah),
+        f(s.charge_energy_wh),
+        f(s.discharge_energy_wh),
+        f(s.internal_resistance_ohm),
+        f(s.dvdt_vbys),
+        f(s.acr_ohm),
+        f(s.aci_ohm),
+        f(s.aci_phase_degrees),
+        aux_json(s),
+        _bms_json(s),
+        _smb_json(s),
+    )

@@ -1,0 +1,32 @@
+"""Database sinks of the logger, chosen by URL scheme (:func:`open_sink`).
+
+``sqlite:///path.db`` (the default, stdlib ``sqlite3``) and ``postgresql://...`` (psycopg 3,
+the ``postgres`` extra). Add a scheme with :func:`register_database`.
+"""
+
+from __future__ import annotations
+
+from .base import (
+    Database,
+    DatabaseSink,
+    SinkStats,
+    open_database,
+    open_sink,
+    register_database,
+    registered_schemes,
+)
+from .chunk import Chunk
+from .spill import SpillFile, SpillLocked
+
+__all__ = [
+    "Chunk",
+    "Database",
+    "DatabaseSink",
+    "SinkStats",
+    "SpillFile",
+    "SpillLocked",
+    "open_database",
+    "open_sink",
+    "register_database",
+    "registered_schemes",
+]

@@ -1,0 +1,485 @@
+"""The SQLite database (``sqlite:///path.db``): the logger's embedded default.
+
+WAL journal, ``synchronous=NORMAL`` (a commit survives a crash of the process; the database is
+consistent after a power loss), one transaction per batch. The schema is in
+``docs/logger.md`` and in :data:`SCHEMA` below:
+
+* ``readings``: one row per channel per poll, keyed (and clustered) by
+  ``(cycler, channel, unix_time_s)``: "one channel over time" is a range scan of the key;
+* ``channels`` + the ``latest_readings`` view: "latest per channel" is one key lookup per
+  channel;
+* ``tests`` and ``test_events``: test boundaries (a test's readings: ``WHERE test_id = ?``,
+  index ``readings_by_test``);
+* ``gaps``: when a cycler could not be read; ``cyclers``: who each cycler is.
+
+URL forms: ``sqlite:///relative.db``, ``sqlite:////absolute/path.db``, ``sqlite:///C:/x.db``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ...protocol import AUX_KINDS
+from ..boundaries import ChannelTrack, status_from_label
+from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS, TestRecord
+from .base import Database
+from .chunk import Chunk
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "SqliteDatabase"]
+
+SCHEMA_VERSION = 1
+
+_REAL = "REAL"
+_READING_TYPES = {
+    "cycler": "TEXT NOT NULL",
+    "channel": "INTEGER NOT NULL",
+    "unix_time_s": "REAL NOT NULL",
+    "test_id": "INTEGER",
+    "status": "TEXT NOT NULL",
+    "comm_failure": "INTEGER NOT NULL",
+    "schedule": "TEXT NOT NULL",
+    "test_name": "TEXT NOT NULL",
+    "exit_condition": "TEXT NOT NULL",
+    "step_and_cycle_format": "TEXT NOT NULL",
+    "barcode": "TEXT NOT NULL",
+    "can_config_name": "TEXT NOT NULL",
+    "smb_config_name": "TEXT NOT NULL",
+    "master_channel": "INTEGER NOT NULL",
+    "aux": "TEXT",
+    "bms": "TEXT",
+    "smb": "TEXT",
+}
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS schema_info (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cyclers (
+    cycler        TEXT PRIMARY KEY,
+    host          TEXT NOT NULL,
+    port          INTEGER NOT NULL,
+    serial_number TEXT NOT NULL,
+    num_channels  INTEGER NOT NULL,
+    nickname      TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    updated_s     REAL NOT NULL,
+    last_poll_s   REAL
+);
+CREATE TABLE IF NOT EXISTS channels (
+    cycler  TEXT NOT NULL,
+    channel INTEGER NOT NULL,
+    PRIMARY KEY (cycler, channel)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS readings (
+    {", ".join(f"{c} {_READING_TYPES.get(c, _REAL)}" for c in READING_COLUMNS)},
+    PRIMARY KEY (cycler, channel, unix_time_s)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS readings_by_test ON readings (test_id, unix_time_s);
+CREATE TABLE IF NOT EXISTS tests (
+    test_id       INTEGER PRIMARY KEY,
+    cycler        TEXT NOT NULL,
+    channel       INTEGER NOT NULL,
+    serial_number TEXT NOT NULL,
+    schedule      TEXT NOT NULL,
+    test_name     TEXT NOT NULL,
+    barcode       TEXT NOT NULL,
+    first_seen_s  REAL NOT NULL,
+    start_s       REAL NOT NULL,
+    last_status   TEXT NOT NULL,
+    ended_s       REAL,
+    end_status    TEXT
+);
+CREATE INDEX IF NOT EXISTS tests_by_channel ON tests (cycler, channel, first_seen_s);
+CREATE TABLE IF NOT EXISTS test_events (
+    cycler          TEXT NOT NULL,
+    channel         INTEGER NOT NULL,
+    unix_time_s     REAL NOT NULL,
+    event           TEXT NOT NULL,
+    test_id         INTEGER,
+    status          TEXT NOT NULL,
+    previous_status TEXT NOT NULL,
+    schedule        TEXT NOT NULL,
+    test_name       TEXT NOT NULL,
+    barcode         TEXT NOT NULL,
+    test_time_s     REAL,
+    PRIMARY KEY (cycler, channel, unix_time_s, event)
+);
+CREATE INDEX IF NOT EXISTS test_events_by_test ON test_events (test_id, unix_time_s);
+CREATE TABLE IF NOT EXISTS gaps (
+    cycler           TEXT NOT NULL,
+    start_s          REAL NOT NULL,
+    end_s            REAL,
+    missed_intervals INTEGER NOT NULL,
+    reason           TEXT NOT NULL,
+    PRIMARY KEY (cycler, start_s)
+);
+CREATE VIEW IF NOT EXISTS latest_readings AS
+    SELECT r.* FROM channels AS c
+    JOIN readings AS r
+      ON r.cycler = c.cycler AND r.channel = c.channel
+     AND r.unix_time_s = (SELECT MAX(x.unix_time_s) FROM readings AS x
+                          WHERE x.cycler = c.cycler AND x.channel = c.channel);
+"""
+
+
+def _placeholders(columns: Sequence[object]) -> str:
+    return ", ".join("?" for _ in columns)
+
+
+_INSERT_READINGS = (
+    f"INSERT OR IGNORE INTO readings ({', '.join(READING_COLUMNS)}) "
+    f"VALUES ({_placeholders(READING_COLUMNS)})"
+)
+_INSERT_EVENTS = (
+    f"INSERT OR IGNORE INTO test_events ({', '.join(EVENT_COLUMNS)}) "
+    f"VALUES ({_placeholders(EVENT_COLUMNS)})"
+)
+_UPSERT_TESTS = (
+    f"INSERT INTO tests ({', '.join(TEST_COLUMNS)}) VALUES ({_placeholders(TEST_COLUMNS)}) "
+    "ON CONFLICT (test_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in TEST_COLUMNS[1:])
+)
+_UPSERT_GAPS = (
+    f"INSERT INTO gaps ({', '.join(GAP_COLUMNS)}) VALUES ({_placeholders(GAP_COLUMNS)}) "
+    "ON CONFLICT (cycler, start_s) DO UPDATE SET end_s = excluded.end_s, "
+    "missed_intervals = excluded.missed_intervals, reason = excluded.reason"
+)
+_UPSERT_CYCLERS = (
+    "INSERT INTO cyclers (cycler, host, port, serial_number, num_channels, nickname, version, "
+    "updated_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cycler) DO UPDATE SET "
+    "host = excluded.host, port = excluded.port, serial_number = excluded.serial_number, "
+    "num_channels = excluded.num_channels, nickname = excluded.nickname, "
+    "version = excluded.version, updated_s = excluded.updated_s"
+)
+_UPDATE_POLL = "UPDATE cyclers SET last_poll_s = MAX(COALESCE(last_poll_s, ?), ?) WHERE cycler = ?"
+
+
+def path_from_url(url: str) -> Path:
+    """The file path in ``sqlite:///path``.
+
+    Raises:
+        ValueError: if the URL is not of that form.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "sqlite" or parts.netloc or not parts.path.startswith("/"):
+        raise ValueError(
+            f"expected sqlite:///relative/path.db or sqlite:////absolute/path.db, got {url!r}"
+        )
+    # sqlite:///lab.db -> lab.db; sqlite:////abs/lab.db -> /abs/lab.db; sqlite:///C:/lab.db
+    path = unquote(parts.path[1:])
+    if not path:
+        raise ValueError(f"no file name in {url!r}")
+    return Path(path)
+
+
+class SqliteDatabase(Database):
+    """An SQLite file holding the logger's tables (see the module docstring).
+
+    ``SqliteDatabase(path)``; ``SqliteDatabase.from_url("sqlite:///lab.db")``.
+    """
+
+    schemes = ("sqlite",)
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self._db: sqlite3.Connection | None = None
+        self._channels: set[tuple[str, int]] = set()
+
+    def __repr__(self) -> str:
+        return f"<SqliteDatabase {self.path}>"
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteDatabase:
+        """See :func:`path_from_url`.
+
+        Raises:
+            ValueError: if the URL is malformed.
+        """
+        return cls(path_from_url(url))
+
+    @property
+    def display_url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    @property
+    def default_spill_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".spill")
+
+    @property
+    def connected(self) -> bool:
+        return self._db is not None
+
+    def connect(self) -> None:
+        """Open the file (created if missing) and create the tables.
+
+        Raises:
+            sqlite3.Error: if the file cannot be opened or is not a logger database.
+            RuntimeError: if the file holds a newer schema version.
+        """
+        if self._db is not None:
+            return
+        if self.path.parent != Path(""):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript("BEGIN;" + SCHEMA + "COMMIT;")
+            row = db.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT OR IGNORE INTO schema_info VALUES ('version', ?)", (SCHEMA_VERSION,)
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has logger schema version {row[0]}; this pycti-arbin knows "
+                    f"up to {SCHEMA_VERSION}"
+                )
+            self._channels = set(db.execute("SELECT cycler, channel FROM channels").fetchall())
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+
+    def _require(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise sqlite3.OperationalError(f"{self.path} is not open")
+        return self._db
+
+    def write(self, chunk: Chunk) -> None:
+        """Commit ``chunk`` in one transaction (rolled back on error).
+
+        Raises:
+            sqlite3.Error: e.g. the file is locked longer than the busy timeout, or the disk
+                is full.
+        """
+        db = self._require()
+        new_channels = {(row[0], row[1]) for row in chunk.readings} - self._channels
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if chunk.cyclers:
+                db.executemany(_UPSERT_CYCLERS, chunk.cyclers)
+            if new_channels:
+                db.executemany("INSERT OR IGNORE INTO channels VALUES (?, ?)", new_channels)
+            if chunk.tests:
+                db.executemany(_UPSERT_TESTS, chunk.tests)
+            if chunk.readings:
+                db.executemany(_INSERT_READINGS, chunk.readings)
+            if chunk.events:
+                db.executemany(_INSERT_EVENTS, chunk.events)
+            if chunk.gaps:
+                db.executemany(_UPSERT_GAPS, chunk.gaps)
+            for cycler, when in chunk.latest_polls().items():
+                db.execute(_UPDATE_POLL, (when, when, cycler))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self._channels |= new_channels
+
+    def disconnect(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):  # closing is best effort
+                db.close()
+
+    # -- reading back ------------------------------------------------------------------------
+
+    def last_state(self, cycler: str) -> tuple[dict[int, ChannelTrack], float | None]:
+        """See :meth:`Database.last_state`.
+
+        Raises:
+            sqlite3.Error: if the database cannot be read.
+        """
+        db = self._require()
+        tracks: dict[int, ChannelTrack] = {}
+        rows = db.execute(
+            "SELECT channel, test_id, status, schedule, test_name, barcode, test_time_s "
+            "FROM latest_readings WHERE cycler = ?",
+            (cycler,),
+        ).fetchall()
+        test_ids = [row[1] for row in rows if row[1] is not None]
+        tests = {t.test_id: t for t in self._tests_by_id(test_ids)}
+        for channel, test_id, status, schedule, test_name, barcode, test_time_s in rows:
+            tracks[int(channel)] = ChannelTrack(
+                tests.get(test_id) if test_id is not None else None,
+                status_from_label(status),
+                schedule,
+                test_name,
+                barcode,
+                float(test_time_s or 0.0),
+            )
+        row = db.execute("SELECT last_poll_s FROM cyclers WHERE cycler = ?", (cycler,)).fetchone()
+        last = row[0] if row is not None and row[0] is not None else None
+        if last is None:
+            row = db.execute(
+                "SELECT MAX(unix_time_s) FROM latest_readings WHERE cycler = ?", (cycler,)
+            ).fetchone()
+            last = row[0] if row is not None else None
+        return tracks, (float(last) if last is not None else None)
+
+    def _tests_by_id(self, test_ids: Sequence[int]) -> list[TestRecord]:
+        if not test_ids:
+            return []
+        db = self._require()
+        found: list[TestRecord] = []
+        ids = list(test_ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            found.extend(
+                TestRecord(*row)
+                for row in db.execute(
+                    f"SELECT {', '.join(TEST_COLUMNS)} FROM tests "
+                    f"WHERE test_id IN ({_placeholders(part)})",
+                    part,
+                )
+            )
+        return found
+
+    def list_tests(
+        self, cyclers: Sequence[str] | None = None, channels: Sequence[int] | None = None
+    ) -> list[TestRecord]:
+        """See :meth:`Database.list_tests`.
+
+        Raises:
+            sqlite3.Error: if the database cannot be read.
+        """
+        db = self._require()
+        sql = f"SELECT {', '.join(TEST_COLUMNS)} FROM tests"
+        where, args = _filters(cyclers, channels)
+        return [
+            TestRecord(*row)
+            for row in db.execute(sql + where + " ORDER BY first_seen_s, cycler, channel", args)
+        ]
+
+    def cycler_rows(self) -> list[dict[str, Any]]:
+        """See :meth:`Database.cycler_rows`.
+
+        Raises:
+            sqlite3.Error: if the database cannot be read.
+        """
+        cursor = self._require().execute("SELECT * FROM cyclers ORDER BY cycler")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def channel_list(self, cyclers: Sequence[str] | None = None) -> list[tuple[str, int]]:
+        """See :meth:`Database.channel_list`.
+
+        Raises:
+            sqlite3.Error: if the database cannot be read.
+        """
+        where, args = _filters(cyclers, None)
+        return [
+            (str(c), int(n))
+            for c, n in self._require().execute(
+                "SELECT cycler, channel FROM channels" + where + " ORDER BY cycler, channel", args
+            )
+        ]
+
+    def max_aux_count(
+        self,
+        kind: str,
+        *,
+        test_id: int | None = None,
+        cycler: str | None = None,
+        channel: int | None = None,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> int:
+        """See :meth:`Database.max_aux_count`.
+
+        Raises:
+            sqlite3.Error: if the database cannot be read.
+            ValueError: for an unknown aux kind, or no test nor cycler and channel.
+        """
+        if kind not in AUX_KINDS:
+            raise ValueError(f"unknown aux kind {kind!r}; kinds: {', '.join(AUX_KINDS)}")
+        query, args = _readings_query(test_id, cycler, channel, start_s, end_s, "?")
+        query = query.replace(
+            f"SELECT {', '.join(READING_COLUMNS)} FROM",
+            f"SELECT MAX(json_array_length(aux, '$.{kind}')) FROM",
+        ).replace(" ORDER BY unix_time_s", "")
+        row = self._require().execute(query, args).fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    def iter_readings(
+        self,
+        *,
+        test_id: int | None = None,
+        cycler: str | None = None,
+        channel: int | None = None,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """See :meth:`Database.iter_readings`.
+
+        Raises:
+            sqlite3.Error: if the database cannot be read.
+            ValueError: if neither a test nor a cycler and channel are given.
+        """
+        sql, args = _readings_query(test_id, cycler, channel, start_s, end_s, "?")
+        cursor = self._require().execute(sql, args)
+        for row in cursor:
+            yield dict(zip(READING_COLUMNS, row, strict=True))
+
+
+def _filters(
+    cyclers: Sequence[str] | None, channels: Sequence[int] | None, mark: str = "?"
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if cyclers:
+        clauses.append(f"cycler IN ({', '.join(mark for _ in cyclers)})")
+        args.extend(cyclers)
+    if channels:
+        clauses.append(f"channel IN ({', '.join(mark for _ in channels)})")
+        args.extend(channels)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+def _readings_query(
+    test_id: int | None,
+    cycler: str | None,
+    channel: int | None,
+    start_s: float | None,
+    end_s: float | None,
+    mark: str,
+) -> tuple[str, list[Any]]:
+    """The SELECT for :meth:`Database.iter_readings` (shared by SQLite and PostgreSQL).
+
+    Raises:
+        ValueError: if neither a test nor a cycler and channel are given.
+    """
+    clauses: list[str] = []
+    args: list[Any] = []
+    if test_id is not None:
+        clauses.append(f"test_id = {mark}")
+        args.append(test_id)
+    if cycler is not None:
+        clauses.append(f"cycler = {mark}")
+        args.append(cycler)
+    if channel is not None:
+        clauses.append(f"channel = {mark}")
+        args.append(channel)
+    if test_id is None and (cycler is None or channel is None):
+        raise ValueError("iter_readings needs a test_id, or a cycler and a channel")
+    if start_s is not None:
+        clauses.append(f"unix_time_s >= {mark}")
+        args.append(start_s)
+    if end_s is not None:
+        clauses.append(f"unix_time_s < {mark}")
+        args.append(end_s)
+    sql = (
+        f"SELECT {', '.join(READING_COLUMNS)} FROM readings WHERE "
+        + " AND ".join(clauses)
+        + " ORDER BY unix_time_s"
+    )
+    return sql, args
