@@ -35,7 +35,7 @@ from .framing import (
     checksum,
 )
 from .messages import *  # noqa: F403
-from .messages import Message, message_class
+from .messages import _REGISTRY, Message, message_class
 from .messages import __all__ as _messages_all
 
 __all__ = [
@@ -67,7 +67,11 @@ def encode(message: Message) -> bytes:
     """
     if not isinstance(message, Message):
         raise EncodeError(f"cannot encode {type(message).__name__}: not a CTI message")
-    body = message.pack()
+    try:
+        body = message.pack()
+    except (TypeError, AttributeError) as exc:
+        # A value of the wrong type inside a nested record (fields check their own types).
+        raise EncodeError(f"{type(message).__name__}: a value has the wrong type ({exc})") from exc
     total = HEADER_SIZE + len(body) + 2
     frame = bytearray(
         HEADER.pack(TOKEN, total - 12 if message.IS_REQUEST else total, message.CODE, 0)
@@ -93,7 +97,7 @@ def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = Tru
     token, dw_len, code, _extended = HEADER.unpack_from(frame, 0)
     if token != TOKEN:
         raise TokenError(f"frame starts with 0x{token:016X}, not the CTI token")
-    cls = message_class(code)
+    cls = _REGISTRY.get(code)
     if cls is None:
         raise UnknownCommandError(f"unknown command code 0x{code:08X}")
     expected = dw_len + 12 if cls.IS_REQUEST else dw_len

@@ -53,7 +53,6 @@ from .fields import (
     Wide,
     WireStruct,
     compiled,
-    decode_ascii,
     decode_wide,
     encode_ascii,
     encode_wide,
@@ -249,6 +248,8 @@ def _unpack_cstring(buffer: Buffer, offset: int, end: int) -> tuple[str, int]:
 
 def _pack_third_party_strings(owner: str, name: str, values: Any) -> bytes:
     # THIRD_PARTY_STRING: u32 length, then that many 1-byte characters (no terminator).
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise EncodeError(f"{owner}.{name} must be a sequence of strings, not {values!r}")
     parts = []
     for position, value in enumerate(values):
         data = encode_ascii(owner, f"{name}[{position}]", value, 1 << 20)
@@ -555,17 +556,18 @@ class ChannelRecord(WireStruct):
             tail, after = cls._unpack_tail(buffer, offset + cls.LAYOUT.size, end)
             return cls(*values, **tail), after
         status = _STATUS_BY_CODE.get(v[1])
+        # Empty text fields (most of them) are recognised inline, without a call.
         return cls(
             v[0],
             status if status is not None else StatusCode(v[1]),
             v[2],
-            decode_wide(v[3]),
-            decode_wide(v[4]),
-            decode_ascii(v[5]),
-            decode_ascii(v[6]),
-            decode_wide(v[7]),
-            decode_wide(v[8]),
-            decode_wide(v[9]),
+            decode_wide(v[3]) if v[3][0] or v[3][1] else "",
+            decode_wide(v[4]) if v[4][0] or v[4][1] else "",
+            v[5].partition(b"\x00")[0].decode("latin-1"),
+            v[6].partition(b"\x00")[0].decode("latin-1"),
+            decode_wide(v[7]) if v[7][0] or v[7][1] else "",
+            decode_wide(v[8]) if v[8][0] or v[8][1] else "",
+            decode_wide(v[9]) if v[9][0] or v[9][1] else "",
             *v[10:25],
         ), after
 
@@ -682,6 +684,9 @@ class ChannelInfoFeedback(Message):
     def unpack_from(cls, buffer: Buffer, offset: int, end: int) -> tuple[ChannelInfoFeedback, int]:
         (count,) = _U32.unpack_from(buffer, offset)
         offset += 4
+        if count == 1:  # the answer to a one-channel read
+            record, offset = ChannelRecord.unpack_from(buffer, offset, end)
+            return cls((record,)), offset
         unpack_record = ChannelRecord.unpack_from
         records = []
         for _ in range(count):
