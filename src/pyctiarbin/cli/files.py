@@ -151,6 +151,8 @@ def get(
     to_stdout = local == "-"
     target = Path(local) if local is not None and not to_stdout else Path(_remote_name(remote))
     if not to_stdout:
+        if local is not None and local.endswith(("/", "\\")) and not target.is_dir():
+            raise CliError(f"local folder {local} does not exist")
         if target.is_dir():
             target = target / _remote_name(remote)
         if target.exists() and not force:

@@ -247,6 +247,15 @@ def register(app: typer.Typer) -> None:
                 "and take them over when it stops (default: refuse to start).",
             ),
         ] = False,
+        claim_retry: Annotated[
+            float,
+            typer.Option(
+                "--claim-retry",
+                help="With --standby: seconds between attempts to take a cycler over.",
+                min=0.01,
+                metavar="SECONDS",
+            ),
+        ] = 5.0,
         timeout: Annotated[
             float | None,
             typer.Option(
@@ -282,7 +291,13 @@ def register(app: typer.Typer) -> None:
             raise CliError("--tolerance only applies with --on-change")
         sink = _open_sink(db, max_buffer_rows=max_buffer, spill_path=spill, on_change=filter_)
         logger = Logger(
-            specs, [sink], interval_s=interval, aux=aux, timeout_s=timeout, standby=standby
+            specs,
+            [sink],
+            interval_s=interval,
+            aux=aux,
+            timeout_s=timeout,
+            standby=standby,
+            claim_retry_s=claim_retry,
         )
         show_live = live if live is not None else sys.stdout.isatty()
         if show_live:
