@@ -1,19 +1,22 @@
-"""Alerts end to end: the standalone monitor polls a simulator over TCP, rules fire, and the
+"""Alerts end to end: the logger polls a simulator over TCP and feeds the alert engine (the
+standalone mode of `pycti alerts`), rules fire, and the
 notifiers deliver to real local servers (HTTP webhook, SMTP)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from email import message_from_string
+from pathlib import Path
 
 import pytest
 
 from pyctiarbin.alerts import (
     AlertEngine,
     AlertEvent,
-    AlertMonitor,
+    AlertListener,
     EmailNotifier,
     EventKind,
     FieldRef,
@@ -22,8 +25,10 @@ from pyctiarbin.alerts import (
     ThresholdRule,
     UnreachableRule,
     WebhookNotifier,
+    run_alerts,
 )
 from pyctiarbin.client import AsyncCyclerClient
+from pyctiarbin.logger import CyclerSpec, Logger, open_sink
 from pyctiarbin.protocol import StatusCode
 from pyctiarbin.simulator import Simulator
 
@@ -38,35 +43,37 @@ async def eventually(predicate: Callable[[], bool], timeout_s: float = 10.0) -> 
         await asyncio.sleep(0.02)
 
 
-def run_monitor(
+def polls(logger: Logger) -> int:
+    return logger.health().cyclers[0].polls
+
+
+def watch(
     sim: Simulator,
     engine: AlertEngine,
-    scenario: Callable[[AlertMonitor], Awaitable[None]],
+    scenario: Callable[[Logger], Awaitable[None]],
     *,
     interval_s: float = 0.05,
-    **client_options: object,
-) -> AlertMonitor:
-    """Run ``scenario`` while a monitor polls ``sim`` as cycler "A"."""
+    timeout_s: float | None = None,
+) -> None:
+    """Run ``scenario`` while the standalone alerts (a logger that stores nothing) poll
+    ``sim`` as cycler "A"."""
+    spec = CyclerSpec("A", sim.host, sim.port, username=USER, password=PASSWORD)
 
-    async def main() -> AlertMonitor:
-        client = AsyncCyclerClient(
-            sim.host,
-            sim.port,
-            username=USER,
-            password=PASSWORD,
-            **client_options,  # type: ignore[arg-type]
+    async def main() -> None:
+        ready: asyncio.Future[Logger] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(
+            run_alerts(
+                engine, [spec], interval_s=interval_s, timeout_s=timeout_s, logger_ready=ready
+            )
         )
-        async with client:
-            monitor = AlertMonitor(engine, {"A": client}, interval_s=interval_s)
-            task = asyncio.create_task(monitor.run())
-            try:
-                await scenario(monitor)
-            finally:
-                monitor.stop()
-                await task
-            return monitor
+        logger = await ready
+        try:
+            await scenario(logger)
+        finally:
+            logger.stop()
+            await task
 
-    return asyncio.run(main())
+    asyncio.run(main())
 
 
 def test_temperature_excursion_fires_once_and_resolves_once(
@@ -84,8 +91,8 @@ def test_temperature_excursion_fires_once_and_resolves_once(
     hook = WebhookNotifier("lab", webhook.url, timeout_s=2.0)
     engine = AlertEngine([rule], [hook], default_notify=("log", "lab"))
 
-    async def scenario(monitor: AlertMonitor) -> None:
-        await eventually(lambda: monitor.polls >= 3)
+    async def scenario(logger: Logger) -> None:
+        await eventually(lambda: polls(logger) >= 3)
         # Noisy excursion on channel 5: above, briefly inside the band, above again.
         for temperature in (50.0, 44.0, 51.0, 46.0):
             simulator.set_aux(5, temperature_c=temperature)
@@ -98,7 +105,7 @@ def test_temperature_excursion_fires_once_and_resolves_once(
         await eventually(lambda: not engine.active)
 
     try:
-        run_monitor(simulator, engine, scenario)
+        watch(simulator, engine, scenario)
     finally:
         engine.close()
     posts = webhook.wait_for(2)
@@ -117,18 +124,18 @@ def test_status_transition_alerts(simulator: Simulator, webhook: WebhookServer) 
     ]
     engine = AlertEngine(rules, [WebhookNotifier("lab", webhook.url)], default_notify=("lab",))
 
-    async def scenario(monitor: AlertMonitor) -> None:
+    async def scenario(logger: Logger) -> None:
         client = AsyncCyclerClient(simulator.host, simulator.port, username=USER, password=PASSWORD)
         async with client:
             await client.assign_schedule([2, 3], "Rest.sdx")
             await client.start([2, 3], "status-alerts")
-        await eventually(lambda: monitor.polls >= 3)
+        await eventually(lambda: polls(logger) >= 3)
         simulator.make_unsafe(2, "Unsafe: over temperature")
         simulator.pause(3)
         await eventually(lambda: len(engine.active) == 2)
 
     try:
-        run_monitor(simulator, engine, scenario)
+        watch(simulator, engine, scenario)
     finally:
         engine.close()
     posts = webhook.wait_for(2)
@@ -148,7 +155,7 @@ def test_stop_action_stops_the_channel(simulator: Simulator) -> None:
     )
     engine = AlertEngine([rule])
 
-    async def scenario(monitor: AlertMonitor) -> None:
+    async def scenario(logger: Logger) -> None:
         client = AsyncCyclerClient(simulator.host, simulator.port, username=USER, password=PASSWORD)
         async with client:
             await client.assign_schedule(4, "CC_Discharge.sdx")
@@ -158,7 +165,7 @@ def test_stop_action_stops_the_channel(simulator: Simulator) -> None:
             await eventually(lambda: not simulator.channel(4).status.is_running)
 
     try:
-        run_monitor(simulator, engine, scenario)
+        watch(simulator, engine, scenario)
     finally:
         engine.close()
     assert engine.stats["action:stop"].delivered == 1
@@ -172,8 +179,8 @@ def test_unreachable_cycler_fires_and_resolves(caplog: pytest.LogCaptureFixture)
     events: list[AlertEvent] = []
     restarted: list[Simulator] = []
 
-    async def scenario(monitor: AlertMonitor) -> None:
-        await eventually(lambda: monitor.polls >= 2)
+    async def scenario(logger: Logger) -> None:
+        await eventually(lambda: polls(logger) >= 2)
         await asyncio.to_thread(first.stop)
         await eventually(lambda: len(engine.active) == 1)
         events.extend(engine.active)
@@ -181,9 +188,7 @@ def test_unreachable_cycler_fires_and_resolves(caplog: pytest.LogCaptureFixture)
         await eventually(lambda: not engine.active)
 
     try:
-        run_monitor(
-            first, engine, scenario, interval_s=0.05, retries=0, timeout=1.0, connect_timeout=0.5
-        )
+        watch(first, engine, scenario, interval_s=0.05, timeout_s=0.5)
     finally:
         engine.close()
         first.stop()
@@ -272,3 +277,43 @@ def test_email_login_refused_is_reported_without_password(
     assert engine.stats["mail"].attempts == 1  # a refused login is not retried
     assert "login refused for user 'alice'" in caplog.text
     assert "wrong-password" not in caplog.text
+
+
+def test_alerts_inside_the_logger_share_its_readings(
+    simulator: Simulator, webhook: WebhookServer, tmp_path: Path
+) -> None:
+    """One polling loop: the logger stores readings in SQLite and the alert listener sees the
+    very same batches."""
+    rule = ThresholdRule(
+        name="hot", field=FieldRef.parse("temperature"), op=">", value=45.0, clear=43.0
+    )
+    engine = AlertEngine([rule], [WebhookNotifier("lab", webhook.url)], default_notify=("lab",))
+    spec = CyclerSpec("bay1", simulator.host, simulator.port, username=USER, password=PASSWORD)
+    database = tmp_path / "lab.db"
+    alerts = AlertListener(engine, [spec])
+
+    async def main() -> None:
+        logger = Logger([spec], [open_sink(f"sqlite:///{database}"), alerts], interval_s=0.05)
+        task = asyncio.create_task(logger.run())
+        await eventually(lambda: logger.health().cyclers[0].polls >= 2)
+        simulator.set_aux(6, temperature_c=48.0)
+        await eventually(lambda: len(engine.active) == 1)
+        simulator.set_aux(6, clear=True)
+        await eventually(lambda: not engine.active)
+        assert alerts.stats()["active"] == 0
+        logger.stop()
+        await task
+
+    asyncio.run(main())
+    posts = webhook.wait_for(2)
+    assert [(p["event"], p["cycler"], p["channel"]) for p in posts] == [
+        ("fired", "bay1", 6),
+        ("resolved", "bay1", 6),
+    ]
+    with sqlite3.connect(database) as connection:
+        hot_rows = connection.execute(
+            "SELECT COUNT(*) FROM readings WHERE cycler = 'bay1' AND channel = 6 "
+            "AND aux LIKE '%48.0%'"
+        ).fetchone()[0]
+    connection.close()
+    assert hot_rows >= 1

@@ -8,8 +8,9 @@
     with config.engine() as engine:          # or AlertEngine(rules, notifiers)
         engine.on_readings("bay1", client.read_channels(aux=True), time.time())
 
-The engine is fed by the data logger (as one of its listeners) or, standalone, by
-:class:`AlertMonitor`, which polls cyclers itself (``pycti alerts --rules rules.toml``).
+The engine runs inside the data logger as one of its listeners (:class:`AlertListener`,
+sharing the logger's readings), or standalone with :func:`run_alerts` (a logger that stores
+nothing: ``pycti alerts --rules rules.toml``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from .config import AlertConfig, load_alert_config, parse_alert_config
 from .engine import AlertEngine, DeliveryStats
 from .events import AlertEvent, EventKind, Severity
-from .monitor import AlertMonitor
+from .listener import AlertListener, run_alerts
 from .notifiers import (
     AsyncClientStopper,
     ChannelStopper,
@@ -47,7 +48,7 @@ __all__ = [
     "AlertConfig",
     "AlertEngine",
     "AlertEvent",
-    "AlertMonitor",
+    "AlertListener",
     "AsyncClientStopper",
     "ChannelStopper",
     "CommFailureRule",
@@ -73,4 +74,5 @@ __all__ = [
     "parse_channels",
     "parse_status",
     "rule_from_mapping",
+    "run_alerts",
 ]

@@ -2,8 +2,8 @@
 
 Feed it readings from any source: ``on_readings(cycler, statuses, host_time)`` for a
 successful read of a cycler, ``on_error(cycler, error, host_time)`` for a failed one. It is a
-listener of the data logger (sharing its readings, no second polling loop) and is fed by
-:class:`~.monitor.AlertMonitor` when it runs on its own.
+listener of the data logger (:class:`~.listener.AlertListener`: sharing its readings, no
+second polling loop), also when it runs on its own (:func:`~.listener.run_alerts`).
 
 Evaluation is quick and does no I/O, so it may be called from an event loop. Events are
 delivered by one worker thread per notifier (a slow webhook never delays the log or e-mail,
