@@ -6,9 +6,10 @@ import json
 import os
 from pathlib import Path
 
+from pyctiarbin import CyclerClient
 from pyctiarbin.simulator import Simulator
 
-from .support import RunPycti, address, lines
+from .support import PASSWORD, USER, RunPycti, address, lines
 
 
 def test_files_round_trip(sim: Simulator, run_pycti: RunPycti, workdir: Path) -> None:
@@ -67,3 +68,27 @@ def test_files_ls_table_lists_the_shipped_schedules(sim: Simulator, run_pycti: R
     assert out[0].split() == ["Type", "Name", "Size", "Modified"]
     names = {line.split()[1] for line in out[1:]}
     assert {"CCCV_Charge.sdx", "Rest.sdx", "MV_Current.sdx"} <= names
+
+
+def test_transfers_report_progress_per_chunk(sim: Simulator) -> None:
+    """The client's progress callback, which drives the bar of files get/put."""
+    payload = os.urandom(600_000)
+    uploads: list[tuple[int, int, int]] = []
+    downloads: list[tuple[int, int, int]] = []
+    with CyclerClient(
+        sim.host, sim.port, file_port=sim.file_port, username=USER, password=PASSWORD
+    ) as client:
+        client.files.upload(
+            "Work/Progress.sdx",
+            payload,
+            chunk_size=256 * 1024,
+            progress=lambda *args: uploads.append(args),
+        )
+        data = client.files.download(
+            "Work/Progress.sdx", progress=lambda *args: downloads.append(args)
+        )
+
+    assert data == payload
+    assert uploads == [(1, 3, 262_144), (2, 3, 524_288), (3, 3, 600_000)]
+    assert downloads[-1] == (len(downloads), len(downloads), 600_000)
+    assert [done for done, _, _ in downloads] == list(range(1, len(downloads) + 1))
