@@ -210,12 +210,44 @@ class LinkCore:
             )
         return error
 
-    def _may_retry(self, op: Operation[Any], error: CtiError, sent: bool, attempt: int) -> bool:
-        if attempt > self.retry.retries or isinstance(error, (LoginError, CtiTimeout)):
-            return False
-        if op.control and sent:
-            return False
-        return isinstance(error, (CtiConnectionError, ProtocolError))
+    def _drop(self) -> None:  # pragma: no cover - each link closes its own transport
+        raise NotImplementedError
+
+    def _retry_delay(
+        self,
+        op: Operation[Any],
+        error: CtiError,
+        cause: BaseException | None,
+        sent: bool,
+        attempt: int,
+    ) -> float:
+        """After a failed attempt: the seconds to wait before the next, or raise ``error``.
+
+        A protocol error (a corrupted frame) leaves the stream in step and the connection open;
+        anything else drops the connection. Only reads, and control commands none of whose
+        frames left, are tried again; never after a timeout or a refused login.
+        """
+        if not isinstance(error, ProtocolError):
+            self._drop()
+        retry = (
+            attempt <= self.retry.retries
+            and not isinstance(error, (LoginError, CtiTimeout))
+            and not (op.control and sent)
+            and isinstance(error, (CtiConnectionError, ProtocolError))
+        )
+        if not retry:
+            raise error from cause
+        delay = self.retry.delay(attempt)
+        log.warning(
+            "%s: %s; retrying %s in %.2f s (attempt %d of %d)",
+            self.label,
+            error,
+            op.name,
+            delay,
+            attempt,
+            self.retry.retries,
+        )
+        return delay
 
 
 class SyncLink(LinkCore):
@@ -365,21 +397,7 @@ class SyncLink(LinkCore):
                 except CtiConnectionError as exc:
                     error, cause = exc, exc.__cause__
                 attempt += 1
-                if not isinstance(error, ProtocolError) or isinstance(error, CtiTimeout):
-                    self._drop()
-                if not self._may_retry(op, error, sent, attempt):
-                    raise error from cause
-                delay = self.retry.delay(attempt)
-                log.warning(
-                    "%s: %s; retrying %s in %.2f s (attempt %d of %d)",
-                    self.label,
-                    error,
-                    op.name,
-                    delay,
-                    attempt,
-                    self.retry.retries,
-                )
-                time.sleep(delay)
+                time.sleep(self._retry_delay(op, error, cause, sent, attempt))
 
 
 class _AsyncProtocol(asyncio.BufferedProtocol):
@@ -580,18 +598,4 @@ class AsyncLink(LinkCore):
                 except CtiConnectionError as exc:
                     error, cause = exc, exc.__cause__
                 attempt += 1
-                if not isinstance(error, ProtocolError) or isinstance(error, CtiTimeout):
-                    self._drop()
-                if not self._may_retry(op, error, sent, attempt):
-                    raise error from cause
-                delay = self.retry.delay(attempt)
-                log.warning(
-                    "%s: %s; retrying %s in %.2f s (attempt %d of %d)",
-                    self.label,
-                    error,
-                    op.name,
-                    delay,
-                    attempt,
-                    self.retry.retries,
-                )
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._retry_delay(op, error, cause, sent, attempt))
