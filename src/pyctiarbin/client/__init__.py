@@ -9,9 +9,10 @@ from __future__ import annotations
 from .clients import AsyncCyclerClient, AsyncFiles, CyclerClient, Files
 from .operations import resume_ex_entry, start_ex_entry
 from .session import ConnectionState, RetryPolicy
-from .status import ChannelStatus
+from .status import MEASUREMENT_FIELDS, ChannelStatus
 
 __all__ = [
+    "MEASUREMENT_FIELDS",
     "AsyncCyclerClient",
     "AsyncFiles",
     "ChannelStatus",

@@ -10,7 +10,7 @@ from ..protocol import AUX_KINDS, ChannelRecord, CommandCode
 from ..protocol.fields import Layout
 from ..protocol.framing import CHECKSUM, HEADER_SIZE
 
-__all__ = ["ChannelStatus"]
+__all__ = ["MEASUREMENT_FIELDS", "ChannelStatus"]
 
 _RECORD_FIELDS = (
     *ChannelRecord.LAYOUT.names,
@@ -20,6 +20,13 @@ _RECORD_FIELDS = (
 )
 _get_record_values = attrgetter(*_RECORD_FIELDS)
 _LAYOUT: Layout = ChannelRecord.LAYOUT
+
+#: The numeric readings of a channel, in wire order: ``test_time_s``, ``step_time_s``,
+#: ``voltage_v``, ``current_a``, ``power_w``, capacities, energies, ``internal_resistance_ohm``,
+#: ``dvdt_vbys``, ``acr_ohm``, ``aci_ohm``, ``aci_phase_degrees`` (the float fields of a record).
+MEASUREMENT_FIELDS: tuple[str, ...] = tuple(
+    name for name, kind in _LAYOUT.encoders if kind.fmt in ("f", "d")
+)
 
 
 @dataclass(slots=True)
