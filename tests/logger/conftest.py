@@ -1,0 +1,44 @@
+"""Fixtures of the logger tests: databases (SQLite files, a PostgreSQL schema per test).
+
+PostgreSQL tests run against the server named by ``PYCTI_TEST_POSTGRES_DSN`` (CI sets it);
+each test gets its own schema, dropped afterwards. Without the variable they are skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .support import POSTGRES_ENV, postgres_dsn, requires_postgres
+
+
+def _with_schema(dsn: str, schema: str) -> str:
+    return f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL with a fresh schema of its own (dropped at the end)."""
+    dsn = postgres_dsn()
+    if dsn is None:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    import psycopg
+
+    schema = f"pycti_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield _with_schema(dsn, schema)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=requires_postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL: an SQLite file, and (when configured) a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'lab.db'}"
+    else:
+        yield request.getfixturevalue("pg_url")

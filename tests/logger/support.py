@@ -1,0 +1,202 @@
+"""Helpers of the logger tests: read what the logger stored, run it as a program."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+POSTGRES_ENV = "PYCTI_TEST_POSTGRES_DSN"
+USER = "admin"
+PASSWORD = "admin"
+
+
+def postgres_dsn() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+requires_postgres = pytest.mark.skipif(
+    postgres_dsn() is None,
+    reason=f"{POSTGRES_ENV} is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)",
+)
+
+
+def query(url: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run one query against the logger database ``url`` (table names unqualified)."""
+    if url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+            return db.execute(sql.replace("%s", "?"), args).fetchall()
+    import psycopg
+
+    from pyctiarbin.logger.sinks.postgres import _split_url
+
+    dsn, schema = _split_url(url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        return conn.execute(sql, args).fetchall()  # type: ignore[arg-type]
+
+
+def readings_by_channel(url: str, cycler: str) -> dict[int, list[float]]:
+    """The reading times of each channel of ``cycler``, in time order."""
+    result: dict[int, list[float]] = {}
+    for channel, when in query(
+        url,
+        "SELECT channel, unix_time_s FROM readings WHERE cycler = %s ORDER BY channel, unix_time_s",
+        (cycler,),
+    ):
+        result.setdefault(int(channel), []).append(float(when))
+    return result
+
+
+def integrity_ok(url: str) -> None:
+    """Assert the database is consistent (SQLite's integrity check; PostgreSQL: readable)."""
+    if url.startswith("sqlite:///"):
+        assert query(url, "PRAGMA integrity_check") == [("ok",)]
+        assert query(url, "PRAGMA foreign_key_check") == []
+    else:
+        assert query(url, "SELECT count(*) FROM readings")[0][0] >= 0
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of a logger subprocess: the simulators' credentials, no stray pycti
+    settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ARBIN_CTI_", "PYCTI_"))
+    }
+    env.update(ARBIN_CTI_USERNAME=USER, ARBIN_CTI_PASSWORD=PASSWORD, PYTHONIOENCODING="utf-8")
+    return env
+
+
+def start_logger_process(
+    args: list[str], cwd: Path, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """``python -m pyctiarbin.logger ARGS`` in a subprocess, its output in ``log_path``."""
+    out = log_path.open("wb")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pyctiarbin.logger", "--no-live", *args],
+            cwd=cwd,
+            env=subprocess_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        out.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def count_readings(url: str) -> int:
+    """Rows in ``readings`` (0 while the table does not exist yet)."""
+    try:
+        return int(query(url, "SELECT count(*) FROM readings")[0][0])
+    except Exception:
+        return 0
+
+
+class TcpProxy:
+    """A TCP forwarder on 127.0.0.1 that can be cut (every connection dropped, the port
+    closed) and restored on the same port: a database outage, seen from the logger.
+
+    Runs its own event loop in a thread; ``close()`` stops it.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy")
+        self._thread.start()
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.restore()
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        finally:
+            self._writers.discard(writer)
+            self._writers.discard(up_writer)
+
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await asyncio.sleep(0.05)
+
+    def restore(self) -> None:
+        """Listen (again, on the same port)."""
+        self._call(self._start())
+
+    def cut(self) -> None:
+        """Drop every connection and stop listening."""
+        self._call(self._cut())
+
+    def close(self) -> None:
+        self.cut()
+
+        async def finish() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self._call(finish())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+def run_async(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an ``async def`` test body on a fresh event loop (``asyncio.run``)."""
+
+    @functools.wraps(test)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return wrapper
