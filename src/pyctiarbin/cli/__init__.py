@@ -30,6 +30,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "files",
     "sim",
     "log",
+    "alerts",
+    "plan",
 )
 
 # Typer vendors Click in recent versions and uses the click package in older ones; both raise

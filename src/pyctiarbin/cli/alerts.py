@@ -1,0 +1,213 @@
+"""``pycti alerts --rules rules.toml``: watch cyclers and send alerts (standalone).
+
+A thin layer over :mod:`pyctiarbin.alerts`: the cyclers are polled by a logger that stores
+nothing and feeds the alert engine (inside ``pycti log`` the same engine can listen to the
+logger's readings instead). Alerts go to the notifiers of the rules file and are printed on
+stdout, one line each. The format of the rules file is in docs/alerts.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..config import CONFIG_ENV_VAR, LabConfig, load_lab_config, resolve_cycler
+from ..config import resolve_lab_credentials as _resolve_credentials
+from .app import CliError, ExitCode, out_console
+
+if TYPE_CHECKING:
+    from ..alerts import AlertConfig
+    from ..logger import CyclerSpec
+
+__all__ = ["register"]
+
+_PANEL = "Cyclers and credentials"
+
+
+def _specs(
+    cyclers: list[str] | None, config: LabConfig | None, env_file: Path | None, user: str | None
+) -> list[CyclerSpec]:
+    from ..logger import CyclerSpec
+
+    if cyclers:
+        addresses = [resolve_cycler(text, config) for text in cyclers]
+    elif config is not None and config.cyclers:
+        addresses = list(config.cyclers.values())
+    else:
+        raise CliError(
+            "which cyclers? give --cycler NAME=HOST:PORT (repeat it), or --config FILE naming "
+            "them; rules name cyclers by these names"
+        )
+    credentials = _resolve_credentials(config, username=user, env_file=env_file)
+    return [
+        CyclerSpec(
+            address.name or f"{address.host}_{address.port}".replace(":", "_"),
+            address.host,
+            address.port,
+            username=credentials.username,
+            password=credentials.password,
+        )
+        for address in addresses
+    ]
+
+
+def _describe(config: AlertConfig) -> str:
+    lines = [f"{len(config.rules)} rule(s), poll every {config.interval_s:g} s:"]
+    for rule in config.rules:
+        scope = []
+        if rule.cyclers is not None:
+            scope.append("cyclers " + ",".join(sorted(rule.cyclers)))
+        if rule.channels is not None:
+            scope.append("channels " + ",".join(str(c) for c in sorted(rule.channels)))
+        notify = ", ".join(rule.notify if rule.notify is not None else config.default_notify)
+        action = f", then {rule.action} the channel" if rule.action else ""
+        where = f" [{'; '.join(scope)}]" if scope else ""
+        lines.append(
+            f"  {rule.name} ({rule.kind}, {rule.severity.value}){where} -> {notify or 'nobody'}"
+            f"{action}"
+        )
+    for notifier in config.notifiers:
+        lines.append(f"  notifier {notifier!r}")
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _alerts_on_stdout() -> Iterator[None]:
+    """Alert messages on stdout (the root CLI logger only shows warnings, on stderr)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    alerts_logger = logging.getLogger("pyctiarbin.alerts")
+    level, propagate = alerts_logger.level, alerts_logger.propagate
+    alerts_logger.addHandler(handler)
+    alerts_logger.setLevel(logging.INFO)
+    alerts_logger.propagate = False
+    try:
+        yield
+    finally:
+        alerts_logger.removeHandler(handler)
+        alerts_logger.setLevel(level)
+        alerts_logger.propagate = propagate
+
+
+def alerts(
+    rules: Annotated[
+        Path,
+        typer.Option("--rules", help="The rules file (TOML, see docs/alerts.md).", metavar="FILE"),
+    ],
+    cycler: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cycler",
+            help="A cycler to watch: NAME=HOST:PORT, or a NAME from the config file. Repeat "
+            "it. Default: every cycler of the config file.",
+            metavar="NAME=HOST:PORT",
+            rich_help_panel=_PANEL,
+        ),
+    ] = None,
+    config_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help=f"Lab config file naming cyclers and credentials (default: ${CONFIG_ENV_VAR}).",
+            envvar=CONFIG_ENV_VAR,
+            metavar="FILE",
+            rich_help_panel=_PANEL,
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="A .env file with ARBIN_CTI_USERNAME and ARBIN_CTI_PASSWORD.",
+            metavar="FILE",
+            rich_help_panel=_PANEL,
+        ),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            help="CTI user name (never the password).",
+            metavar="NAME",
+            rich_help_panel=_PANEL,
+        ),
+    ] = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval",
+            help="Seconds between polls (default: the rules file's, else 1).",
+            min=0.05,
+            metavar="SECONDS",
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            "--duration",
+            help="Stop after this many seconds (default: run until Ctrl-C or SIGTERM).",
+            min=0.0,
+            metavar="SECONDS",
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Check the rules file, print the rules and exit."),
+    ] = False,
+) -> None:
+    """Watch cyclers and send alerts by the rules of a TOML file.
+
+    Rules: thresholds on any reading or aux channel, status transitions, communication
+    failure, stale data, unreachable cyclers; each alert fires once per episode and resolves
+    once. Notifiers: log (stdout), HTTP webhook (JSON, Slack, Teams), e-mail; an optional
+    action stops the channel. Exit code 2 for an invalid rules file.
+    """
+    from ..alerts import RuleError, load_alert_config, run_alerts
+    from ..logger import install_stop_signals
+
+    try:
+        config = load_alert_config(rules)
+    except RuleError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+    if check:
+        out_console().print(_describe(config), highlight=False, markup=False)
+        return
+    lab = load_lab_config(config_path) if config_path is not None else None
+    specs = _specs(cycler, lab, env_file, user)
+    interval_s = interval if interval is not None else config.interval_s
+    engine = config.engine()
+
+    async def main() -> None:
+        ready = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(
+            run_alerts(
+                engine, specs, interval_s=interval_s, duration_s=duration, logger_ready=ready
+            )
+        )
+        install_stop_signals(await ready)
+        await task
+
+    names = ", ".join(spec.name for spec in specs)
+    typer.echo(
+        f"watching {names} every {interval_s:g} s with {len(config.rules)} rule(s)", err=True
+    )
+    with _alerts_on_stdout():
+        try:
+            asyncio.run(main())
+        finally:
+            engine.close()
+    active = engine.active
+    if active:
+        typer.echo(f"{len(active)} alert(s) still active when stopped", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``pycti alerts`` to ``app``."""
+    app.command("alerts")(alerts)
