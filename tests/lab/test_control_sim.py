@@ -302,3 +302,64 @@ def test_period_and_options_are_validated(simulator: Simulator) -> None:
     with pytest.raises(ValueError, match="must write a value"):
         SafeState(mv=None)
     asyncio.run(build(period_s=0.2))
+
+
+def test_cancellation_applies_the_safe_state(simulator: Simulator) -> None:
+    async def main() -> None:
+        async with AsyncCyclerClient(
+            simulator.host, simulator.port, username=USER, password=PASSWORD
+        ) as c:
+            await c.assign_schedule(6, "MV_Current.sdx")
+            await c.start(6, "cancel")
+            loop = ControlLoop(c, 6, lambda inp: 2.0, period_s=PERIOD_S)
+            task = asyncio.create_task(loop.run())
+            await asyncio.sleep(3 * PERIOD_S)
+            assert simulator.channel(6).record.current_a == pytest.approx(2.0, abs=1e-3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            result = loop.results[6]
+            assert result.outcome is Outcome.STOPPED
+            assert result.reason == "the control loop was cancelled"
+            assert result.safe_state_applied
+
+    asyncio.run(main())
+    assert simulator.channel(6).meta_variables[0] == 0.0
+    assert simulator.channel(6).record.current_a == pytest.approx(0.0, abs=1e-6)
+
+
+def test_blocking_helper_with_a_time_limit(simulator: Simulator) -> None:
+    from pyctiarbin.client import CyclerClient
+    from pyctiarbin.control import run_control_loop
+
+    with CyclerClient(simulator.host, simulator.port, username=USER, password=PASSWORD) as c:
+        c.assign_schedule(3, "MV_Current.sdx")
+        c.start(3, "blocking")
+    report = run_control_loop(
+        simulator.host,
+        simulator.port,
+        channels=[3],
+        algorithm=lambda inp: -1.0,
+        username=USER,
+        password=PASSWORD,
+        period_s=PERIOD_S,
+        max_duration_s=1.0,
+        safe_state_on_stop=False,
+    )
+    result = report.channels[3]
+    assert result.outcome is Outcome.STOPPED and "time limit of 1.0 s" in result.reason
+    assert 3 <= result.writes <= 5
+    assert simulator.channel(3).record.current_a == pytest.approx(-1.0, abs=1e-3)
+
+
+def test_unknown_channel_is_refused_before_anything_is_written(simulator: Simulator) -> None:
+    async def main() -> None:
+        client = AsyncCyclerClient(simulator.host, simulator.port, username=USER, password=PASSWORD)
+        async with client:
+            loop = ControlLoop(client, [1, 9], lambda inp: 1.0, period_s=PERIOD_S)
+            with pytest.raises(
+                ValueError, match=r"channel\(s\) \[9\] do not exist: the cycler has 8"
+            ):
+                await loop.run()
+
+    asyncio.run(main())

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..client import AsyncCyclerClient
+from ..client import AsyncCyclerClient, ConnectionState
 from ..client.status import ChannelStatus
 from ..errors import (
     BatchRejected,
@@ -226,13 +226,23 @@ class ControlLoop:
 
         Raises:
             RuntimeError: if this loop has run before.
+            ValueError: if a channel does not exist on the cycler (nothing was written).
+            CtiConnectionError, LoginError: if the client is not connected and cannot connect.
             asyncio.CancelledError: when cancelled (after the channels were put in their safe
                 state).
         """
         if self._started:
             raise RuntimeError("a control loop runs once; create a new one")
         self._started = True
-        self._stop_event = asyncio.Event()
+        if self.client.state is not ConnectionState.CONNECTED:
+            await self.client.connect()
+        missing = [ch for ch in self._channels if ch > self.client.num_channels]
+        if missing:
+            raise ValueError(
+                f"channel(s) {missing} do not exist: the cycler has "
+                f"{self.client.num_channels} channels"
+            )
+        stop_event = self._stop_event = asyncio.Event()
         self._start = time.monotonic()
         period = max(self.period_s, MIN_PERIOD_S + MV_GUARD_S)
         tick = 0
@@ -240,7 +250,7 @@ class ControlLoop:
         try:
             while self._active():
                 due = self._start + tick * period
-                if await self._wait_until(due):
+                if await _wait_until(due, stop_event):
                     break
                 if (
                     self.max_duration_s is not None
@@ -262,8 +272,13 @@ class ControlLoop:
                 else:
                     self._consecutive_missed = 0
                 tick = max(tick + 1, math.floor((end - self._start) / period) + 1)
-        except asyncio.CancelledError:
-            await self._end_remaining("the control loop was cancelled")
+        except BaseException as exc:
+            # Cancelled (Ctrl-C), or a bug: leave no channel under a setpoint nobody controls.
+            if isinstance(exc, asyncio.CancelledError):
+                await self._end_remaining("the control loop was cancelled")
+            else:
+                log.exception("%r failed", self)
+                await self._end_remaining(f"the control loop failed: {type(exc).__name__}: {exc}")
             raise
         await self._end_remaining(self._stop_reason or "stopped")
         report = ControlReport(
@@ -287,15 +302,6 @@ class ControlLoop:
 
     def _active(self) -> list[_Channel]:
         return [state for state in self._channels.values() if state.active]
-
-    async def _wait_until(self, due: float) -> bool:
-        """Sleep until ``due`` (monotonic); True when a stop was requested."""
-        assert self._stop_event is not None  # set by run() before the first call
-        delay = due - time.monotonic()
-        if delay > 0 and not self._stop_event.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop_event.wait(), delay)
-        return self._stop_event.is_set()
 
     async def _count_miss(self) -> None:
         self._missed += 1
@@ -618,6 +624,15 @@ class ControlLoop:
         else:
             for state in remaining:
                 self._finish(state, Outcome.STOPPED, reason)
+
+
+async def _wait_until(due: float, stop_event: asyncio.Event) -> bool:
+    """Sleep until ``due`` (monotonic); True when a stop was requested."""
+    delay = due - time.monotonic()
+    if delay > 0 and not stop_event.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop_event.wait(), delay)
+    return stop_event.is_set()
 
 
 async def _run(
