@@ -44,7 +44,7 @@ def query(url: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...
     dsn, schema = _split_url(url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'SET search_path TO "{schema}"')
-        return conn.execute(sql, args).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql, args).fetchall()
 
 
 def readings_by_channel(url: str, cycler: str) -> dict[int, list[float]]:
@@ -80,9 +80,7 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def start_logger_process(
-    args: list[str], cwd: Path, log_path: Path
-) -> subprocess.Popen[bytes]:
+def start_logger_process(args: list[str], cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
     """``python -m pyctiarbin.logger ARGS`` in a subprocess, its output in ``log_path``."""
     out = log_path.open("wb")
     try:

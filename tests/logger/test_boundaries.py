@@ -104,6 +104,7 @@ def test_restart_with_the_same_name_is_a_new_test() -> None:
     assert ids[0] not in (None, first)
     # The old test was closed in the same poll.
     ended = {t.test_id: t.ended_s for t in run.tests}
+    assert first is not None and ids[0] is not None
     assert ended[first] == run.now and ended[ids[0]] is None
 
 

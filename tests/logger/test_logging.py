@@ -4,12 +4,14 @@ files and (when configured) a real PostgreSQL schema."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,9 +36,9 @@ INTERVAL_S = 0.25
 
 
 @asynccontextmanager
-async def simulators(count: int, channels: int = 8, **options: object) -> AsyncIterator[
-    list[Simulator]
-]:
+async def simulators(
+    count: int, channels: int = 8, **options: Any
+) -> AsyncIterator[list[Simulator]]:
     async with AsyncExitStack() as stack:
         sims = [
             await stack.enter_async_context(Simulator(channels=channels, **options))
@@ -46,9 +48,7 @@ async def simulators(count: int, channels: int = 8, **options: object) -> AsyncI
 
 
 def specs(sims: list[Simulator]) -> list[CyclerSpec]:
-    return [
-        CyclerSpec(f"sim{n}", sim.host, sim.port, USER, PASSWORD) for n, sim in enumerate(sims)
-    ]
+    return [CyclerSpec(f"sim{n}", sim.host, sim.port, USER, PASSWORD) for n, sim in enumerate(sims)]
 
 
 async def start_test(sim: Simulator, channels: list[int], name: str) -> None:
@@ -70,7 +70,7 @@ def assert_complete(url: str, cycler: str, channels: int, polls: int, missed: in
     assert len(first) == polls
     for times in by_channel.values():
         assert times == first  # every channel in every poll (one request per poll)
-    steps = [b - a for a, b in zip(first, first[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(first)]
     assert all(step > 0 for step in steps)
     # A step longer than ~1.5 intervals is a missed interval, and the logger counted it.
     assert sum(round(step / INTERVAL_S) - 1 for step in steps if step > 1.5 * INTERVAL_S) == missed
@@ -104,8 +104,8 @@ async def test_readings_of_several_cyclers_are_complete_and_ordered(db_url: str)
     status, schedule, test_name, voltage, current, step, aux, bms = row
     assert (status, schedule, test_name) == ("Charge", "CCCV_Charge.sdx", "cell-A")
     assert voltage > 3.0 and current > 0 and step.startswith("[1] 1:")
-    aux = aux if isinstance(aux, (dict, list)) else json.loads(aux)
-    assert aux["temperature"][0][0] == pytest.approx(25.0, abs=5.0)
+    groups: dict[str, Any] = aux if isinstance(aux, dict) else json.loads(aux)
+    assert groups["temperature"][0][0] == pytest.approx(25.0, abs=5.0)
     assert bms is not None
 
     # The running tests are recorded, and their readings selectable as a unit.
@@ -121,9 +121,7 @@ async def test_readings_of_several_cyclers_are_complete_and_ordered(db_url: str)
     events = query(db_url, "SELECT channel, event FROM test_events ORDER BY channel")
     assert events == [(1, "observed"), (2, "observed")]
     # 'latest per channel' answers one row per channel, the newest.
-    latest = query(
-        db_url, "SELECT cycler, channel, unix_time_s FROM latest_readings ORDER BY 1, 2"
-    )
+    latest = query(db_url, "SELECT cycler, channel, unix_time_s FROM latest_readings ORDER BY 1, 2")
     assert len(latest) == 24
     newest = query(db_url, "SELECT MAX(unix_time_s) FROM readings WHERE cycler = 'sim1'")[0][0]
     assert all(when == newest for cycler, _, when in latest if cycler == "sim1")
@@ -144,22 +142,26 @@ async def test_test_boundaries_are_recorded(tmp_path: Path) -> None:
         await run
 
     events = query(url, "SELECT channel, event, status, test_name FROM test_events ORDER BY 3")
-    kinds = [(e[0], e[1]) for e in query(url, "SELECT channel, event FROM test_events "
-                                               "ORDER BY unix_time_s")]
+    kinds = [
+        (e[0], e[1])
+        for e in query(url, "SELECT channel, event FROM test_events ORDER BY unix_time_s")
+    ]
     assert kinds == [(1, "started"), (1, "stopped")], events
     ((test_id, ended_s, end_status),) = query(url, "SELECT test_id, ended_s, end_status FROM tests")
     assert ended_s is not None and end_status in ("Idle", "Finished")
-    ids = [r[0] for r in query(url, "SELECT test_id FROM readings WHERE channel = 1 "
-                                    "ORDER BY unix_time_s")]
+    ids = [
+        r[0]
+        for r in query(url, "SELECT test_id FROM readings WHERE channel = 1 ORDER BY unix_time_s")
+    ]
     # None before the start, the test's id while it runs (and on the stop reading), then None.
     first = ids.index(test_id)
     last = len(ids) - 1 - ids[::-1].index(test_id)
     assert set(ids[:first]) == {None} and set(ids[last + 1 :]) == {None}
     assert set(ids[first : last + 1]) == {test_id}
     assert first >= 1 and last < len(ids) - 1
-    assert query(url, "SELECT count(*) FROM readings WHERE channel = 2 AND test_id IS NOT NULL") == [
-        (0,)
-    ]
+    assert query(
+        url, "SELECT count(*) FROM readings WHERE channel = 2 AND test_id IS NOT NULL"
+    ) == [(0,)]
 
 
 @run_async
@@ -172,7 +174,10 @@ async def test_a_cycler_killed_and_restarted_leaves_a_gap_and_logging_goes_on(
         try:
             sims = [steady, flaky]
             logger = Logger(
-                specs(sims), [open_sink(db_url)], interval_s=INTERVAL_S, backoff_s=0.1,
+                specs(sims),
+                [open_sink(db_url)],
+                interval_s=INTERVAL_S,
+                backoff_s=0.1,
                 max_backoff_s=0.3,
             )
             run = asyncio.get_running_loop().create_task(logger.run())
@@ -219,8 +224,9 @@ async def test_an_unreachable_cycler_does_not_hold_up_the_others(tmp_path: Path)
     url = f"sqlite:///{tmp_path / 'lab.db'}"
     # A simulator that accepts connections and never answers.
     async with simulators(1) as (good,), simulators(1, silent=True) as (silent,):
-        logger = Logger(specs([good, silent]), [open_sink(url)], interval_s=INTERVAL_S,
-                        timeout_s=0.5)
+        logger = Logger(
+            specs([good, silent]), [open_sink(url)], interval_s=INTERVAL_S, timeout_s=0.5
+        )
         await logger.run(duration_s=2.0)
     health = {c.name: c for c in logger.health().cyclers}
     assert health["sim0"].missed_intervals == 0 and health["sim0"].polls >= 7
@@ -257,7 +263,7 @@ async def test_database_outage_buffers_spills_and_drains_in_order(tmp_path: Path
         logger.stop()
         await run
 
-    assert during.write_errors >= 1 and not during.connected or during.last_error
+    assert (during.write_errors >= 1 and not during.connected) or during.last_error
     assert during.spilled_rows > 0 and during.down_since_s is not None
     assert after.backlog_rows == 0 and after.spilled_rows == 0
     for cycler in logger.health().cyclers:
@@ -274,8 +280,9 @@ async def test_database_unreachable_at_stop_spills_and_next_run_writes_it(
     url = f"sqlite:///{path}"
     spill = tmp_path / "spill.sqlite"
     async with simulators(1, channels=4) as sims:
-        sink = DatabaseSink(SqliteDatabase(path, busy_timeout_s=0.05), spill_path=spill,
-                            retry_backoff_s=0.1)
+        sink = DatabaseSink(
+            SqliteDatabase(path, busy_timeout_s=0.05), spill_path=spill, retry_backoff_s=0.1
+        )
         logger = Logger(specs(sims), [sink], interval_s=INTERVAL_S)
         with closing(sqlite3.connect(path, isolation_level=None)) as blocker:
             # The schema exists, then the database stays locked for the whole run.

@@ -1,0 +1,169 @@
+"""``pycti log`` and ``pycti export`` as a user runs them, and the live view's tables."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from pyctiarbin.logger import CyclerSpec, Logger, open_sink
+from pyctiarbin.logger.live import health_lines, render_health
+from pyctiarbin.simulator import Simulator
+
+from .support import query
+
+SECRET = "Pw-logger-91xq"
+
+
+@pytest.fixture
+def sims() -> Iterator[list[Simulator]]:
+    users = {"tech": SECRET}
+    with Simulator(channels=4, users=users) as a, Simulator(channels=2, users=users) as b:
+        yield [a, b]
+
+
+def pycti(*args: str, cwd: Path, credentials: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARBIN_CTI_", "PYCTI_"))}
+    if credentials:
+        env.update(ARBIN_CTI_USERNAME="tech", ARBIN_CTI_PASSWORD=SECRET)
+    return subprocess.run(
+        [sys.executable, "-m", "pyctiarbin.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_log_from_a_config_file_then_export(sims: list[Simulator], tmp_path: Path) -> None:
+    config = tmp_path / "lab.toml"
+    config.write_text(
+        "".join(
+            f'[cyclers.{name}]\nhost = "{sim.host}"\nport = {sim.port}\n\n'
+            for name, sim in zip(("bay1", "bay2"), sims, strict=True)
+        )
+    )
+    db = f"sqlite:///{tmp_path / 'lab.db'}"
+    result = pycti(
+        "log",
+        "--config",
+        str(config),
+        "--interval",
+        "0.2",
+        "--db",
+        db,
+        "--duration",
+        "1",
+        "--no-live",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "bay1 stopped" in result.stdout and "bay2 stopped" in result.stdout
+    assert SECRET not in result.stdout + result.stderr
+    counts = dict(query(db, "SELECT cycler, count(DISTINCT channel) FROM readings GROUP BY 1"))
+    assert counts == {"bay1": 4, "bay2": 2}
+
+    out = tmp_path / "out"
+    exported = pycti(
+        "export",
+        "--db",
+        db,
+        "--format",
+        "parquet",
+        "--out",
+        str(out),
+        "--by",
+        "channel",
+        "--cycler",
+        "bay2",
+        cwd=tmp_path,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bay2_ch001_begin_end.bdf.parquet",
+        "bay2_ch001_begin_end.metadata.json",
+        "bay2_ch002_begin_end.bdf.parquet",
+        "bay2_ch002_begin_end.metadata.json",
+    ]
+    assert "2 file(s) written" in exported.stderr
+
+
+def test_log_with_cycler_options_and_on_change(sims: list[Simulator], tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'lab.db'}"
+    result = pycti(
+        "log",
+        "--cycler",
+        f"{sims[0].host}:{sims[0].port}",
+        "--interval",
+        "0.1",
+        "--db",
+        db,
+        "--duration",
+        "1",
+        "--on-change",
+        "--tolerance",
+        "voltage_v=0.01",
+        "--max-interval",
+        "10",
+        "--no-live",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    name = f"127.0.0.1_{sims[0].port}"
+    # Idle channels do not change: the first reading and the last one, nothing between.
+    assert query(db, "SELECT DISTINCT cycler FROM readings") == [(name,)]
+    counts = [c for (c,) in query(db, "SELECT count(*) FROM readings GROUP BY channel")]
+    assert counts == [2, 2, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["log", "--duration", "1"], "which cyclers?"),
+        (["log", "--cycler", "127.0.0.1:1", "--db", "mysql://x/y"], "unknown database URL"),
+        (["log", "--cycler", "127.0.0.1:1", "--tolerance", "voltage_v=1"], "only applies"),
+        (["log", "--cycler", "no-port-here"], "is a name, but no config file"),
+        (["export", "--db", "sqlite:///x.db", "--out", "o", "--format", "xml"], "csv or parquet"),
+        (["export", "--db", "sqlite:///x.db", "--out", "o", "--start", "yesterday"], "ISO 8601"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = pycti(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_credentials_are_a_usage_error(sims: list[Simulator], tmp_path: Path) -> None:
+    result = pycti(
+        "log", "--cycler", f"{sims[0].host}:{sims[0].port}", cwd=tmp_path, credentials=False
+    )
+    assert result.returncode == 2 and "no CTI user name" in result.stderr
+
+
+def test_live_view_shows_cyclers_and_sinks(sims: list[Simulator], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    logger = Logger(
+        [CyclerSpec(n, s.host, s.port, "tech", SECRET) for n, s in zip("ab", sims, strict=True)],
+        [open_sink(url)],
+        interval_s=0.2,
+    )
+    asyncio.run(logger.run(duration_s=0.7))
+    console = Console(record=True, width=250, force_terminal=False)
+    console.print(render_health(logger.health()))
+    text = console.export_text()
+    for expected in ("cycler", "a", "b", "stopped", url, "rows written", "backlog"):
+        assert expected in text
+    lines = health_lines(logger.health())
+    assert lines[0].startswith("a stopped") and lines[-1].startswith(url)
+    assert "errors=0" in lines[0]

@@ -1,0 +1,166 @@
+"""Export round trip: BDF CSV and Parquet files hold exactly the stored readings."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pytest
+
+from pyctiarbin import AsyncCyclerClient
+from pyctiarbin.logger import CyclerSpec, Logger, open_sink
+from pyctiarbin.logger.export import BDF_COLUMNS, BDF_SOURCES, export_bdf, parse_step_and_cycle
+from pyctiarbin.simulator import Simulator
+
+from .support import PASSWORD, USER, query
+
+COLUMNS = [*BDF_COLUMNS, "temperature_t1_celsius"]
+
+
+async def _log(url: str) -> None:
+    # Fast simulated time, so that values move between readings and steps change.
+    async with Simulator(channels=4, speed=200.0) as sim:
+        async with AsyncCyclerClient(sim.host, sim.port, username=USER, password=PASSWORD) as c:
+            await c.assign_schedule([1, 2], "Cycle_CCCV.sdx")
+            await c.start([1, 2], "export-me")
+        sim.set_aux(2, temperature_c=31.5)
+        logger = Logger(
+            [CyclerSpec("bay1", sim.host, sim.port, USER, PASSWORD)],
+            [open_sink(url)],
+            interval_s=0.1,
+        )
+        await logger.run(duration_s=1.5)
+
+
+@pytest.fixture
+def logged(db_url: str) -> str:
+    asyncio.run(_log(db_url))
+    return db_url
+
+
+def stored(url: str, test_id: int) -> list[dict[str, Any]]:
+    names = [
+        "unix_time_s",
+        "test_time_s",
+        "voltage_v",
+        "current_a",
+        "step_time_s",
+        "charge_capacity_ah",
+        "discharge_capacity_ah",
+        "charge_energy_wh",
+        "discharge_energy_wh",
+        "power_w",
+        "internal_resistance_ohm",
+        "acr_ohm",
+        "step_and_cycle_format",
+        "aux",
+    ]
+    rows = query(
+        url,
+        f"SELECT {', '.join(names)} FROM readings WHERE test_id = %s ORDER BY unix_time_s",
+        (test_id,),
+    )
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def expected_values(record: dict[str, Any]) -> list[Any]:
+    cycle, step = parse_step_and_cycle(record["step_and_cycle_format"])
+    aux = record["aux"] if isinstance(record["aux"], dict) else json.loads(record["aux"])
+    values: list[Any] = []
+    for column in BDF_COLUMNS:
+        if column == "cycle_count":
+            values.append(cycle)
+        elif column == "step_id":
+            values.append(step)
+        else:
+            values.append(record[BDF_SOURCES[column]])
+    return [*values, aux["temperature"][0][0]]
+
+
+def test_csv_and_parquet_match_the_stored_readings(logged: str, tmp_path: Path) -> None:
+    tests = query(
+        logged,
+        "SELECT test_id, channel, schedule, test_name, start_s, serial_number "
+        "FROM tests ORDER BY channel",
+    )
+    assert [t[1] for t in tests] == [1, 2]
+    csv_files = export_bdf(logged, tmp_path / "csv", fmt="csv")
+    parquet_files = export_bdf(logged, tmp_path / "parquet", fmt="parquet")
+    assert len(csv_files) == len(parquet_files) == 2
+
+    for (test_id, channel, schedule, test_name, start_s, serial), as_csv, as_parquet in zip(
+        tests, csv_files, parquet_files, strict=True
+    ):
+        records = stored(logged, test_id)
+        assert len(records) >= 8
+        expected = [expected_values(r) for r in records]
+        # Steps and cycles come through as numbers, and they do change in this run.
+        assert all(isinstance(row[4], int) and isinstance(row[5], int) for row in expected)
+
+        assert as_csv.path.name.endswith(".bdf.csv") and as_csv.rows == len(records)
+        with as_csv.path.open(newline="") as handle:
+            reader = csv.reader(handle)
+            assert next(reader) == COLUMNS
+            got = [
+                [
+                    int(v) if name in ("cycle_count", "step_id") else float(v)
+                    for name, v in zip(COLUMNS, row, strict=True)
+                ]
+                for row in reader
+            ]
+        assert got == expected
+
+        assert as_parquet.path.name.endswith(".bdf.parquet")
+        table = pq.read_table(as_parquet.path)
+        assert table.column_names == COLUMNS
+        assert [list(row.values()) for row in table.to_pylist()] == expected
+
+        for exported in (as_csv, as_parquet):
+            meta = json.loads(exported.metadata_path.read_text())
+            assert meta["cycler"] == "bay1" and meta["channel"] == channel
+            assert (meta["schedule"], meta["test_name"]) == (schedule, test_name)
+            assert meta["serial_number"] == serial == "SIM0001"
+            assert meta["test_id"] == test_id and meta["rows"] == len(records)
+            started = datetime.fromisoformat(meta["start_time_utc"].replace("Z", "+00:00"))
+            assert started.timestamp() == pytest.approx(start_s, abs=1e-5)
+            assert meta["columns"] == COLUMNS
+    # The pinned aux temperature of channel 2 is what its file says.
+    assert all(row[-1] == pytest.approx(31.5) for row in expected)
+
+
+def test_export_by_channel_and_time_range(logged: str, tmp_path: Path) -> None:
+    times = [
+        t[0] for t in query(logged, "SELECT unix_time_s FROM readings WHERE channel = 3 ORDER BY 1")
+    ]
+    start_s, end_s = times[2], times[6]
+    files = export_bdf(
+        logged, tmp_path, by="channel", channels=[3, 4], start_s=start_s, end_s=end_s
+    )
+    assert [(f.cycler, f.channel, f.rows) for f in files] == [("bay1", 3, 4), ("bay1", 4, 4)]
+    with files[0].path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(r["unix_time_second"]) for r in rows] == times[2:6]
+    # An idle channel has no cycle or step: empty cells.
+    assert {r["cycle_count"] for r in rows} == {""}
+    meta = json.loads(files[0].metadata_path.read_text())
+    assert meta["tests"] == [] and meta["range_start_utc"].endswith("Z")
+
+
+def test_nothing_to_export_writes_nothing(logged: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert export_bdf(logged, out, test_ids=[12345]) == []
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"fmt": "xlsx"}, "format must be"), ({"by": "week"}, "by must be")],
+)
+def test_bad_export_arguments(tmp_path: Path, kwargs: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        export_bdf(f"sqlite:///{tmp_path / 'x.db'}", tmp_path, **kwargs)  # type: ignore[arg-type]
