@@ -1,13 +1,20 @@
 """Fixtures for the whole suite. Keep this file generic: nothing protocol-, client- or
-simulator-specific belongs here."""
+simulator-specific belongs here (the seed's venv is shared by several test folders)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
 import threading
 import time
+import venv
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,3 +64,63 @@ def no_leaked_threads_or_tasks() -> Iterator[None]:
         problems.append("asyncio tasks still pending: " + ", ".join(repr(t) for t in pending))
     if problems:
         pytest.fail("test leaked " + "; ".join(problems), pytrace=False)
+
+
+SEED_SPEC = "pycti-arbin==0.0.13"
+_OFFLINE = re.compile(
+    r"NewConnectionError|Failed to establish a new connection|Temporary failure in name "
+    r"resolution|Name or service not known|Network is unreachable|Could not fetch URL|"
+    r"No matching distribution found|ConnectTimeout|Read timed out|Connection refused|"
+    r"ProxyError|SSLError",
+    re.IGNORECASE,
+)
+
+
+def _venv_python(directory: Path) -> Path:
+    return directory / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _clean_env() -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ARBIN_CTI_") and k not in ("PYTHONPATH", "PYTHONHOME")
+    }
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def seed_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The interpreter of a venv holding the seed; built once and cached across sessions."""
+    cache = getattr(request.config, "cache", None)
+    base = cache.mkdir("pycti-seed-venv") if cache is not None else tmp_path_factory.mktemp("seed")
+    directory = Path(base) / f"py{sys.version_info[0]}{sys.version_info[1]}"
+    python = _venv_python(directory)
+    marker = directory / ".installed"
+    if marker.is_file() and marker.read_text().strip() == SEED_SPEC and python.exists():
+        return python
+    if directory.exists():
+        shutil.rmtree(directory)
+    venv.EnvBuilder(with_pip=True, clear=True).create(directory)
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", SEED_SPEC],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        timeout=600,
+        check=False,
+    )
+    if install.returncode != 0:
+        output = install.stdout + install.stderr
+        if _OFFLINE.search(output):
+            pytest.skip(f"the package index cannot be reached to install {SEED_SPEC}")
+        pytest.fail(f"installing {SEED_SPEC} failed:\n{output}")
+    marker.write_text(SEED_SPEC + "\n")
+    return python
+
+
+@pytest.fixture
+def seed_env() -> dict[str, str]:
+    """An environment for running the seed: no CTI credentials, no path to this project."""
+    return _clean_env()

@@ -1,19 +1,15 @@
-"""Fixtures for the seed-compatible interfaces: a simulator, a ``.env`` file, a recording relay
-and, when it is installed, the seed itself (pycti-arbin 0.0.13 in ``bench/.seed-venv``)."""
+"""Fixtures for the seed-compatible interfaces: a simulator, a ``.env`` file and a recording
+relay. The seed itself (pycti-arbin 0.0.13) comes from ``seed_python`` in tests/conftest.py."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from interfaces_support import CHANNELS, PASSWORD, USER, RecordingRelay
 
 from pyctiarbin.simulator import Simulator
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -39,22 +35,3 @@ def relay(sim: Simulator) -> Iterator[RecordingRelay]:
         yield recorder
     finally:
         recorder.close()
-
-
-def _load_seed_helper() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_seed_bench", REPO / "bench" / "_seed.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def seed() -> ModuleType:
-    """bench/_seed.py, if pycti-arbin 0.0.13 is installed in its venv (never installed here:
-    that takes the package index; run ``python bench/_seed.py`` once to set it up)."""
-    helper = _load_seed_helper()
-    marker = helper.SEED_VENV / ".installed"
-    if not (marker.is_file() and marker.read_text().strip() == helper.SEED_SPEC):
-        pytest.skip("pycti-arbin 0.0.13 is not installed in bench/.seed-venv")
-    return helper

@@ -2,9 +2,9 @@
 
 The script below uses only the seed's API, the way its README does (configuration dictionaries,
 credentials in ``.env`` in the working directory). It runs in a fresh interpreter against the
-simulator. When the seed is installed in ``bench/.seed-venv``, the same script also runs with
-the seed against an identical simulator, and both runs must print the same results and send
-the same request bytes.
+simulator. The same script also runs with the seed itself (installed from the package index into
+a throwaway venv) against an identical simulator, and both runs must print the same results and
+send the same request bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from interfaces_support import CHANNELS, PASSWORD, USER, RecordingRelay
@@ -132,10 +131,10 @@ def test_seed_script_runs_unchanged(tmp_path: Path) -> None:
 
 
 def test_seed_and_this_package_give_the_same_results_and_bytes(
-    seed: ModuleType, tmp_path: Path
+    seed_python: Path, tmp_path: Path
 ) -> None:
     ours, our_frames = run_against_fresh_simulator(sys.executable, tmp_path / "ours")
-    theirs, seed_frames = run_against_fresh_simulator(seed.seed_python(), tmp_path / "seed")
+    theirs, seed_frames = run_against_fresh_simulator(seed_python, tmp_path / "seed")
     assert ours == theirs
     # Same key order too (dictionary equality ignores it).
     assert list(ours["login"]) == list(theirs["login"]) == LOGIN_FEEDBACK_KEYS

@@ -5,18 +5,14 @@ refused for a wrong password, a missing schedule and an MV on an idle channel.
 
 The seed and this project share the import name ``pyctiarbin``, so the seed runs in a
 subprocess of its own venv. The venv is built once per machine in pytest's cache directory
-(reused across sessions); the test skips only when the package index cannot be reached.
+(reused across sessions; the ``seed_python`` fixture in tests/conftest.py); the test skips only
+when the package index cannot be reached.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
 import subprocess
-import sys
-import venv
 from pathlib import Path
 
 import pytest
@@ -25,59 +21,7 @@ from pyctiarbin.protocol import ChannelInfoFeedback, ChannelInfoRequest, StatusC
 from pyctiarbin.simulator.process import SimulatorProcess
 from pyctiarbin.simulator.rawclient import RawClient
 
-SEED_SPEC = "pycti-arbin==0.0.13"
 USER, PASSWORD = "seed-user", "seed-Pa55"
-_OFFLINE = re.compile(
-    r"NewConnectionError|Failed to establish a new connection|Temporary failure in name "
-    r"resolution|Name or service not known|Network is unreachable|Could not fetch URL|"
-    r"No matching distribution found|ConnectTimeout|Read timed out|Connection refused|"
-    r"ProxyError|SSLError",
-    re.IGNORECASE,
-)
-
-
-def _venv_python(directory: Path) -> Path:
-    return directory / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _clean_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ARBIN_CTI_") and k not in ("PYTHONPATH", "PYTHONHOME")
-    }
-    env["PYTHONNOUSERSITE"] = "1"
-    return env
-
-
-@pytest.fixture(scope="session")
-def seed_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The interpreter of a venv holding the seed; built once and cached across sessions."""
-    cache = getattr(request.config, "cache", None)
-    base = cache.mkdir("pycti-seed-venv") if cache is not None else tmp_path_factory.mktemp("seed")
-    directory = Path(base) / f"py{sys.version_info[0]}{sys.version_info[1]}"
-    python = _venv_python(directory)
-    marker = directory / ".installed"
-    if marker.is_file() and marker.read_text().strip() == SEED_SPEC and python.exists():
-        return python
-    if directory.exists():
-        shutil.rmtree(directory)
-    venv.EnvBuilder(with_pip=True, clear=True).create(directory)
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", SEED_SPEC],
-        capture_output=True,
-        text=True,
-        env=_clean_env(),
-        timeout=600,
-        check=False,
-    )
-    if install.returncode != 0:
-        output = install.stdout + install.stderr
-        if _OFFLINE.search(output):
-            pytest.skip(f"the package index cannot be reached to install {SEED_SPEC}")
-        pytest.fail(f"installing {SEED_SPEC} failed:\n{output}")
-    marker.write_text(SEED_SPEC + "\n")
-    return python
 
 
 # Runs inside the seed's venv: only the seed's own API, exactly as a seed user writes it.
@@ -136,14 +80,16 @@ print("RESULT " + json.dumps(out))
 
 
 @pytest.mark.slow
-def test_seed_client_against_a_64_channel_simulator(seed_python: Path, tmp_path: Path) -> None:
+def test_seed_client_against_a_64_channel_simulator(
+    seed_python: Path, seed_env: dict[str, str], tmp_path: Path
+) -> None:
     good_env = tmp_path / "good.env"
     good_env.write_text(f"ARBIN_CTI_USERNAME={USER}\nARBIN_CTI_PASSWORD={PASSWORD}\n")
     bad_env = tmp_path / "bad.env"
     bad_env.write_text(f"ARBIN_CTI_USERNAME={USER}\nARBIN_CTI_PASSWORD=not-the-password\n")
     with SimulatorProcess(
         ["--channels", "64", "--users", f"{USER}:{PASSWORD}", "--speed", "60"],
-        env=_clean_env() | {"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
+        env=seed_env | {"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
     ) as sim:
         arguments = {
             "host": sim.host,
@@ -155,7 +101,7 @@ def test_seed_client_against_a_64_channel_simulator(seed_python: Path, tmp_path:
             [str(seed_python), "-c", SEED_SCRIPT, json.dumps(arguments)],
             capture_output=True,
             text=True,
-            env=_clean_env(),
+            env=seed_env,
             cwd=tmp_path,
             timeout=120,
             check=False,
