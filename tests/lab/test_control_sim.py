@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import itertools
 import logging
 import math
 import time
@@ -363,3 +364,27 @@ def test_unknown_channel_is_refused_before_anything_is_written(simulator: Simula
                 await loop.run()
 
     asyncio.run(main())
+
+
+def test_shortest_period_keeps_its_rhythm_without_refusals(simulator: Simulator) -> None:
+    """At 0.2 s the cycler's 200 ms limit is tight: no write refused, no drift, no miss."""
+    records: list[ControlRecord] = []
+
+    def algorithm(inp: ControlInput) -> float:
+        if inp.iteration >= 25:
+            raise Done()
+        return 0.1 * inp.iteration
+
+    report = control(
+        simulator,
+        [1, 2],
+        lambda c: ControlLoop(c, [1, 2], algorithm, period_s=0.2, on_record=records.append),
+    )
+    assert report.missed_deadlines == 0
+    assert all(r.outcome is Outcome.DONE and r.writes == 25 for r in report.channels.values())
+    times = [r.elapsed_s for r in records if r.channel == 1]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(0.205 <= gap < 0.25 for gap in gaps), gaps
+    # Reads and writes take about a millisecond on loopback: an iteration that keeps growing
+    # would mean writes drift off the tick grid (waiting for the 200 ms limit every time).
+    assert report.mean_iteration_s < 0.006, report

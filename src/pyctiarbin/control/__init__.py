@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from .loop import MIN_PERIOD_S, MV_GUARD_S, ControlLoop, run_control_loop
+from .loop import MIN_PERIOD_S, MIN_TICK_S, MV_GUARD_S, ControlLoop, run_control_loop
 from .recorder import CsvRecorder
 from .types import (
     Algorithm,
@@ -31,6 +31,7 @@ from .types import (
 
 __all__ = [
     "MIN_PERIOD_S",
+    "MIN_TICK_S",
     "MV_GUARD_S",
     "Algorithm",
     "ChannelResult",

@@ -21,8 +21,10 @@ control go to their safe state unless ``safe_state_on_stop=False``.
 
 Timing. Ticks are on a fixed grid (``start + k * period_s``); an iteration that overruns skips
 the ticks it missed instead of bursting. The cycler times the 200 ms between two updates of a
-channel itself, on its own clock, so the loop also keeps :data:`MV_GUARD_S` (10 ms) more than
-that between two writes: a 0.2 s period runs at 0.21 s.
+channel itself, on its own clock, so the loop sends two writes at least 200 ms plus
+:data:`MV_GUARD_S` (5 ms, against network jitter) apart, and runs its ticks at least
+:data:`MIN_TICK_S` (210 ms) apart, so that the read and the algorithm may take 5 ms longer in one
+tick than in the next without delaying a write: a 0.2 s period runs at 0.21 s.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from .types import (
     mv_name,
 )
 
-__all__ = ["MIN_PERIOD_S", "MV_GUARD_S", "ControlLoop", "run_control_loop"]
+__all__ = ["MIN_PERIOD_S", "MIN_TICK_S", "MV_GUARD_S", "ControlLoop", "run_control_loop"]
 
 log = logging.getLogger("pyctiarbin.control")
 setpoint_log = logging.getLogger("pyctiarbin.control.setpoints")
@@ -67,7 +69,9 @@ setpoint_log = logging.getLogger("pyctiarbin.control.setpoints")
 #: A cycler refuses meta-variable updates of a channel more often than every 200 ms.
 MIN_PERIOD_S = 0.2
 #: Extra time kept between two writes, against clock and network jitter.
-MV_GUARD_S = 0.01
+MV_GUARD_S = 0.005
+#: The shortest time between two ticks.
+MIN_TICK_S = MIN_PERIOD_S + 2 * MV_GUARD_S
 
 Bounds = Mapping[str | int, tuple[float, float]]
 
@@ -178,6 +182,8 @@ class ControlLoop:
         self._missed = 0
         self._consecutive_missed = 0
         self._ticks = 0
+        self._busy_s = 0.0
+        self._max_busy_s = 0.0
         self._problem = (Fault.DEADLINE, "")
         self._started = False
 
@@ -244,7 +250,7 @@ class ControlLoop:
             )
         stop_event = self._stop_event = asyncio.Event()
         self._start = time.monotonic()
-        period = max(self.period_s, MIN_PERIOD_S + MV_GUARD_S)
+        period = max(self.period_s, MIN_TICK_S)
         tick = 0
         log.info("%r started", self)
         try:
@@ -258,9 +264,12 @@ class ControlLoop:
                 ):
                     self._stop_reason = f"time limit of {self.max_duration_s} s reached"
                     break
+                began = time.monotonic()
                 missed = await self._iteration()
                 end = time.monotonic()
                 self._ticks += 1
+                self._busy_s += end - began
+                self._max_busy_s = max(self._max_busy_s, end - began)
                 if end > due + period:
                     missed = True
                     self._problem = (
@@ -286,6 +295,8 @@ class ControlLoop:
             self._ticks,
             self._missed,
             time.monotonic() - self._start,
+            self._busy_s / self._ticks if self._ticks else 0.0,
+            self._max_busy_s,
         )
         log.info(
             "%r ended after %d iterations: %s",
@@ -429,6 +440,8 @@ class ControlLoop:
             await asyncio.sleep(wait)
         errors: dict[int, BaseException] = {}
         pending = {ch: dict(values) for ch, values in writes.items()}
+        # The cycler times the interval from when a write arrives: count from when it leaves.
+        self._last_write = time.monotonic()
         if self.batch:
             while pending:
                 try:
@@ -459,7 +472,6 @@ class ControlLoop:
                     except (CtiError, OSError) as exc:
                         errors[channel] = exc
                         break
-        self._last_write = time.monotonic()
         return errors
 
     def _record(

@@ -188,12 +188,15 @@ class ChannelResult:
 @dataclass(frozen=True)
 class ControlReport:
     """What :meth:`ControlLoop.run` returns: a :class:`ChannelResult` per channel, and the
-    loop-wide counts."""
+    loop-wide figures: ticks run, ticks missed, time run, and how long an iteration (read,
+    algorithm, write) took on average and at most."""
 
     channels: Mapping[int, ChannelResult]
     iterations: int
     missed_deadlines: int
     elapsed_s: float
+    mean_iteration_s: float = 0.0
+    max_iteration_s: float = 0.0
 
     @property
     def faults(self) -> dict[int, ChannelResult]:
