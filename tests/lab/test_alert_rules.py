@@ -267,7 +267,7 @@ def test_rules_file(tmp_path: Path) -> None:
     assert config.interval_s == 0.5 and config.default_notify == ("log", "chat")
     assert config.needs_aux
     hot = config.rules[0]
-    assert isinstance(hot, ThresholdRule) and hot.channels == {1, 2, 3, 4}
+    assert isinstance(hot, ThresholdRule) and hot.channels == frozenset({1, 2, 3, 4})
     assert hot.field.text == "aux.temperature[1]" and hot.action == "stop"
     texts = " ".join(repr(n) for n in config.notifiers)
     assert "SECRET" not in texts and "hunter2" not in texts and "alice" in texts

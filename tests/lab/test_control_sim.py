@@ -184,7 +184,7 @@ def test_bad_setpoints_stop_the_test(
     def algorithm(inp: ControlInput) -> Any:
         return 1.0 if inp.iteration < 2 else returned
 
-    bounds = {"MV_UD1": (-3.0, 3.0), 2: (0.0, 1.0)}
+    bounds: dict[str | int, tuple[float, float]] = {"MV_UD1": (-3.0, 3.0), 2: (0.0, 1.0)}
     report = control(
         simulator,
         [5],
