@@ -8,6 +8,7 @@ times in UTC, as seconds since the Unix epoch (``unix_time_s``).
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
 import os
@@ -386,38 +387,46 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _num(value: float) -> str:
+    # repr() of a finite float is a valid JSON number and reads back to the same float.
+    return repr(value) if math.isfinite(value) else "null"
+
+
+@functools.lru_cache(maxsize=1024)
+def _text(value: str) -> str:
+    # Units and SMB texts repeat from reading to reading: encode each once.
+    return json.dumps(value, ensure_ascii=False)
+
+
 def aux_json(status: ChannelStatus) -> str | None:
     """The aux readings as compact JSON ``{"temperature": [[value, dt], ...], ...}`` (only the
-    kinds present), or None when the channel reported none."""
+    kinds present; a value that is not finite as null), or None when there are none."""
     aux = status.aux
-    if not aux:
-        return None
-    groups: dict[str, list[list[float | None]]] = {}
+    parts = []
     for kind in AUX_KINDS:
         values = getattr(aux, kind)
         if values:
-            groups[kind] = [[_finite(v.value), _finite(v.dt)] for v in values]
-    return json.dumps(groups, separators=(",", ":"))
+            pairs = ",".join(f"[{_num(v.value)},{_num(v.dt)}]" for v in values)
+            parts.append(f'"{kind}":[{pairs}]')
+    return "{" + ",".join(parts) + "}" if parts else None
 
 
 def _bms_json(status: ChannelStatus) -> str | None:
     if not status.bms:
         return None
-    return json.dumps(
-        [[b.index, _finite(b.value), b.unit] for b in status.bms], separators=(",", ":")
-    )
+    entries = ",".join(f"[{b.index},{_num(b.value)},{_text(b.unit)}]" for b in status.bms)
+    return f"[{entries}]"
 
 
 def _smb_json(status: ChannelStatus) -> str | None:
     if not status.smb:
         return None
-    return json.dumps(
-        [
-            [s.index, s.value if isinstance(s.value, str) else _finite(s.value), s.unit]
-            for s in status.smb
-        ],
-        separators=(",", ":"),
+    entries = ",".join(
+        f"[{s.index},{_text(s.value) if isinstance(s.value, str) else _num(s.value)},"
+        f"{_text(s.unit)}]"
+        for s in status.smb
     )
+    return f"[{entries}]"
 
 
 def reading_row(reading: Reading) -> tuple[Any, ...]:

@@ -1,0 +1,226 @@
+"""Logger benchmark: many simulated cyclers polled at a fixed interval into SQLite.
+
+    python bench/logger.py                       # 16 cyclers x 128 channels, 1 s, 60 s
+    python bench/logger.py --cyclers 4 --duration 20
+
+The simulators run in separate processes (``--sim-processes``, each serving several cyclers on
+one event loop), so the CPU time measured in this process (``resource.getrusage``: the poller,
+the listeners and the database thread) is the logger's alone. Figures printed:
+
+* intervals missed (polls that could not start in their slot; goal 0) and gaps;
+* readings stored, and CPU time per reading (user + system);
+* the largest channel count one core sustains at 1 Hz: 1 s / (CPU time per reading);
+* poll timing: how late polls started after their slot, and how long they took.
+
+This is a measurement, not a test: it prints and exits 0 unless the set-up fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pyctiarbin.logger import CyclerSpec, Listener, Logger, ReadingBatch, open_sink
+
+USER, PASSWORD = "admin", "admin"
+
+
+# -- the simulator processes -------------------------------------------------------------------
+
+
+async def _serve(count: int, channels: int, speed: float) -> None:
+    from pyctiarbin.simulator import Simulator
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        sims = [
+            await stack.enter_async_context(
+                Simulator(channels=channels, speed=speed, file_port=None, refresh_interval_s=0.5)
+            )
+            for _ in range(count)
+        ]
+        print(" ".join(str(sim.port) for sim in sims), flush=True)
+        await stop.wait()
+
+
+def start_simulators(
+    processes: int, cyclers: int, channels: int
+) -> tuple[list[subprocess.Popen[str]], list[int]]:
+    procs: list[subprocess.Popen[str]] = []
+    ports: list[int] = []
+    per_process = [
+        cyclers // processes + (1 if i < cyclers % processes else 0) for i in range(processes)
+    ]
+    for count in per_process:
+        if not count:
+            continue
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(count), "--channels", str(channels)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+    for proc in procs:
+        if proc.stdout is None:
+            raise RuntimeError("no simulator output")
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("a simulator process did not start")
+        ports.extend(int(p) for p in line.split())
+    return procs, ports
+
+
+def stop_simulators(procs: list[subprocess.Popen[str]]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+class Timing(Listener):
+    """Records, per poll, how late it started after its slot."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.first: dict[str, tuple[int, float]] = {}
+        self.lateness_s: list[float] = []
+
+    async def on_readings(self, batch: ReadingBatch) -> None:
+        name = batch.cycler.name
+        if name not in self.first:
+            self.first[name] = (batch.interval_index, batch.unix_time_s)
+            return
+        index0, time0 = self.first[name]
+        expected = time0 + (batch.interval_index - index0) * self.interval_s
+        self.lateness_s.append(batch.unix_time_s - expected)
+
+
+def cpu_s(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run_logger(
+    ports: list[int], interval_s: float, duration_s: float, db_path: Path, aux: bool
+) -> dict[str, float]:
+    specs = [
+        CyclerSpec(f"sim{n:02d}", "127.0.0.1", port, USER, PASSWORD) for n, port in enumerate(ports)
+    ]
+    timing = Timing(interval_s)
+    sink = open_sink(f"sqlite:///{db_path}")
+    logger = Logger(specs, [sink, timing], interval_s=interval_s, aux=aux)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    wall0 = time.perf_counter()
+    await logger.run(duration_s=duration_s)
+    wall = time.perf_counter() - wall0
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    health = logger.health()
+    stats = sink.stats()
+    cpu = cpu_s(after) - cpu_s(before)
+    readings = stats.readings_written
+    lateness = sorted(timing.lateness_s) or [0.0]
+    latencies = [c.last_poll_latency_s or 0.0 for c in health.cyclers]
+    return {
+        "cyclers": len(ports),
+        "channels": sum(c.num_channels for c in health.cyclers),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "user_s": after.ru_utime - before.ru_utime,
+        "sys_s": after.ru_stime - before.ru_stime,
+        "polls": sum(c.polls for c in health.cyclers),
+        "readings": readings,
+        "missed": sum(c.missed_intervals for c in health.cyclers),
+        "gaps": sum(c.gaps for c in health.cyclers),
+        "errors": sum(c.errors for c in health.cyclers),
+        "backlog": stats.backlog_rows,
+        "late_median_ms": statistics.median(lateness) * 1e3,
+        "late_p99_ms": lateness[min(len(lateness) - 1, int(0.99 * len(lateness)))] * 1e3,
+        "late_max_ms": lateness[-1] * 1e3,
+        "poll_latency_median_ms": statistics.median(latencies) * 1e3,
+        "db_mb": db_path.stat().st_size / 1e6 if db_path.exists() else 0.0,
+    }
+
+
+def report(label: str, r: dict[str, float], interval_s: float) -> None:
+    per_reading_us = r["cpu_s"] / r["readings"] * 1e6 if r["readings"] else float("nan")
+    sustained = int(1e6 / per_reading_us) if r["readings"] else 0
+    expected_polls = r["cyclers"] * (r["wall_s"] / interval_s)
+    print(f"\n== {label}")
+    print(
+        f"cyclers x channels        {int(r['cyclers'])} x {int(r['channels'] / r['cyclers'])}"
+        f" = {int(r['channels'])} channels, every {interval_s:g} s, {r['wall_s']:.1f} s"
+    )
+    print(f"polls                     {int(r['polls'])} (about {expected_polls:.0f} slots)")
+    print(
+        f"intervals missed          {int(r['missed'])}   gaps {int(r['gaps'])}   "
+        f"poll errors {int(r['errors'])}   backlog at end {int(r['backlog'])}"
+    )
+    print(f"readings stored           {int(r['readings'])}  ({r['db_mb']:.1f} MB of SQLite)")
+    print(
+        f"logger CPU                {r['cpu_s']:.2f} s (user {r['user_s']:.2f}, "
+        f"sys {r['sys_s']:.2f}) = {100 * r['cpu_s'] / r['wall_s']:.1f} % of one core"
+    )
+    print(f"CPU per reading           {per_reading_us:.1f} us")
+    print(f"one core sustains         ~{sustained} channels at 1 Hz")
+    print(
+        f"poll start lateness       median {r['late_median_ms']:.1f} ms, "
+        f"p99 {r['late_p99_ms']:.1f} ms, max {r['late_max_ms']:.1f} ms"
+    )
+    print(f"poll round trip (median)  {r['poll_latency_median_ms']:.1f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cyclers", type=int, default=16)
+    parser.add_argument("--channels", type=int, default=128)
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--sim-processes", type=int, default=2)
+    parser.add_argument("--no-aux", action="store_true", help="do not read aux/BMS/SMB values")
+    parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(_serve(args.serve, args.channels, 1.0))
+        return 0
+
+    print(
+        f"starting {args.cyclers} simulators of {args.channels} channels in "
+        f"{args.sim_processes} process(es); {os.cpu_count()} CPUs on this machine"
+    )
+    procs, ports = start_simulators(args.sim_processes, args.cyclers, args.channels)
+    try:
+        with tempfile.TemporaryDirectory(prefix="pycti-bench-") as tmp:
+            result = asyncio.run(
+                run_logger(
+                    ports, args.interval, args.duration, Path(tmp) / "bench.db", not args.no_aux
+                )
+            )
+    finally:
+        stop_simulators(procs)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report(f"logger into SQLite{' (no aux)' if args.no_aux else ''}", result, args.interval)
+    print(f"simulator processes CPU   {cpu_s(children):.1f} s (sharing the same cores)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
