@@ -2,6 +2,7 @@
 
     python bench/logger.py                       # 16 cyclers x 128 channels, 1 s, 60 s
     python bench/logger.py --cyclers 4 --duration 20
+    python bench/logger.py --db 'postgresql://postgres@127.0.0.1:5432/test?schema=bench'
 
 The simulators run in separate processes (``--sim-processes``, each serving several cyclers on
 one event loop), so the CPU time measured in this process (``resource.getrusage``: the poller,
@@ -10,7 +11,8 @@ the listeners and the database thread) is the logger's alone. Figures printed:
 * intervals missed (polls that could not start in their slot; goal 0) and gaps;
 * readings stored, and CPU time per reading (user + system);
 * the largest channel count one core sustains at 1 Hz: 1 s / (CPU time per reading);
-* poll timing: how late polls started after their slot, and how long they took.
+* poll timing: jitter of the spacing between polls, drift from the grid over the run, and how
+  long a poll took.
 
 This is a measurement, not a test: it prints and exits 0 unless the set-up fails.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import resource
 import signal
@@ -98,21 +101,32 @@ def stop_simulators(procs: list[subprocess.Popen[str]]) -> None:
 
 
 class Timing(Listener):
-    """Records, per poll, how late it started after its slot."""
+    """Records the time of each poll, per cycler, to measure jitter and drift of the grid."""
 
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
-        self.first: dict[str, tuple[int, float]] = {}
-        self.lateness_s: list[float] = []
+        self.polls: dict[str, list[tuple[int, float]]] = {}
 
     async def on_readings(self, batch: ReadingBatch) -> None:
-        name = batch.cycler.name
-        if name not in self.first:
-            self.first[name] = (batch.interval_index, batch.unix_time_s)
-            return
-        index0, time0 = self.first[name]
-        expected = time0 + (batch.interval_index - index0) * self.interval_s
-        self.lateness_s.append(batch.unix_time_s - expected)
+        self.polls.setdefault(batch.cycler.name, []).append(
+            (batch.interval_index, batch.unix_time_s)
+        )
+
+    def jitter_s(self) -> list[float]:
+        """|time between consecutive polls - interval * slots between them|, all cyclers."""
+        out = []
+        for polls in self.polls.values():
+            for (k0, t0), (k1, t1) in itertools.pairwise(polls):
+                out.append(abs((t1 - t0) - (k1 - k0) * self.interval_s))
+        return sorted(out) or [0.0]
+
+    def drift_s(self) -> float:
+        """The largest drift of a cycler's last poll from its first one's grid."""
+        drift = 0.0
+        for polls in self.polls.values():
+            (k0, t0), (k1, t1) = polls[0], polls[-1]
+            drift = max(drift, abs((t1 - t0) - (k1 - k0) * self.interval_s))
+        return drift
 
 
 def cpu_s(usage: resource.struct_rusage) -> float:
@@ -120,13 +134,18 @@ def cpu_s(usage: resource.struct_rusage) -> float:
 
 
 async def run_logger(
-    ports: list[int], interval_s: float, duration_s: float, db_path: Path, aux: bool
+    ports: list[int],
+    interval_s: float,
+    duration_s: float,
+    db_path: Path,
+    aux: bool,
+    db_url: str | None = None,
 ) -> dict[str, float]:
     specs = [
         CyclerSpec(f"sim{n:02d}", "127.0.0.1", port, USER, PASSWORD) for n, port in enumerate(ports)
     ]
     timing = Timing(interval_s)
-    sink = open_sink(f"sqlite:///{db_path}")
+    sink = open_sink(db_url or f"sqlite:///{db_path}")
     logger = Logger(specs, [sink, timing], interval_s=interval_s, aux=aux)
     before = resource.getrusage(resource.RUSAGE_SELF)
     wall0 = time.perf_counter()
@@ -137,7 +156,7 @@ async def run_logger(
     stats = sink.stats()
     cpu = cpu_s(after) - cpu_s(before)
     readings = stats.readings_written
-    lateness = sorted(timing.lateness_s) or [0.0]
+    jitter = timing.jitter_s()
     latencies = [c.last_poll_latency_s or 0.0 for c in health.cyclers]
     return {
         "cyclers": len(ports),
@@ -152,9 +171,10 @@ async def run_logger(
         "gaps": sum(c.gaps for c in health.cyclers),
         "errors": sum(c.errors for c in health.cyclers),
         "backlog": stats.backlog_rows,
-        "late_median_ms": statistics.median(lateness) * 1e3,
-        "late_p99_ms": lateness[min(len(lateness) - 1, int(0.99 * len(lateness)))] * 1e3,
-        "late_max_ms": lateness[-1] * 1e3,
+        "jitter_median_ms": statistics.median(jitter) * 1e3,
+        "jitter_p99_ms": jitter[min(len(jitter) - 1, int(0.99 * len(jitter)))] * 1e3,
+        "jitter_max_ms": jitter[-1] * 1e3,
+        "drift_ms": timing.drift_s() * 1e3,
         "poll_latency_median_ms": statistics.median(latencies) * 1e3,
         "db_mb": db_path.stat().st_size / 1e6 if db_path.exists() else 0.0,
     }
@@ -174,7 +194,8 @@ def report(label: str, r: dict[str, float], interval_s: float) -> None:
         f"intervals missed          {int(r['missed'])}   gaps {int(r['gaps'])}   "
         f"poll errors {int(r['errors'])}   backlog at end {int(r['backlog'])}"
     )
-    print(f"readings stored           {int(r['readings'])}  ({r['db_mb']:.1f} MB of SQLite)")
+    size = f"  ({r['db_mb']:.1f} MB of SQLite)" if r["db_mb"] else ""
+    print(f"readings stored           {int(r['readings'])}{size}")
     print(
         f"logger CPU                {r['cpu_s']:.2f} s (user {r['user_s']:.2f}, "
         f"sys {r['sys_s']:.2f}) = {100 * r['cpu_s'] / r['wall_s']:.1f} % of one core"
@@ -182,8 +203,9 @@ def report(label: str, r: dict[str, float], interval_s: float) -> None:
     print(f"CPU per reading           {per_reading_us:.1f} us")
     print(f"one core sustains         ~{sustained} channels at 1 Hz")
     print(
-        f"poll start lateness       median {r['late_median_ms']:.1f} ms, "
-        f"p99 {r['late_p99_ms']:.1f} ms, max {r['late_max_ms']:.1f} ms"
+        f"poll spacing jitter       median {r['jitter_median_ms']:.1f} ms, "
+        f"p99 {r['jitter_p99_ms']:.1f} ms, max {r['jitter_max_ms']:.1f} ms; "
+        f"drift over the run {r['drift_ms']:.1f} ms"
     )
     print(f"poll round trip (median)  {r['poll_latency_median_ms']:.1f} ms")
 
@@ -196,6 +218,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--sim-processes", type=int, default=2)
     parser.add_argument("--no-aux", action="store_true", help="do not read aux/BMS/SMB values")
+    parser.add_argument(
+        "--db", help="database URL (default: a temporary SQLite file); e.g. postgresql://..."
+    )
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -211,13 +236,19 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="pycti-bench-") as tmp:
             result = asyncio.run(
                 run_logger(
-                    ports, args.interval, args.duration, Path(tmp) / "bench.db", not args.no_aux
+                    ports,
+                    args.interval,
+                    args.duration,
+                    Path(tmp) / "bench.db",
+                    not args.no_aux,
+                    args.db,
                 )
             )
     finally:
         stop_simulators(procs)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    report(f"logger into SQLite{' (no aux)' if args.no_aux else ''}", result, args.interval)
+    target = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
+    report(f"logger into {target}{' (no aux)' if args.no_aux else ''}", result, args.interval)
     print(f"simulator processes CPU   {cpu_s(children):.1f} s (sharing the same cores)")
     return 0
 
