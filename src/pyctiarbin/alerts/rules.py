@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..client.status import ChannelStatus
+from ..client.status import MEASUREMENT_FIELDS, ChannelStatus
 from ..protocol import AUX_KINDS, StatusCode
 from .events import Severity
 
@@ -52,22 +52,7 @@ class RuleError(ValueError):
 
 
 #: Numeric fields of a channel reading that a threshold rule may watch.
-RECORD_FIELDS = (
-    "voltage_v",
-    "current_a",
-    "power_w",
-    "test_time_s",
-    "step_time_s",
-    "charge_capacity_ah",
-    "discharge_capacity_ah",
-    "charge_energy_wh",
-    "discharge_energy_wh",
-    "internal_resistance_ohm",
-    "dvdt_vbys",
-    "acr_ohm",
-    "aci_ohm",
-    "aci_phase_degrees",
-)
+RECORD_FIELDS = MEASUREMENT_FIELDS
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,

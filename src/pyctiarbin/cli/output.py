@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
+from ..client.status import MEASUREMENT_FIELDS
+
 if TYPE_CHECKING:
     from ..client import ChannelStatus
 
@@ -67,19 +69,9 @@ CHANNEL_KEYS: tuple[str, ...] = (
 #: Columns of ``pycti status --format csv``, in order.
 CSV_COLUMNS: tuple[str, ...] = ("read_at", "cycler", *CHANNEL_KEYS)
 
-_F32_FIELDS = (
-    "voltage_v",
-    "current_a",
-    "power_w",
-    "charge_capacity_ah",
-    "discharge_capacity_ah",
-    "charge_energy_wh",
-    "discharge_energy_wh",
-    "internal_resistance_ohm",
-    "dvdt_vbys",
-    "acr_ohm",
-    "aci_ohm",
-    "aci_phase_degrees",
+# The readings carried as 32-bit floats on the wire (the two times are doubles).
+_F32_FIELDS = tuple(
+    name for name in MEASUREMENT_FIELDS if name not in ("test_time_s", "step_time_s")
 )
 
 
