@@ -53,21 +53,27 @@ DEFAULT_MAX_FRAME_SIZE: Final = 8 * 1024 * 1024
 # zlib.adler32 started from 0 keeps A = sum(bytes) modulo 65521 in its low 16 bits and B in
 # its high 16 bits. For a block of at most 256 bytes A is at most 65280, below the modulus, so
 # it is the exact byte sum of the block. Adding the blocks' adler32 values leaves the sum of the
-# A parts, modulo 2**16, in the low 16 bits (B only ever adds multiples of 2**16). This is about
-# five times faster than sum() over the bytes.
+# A parts, modulo 2**16, in the low 16 bits (B only ever adds multiples of 2**16).
+# Zero bytes add nothing, and CTI frames are mostly NUL padding: dropping them first (one C
+# pass) leaves a few blocks instead of dozens. Together this is five to ten times faster than
+# sum() over the bytes.
 _BLOCK: Final = 256
+# Larger frames are file chunks, dense with data: removing zeros would cost more than it saves.
+_SPARSE_LIMIT: Final = 64 * 1024
 _adler32 = zlib.adler32
 
 
 def checksum(data: bytes | bytearray | memoryview, start: int = 0, end: int | None = None) -> int:
     """Return the CTI checksum of ``data[start:end]``: the byte sum modulo 2**16."""
-    view = memoryview(data)
     if end is None:
-        end = len(view)
+        end = len(data)
+    part = data[start:end]
+    if end - start <= _SPARSE_LIMIT:
+        # Control and status frames: mostly NUL padding, so drop the zeros first.
+        part = (part.tobytes() if isinstance(part, memoryview) else part).translate(None, b"\x00")
     total = 0
-    for offset in range(start, end, _BLOCK):
-        stop = offset + _BLOCK
-        total += _adler32(view[offset : stop if stop < end else end], 0)
+    for offset in range(0, len(part), _BLOCK):
+        total += _adler32(part[offset : offset + _BLOCK], 0)
     return total & 0xFFFF
 
 
