@@ -14,7 +14,6 @@ Writes are idempotent (see :class:`Chunk`), so a chunk may be written twice with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import importlib
 import logging
@@ -531,8 +530,6 @@ class DatabaseSink(Listener, StateSource):
             type(exc).__name__,
             exc,
         )
-        with contextlib.suppress(Exception):
-            self.database.disconnect()
 
     def _wrote(self, chunk: Chunk, started: float) -> None:
         stats = self._stats
@@ -562,9 +559,16 @@ class DatabaseSink(Listener, StateSource):
         self._wrote(chunk, started)
 
     def _write_chunk(self, chunk: Chunk) -> None:
-        if not self.database.connected:
-            self.database.connect()
-        self.database.write(chunk)
+        # In the database thread. After a failure the connection is dropped (here, on the
+        # thread that owns it), and the next write connects again.
+        database = self.database
+        try:
+            if not database.connected:
+                database.connect()
+            database.write(chunk)
+        except BaseException:
+            database.disconnect()
+            raise
 
     async def _write_pending_once(self) -> None:
         """Write the oldest chunks held in memory in one transaction.

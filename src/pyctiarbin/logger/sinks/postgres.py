@@ -598,19 +598,22 @@ class PostgresSink(DatabaseSink, OwnershipGuard):
 
     database: PostgresDatabase
 
-    def __init__(self, database: PostgresDatabase, **options: Any) -> None:
-        super().__init__(database, **options)
-        self._released = False
-
     async def claim(self, cycler: str) -> str | None:
         """Claim ``cycler``: None if this process owns it now, else who has it (or why the
         database cannot be asked)."""
         await self._start()
         try:
-            return await self._in_db_thread(self.database.claim, cycler)
+            return await self._in_db_thread(self._claim, cycler)
         except psycopg.Error as exc:
-            self.database.disconnect()
             return f"cannot claim it: database {self.database.display_url} unreachable ({exc})"
+
+    def _claim(self, cycler: str) -> str | None:
+        # In the database thread; a failed claim drops the connection there.
+        try:
+            return self.database.claim(cycler)
+        except BaseException:
+            self.database.disconnect()
+            raise
 
     async def release(self, cycler: str) -> None:
         """Give up the claim on ``cycler`` (nothing to do once the sink stopped: closing the
