@@ -167,3 +167,4 @@ def test_live_view_shows_cyclers_and_sinks(sims: list[Simulator], tmp_path: Path
     lines = health_lines(logger.health())
     assert lines[0].startswith("a stopped") and lines[-1].startswith(url)
     assert "errors=0" in lines[0]
+    assert lines[-1].startswith(f"{url} closed written=")

@@ -105,7 +105,8 @@ def render_health(health: LoggerHealth, now_unix_s: float | None = None) -> Grou
         for entry in health.listeners:
             stats = entry.stats
             if isinstance(stats, SinkStats):
-                db = Text("up", style="green") if stats.connected else Text("down", style="red")
+                style = {"up": "green", "down": "red"}.get(stats.state, "dim")
+                db = Text(stats.state, style=style)
                 backlog = f"{stats.buffered_rows} in memory"
                 if stats.spilled_rows:
                     backlog += f", {stats.spilled_rows} spilled"
@@ -135,7 +136,7 @@ def health_lines(health: LoggerHealth, now_unix_s: float | None = None) -> list[
     ]
     for stats in _sinks(health):
         lines.append(
-            f"{stats.url} {'up' if stats.connected else 'down'} written={stats.rows_written} "
+            f"{stats.url} {stats.state} written={stats.rows_written} "
             f"backlog={stats.buffered_rows}+{stats.spilled_rows} errors={stats.write_errors}"
         )
     return lines

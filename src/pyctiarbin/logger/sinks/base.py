@@ -252,6 +252,15 @@ class SinkStats:
     last_write_s: float | None = None
     last_write_duration_s: float | None = None
     down_since_s: float | None = None
+    #: True once the sink stopped (its database is closed).
+    closed: bool = False
+
+    @property
+    def state(self) -> str:
+        """``up``, ``down`` or ``closed``."""
+        if self.closed:
+            return "closed"
+        return "up" if self.connected else "down"
 
     @property
     def backlog_rows(self) -> int:
@@ -315,6 +324,7 @@ class DatabaseSink(Listener, StateSource):
         self._stop_requested: asyncio.Future[None] | None = None
         self._lock: asyncio.Lock | None = None
         self._stopping = False
+        self._closed = False
         self._down_since: float | None = None
         self._started = False
 
@@ -397,6 +407,7 @@ class DatabaseSink(Listener, StateSource):
         stats.spilled_rows = self.spill.rows
         stats.spill_path = str(self.spill.path or "")
         stats.down_since_s = self._down_since
+        stats.closed = self._closed
         return SinkStats(**{**vars(stats), "readings_by_cycler": dict(stats.readings_by_cycler)})
 
     async def stop(self) -> None:
@@ -425,6 +436,7 @@ class DatabaseSink(Listener, StateSource):
                 if pool is not None:
                     pool.shutdown(wait=True)
             self._db_thread = self._spill_thread = None
+            self._closed = True
             if self._pending_rows:
                 log.error(
                     "%s: %d rows could be neither written nor spilled",
