@@ -191,6 +191,11 @@ def test_two_loggers_on_one_postgresql_never_log_the_same_cycler(
         before = [t for t in times if t < killed_at]
         after = [t for t in times if t > killed_at]
         assert len(before) >= 4 and len(after) >= 4
+    # The standby logger carried on from what the first one stored: the running test kept its
+    # id across the takeover.
+    assert (
+        len(query(pg_url, "SELECT DISTINCT test_id FROM readings WHERE test_id IS NOT NULL")) == 1
+    )
     claimed = query(pg_url, "SELECT cycler, owner FROM claims ORDER BY cycler")
     assert [c[0] for c in claimed] == ["a", "b"] and claimed[0][1] == claimed[1][1]
     integrity_ok(pg_url)

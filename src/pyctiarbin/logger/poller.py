@@ -18,7 +18,7 @@ import math
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..client import AsyncCyclerClient, ConnectionState
@@ -280,15 +280,13 @@ class Logger:
                         + "; ".join(refused)
                         + " (use standby to wait for them)"
                     )
-            restored = await self._restore(names)
             for dispatcher in self._dispatchers:
                 dispatcher.start()
             start = loop.time()
             self._started_monotonic = time.monotonic()
             for spec in self.cyclers:
-                tracks, last_s = restored.get(spec.name, ({}, None))
                 task = loop.create_task(
-                    self._poll_cycler(spec, start, tracks, last_s, guards, spec.name in claimed),
+                    self._poll_cycler(spec, start, guards, spec.name in claimed),
                     name=f"pycti-log-{spec.name}",
                 )
                 tasks.append(task)
@@ -336,21 +334,21 @@ class Logger:
                 return owner
         return None
 
-    async def _restore(self, names: list[str]) -> dict[str, _Restored]:
+    async def _restore(self, name: str) -> _Restored:
+        """Where logging of ``name`` left off, from the first listener that knows (asked when
+        this process starts to poll the cycler: at the start, or after taking it over)."""
         source = next((x for x in self.listeners if isinstance(x, StateSource)), None)
-        restored: dict[str, _Restored] = {}
         if source is None:
-            return restored
-        for name in names:
-            try:
-                restored[name] = await source.last_state(name)
-            except Exception as exc:
-                log.warning(
-                    "cannot read where logging of %s left off (%s); tests under way get new ids",
-                    name,
-                    exc,
-                )
-        return restored
+            return {}, None
+        try:
+            return await source.last_state(name)
+        except Exception as exc:
+            log.warning(
+                "cannot read where logging of %s left off (%s); tests under way get new ids",
+                name,
+                exc,
+            )
+            return {}, None
 
     def _emit(self, kind: str, payload: Any) -> None:
         for dispatcher in self._dispatchers:
@@ -386,8 +384,6 @@ class Logger:
         self,
         spec: CyclerSpec,
         start: float,
-        tracks: dict[int, ChannelTrack],
-        restored_last_s: float | None,
         guards: list[OwnershipGuard],
         claimed: bool,
     ) -> None:
@@ -415,16 +411,17 @@ class Logger:
             log.error("cannot log %s: %s", spec.name, exc)
             self._emit("error", (spec.name, exc))
             return
-        tracker = BoundaryTracker(spec.name, tracks)
         info: CyclerInfo | None = None
         gap: Gap | None = None
-        last_good_s = restored_last_s
         failures = 0
         retry_at = 0.0
         k = 0
         try:
             if guards and not claimed and not await self._standby(guards, health):
                 return
+            tracks, last_good_s = await self._restore(spec.name)
+            tracker = BoundaryTracker(spec.name, tracks)
+            first_poll = True
             # Start on the current slot of the shared grid if it is only just due, else on
             # the next one.
             k = max(0, math.ceil((loop.time() - start) / interval - 0.1))
@@ -443,23 +440,29 @@ class Logger:
                         )
                     else:
                         health.gap_intervals += skipped
+                        gap = replace(gap, missed_intervals=gap.missed_intervals + skipped)
                     continue
                 lost = self._lost(guards, spec.name)
                 if lost is not None:
                     health.state = CyclerState.LOST
                     health.owner = lost
                     log.error("%s: ownership lost to %s; no longer polling it", spec.name, lost)
+                    if gap is not None:
+                        self._emit("gap", replace(gap, end_s=time.time()))
+                        gap = None
                     if not self.standby or not await self._standby(guards, health):
                         break
+                    # Taken back: carry on from what the other logger stored.
+                    tracks, last_good_s = await self._restore(spec.name)
+                    tracker = BoundaryTracker(spec.name, tracks)
+                    first_poll = True
                     k = max(k, math.ceil((loop.time() - start) / interval))
                     continue
                 if loop.time() < retry_at:
                     # Backing off: this slot stays empty.
                     health.gap_intervals += 1
                     if gap is not None:
-                        gap = Gap(
-                            gap.cycler, gap.start_s, None, gap.missed_intervals + 1, gap.reason
-                        )
+                        gap = replace(gap, missed_intervals=gap.missed_intervals + 1)
                     k += 1
                     continue
                 reconnect = client.state is not ConnectionState.CONNECTED
@@ -485,9 +488,7 @@ class Logger:
                         log.warning("%s: cannot read (%s); recording a gap", spec.name, exc)
                         self._emit("gap", gap)
                     else:
-                        gap = Gap(
-                            gap.cycler, gap.start_s, None, gap.missed_intervals + 1, gap.reason
-                        )
+                        gap = replace(gap, missed_intervals=gap.missed_intervals + 1)
                     self._emit("error", (spec.name, exc))
                     if isinstance(exc, LoginError):
                         delay = self.max_backoff_s
@@ -521,7 +522,7 @@ class Logger:
                     )
                     self._emit("cycler", info)
                 if gap is not None:
-                    closed = Gap(gap.cycler, gap.start_s, now_s, gap.missed_intervals, gap.reason)
+                    closed = replace(gap, end_s=now_s)
                     log.info(
                         "%s: back after %.1f s (%d interval(s) without data)",
                         spec.name,
@@ -531,9 +532,7 @@ class Logger:
                     self._emit("gap", closed)
                     gap = None
                 elif (
-                    health.polls == 0
-                    and last_good_s is not None
-                    and now_s - last_good_s > 1.5 * interval
+                    first_poll and last_good_s is not None and now_s - last_good_s > 1.5 * interval
                 ):
                     # The first poll of this run, long after the last stored one: the logger
                     # itself was not running in between.
@@ -550,17 +549,15 @@ class Logger:
                     ReadingBatch(info, k, now_s, readings, events, tests),
                 )
                 health.polls += 1
+                first_poll = False
                 health.readings += len(readings)
                 health.last_reading_unix_s = now_s
                 last_good_s = now_s
                 k += 1
         finally:
             if gap is not None:
-                end_s = time.time()
-                self._emit(
-                    "gap",
-                    Gap(gap.cycler, gap.start_s, end_s, gap.missed_intervals, gap.reason),
-                )
+                # Logging ends with the cycler still unreachable: the gap ends here too.
+                self._emit("gap", replace(gap, end_s=time.time()))
             if health.state not in (CyclerState.FAILED, CyclerState.LOST):
                 health.state = CyclerState.STOPPED
             await client.close()

@@ -323,6 +323,7 @@ class DatabaseSink(Listener, StateSource):
         self._wake: asyncio.Event | None = None
         self._stop_requested: asyncio.Future[None] | None = None
         self._lock: asyncio.Lock | None = None
+        self._drain_lock: asyncio.Lock | None = None
         self._stopping = False
         self._closed = False
         self._down_since: float | None = None
@@ -561,14 +562,17 @@ class DatabaseSink(Listener, StateSource):
         Raises:
             Exception: the driver's error (the chunks stay spilled).
         """
-        peeked = await self._in_spill_thread(self.spill.peek, self.max_batch_rows)
-        if peeked is None:
-            return
-        seq, chunk = peeked
-        started = time.monotonic()
-        await self._in_db_thread(self._write_chunk, chunk)
-        await self._in_spill_thread(self.spill.delete_through, seq)
-        self._wrote(chunk, started)
+        if self._drain_lock is None:
+            self._drain_lock = asyncio.Lock()
+        async with self._drain_lock:  # the writer and last_state() may both drain
+            peeked = await self._in_spill_thread(self.spill.peek, self.max_batch_rows)
+            if peeked is None:
+                return
+            seq, chunk = peeked
+            started = time.monotonic()
+            await self._in_db_thread(self._write_chunk, chunk)
+            await self._in_spill_thread(self.spill.delete_through, seq)
+            self._wrote(chunk, started)
 
     def _write_chunk(self, chunk: Chunk) -> None:
         # In the database thread. After a failure the connection is dropped (here, on the
