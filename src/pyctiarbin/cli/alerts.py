@@ -18,9 +18,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..config import CONFIG_ENV_VAR, LabConfig, load_lab_config, resolve_cycler
+from ..config import LabConfig, load_lab_config, resolve_cycler
 from ..config import resolve_lab_credentials as _resolve_credentials
-from .app import CliError, ExitCode, out_console
+from .app import (
+    MULTI_CYCLER_PANEL,
+    CliError,
+    ConfigOption,
+    EnvFileOption,
+    ExitCode,
+    UserOption,
+    out_console,
+)
 
 if TYPE_CHECKING:
     from ..alerts import AlertConfig
@@ -28,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_PANEL = "Cyclers and credentials"
+_PANEL = MULTI_CYCLER_PANEL
 
 
 def _specs(
@@ -111,34 +119,9 @@ def alerts(
             rich_help_panel=_PANEL,
         ),
     ] = None,
-    config_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            help=f"Lab config file naming cyclers and credentials (default: ${CONFIG_ENV_VAR}).",
-            envvar=CONFIG_ENV_VAR,
-            metavar="FILE",
-            rich_help_panel=_PANEL,
-        ),
-    ] = None,
-    env_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--env-file",
-            help="A .env file with ARBIN_CTI_USERNAME and ARBIN_CTI_PASSWORD.",
-            metavar="FILE",
-            rich_help_panel=_PANEL,
-        ),
-    ] = None,
-    user: Annotated[
-        str | None,
-        typer.Option(
-            "--user",
-            help="CTI user name (never the password).",
-            metavar="NAME",
-            rich_help_panel=_PANEL,
-        ),
-    ] = None,
+    config_path: ConfigOption = None,
+    env_file: EnvFileOption = None,
+    user: UserOption = None,
     interval: Annotated[
         float | None,
         typer.Option(

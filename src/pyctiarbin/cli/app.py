@@ -483,6 +483,41 @@ def cycler_command(
 
 
 # ------------------------------------------------------------------------------------------
+# Options of the commands that work on several cyclers at once (log, alerts, plan)
+
+MULTI_CYCLER_PANEL = "Cyclers and credentials"
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help=f"Lab config file (TOML) naming cyclers and credentials (default: ${CONFIG_ENV_VAR}).",
+        envvar=CONFIG_ENV_VAR,
+        metavar="FILE",
+        rich_help_panel=MULTI_CYCLER_PANEL,
+    ),
+]
+EnvFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--env-file",
+        help="A .env file with ARBIN_CTI_USERNAME and ARBIN_CTI_PASSWORD.",
+        metavar="FILE",
+        rich_help_panel=MULTI_CYCLER_PANEL,
+    ),
+]
+UserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        help="CTI user name (never the password).",
+        metavar="NAME",
+        rich_help_panel=MULTI_CYCLER_PANEL,
+    ),
+]
+
+
+# ------------------------------------------------------------------------------------------
 # Channels
 
 ChannelsOption = Annotated[

@@ -12,9 +12,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..config import CONFIG_ENV_VAR, LabConfig, load_lab_config, resolve_cycler
+from ..config import LabConfig, load_lab_config, resolve_cycler
 from ..config import resolve_lab_credentials as _resolve_credentials
-from .app import CliError, ExitCode, err_console, out_console, parse_channels
+from .app import (
+    MULTI_CYCLER_PANEL,
+    CliError,
+    ConfigOption,
+    EnvFileOption,
+    ExitCode,
+    UserOption,
+    err_console,
+    out_console,
+    parse_channels,
+)
 
 if TYPE_CHECKING:
     from ..logger import CyclerSpec, DatabaseSink, Logger
@@ -22,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 DEFAULT_DB = "sqlite:///pycti-log.db"
-_PANEL_CYCLERS = "Cyclers and credentials"
+_PANEL_CYCLERS = MULTI_CYCLER_PANEL
 _PANEL_STORAGE = "Storage"
 
 
@@ -134,35 +144,9 @@ def register(app: typer.Typer) -> None:
                 rich_help_panel=_PANEL_CYCLERS,
             ),
         ] = None,
-        config_path: Annotated[
-            Path | None,
-            typer.Option(
-                "--config",
-                help=f"Lab config file (TOML) naming cyclers and credentials "
-                f"(default: ${CONFIG_ENV_VAR}).",
-                envvar=CONFIG_ENV_VAR,
-                metavar="FILE",
-                rich_help_panel=_PANEL_CYCLERS,
-            ),
-        ] = None,
-        env_file: Annotated[
-            Path | None,
-            typer.Option(
-                "--env-file",
-                help="A .env file with ARBIN_CTI_USERNAME and ARBIN_CTI_PASSWORD.",
-                metavar="FILE",
-                rich_help_panel=_PANEL_CYCLERS,
-            ),
-        ] = None,
-        user: Annotated[
-            str | None,
-            typer.Option(
-                "--user",
-                help="CTI user name (never the password).",
-                metavar="NAME",
-                rich_help_panel=_PANEL_CYCLERS,
-            ),
-        ] = None,
+        config_path: ConfigOption = None,
+        env_file: EnvFileOption = None,
+        user: UserOption = None,
         interval: Annotated[
             float,
             typer.Option(

@@ -14,9 +14,18 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..config import CONFIG_ENV_VAR, CyclerAddress, LabConfig, load_lab_config, resolve_cycler
+from ..config import CyclerAddress, LabConfig, load_lab_config, resolve_cycler
 from ..config import resolve_lab_credentials as _resolve_credentials
-from .app import CliError, ExitCode, group_app, out_console
+from .app import (
+    MULTI_CYCLER_PANEL,
+    CliError,
+    ConfigOption,
+    EnvFileOption,
+    ExitCode,
+    UserOption,
+    group_app,
+    out_console,
+)
 from .output import plain_table
 
 if TYPE_CHECKING:
@@ -24,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_PANEL = "Cyclers and credentials"
+_PANEL = MULTI_CYCLER_PANEL
 _STYLES = {
     "started": "green",
     "dry run": "cyan",
@@ -138,34 +147,9 @@ def run(
             rich_help_panel=_PANEL,
         ),
     ] = None,
-    config_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            help=f"Lab config file naming cyclers and credentials (default: ${CONFIG_ENV_VAR}).",
-            envvar=CONFIG_ENV_VAR,
-            metavar="FILE",
-            rich_help_panel=_PANEL,
-        ),
-    ] = None,
-    env_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--env-file",
-            help="A .env file with ARBIN_CTI_USERNAME and ARBIN_CTI_PASSWORD.",
-            metavar="FILE",
-            rich_help_panel=_PANEL,
-        ),
-    ] = None,
-    user: Annotated[
-        str | None,
-        typer.Option(
-            "--user",
-            help="CTI user name (never the password).",
-            metavar="NAME",
-            rich_help_panel=_PANEL,
-        ),
-    ] = None,
+    config_path: ConfigOption = None,
+    env_file: EnvFileOption = None,
+    user: UserOption = None,
     timeout: Annotated[
         float,
         typer.Option(
