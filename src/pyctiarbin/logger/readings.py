@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..client.status import ChannelStatus
-from ..protocol import AUX_KINDS
+from ..client.status import MEASUREMENT_FIELDS, ChannelStatus
+from ..protocol import AUX_KINDS, ChannelRecord
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -333,30 +333,7 @@ READING_COLUMNS = (
     "channel",
     "unix_time_s",
     "test_id",
-    "status",
-    "comm_failure",
-    "schedule",
-    "test_name",
-    "exit_condition",
-    "step_and_cycle_format",
-    "barcode",
-    "can_config_name",
-    "smb_config_name",
-    "master_channel",
-    "test_time_s",
-    "step_time_s",
-    "voltage_v",
-    "current_a",
-    "power_w",
-    "charge_capacity_ah",
-    "discharge_capacity_ah",
-    "charge_energy_wh",
-    "discharge_energy_wh",
-    "internal_resistance_ohm",
-    "dvdt_vbys",
-    "acr_ohm",
-    "aci_ohm",
-    "aci_phase_degrees",
+    *ChannelRecord.LAYOUT.names[1:],  # status ... aci_phase_degrees, in wire order
     "aux",
     "bms",
     "smb",
@@ -364,22 +341,7 @@ READING_COLUMNS = (
 
 #: Reading columns holding numbers that change continuously (the on-change filter compares
 #: these with tolerances; the others must match exactly).
-NUMERIC_FIELDS = (
-    "test_time_s",
-    "step_time_s",
-    "voltage_v",
-    "current_a",
-    "power_w",
-    "charge_capacity_ah",
-    "discharge_capacity_ah",
-    "charge_energy_wh",
-    "discharge_energy_wh",
-    "internal_resistance_ohm",
-    "dvdt_vbys",
-    "acr_ohm",
-    "aci_ohm",
-    "aci_phase_degrees",
-)
+NUMERIC_FIELDS = MEASUREMENT_FIELDS
 
 
 def _finite(value: float) -> float | None:
