@@ -91,6 +91,8 @@ def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = Tru
     Raises a ProtocolError subclass (TokenError, LengthError, ChecksumError,
     UnknownCommandError, TruncatedFrameError) on any malformed input, and nothing else.
     """
+    if isinstance(frame, memoryview):
+        frame = frame.tobytes()
     size = len(frame)
     if size < MIN_FRAME_SIZE:
         raise TruncatedFrameError(f"a frame has at least {MIN_FRAME_SIZE} bytes, got {size}")

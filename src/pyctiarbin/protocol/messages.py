@@ -232,18 +232,14 @@ def _pack_cstring(owner: str, name: str, value: Any) -> bytes:
 
 
 def _unpack_cstring(buffer: Buffer, offset: int, end: int) -> tuple[str, int]:
-    # Look for the NUL in growing windows: copying the rest of the frame for every string made
-    # a frame of many BMS/SMB entries quadratic to decode (a minute for 8 MB).
-    start = offset
-    window = 64
-    while offset < end:
-        stop = min(offset + window, end)
-        found = bytes(buffer[offset:stop]).find(b"\x00")
-        if found >= 0:
-            return bytes(buffer[start : offset + found]).decode("latin-1"), offset + found + 1
-        offset = stop
-        window *= 2
-    raise struct.error("NUL-terminated string runs past the end of the frame")
+    # decode() hands over bytes; find() with bounds then scans in place, never copying the
+    # rest of the frame (a frame of many BMS/SMB entries stays linear to decode).
+    if isinstance(buffer, memoryview):
+        buffer = bytes(buffer)
+    stop = buffer.find(b"\x00", offset, end)
+    if stop < 0:
+        raise struct.error("NUL-terminated string runs past the end of the frame")
+    return buffer[offset:stop].decode("latin-1"), stop + 1
 
 
 def _pack_third_party_strings(owner: str, name: str, values: Any) -> bytes:
@@ -551,13 +547,9 @@ class ChannelRecord(WireStruct):
         if after > end:
             raise struct.error(f"a channel record needs {_RECORD_SIZE} bytes, {end - offset} left")
         v = _RECORD_UNPACK(buffer, offset)
-        if v[25:] != _NO_COUNTS:
-            values = cls.LAYOUT.unpack(buffer, offset)
-            tail, after = cls._unpack_tail(buffer, offset + cls.LAYOUT.size, end)
-            return cls(*values, **tail), after
         status = _STATUS_BY_CODE.get(v[1])
         # Empty text fields (most of them) are recognised inline, without a call.
-        return cls(
+        head = (
             v[0],
             status if status is not None else StatusCode(v[1]),
             v[2],
@@ -569,7 +561,11 @@ class ChannelRecord(WireStruct):
             decode_wide(v[8]) if v[8][0] or v[8][1] else "",
             decode_wide(v[9]) if v[9][0] or v[9][1] else "",
             *v[10:25],
-        ), after
+        )
+        if v[25:] == _NO_COUNTS:
+            return cls(*head), after
+        tail, after = cls._unpack_tail(buffer, after - _AUX_COUNTS.size, end)
+        return cls(*head, **tail), after
 
     def _pack_tail(self) -> bytes:
         aux = self.aux
