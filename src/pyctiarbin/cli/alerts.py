@@ -87,7 +87,7 @@ def _describe(config: AlertConfig) -> str:
 
 
 @contextlib.contextmanager
-def _alerts_on_stdout() -> Iterator[None]:
+def alerts_on_stdout() -> Iterator[None]:
     """Alert messages on stdout (the root CLI logger only shows warnings, on stderr)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
@@ -181,7 +181,7 @@ def alerts(
     typer.echo(
         f"watching {names} every {interval_s:g} s with {len(config.rules)} rule(s)", err=True
     )
-    with _alerts_on_stdout():
+    with alerts_on_stdout():
         try:
             asyncio.run(main())
         finally:

@@ -4,6 +4,7 @@ readings as Battery Data Format files). Thin layers over :mod:`pyctiarbin.logger
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from datetime import datetime, timezone
@@ -258,6 +259,15 @@ def register(app: typer.Typer) -> None:
                 "--live/--no-live", help="Show the live health view (default: on a terminal)."
             ),
         ] = None,
+        alerts: Annotated[
+            Path | None,
+            typer.Option(
+                "--alerts",
+                help="Also evaluate the alert rules of this file (see pycti alerts) on the "
+                "logged readings, in this process, without a second polling loop.",
+                metavar="RULES.toml",
+            ),
+        ] = None,
     ) -> None:
         """Log every channel of every cycler into a database until stopped.
 
@@ -265,7 +275,7 @@ def register(app: typer.Typer) -> None:
         test boundaries and gaps; buffers and spills while the database is down. Ctrl-C or
         SIGTERM flush and exit cleanly.
         """
-        from ..logger import Logger, OnChangeFilter, OwnershipError
+        from ..logger import Listener, Logger, OnChangeFilter, OwnershipError
 
         specs = _cycler_specs(cycler, config_path, env_file, user)
         filter_ = None
@@ -273,10 +283,20 @@ def register(app: typer.Typer) -> None:
             filter_ = OnChangeFilter(_tolerances(tolerance), max_interval)
         elif tolerance:
             raise CliError("--tolerance only applies with --on-change")
+        listeners: list[Listener] = []
+        if alerts is not None:
+            from ..alerts import AlertListener, RuleError, load_alert_config
+            from .alerts import alerts_on_stdout
+
+            try:
+                alert_config = load_alert_config(alerts)
+            except RuleError as exc:
+                raise CliError(str(exc), ExitCode.USAGE) from None
+            listeners.append(AlertListener(alert_config.engine(), specs))
         sink = _open_sink(db, max_buffer_rows=max_buffer, spill_path=spill, on_change=filter_)
         logger = Logger(
             specs,
-            [sink],
+            [sink, *listeners],
             interval_s=interval,
             aux=aux,
             timeout_s=timeout,
@@ -297,7 +317,8 @@ def register(app: typer.Typer) -> None:
         package_log.setLevel(logging.INFO)
         package_log.propagate = False
         try:
-            asyncio.run(_run_logger(logger, duration, show_live))
+            with alerts_on_stdout() if alerts is not None else contextlib.nullcontext():
+                asyncio.run(_run_logger(logger, duration, show_live))
         except OwnershipError as exc:
             raise CliError(str(exc), ExitCode.REFUSED) from exc
         finally:
