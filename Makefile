@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(PY) bench/codec.py
 	$(PY) bench/client.py
 	$(PY) bench/simulator.py
+	$(PY) bench/logger.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
