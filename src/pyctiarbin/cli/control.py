@@ -239,46 +239,30 @@ def start(
     _run(options, f"start {test_name!r}", channel, every, yes, body)
 
 
-def stop(
-    options: CyclerOptions,
-    channel: ChannelsOption = None,
-    every: AllOption = False,
-    yes: YesOption = False,
-) -> None:
-    """Stop the tests on channels."""
+def _channel_command(name: str, method: str, done: str, doc: str) -> Callable[..., None]:
+    """A command that applies one client method to channels (stop, resume, continue)."""
 
-    def body(client: CyclerClient, target: list[int] | None) -> list[Outcome]:
-        return _apply(client.stop, target, client.num_channels, "stopped")
+    def command(
+        options: CyclerOptions,
+        channel: ChannelsOption = None,
+        every: AllOption = False,
+        yes: YesOption = False,
+    ) -> None:
+        def body(client: CyclerClient, target: list[int] | None) -> list[Outcome]:
+            return _apply(getattr(client, method), target, client.num_channels, done)
 
-    _run(options, "stop", channel, every, yes, body)
+        _run(options, name, channel, every, yes, body)
 
-
-def resume(
-    options: CyclerOptions,
-    channel: ChannelsOption = None,
-    every: AllOption = False,
-    yes: YesOption = False,
-) -> None:
-    """Resume stopped tests on channels."""
-
-    def body(client: CyclerClient, target: list[int] | None) -> list[Outcome]:
-        return _apply(client.resume, target, client.num_channels, "resumed")
-
-    _run(options, "resume", channel, every, yes, body)
+    command.__doc__ = doc
+    command.__name__ = command.__qualname__ = method
+    return command
 
 
-def continue_(
-    options: CyclerOptions,
-    channel: ChannelsOption = None,
-    every: AllOption = False,
-    yes: YesOption = False,
-) -> None:
-    """Continue paused tests on channels."""
-
-    def body(client: CyclerClient, target: list[int] | None) -> list[Outcome]:
-        return _apply(client.continue_channels, target, client.num_channels, "continued")
-
-    _run(options, "continue", channel, every, yes, body)
+stop = _channel_command("stop", "stop", "stopped", "Stop the tests on channels.")
+resume = _channel_command("resume", "resume", "resumed", "Resume stopped tests on channels.")
+continue_ = _channel_command(
+    "continue", "continue_channels", "continued", "Continue paused tests on channels."
+)
 
 
 def jump(
