@@ -251,3 +251,26 @@ def test_answer_all_cycler_gives_the_channel_asked_for(kind: str) -> None:
             await api("stop", 6)
 
         run_both(kind, sim, body)
+
+
+def test_login_results() -> None:
+    from pyctiarbin.client.session import LinkCore, RetryPolicy
+    from pyctiarbin.credentials import Credentials
+    from pyctiarbin.protocol import LoginFeedback
+
+    core = LinkCore(
+        "127.0.0.1",
+        9031,
+        Credentials(USER, PASSWORD),
+        timeout=1.0,
+        connect_timeout=1.0,
+        retry=RetryPolicy(),
+        label="cycler",
+    )
+    # "Already logged in" (a session the cycler still counts) is a logged-in session.
+    assert core._check_login(LoginFeedback(result=3, num_channels=4)).num_channels == 4
+    assert core._check_login(LoginFeedback(result=1, num_channels=4)).num_channels == 4
+    with pytest.raises(LoginError) as refused:
+        core._check_login(LoginFeedback(result=2))
+    assert refused.value.result == 2
+    assert PASSWORD not in str(refused.value)

@@ -172,6 +172,15 @@ class LinkCore:
         return Operation("login", False, run)
 
     def _check_login(self, feedback: LoginFeedback) -> LoginFeedback:
+        if feedback.result == LoginResult.ALREADY_LOGGED_IN:
+            # The cycler still counts an earlier session of this user (a reconnect after a
+            # dropped connection): the session is logged in, as pycti-arbin 0.0.13 also held.
+            log.info(
+                "%s: the cycler says user %r was already logged in",
+                self.label,
+                self._credentials.username,
+            )
+            return feedback
         if feedback.result != LoginResult.SUCCESS:
             raise LoginError(
                 f"{self.label} {self.host}:{self.port} refused the login of user "
