@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..config import LabConfig, load_lab_config, resolve_cycler
-from ..config import resolve_lab_credentials as _resolve_credentials
+from ..config import load_lab_config
 from .app import (
     MULTI_CYCLER_PANEL,
     CliError,
@@ -27,43 +26,16 @@ from .app import (
     EnvFileOption,
     ExitCode,
     UserOption,
+    cycler_specs,
     out_console,
 )
 
 if TYPE_CHECKING:
     from ..alerts import AlertConfig
-    from ..logger import CyclerSpec
 
 __all__ = ["register"]
 
 _PANEL = MULTI_CYCLER_PANEL
-
-
-def _specs(
-    cyclers: list[str] | None, config: LabConfig | None, env_file: Path | None, user: str | None
-) -> list[CyclerSpec]:
-    from ..logger import CyclerSpec
-
-    if cyclers:
-        addresses = [resolve_cycler(text, config) for text in cyclers]
-    elif config is not None and config.cyclers:
-        addresses = list(config.cyclers.values())
-    else:
-        raise CliError(
-            "which cyclers? give --cycler NAME=HOST:PORT (repeat it), or --config FILE naming "
-            "them; rules name cyclers by these names"
-        )
-    credentials = _resolve_credentials(config, username=user, env_file=env_file)
-    return [
-        CyclerSpec(
-            address.name or f"{address.host}_{address.port}".replace(":", "_"),
-            address.host,
-            address.port,
-            username=credentials.username,
-            password=credentials.password,
-        )
-        for address in addresses
-    ]
 
 
 def _describe(config: AlertConfig) -> str:
@@ -163,7 +135,7 @@ def alerts(
         out_console().print(_describe(config), highlight=False, markup=False)
         return
     lab = load_lab_config(config_path) if config_path is not None else None
-    specs = _specs(cycler, lab, env_file, user)
+    specs = cycler_specs(cycler, lab, env_file, user)
     interval_s = interval if interval is not None else config.interval_s
     engine = config.engine()
 

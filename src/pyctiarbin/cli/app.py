@@ -56,6 +56,7 @@ from ..errors import (
 
 if TYPE_CHECKING:
     from ..client import CyclerClient
+    from ..logger import CyclerSpec
 
 __all__ = [
     "CONNECTION_PANEL",
@@ -69,6 +70,7 @@ __all__ = [
     "confirm_whole_cycler",
     "create_app",
     "cycler_command",
+    "cycler_specs",
     "describe_error",
     "err_console",
     "group_app",
@@ -515,6 +517,41 @@ UserOption = Annotated[
         rich_help_panel=MULTI_CYCLER_PANEL,
     ),
 ]
+
+
+def cycler_specs(
+    cyclers: Sequence[str] | None,
+    config: LabConfig | None,
+    env_file: Path | None,
+    user: str | None,
+) -> "list[CyclerSpec]":
+    """The cyclers a multi-cycler command works on (``--cycler`` values, else every cycler of
+    the config file), each with the credentials and the name rules and rows use.
+
+    Raises CliError or ConfigError (usage errors) for no cycler, a bad spec or no credentials.
+    """
+    from ..logger import CyclerSpec
+
+    if cyclers:
+        addresses = [resolve_cycler(text, config) for text in cyclers]
+    elif config is not None and config.cyclers:
+        addresses = list(config.cyclers.values())
+    else:
+        raise CliError(
+            "which cyclers? give --cycler [NAME=]HOST:PORT (repeat it), or --config FILE "
+            "naming them"
+        )
+    credentials = resolve_lab_credentials(config, username=user, env_file=env_file)
+    return [
+        CyclerSpec(
+            address.name or f"{address.host}_{address.port}".replace(":", "_"),
+            address.host,
+            address.port,
+            username=credentials.username,
+            password=credentials.password,
+        )
+        for address in addresses
+    ]
 
 
 # ------------------------------------------------------------------------------------------

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..config import LabConfig, load_lab_config, resolve_cycler
-from ..config import resolve_lab_credentials as _resolve_credentials
+from ..config import load_lab_config
 from .app import (
     MULTI_CYCLER_PANEL,
     CliError,
@@ -22,57 +21,20 @@ from .app import (
     EnvFileOption,
     ExitCode,
     UserOption,
+    cycler_specs,
     err_console,
     out_console,
     parse_channels,
 )
 
 if TYPE_CHECKING:
-    from ..logger import CyclerSpec, DatabaseSink, Logger
+    from ..logger import DatabaseSink, Logger
 
 __all__ = ["register"]
 
 DEFAULT_DB = "sqlite:///pycti-log.db"
 _PANEL_CYCLERS = MULTI_CYCLER_PANEL
 _PANEL_STORAGE = "Storage"
-
-
-def _cycler_specs(
-    cyclers: list[str] | None,
-    config_path: Path | None,
-    env_file: Path | None,
-    user: str | None,
-) -> list[CyclerSpec]:
-    """The cyclers to log, with their credentials.
-
-    Raises CliError / ConfigError (usage) for no cycler, a bad spec or missing credentials.
-    """
-    from ..logger import CyclerSpec
-
-    config: LabConfig | None = load_lab_config(config_path) if config_path is not None else None
-    if cyclers:
-        addresses = [resolve_cycler(text, config) for text in cyclers]
-    elif config is not None and config.cyclers:
-        addresses = list(config.cyclers.values())
-    else:
-        raise CliError(
-            "which cyclers? give --cycler [NAME=]HOST:PORT (repeat it), or --config FILE "
-            "naming them"
-        )
-    credentials = _resolve_credentials(config, username=user, env_file=env_file)
-    specs = []
-    for address in addresses:
-        name = address.name or f"{address.host}_{address.port}".replace(":", "_")
-        specs.append(
-            CyclerSpec(
-                name,
-                address.host,
-                address.port,
-                username=credentials.username,
-                password=credentials.password,
-            )
-        )
-    return specs
 
 
 def _tolerances(values: list[str] | None) -> dict[str, float]:
@@ -277,7 +239,12 @@ def register(app: typer.Typer) -> None:
         """
         from ..logger import Listener, Logger, OnChangeFilter, OwnershipError
 
-        specs = _cycler_specs(cycler, config_path, env_file, user)
+        specs = cycler_specs(
+            cycler,
+            load_lab_config(config_path) if config_path is not None else None,
+            env_file,
+            user,
+        )
         filter_ = None
         if on_change:
             filter_ = OnChangeFilter(_tolerances(tolerance), max_interval)
