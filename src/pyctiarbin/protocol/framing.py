@@ -175,8 +175,13 @@ class FrameReader:
                 )
             if len(buf) < size:
                 return None
-            frame = bytes(buf[:size])
-            del buf[:size]
+            if len(buf) == size:  # the usual case: exactly one frame is buffered
+                frame = bytes(buf)
+                buf.clear()
+            else:
+                with memoryview(buf) as view:
+                    frame = bytes(view[:size])
+                del buf[:size]
             (stored,) = CHECKSUM.unpack_from(frame, size - 2)
             computed = checksum(frame, 0, size - 2)
             if stored != computed:
