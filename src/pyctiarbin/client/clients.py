@@ -96,6 +96,41 @@ class _ClientState:
     _config: _ClientConfig
     _control: LinkCore
 
+    def __init__(
+        self,
+        host: str,
+        port: int = DEFAULT_PORT,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        env_path: str | os.PathLike[str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        connect_timeout: float | None = None,
+        file_port: int = DEFAULT_FILE_PORT,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 5.0,
+        file_login: bool = True,
+    ) -> None:
+        self._config = _ClientConfig(
+            host,
+            port,
+            username=username,
+            password=password,
+            env_path=env_path,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            file_port=file_port,
+            retries=retries,
+            backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s,
+            file_login=file_login,
+        )
+        self._open_links(self._config)
+
+    def _open_links(self, config: _ClientConfig) -> None:
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         config = self._config
         return (
@@ -147,12 +182,13 @@ class CyclerClient(_ClientState):
     (and reconnect) by themselves.
     """
 
-    def __init__(self, host: str, port: int = DEFAULT_PORT, **kwargs: Any) -> None:
-        self._config = _ClientConfig(host, port, **kwargs)
-        self._control: SyncLink = SyncLink(
-            host, port, self._config.credentials, **self._config.link_kwargs("cycler", True)
+    _control: SyncLink
+
+    def _open_links(self, config: _ClientConfig) -> None:
+        self._control = SyncLink(
+            config.host, config.port, config.credentials, **config.link_kwargs("cycler", True)
         )
-        self.files = Files(self._config)
+        self.files = Files(config)
 
     def __enter__(self) -> CyclerClient:
         self.connect()
@@ -339,12 +375,13 @@ class AsyncCyclerClient(_ClientState):
     """The asyncio CTI client: the same arguments and methods as :class:`CyclerClient`, as
     coroutines. Safe under concurrent tasks (commands on one connection run one at a time)."""
 
-    def __init__(self, host: str, port: int = DEFAULT_PORT, **kwargs: Any) -> None:
-        self._config = _ClientConfig(host, port, **kwargs)
-        self._control: AsyncLink = AsyncLink(
-            host, port, self._config.credentials, **self._config.link_kwargs("cycler", True)
+    _control: AsyncLink
+
+    def _open_links(self, config: _ClientConfig) -> None:
+        self._control = AsyncLink(
+            config.host, config.port, config.credentials, **config.link_kwargs("cycler", True)
         )
-        self.files = AsyncFiles(self._config)
+        self.files = AsyncFiles(config)
 
     async def __aenter__(self) -> AsyncCyclerClient:
         await self.connect()
