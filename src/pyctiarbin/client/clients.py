@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -49,38 +50,18 @@ DEFAULT_FILE_PORT = 9032
 DEFAULT_TIMEOUT_S = 10.0
 
 
+@dataclass(frozen=True)
 class _ClientConfig:
-    """Arguments shared by both clients."""
+    """The checked settings both clients and their file services share."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int = DEFAULT_PORT,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        env_path: str | os.PathLike[str] | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        connect_timeout: float | None = None,
-        file_port: int = DEFAULT_FILE_PORT,
-        retries: int = 3,
-        backoff_s: float = 0.2,
-        max_backoff_s: float = 5.0,
-        file_login: bool = True,
-    ) -> None:
-        if not isinstance(host, str) or not host:
-            raise ValueError("host must be a non-empty string")
-        for name, value in (("port", port), ("file_port", file_port)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-                raise ValueError(f"{name} must be a TCP port (1..65535), not {value!r}")
-        self.host = host
-        self.port = port
-        self.file_port = file_port
-        self.credentials: Credentials = resolve_credentials(username, password, env_path=env_path)
-        self.timeout = float(timeout)
-        self.connect_timeout = float(connect_timeout if connect_timeout is not None else timeout)
-        self.retry = RetryPolicy(retries, backoff_s, max_backoff_s)
-        self.file_login = file_login
+    host: str
+    port: int
+    file_port: int
+    credentials: Credentials = field(repr=False)
+    timeout: float
+    connect_timeout: float
+    retry: RetryPolicy
+    file_login: bool
 
     def link_kwargs(self, label: str, login: bool) -> dict[str, Any]:
         return {
@@ -112,19 +93,20 @@ class _ClientState:
         max_backoff_s: float = 5.0,
         file_login: bool = True,
     ) -> None:
+        if not isinstance(host, str) or not host:
+            raise ValueError("host must be a non-empty string")
+        for name, value in (("port", port), ("file_port", file_port)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+                raise ValueError(f"{name} must be a TCP port (1..65535), not {value!r}")
         self._config = _ClientConfig(
             host,
             port,
-            username=username,
-            password=password,
-            env_path=env_path,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            file_port=file_port,
-            retries=retries,
-            backoff_s=backoff_s,
-            max_backoff_s=max_backoff_s,
-            file_login=file_login,
+            file_port,
+            resolve_credentials(username, password, env_path=env_path),
+            float(timeout),
+            float(connect_timeout if connect_timeout is not None else timeout),
+            RetryPolicy(retries, backoff_s, max_backoff_s),
+            file_login,
         )
         self._open_links(self._config)
 
