@@ -171,6 +171,17 @@ class LinkCore:
 
         return Operation("login", False, run)
 
+    def _connected(self, info: LoginFeedback) -> None:
+        self.login_info = info
+        self.state = ConnectionState.CONNECTED
+        if self._login:
+            log.info("%s: logged in to %s:%d", self.label, self.host, self.port)
+
+    def _login_failed(self, exc: BaseException) -> BaseException:
+        """Drop the half-open connection; return the error to raise for ``exc``."""
+        self._drop()
+        return exc.args[0] if isinstance(exc, _Aborted) else exc
+
     def _check_login(self, feedback: LoginFeedback) -> LoginFeedback:
         if feedback.result == LoginResult.ALREADY_LOGGED_IN:
             # The cycler still counts an earlier session of this user (a reconnect after a
@@ -297,23 +308,13 @@ class SyncLink(LinkCore):
         self._armed_timeout = self.connect_timeout
         self._sock = sock
         if not self._login:
-            self.state = ConnectionState.CONNECTED
-            self.login_info = self.login_info or LoginFeedback()
+            self._connected(self.login_info or LoginFeedback())
             return
-        op = self._login_operation()
         try:
-            feedback = self._drive(op, LoginFeedback())
-            self.login_info = self._check_login(feedback)
-        except _Aborted as aborted:
-            self._drop()
-            self.state = ConnectionState.DISCONNECTED
-            raise aborted.args[0] from aborted.__cause__
-        except BaseException:
-            self._drop()
-            self.state = ConnectionState.DISCONNECTED
-            raise
-        self.state = ConnectionState.CONNECTED
-        log.info("%s: logged in to %s:%d", self.label, self.host, self.port)
+            feedback = self._drive(self._login_operation(), LoginFeedback())
+            self._connected(self._check_login(feedback))
+        except BaseException as exc:
+            raise self._login_failed(exc) from exc.__cause__
 
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
@@ -501,22 +502,13 @@ class AsyncLink(LinkCore):
             ) from exc
         self._protocol = protocol
         if not self._login:
-            self.state = ConnectionState.CONNECTED
-            self.login_info = self.login_info or LoginFeedback()
+            self._connected(self.login_info or LoginFeedback())
             return
         try:
             feedback = await self._drive(self._login_operation(), LoginFeedback())
-            self.login_info = self._check_login(feedback)
-        except _Aborted as aborted:
-            self._drop()
-            self.state = ConnectionState.DISCONNECTED
-            raise aborted.args[0] from aborted.__cause__
-        except BaseException:
-            self._drop()
-            self.state = ConnectionState.DISCONNECTED
-            raise
-        self.state = ConnectionState.CONNECTED
-        log.info("%s: logged in to %s:%d", self.label, self.host, self.port)
+            self._connected(self._check_login(feedback))
+        except BaseException as exc:
+            raise self._login_failed(exc) from exc.__cause__
 
     def _drop(self) -> None:
         protocol, self._protocol = self._protocol, None
