@@ -149,7 +149,14 @@ class SimulatorConfig:
         for user, password in self.users.items():
             if not isinstance(user, str) or not isinstance(password, str):
                 raise ValueError("users must map user names (str) to passwords (str)")
-            if len(user.encode("latin-1", "replace")) > 32 or len(password) > 32:
+            if not user.isascii() or "\x00" in user:
+                raise ValueError(f"user name {user!r} is not ASCII; CTI credentials are ASCII")
+            if not password.isascii() or "\x00" in password:
+                # Never quote the password, nor any character of it.
+                raise ValueError(
+                    f"the password of user {user!r} is not ASCII; CTI credentials are ASCII"
+                )
+            if len(user) > 32 or len(password) > 32:
                 raise ValueError("user names and passwords hold at most 32 characters")
         if len(self.serial_number) > 16:
             raise ValueError("serial_number holds at most 16 characters")
@@ -201,13 +208,14 @@ def parse_users(text: str) -> dict[str, str]:
         ValueError: if an entry has no ``:`` or an empty user name.
     """
     users: dict[str, str] = {}
-    for entry in text.split(","):
+    for position, entry in enumerate(text.split(","), 1):
         entry = entry.strip()
         if not entry:
             continue
         user, colon, password = entry.partition(":")
         if not colon or not user.strip():
-            raise ValueError(f"expected USER:PASS, got {entry!r}")
+            # The entry may be a password typed alone: never quote it.
+            raise ValueError(f"--users entry {position} is not USER:PASS (not shown)")
         users[user.strip()] = password
     if not users:
         raise ValueError("--users names no user")
