@@ -212,5 +212,5 @@ def test_an_encode_error_about_the_password_quotes_none_of_it() -> None:
         # No chained error carries the value either.
         assert caught.value.__context__ is None and caught.value.__cause__ is None
     # The user name is not a secret: its error may show the character.
-    with pytest.raises(EncodeError, match="LoginRequest.username contains '\u20ac'"):
+    with pytest.raises(EncodeError, match=r"LoginRequest\.username contains '\u20ac'"):
         encode(LoginRequest(username="us\u20acr", password="p"))
