@@ -24,6 +24,8 @@ from pyctiarbin.protocol import (
     DownloadFileRequest,
     GetResumeDataFeedback,
     GetResumeDataRequest,
+    GetSerialNumberFeedback,
+    GetSerialNumberRequest,
     GetStartDataFeedback,
     GetStartDataRequest,
     StartRequest,
@@ -161,6 +163,19 @@ def test_a_large_partial_frame_before_login_closes_the_connection(
     wait_until(lambda: sim.session_count == 0, "the connection to be gone")
     assert sim.memory_budget.used_bytes == 0
     assert sim.memory_budget.peak_bytes <= PRE_LOGIN_MAX_BYTES + 256 * 1024
+
+
+def test_many_whole_small_frames_before_login_are_answered_not_cut_off(
+    small_budget: Simulator,
+) -> None:
+    sim = small_budget
+    count = 1000  # 128 KiB of whole requests in one write: only a partial frame counts
+    with RawClient(sim.host, sim.port) as client:
+        client.send(encode(GetSerialNumberRequest()) * count)
+        answers = [client.recv() for _ in range(count)]
+        assert all(isinstance(a, GetSerialNumberFeedback) and a.result == 0x10 for a in answers)
+        assert client.login("admin", "admin").result == 1
+    assert count * len(encode(GetSerialNumberRequest())) > PRE_LOGIN_MAX_BYTES
 
 
 # -- one budget for unfinished uploads -----------------------------------------------------------

@@ -533,6 +533,8 @@ class _Server:
                     break
                 if not await self._serve_frames(connection, framer):
                     break
+                if self._too_much_before_login(connection, framer.buffered):
+                    break
         except (ConnectionError, OSError) as exc:
             logger.info("connection %d: %s", connection.number, exc)
         except Exception:  # a reply that could not be built even as a failure
@@ -549,18 +551,22 @@ class _Server:
                 await writer.wait_closed()
             logger.info("connection %d closed", connection.number)
 
+    def _too_much_before_login(self, connection: _Connection, partial: int) -> bool:
+        """True (the connection is closed) when a connection that must log in and has not
+        holds more than ``PRE_LOGIN_MAX_BYTES`` of a frame that is not whole yet."""
+        if partial <= PRE_LOGIN_MAX_BYTES or connection.logged_in or not connection.must_log_in:
+            return False
+        logger.warning(
+            "connection %d: %d bytes without a whole frame before a LOGIN; closing",
+            connection.number,
+            partial,
+        )
+        connection.writer.transport.abort()
+        return True
+
     def _hold_partial(self, connection: _Connection, held: int) -> bool:
         """Reserve (or release) the memory of the ``held`` bytes a connection's framer holds;
-        False (the connection is closed) when they exceed the budget, or the limit before a
-        LOGIN."""
-        if held > PRE_LOGIN_MAX_BYTES and connection.must_log_in and not connection.logged_in:
-            logger.warning(
-                "connection %d: %d bytes without a whole frame before a LOGIN; closing",
-                connection.number,
-                held,
-            )
-            connection.writer.transport.abort()
-            return False
+        False (the connection is closed) when they would take the budget above its limit."""
         more = held - connection.frame_bytes
         if more > 0 and not self.budget.try_reserve(more):
             logger.warning(
@@ -601,7 +607,7 @@ class _Server:
                 continue
             if frame is None:
                 return True
-            self._hold_partial(connection, framer.buffered)  # only less than before: never fails
+            self._hold_partial(connection, framer.buffered)  # less than before: releases only
             faults = self.config.faults
             if connection.faults.should_drop(faults):
                 logger.info("connection %d: dropped by fault injection", connection.number)
