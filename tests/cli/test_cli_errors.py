@@ -202,3 +202,16 @@ def test_a_non_ascii_user_name_is_a_usage_error_naming_it(
         "pycti: error: invalid argument: the CTI user name 'j\u00fcrgen' (from environment) "
         "contains '\u00fc'; CTI user names are ASCII, without NUL"
     ]
+
+
+def test_the_clients_refuse_a_non_ascii_password_without_quoting_it(sim: Simulator) -> None:
+    from pyctiarbin import AsyncCyclerClient, CyclerClient
+    from pyctiarbin.errors import CtiError
+
+    for client_class in (CyclerClient, AsyncCyclerClient):
+        with pytest.raises(ValueError) as caught:
+            client_class(sim.host, sim.port, username="admin", password="s\u20accret-Qx7")
+        assert not isinstance(caught.value, CtiError)
+        assert "\u20ac" not in str(caught.value) and "Qx7" not in str(caught.value)
+        assert "password (from arguments)" in str(caught.value)
+    assert sim.session_count == 0
