@@ -3,6 +3,11 @@
 Order: explicit arguments, else ``ARBIN_CTI_USERNAME`` / ``ARBIN_CTI_PASSWORD`` from the
 environment, else a ``.env`` file (python-dotenv; by default ``.env`` in the working directory).
 A :class:`Credentials` object never shows the password: not in its repr, str, or errors.
+
+CTI credentials are ASCII, at most 32 characters each (Arbin's own client library refuses
+anything else before sending): :class:`Credentials` checks that when it is made and raises
+:class:`ValueError`. An error may name the user name; it never quotes a character of the
+password, nor its length.
 """
 
 from __future__ import annotations
@@ -13,10 +18,18 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-__all__ = ["ENV_PASSWORD", "ENV_USERNAME", "Credentials", "resolve_credentials"]
+__all__ = [
+    "ENV_PASSWORD",
+    "ENV_USERNAME",
+    "MAX_CREDENTIAL_CHARS",
+    "Credentials",
+    "resolve_credentials",
+]
 
 ENV_USERNAME = "ARBIN_CTI_USERNAME"
 ENV_PASSWORD = "ARBIN_CTI_PASSWORD"
+#: The LOGIN request holds each of user name and password in 32 one-byte characters.
+MAX_CREDENTIAL_CHARS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +40,45 @@ class Credentials:
     password: str = field(repr=False)
     source: str = "arguments"
 
+    def __post_init__(self) -> None:
+        _check_username(self.username, self.source)
+        _check_password(self.password, self.source)
+
     def __str__(self) -> str:
         return f"{self.username} (from {self.source})"
+
+
+def _check_username(username: object, source: str) -> None:
+    # The user name is not a secret: the error may show it, and its first bad character.
+    if not isinstance(username, str):
+        raise ValueError(f"the CTI user name (from {source}) must be text")
+    bad = next((c for c in username if not "\x01" <= c <= "\x7f"), None)
+    if bad is not None:
+        raise ValueError(
+            f"the CTI user name {username!r} (from {source}) contains {bad!r}; CTI user names "
+            "are ASCII, without NUL"
+        )
+    if len(username) > MAX_CREDENTIAL_CHARS:
+        raise ValueError(
+            f"the CTI user name {username!r} (from {source}) is longer than "
+            f"{MAX_CREDENTIAL_CHARS} characters, the most CTI can carry"
+        )
+
+
+def _check_password(password: object, source: str) -> None:
+    # Never show the password, any character of it, or its length.
+    if not isinstance(password, str):
+        raise ValueError(f"the CTI password (from {source}) must be text")
+    if len(password) > MAX_CREDENTIAL_CHARS:
+        raise ValueError(
+            f"the CTI password (from {source}) is longer than {MAX_CREDENTIAL_CHARS} "
+            "characters, the most CTI can carry"
+        )
+    if not all("\x01" <= c <= "\x7f" for c in password):
+        raise ValueError(
+            f"the CTI password (from {source}) contains a character that is not ASCII (or a "
+            "NUL); CTI passwords are ASCII only (the password is not shown)"
+        )
 
 
 def resolve_credentials(
@@ -43,7 +93,8 @@ def resolve_credentials(
     from the ``.env`` file at ``env_path`` (default: ``.env`` in the working directory).
 
     Raises ValueError when no user name or no password can be found, naming where it looked
-    (never the values).
+    (never the values), or when one is not ASCII or longer than 32 characters (naming the user
+    name, never quoting the password).
     """
     if username is not None and password is not None:
         return Credentials(username, password, "arguments")

@@ -155,3 +155,63 @@ def test_debug_shows_the_traceback(
     assert "CtiConnectionError" in err
     assert err.rstrip().endswith("Connection refused")
     assert PASSWORD not in err
+
+
+@pytest.mark.parametrize("password", ["pa\u20acss-Qx7", "caf\u00e9-Qx7", "\u7535\u6c60-Qx7"])
+def test_a_non_ascii_password_is_a_usage_error_that_quotes_none_of_it(
+    sim: Simulator, run_pycti: RunPycti, password: str
+) -> None:
+    result = run_pycti("status", *address(sim), env={"ARBIN_CTI_PASSWORD": password})
+
+    assert result.returncode == ExitCode.USAGE
+    assert lines(result.stderr) == [
+        "pycti: error: invalid argument: the CTI password (from environment) contains a "
+        "character that is not ASCII (or a NUL); CTI passwords are ASCII only (the password "
+        "is not shown)"
+    ]
+    # Neither a non-ASCII character of the password nor its distinctive tail is shown.
+    shown = result.stdout + result.stderr
+    assert password[-3:] not in shown
+    assert not any(char in shown for char in password if not char.isascii())
+    assert sim.session_count == 0  # refused before connecting
+
+
+def test_a_too_long_password_does_not_tell_its_length(sim: Simulator, run_pycti: RunPycti) -> None:
+    password = "x" * 33 + "-Qx7"
+    result = run_pycti("status", *address(sim), env={"ARBIN_CTI_PASSWORD": password})
+
+    assert result.returncode == ExitCode.USAGE
+    assert lines(result.stderr) == [
+        "pycti: error: invalid argument: the CTI password (from environment) is longer than "
+        "32 characters, the most CTI can carry"
+    ]
+    assert "37" not in result.stderr and "Qx7" not in result.stderr
+
+
+def test_a_non_ascii_user_name_is_a_usage_error_naming_it(
+    sim: Simulator, run_pycti: RunPycti
+) -> None:
+    result = run_pycti(
+        "status",
+        *address(sim),
+        env={"ARBIN_CTI_USERNAME": "j\u00fcrgen", "ARBIN_CTI_PASSWORD": "p"},
+    )
+
+    assert result.returncode == ExitCode.USAGE
+    assert lines(result.stderr) == [
+        "pycti: error: invalid argument: the CTI user name 'j\u00fcrgen' (from environment) "
+        "contains '\u00fc'; CTI user names are ASCII, without NUL"
+    ]
+
+
+def test_the_clients_refuse_a_non_ascii_password_without_quoting_it(sim: Simulator) -> None:
+    from pyctiarbin import AsyncCyclerClient, CyclerClient
+    from pyctiarbin.errors import CtiError
+
+    for client_class in (CyclerClient, AsyncCyclerClient):
+        with pytest.raises(ValueError) as caught:
+            client_class(sim.host, sim.port, username="admin", password="s\u20accret-Qx7")
+        assert not isinstance(caught.value, CtiError)
+        assert "\u20ac" not in str(caught.value) and "Qx7" not in str(caught.value)
+        assert "password (from arguments)" in str(caught.value)
+    assert sim.session_count == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 
 from pyctiarbin import CyclerClient
 from pyctiarbin.cli import build_app
+from pyctiarbin.errors import CommandRejected
 
 from .support import PASSWORD, USER, RunPycti, clean_environment
 
@@ -32,6 +35,43 @@ def _read_banner(process: subprocess.Popen[str], timeout_s: float = 20.0) -> lis
         if line.startswith("press Ctrl-C"):
             return banner
     raise AssertionError(f"pycti sim did not start: {banner}")
+
+
+def test_pycti_sim_login_timeout_and_memory_budget(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "pyctiarbin.cli", "sim", "--port", "0", "--file-port", "0",
+        "--channels", "1", "--root", str(tmp_path / "root"),
+        "--login-timeout", "0.3", "--memory-budget", "1",
+    ]  # fmt: skip
+    env = clean_environment({"ARBIN_CTI_USERNAME": USER, "ARBIN_CTI_PASSWORD": PASSWORD})
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+    )
+    try:
+        text = "\n".join(_read_banner(process))
+        control = re.search(r"control port: 127\.0\.0\.1:(\d+)", text)
+        files = re.search(r"file port: 127\.0\.0\.1:(\d+)", text)
+        assert control and files, text
+        # No LOGIN within 0.3 s: the simulator closes the connection.
+        with socket.create_connection(("127.0.0.1", int(control.group(1))), timeout=20) as idle:
+            assert idle.recv(1) == b""
+        with CyclerClient(
+            "127.0.0.1",
+            int(control.group(1)),
+            file_port=int(files.group(1)),
+            username=USER,
+            password=PASSWORD,
+        ) as client:
+            # 1 MiB budget: unfinished uploads may hold 768 KiB, so a 1 MiB file is refused
+            # (UPLOAD result 2) and a small one goes through.
+            with pytest.raises(CommandRejected):
+                client.files.upload("Work/big.txt", b"x" * (1024 * 1024), chunk_size=256 * 1024)
+            client.files.upload("Work/small.txt", b"y" * 100_000)
+            assert client.files.download("Work/small.txt") == b"y" * 100_000
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
 
 
 def test_pycti_sim_maps_its_options_and_serves(tmp_path: Path) -> None:

@@ -195,3 +195,22 @@ def test_more_aux_values_than_a_u16_count_holds_fails() -> None:
     )
     bms = (BmsValue(0, 1.0, ""),) * 0x10000
     fails(ChannelInfoFeedback(channels=(ChannelRecord(0, bms=bms),)), "bms")
+
+
+def test_an_encode_error_about_the_password_quotes_none_of_it() -> None:
+    from pyctiarbin.errors import EncodeError
+    from pyctiarbin.protocol import LoginRequest, encode
+
+    for password in ("pa\u20acss", "x" * 40, "nul\x00here"):
+        with pytest.raises(EncodeError) as caught:
+            encode(LoginRequest(username="admin", password=password))
+        message = str(caught.value)
+        assert message == (
+            "LoginRequest.password cannot go on the wire: it must be text of at most 32 "
+            "one-byte characters without NUL (the value is secret and not shown)"
+        )
+        # No chained error carries the value either.
+        assert caught.value.__context__ is None and caught.value.__cause__ is None
+    # The user name is not a secret: its error may show the character.
+    with pytest.raises(EncodeError, match=r"LoginRequest\.username contains '\u20ac'"):
+        encode(LoginRequest(username="us\u20acr", password="p"))

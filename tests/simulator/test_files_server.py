@@ -166,10 +166,17 @@ def test_new_folder_and_delete(sim: Simulator, files: RawClient) -> None:
     assert (sim.work_dir / "Program.exe").exists() and (sim.work_dir / "Sub2").is_dir()
 
 
-def test_file_commands_only_on_the_file_port(sim: Simulator) -> None:
+def test_file_commands_on_the_control_port_after_login(sim: Simulator) -> None:
+    # Arbin's own demo clients send file commands on the control port (9031).
     with RawClient(sim.host, sim.port) as control:
+        assert browse(control, "Work").result == 3  # not before a LOGIN
+        assert upload(control, "Work/Early.txt", b"x") == [2]
+        assert not (sim.work_dir / "Early.txt").exists()
         control.login("admin", "admin")
-        assert control.result(BrowseDirectoryRequest(path="Work")) == 3
+        assert browse(control, "Work").result == 2
+        data = os.urandom(2500)
+        assert upload(control, "Work/Control.txt", data) == [1, 1, 1, 1]
+        assert download(control, "Work/Control.txt") == (1, data, 3)
 
 
 def test_file_login_can_be_required(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ from ..errors import (
     CtiConnectionError,
     CtiError,
     CtiTimeout,
+    EncodeError,
     LoginError,
     ProtocolError,
     UnexpectedFeedback,
@@ -153,6 +154,9 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
         return ExitCode.CONNECTION, f"the cycler's answer could not be understood: {exc}"
     if isinstance(exc, CommandRejected):
         return ExitCode.REFUSED, str(exc)
+    if isinstance(exc, EncodeError):
+        # A value that cannot go on the wire is the caller's mistake, not the connection's.
+        return ExitCode.USAGE, f"invalid argument: {exc}"
     if isinstance(exc, CtiError):
         return ExitCode.CONNECTION, str(exc)
     if isinstance(exc, ConfigError):

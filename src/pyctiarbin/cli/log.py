@@ -234,8 +234,9 @@ def register(app: typer.Typer) -> None:
         """Log every channel of every cycler into a database until stopped.
 
         Polls all cyclers concurrently at a fixed interval, one request per cycler; records
-        test boundaries and gaps; buffers and spills while the database is down. Ctrl-C or
-        SIGTERM flush and exit cleanly.
+        test boundaries and gaps; buffers and spills while the database is down, also when it
+        is down at start (the cyclers' PostgreSQL claims are then taken once it answers).
+        Ctrl-C or SIGTERM flush and exit cleanly.
         """
         from ..logger import Listener, Logger, OnChangeFilter, OwnershipError
 

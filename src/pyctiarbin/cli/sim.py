@@ -76,6 +76,27 @@ def sim(
     serial_number: Annotated[
         str, typer.Option("--serial-number", help="Serial number reported at login.")
     ] = "SIM0001",
+    memory_budget: Annotated[
+        float,
+        typer.Option(
+            "--memory-budget",
+            help="Most memory (MiB) all clients together may make the simulator hold in "
+            "partial frames and unfinished uploads; beyond it the connection is closed, or the "
+            "upload refused with result 2.",
+            min=0.0,
+            metavar="MIB",
+        ),
+    ] = 128.0,
+    login_timeout: Annotated[
+        float,
+        typer.Option(
+            "--login-timeout",
+            help="Close a connection that has not logged in within this many seconds "
+            "(0: never).",
+            min=0.0,
+            metavar="SECONDS",
+        ),
+    ] = 30.0,
     latency: Annotated[
         float,
         typer.Option(
@@ -145,6 +166,8 @@ def sim(
         root=root,
         answer_all=answer_all,
         serial_number=serial_number,
+        memory_budget_mib=memory_budget,
+        login_timeout=login_timeout,
         latency=latency,
         drop_after=drop_after,
         corrupt_every=corrupt_every,

@@ -86,3 +86,9 @@ class OwnershipGuard:
     def lost(self) -> dict[str, str]:
         """Cyclers whose claim this process lost since it took them (name -> who has it now)."""
         raise NotImplementedError
+
+    def pending(self) -> dict[str, str]:
+        """Cyclers granted by :meth:`claim` before their claim could be taken (name -> why,
+        e.g. the database is unreachable). Such a cycler is polled; if the claim turns out to
+        be someone else's, it shows up in :meth:`lost`. None by default."""
+        return {}

@@ -48,6 +48,11 @@ def _sinks(health: LoggerHealth) -> list[SinkStats]:
     return [x.stats for x in health.listeners if isinstance(x.stats, SinkStats)]
 
 
+def _sink_state(stats: SinkStats) -> str:
+    # "down" would leave the reader guessing: the logger cannot reach the database.
+    return "unreachable" if stats.state == "down" else stats.state
+
+
 def render_health(health: LoggerHealth, now_unix_s: float | None = None) -> Group:
     """The cycler and sink tables of one health snapshot."""
     now = time.time() if now_unix_s is None else now_unix_s
@@ -76,6 +81,8 @@ def render_health(health: LoggerHealth, now_unix_s: float | None = None) -> Grou
         state = Text(c.state.value, style=_STATE_STYLES.get(c.state, ""))
         if c.owner:
             state.append(f" ({c.owner})", style="dim")
+        if c.claim_pending:
+            state.append(f" (not claimed yet: {c.claim_pending})", style="yellow")
         cyclers.add_row(
             c.name,
             c.address,
@@ -106,7 +113,7 @@ def render_health(health: LoggerHealth, now_unix_s: float | None = None) -> Grou
             stats = entry.stats
             if isinstance(stats, SinkStats):
                 style = {"up": "green", "down": "red"}.get(stats.state, "dim")
-                db = Text(stats.state, style=style)
+                db = Text(_sink_state(stats), style=style)
                 backlog = f"{stats.buffered_rows} in memory"
                 if stats.spilled_rows:
                     backlog += f", {stats.spilled_rows} spilled"
@@ -132,11 +139,12 @@ def health_lines(health: LoggerHealth, now_unix_s: float | None = None) -> list[
         f"{c.name} {c.state.value} last={_age(c.reading_age_s(now))} polls={c.polls} "
         f"readings={c.readings} missed={c.missed_intervals} gaps={c.gaps} errors={c.errors}"
         + (f" last_error={c.last_error!r}" if c.last_error else "")
+        + (f" not_claimed_yet={c.claim_pending!r}" if c.claim_pending else "")
         for c in health.cyclers
     ]
     for stats in _sinks(health):
         lines.append(
-            f"{stats.url} {stats.state} written={stats.rows_written} "
+            f"{stats.url} {_sink_state(stats)} written={stats.rows_written} "
             f"backlog={stats.buffered_rows}+{stats.spilled_rows} errors={stats.write_errors}"
         )
     return lines

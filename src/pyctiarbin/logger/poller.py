@@ -81,6 +81,8 @@ class CyclerHealth:
     last_reading_unix_s: float | None = None
     last_poll_latency_s: float | None = None
     owner: str = ""
+    #: Why the cycler is polled without its claim (the database is unreachable), else "".
+    claim_pending: str = ""
 
     def reading_age_s(self, now_unix_s: float | None = None) -> float | None:
         """Seconds since the last reading, or None if there was none."""
@@ -233,6 +235,11 @@ class Logger:
         started = self._started_monotonic
         result = LoggerHealth(self.interval_s, loop_time - started if started is not None else 0.0)
         result.cyclers = [CyclerHealth(**vars(health)) for health in self._health.values()]
+        for guard in self.listeners:
+            if isinstance(guard, OwnershipGuard):
+                pending = guard.pending()
+                for cycler in result.cyclers:
+                    cycler.claim_pending = cycler.claim_pending or pending.get(cycler.name, "")
         for dispatcher in self._dispatchers:
             listener = dispatcher.listener
             stats_method = getattr(listener, "stats", None)
@@ -249,7 +256,10 @@ class Logger:
 
         Raises:
             OwnershipError: if a cycler is owned by another logger and ``standby`` is off (raised
-                before anything is polled).
+                before anything is polled). A database that cannot be reached is not a reason:
+                the cyclers are then polled with their claims pending (see
+                :meth:`OwnershipGuard.pending`), and a claim found taken later makes the cycler
+                lost.
             RuntimeError: if this logger is already running.
         """
         if self._running:

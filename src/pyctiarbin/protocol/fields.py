@@ -267,8 +267,9 @@ def wire(
 ) -> Any:
     """Declare a dataclass field as a fixed wire field of type ``kind``.
 
-    ``pad_after`` reserved zero bytes follow the field on the wire; ``repr=False`` keeps a
-    secret (a password) out of the dataclass repr.
+    ``pad_after`` reserved zero bytes follow the field on the wire; ``repr=False`` marks a
+    secret (a password): it stays out of the dataclass repr, and an :class:`EncodeError` about
+    it never quotes its value or any character of it.
     """
     metadata = {"wire": kind, "pad_after": pad_after}
     if default_factory is not dataclasses.MISSING:
@@ -411,6 +412,28 @@ class WireStruct:
         return (cls(*values, **tail) if tail else cls(*values)), after
 
 
+class _Secret(WireType):
+    """A secret field: encoded as ``kind``, but its errors never show the value."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: WireType) -> None:
+        super().__init__(kind.fmt, kind.decode)
+        self.kind = kind
+
+    def encode(self, owner: str, name: str, value: Any) -> Any:
+        try:
+            return self.kind.encode(owner, name, value)
+        except EncodeError:
+            pass  # raised below, outside the handler, so that no context keeps the value
+        length = getattr(self.kind, "length", None)
+        limit = f"at most {length} " if length is not None else ""
+        raise EncodeError(
+            f"{owner}.{name} cannot go on the wire: it must be text of {limit}one-byte "
+            "characters without NUL (the value is secret and not shown)"
+        )
+
+
 def compiled(cls: type[T]) -> type[T]:
     """Compile the ``wire()`` fields of dataclass ``cls`` into its :class:`Layout`.
 
@@ -425,6 +448,8 @@ def compiled(cls: type[T]) -> type[T]:
             continue
         if seen_tail:
             raise TypeError(f"{cls.__name__}.{field.name}: wire fields must precede tail fields")
+        if not field.repr:
+            kind = _Secret(kind)
         entries.append((field.name, kind, field.metadata["pad_after"]))
     pad_before = getattr(cls, "PAD_BEFORE", 0)
     trailing = getattr(cls, "TRAILING_PAD", 0)

@@ -103,6 +103,12 @@ class SimulatorConfig:
     the channel), ``download_chunk_bytes`` (size of download chunks), ``max_file_bytes``
     (largest file served or accepted).
 
+    Against hostile clients: ``memory_budget_bytes`` (the most memory all connections together
+    may make the simulator hold in partial frames and unfinished uploads; default 128 MiB: a
+    connection whose partial frame would exceed it is closed, an upload chunk that would is
+    refused with result 2), ``login_timeout_s`` (a connection that must log in and has not
+    within this many seconds is closed; default 30 s, None = never).
+
     Raises:
         ValueError: from the constructor when a value is out of range.
     """
@@ -132,6 +138,8 @@ class SimulatorConfig:
     refresh_interval_s: float = 0.01
     download_chunk_bytes: int = 512 * 1024
     max_file_bytes: int = 64 * 1024 * 1024
+    memory_budget_bytes: int = 128 * 1024 * 1024
+    login_timeout_s: float | None = 30.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.channels <= 0xFFFF:
@@ -149,7 +157,14 @@ class SimulatorConfig:
         for user, password in self.users.items():
             if not isinstance(user, str) or not isinstance(password, str):
                 raise ValueError("users must map user names (str) to passwords (str)")
-            if len(user.encode("latin-1", "replace")) > 32 or len(password) > 32:
+            if not user.isascii() or "\x00" in user:
+                raise ValueError(f"user name {user!r} is not ASCII; CTI credentials are ASCII")
+            if not password.isascii() or "\x00" in password:
+                # Never quote the password, nor any character of it.
+                raise ValueError(
+                    f"the password of user {user!r} is not ASCII; CTI credentials are ASCII"
+                )
+            if len(user) > 32 or len(password) > 32:
                 raise ValueError("user names and passwords hold at most 32 characters")
         if len(self.serial_number) > 16:
             raise ValueError("serial_number holds at most 16 characters")
@@ -165,6 +180,13 @@ class SimulatorConfig:
             raise ValueError("download_chunk_bytes must be 1..4 MiB")
         if self.max_file_bytes < 0:
             raise ValueError("max_file_bytes must be >= 0")
+        if self.memory_budget_bytes < 0:
+            raise ValueError(f"memory_budget_bytes must be >= 0, got {self.memory_budget_bytes!r}")
+        timeout = self.login_timeout_s
+        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+            raise ValueError(
+                f"login_timeout_s must be a positive number of seconds or None, got {timeout!r}"
+            )
         # Keep a private, read-only copy so that a caller's dict cannot change a running cycler.
         object.__setattr__(self, "users", MappingProxyType(dict(self.users)))
         object.__setattr__(self, "read_only_users", frozenset(self.read_only_users))
@@ -201,13 +223,14 @@ def parse_users(text: str) -> dict[str, str]:
         ValueError: if an entry has no ``:`` or an empty user name.
     """
     users: dict[str, str] = {}
-    for entry in text.split(","):
+    for position, entry in enumerate(text.split(","), 1):
         entry = entry.strip()
         if not entry:
             continue
         user, colon, password = entry.partition(":")
         if not colon or not user.strip():
-            raise ValueError(f"expected USER:PASS, got {entry!r}")
+            # The entry may be a password typed alone: never quote it.
+            raise ValueError(f"--users entry {position} is not USER:PASS (not shown)")
         users[user.strip()] = password
     if not users:
         raise ValueError("--users names no user")

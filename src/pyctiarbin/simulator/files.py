@@ -1,4 +1,4 @@
-r"""The file commands of the file port (9032), confined to the simulator's root directory.
+r"""The file commands (file port 9032, and the control port), confined to the simulator's root.
 
 The root holds the directories MITS Pro lets a CTI client browse: ``Work`` (schedules; the
 simulator looks up users' schedules here), ``Simulation``, ``Support``, ``SMB Config`` and
@@ -14,6 +14,10 @@ the command's documented failure code: BROWSE 3 (invalid directory), DOWNLOAD an
 Only ``.sdx``, ``.sdu``, ``.can``, ``.smb`` and ``.txt`` files may be deleted (result 6
 otherwise); the top-level directories and the root cannot be deleted; a schedule in use by a
 running or paused channel can be neither deleted (7) nor overwritten by an upload (4).
+
+The chunks of an unfinished upload are held in memory, reserved in the simulator's
+:class:`~.budget.MemoryBudget`: a chunk that would take unfinished uploads above three quarters
+of the budget is refused with UPLOAD result 2 (failed) and that upload is abandoned.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from ..protocol import (
     UploadFileFeedback,
     UploadFileRequest,
 )
+from .budget import MemoryBudget
 from .schedule import SHIPPED_SCHEDULES_DIR
 
 __all__ = [
@@ -70,6 +75,8 @@ DELETABLE_SUFFIXES = frozenset({".sdx", ".sdu", ".can", ".smb", ".txt"})
 _SEPARATORS = re.compile(r"[\\/]+")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _NAME_UNITS = 64  # DirFileName is wchar_t[64]
+# What an unfinished upload costs besides its data (the state and its key), roughly.
+_UPLOAD_ENTRY_BYTES = 512
 
 
 class PathRefused(Exception):
@@ -99,12 +106,15 @@ class UploadState:
     package_count: int
     next_index: int = 0
     data: bytearray = field(default_factory=bytearray)
+    #: Bytes reserved in the memory budget for this upload.
+    reserved: int = 0
 
 
 class FileService:
     """The file commands over the directory ``root``.
 
     ``in_use(path)`` tells whether a file is the schedule of a running or paused channel.
+    ``budget`` holds the chunks of unfinished uploads (None: unbounded).
     Every method answers with the feedback message(s) of its command and raises nothing for
     bad input; an unexpected OS error becomes the command's failure code.
     """
@@ -116,11 +126,13 @@ class FileService:
         in_use: Callable[[Path], bool] = lambda path: False,
         chunk_bytes: int = 512 * 1024,
         max_file_bytes: int = 64 * 1024 * 1024,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.root = root.resolve()
         self._in_use = in_use
         self._chunk_bytes = chunk_bytes
         self._max_file_bytes = max_file_bytes
+        self._budget = budget
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -226,9 +238,10 @@ class FileService:
     ) -> UploadFileFeedback:
         """Receive one chunk; the file is written (atomically) when the last chunk arrives.
 
-        Results: 1 chunk accepted, 2 failed (bad path, chunk out of order, missing directory),
-        3 MD5 mismatch, 4 file in use by a running test or too large. ``uploads`` is the
-        connection's table of unfinished uploads.
+        Results: 1 chunk accepted, 2 failed (bad path, chunk out of order, missing directory,
+        memory budget used up), 3 MD5 mismatch, 4 file in use by a running test or too large.
+        ``uploads`` is the connection's table of unfinished uploads. The caller answers a
+        request whose ``upload_time`` is not a finite number itself (it cannot be encoded).
         """
 
         def answer(result: int) -> UploadFileFeedback:
@@ -246,17 +259,20 @@ class FileService:
                 raise PathRefused(f"cannot write a file at {request.path!r}")
         except (PathRefused, OSError) as exc:
             logger.info("upload %r refused: %s", request.path, exc)
-            uploads.pop(key, None)
+            self.discard_upload(uploads, key)
             return answer(FileTransferResult.FAILED)
         if hashlib.md5(request.data).digest() != bytes(request.md5):
-            uploads.pop(key, None)
+            self.discard_upload(uploads, key)
             return answer(FileTransferResult.MD5_ERROR)
         if self._in_use(path):
-            uploads.pop(key, None)
+            self.discard_upload(uploads, key)
             return answer(FileTransferResult.FILE_BUSY_OR_TOO_LARGE)
         state = uploads.get(key)
         if request.package_index == 0:
+            self.discard_upload(uploads, key)
             state = UploadState(request.upload_time, request.package_count)
+            if not self._reserve(state, _UPLOAD_ENTRY_BYTES + 4 * len(key)):
+                return self._over_budget(request, answer)
             uploads[key] = state
         if (
             state is None
@@ -265,15 +281,18 @@ class FileService:
             or request.package_count != state.package_count
             or request.upload_time != state.upload_time
         ):
-            uploads.pop(key, None)
+            self.discard_upload(uploads, key)
             return answer(FileTransferResult.FAILED)
+        if len(state.data) + len(request.data) > self._max_file_bytes:
+            self.discard_upload(uploads, key)
+            return answer(FileTransferResult.FILE_BUSY_OR_TOO_LARGE)
+        if not self._reserve(state, len(request.data)):
+            self.discard_upload(uploads, key)
+            return self._over_budget(request, answer)
         state.data += request.data
         state.next_index += 1
-        if len(state.data) > self._max_file_bytes:
-            uploads.pop(key, None)
-            return answer(FileTransferResult.FILE_BUSY_OR_TOO_LARGE)
         if state.next_index == state.package_count:
-            uploads.pop(key, None)
+            self.discard_upload(uploads, key)
             temporary = path.with_name(f".{path.name}.upload-{os.getpid()}")
             try:
                 temporary.write_bytes(state.data)
@@ -284,6 +303,37 @@ class FileService:
                 return answer(FileTransferResult.FAILED)
             logger.info("upload %r: %d bytes written", request.path, len(state.data))
         return answer(FileTransferResult.SUCCESS)
+
+    def _reserve(self, state: UploadState, count: int) -> bool:
+        budget = self._budget
+        if budget is not None and not budget.try_reserve(count, budget.limit_bytes // 4):
+            return False
+        state.reserved += count
+        return True
+
+    def _over_budget(
+        self, request: UploadFileRequest, answer: Callable[[int], UploadFileFeedback]
+    ) -> UploadFileFeedback:
+        budget = self._budget
+        logger.warning(
+            "upload %r refused: the memory budget for partial frames and unfinished uploads "
+            "(%d bytes) is used up",
+            request.path,
+            budget.limit_bytes if budget is not None else 0,
+        )
+        return answer(FileTransferResult.FAILED)
+
+    def discard_upload(self, uploads: dict[str, UploadState], key: str) -> None:
+        """Forget the unfinished upload ``key`` of a connection and release its memory."""
+        state = uploads.pop(key, None)
+        if state is not None and self._budget is not None:
+            self._budget.release(state.reserved)
+            state.reserved = 0
+
+    def discard_uploads(self, uploads: dict[str, UploadState]) -> None:
+        """Forget every unfinished upload of a connection (it closed)."""
+        for key in list(uploads):
+            self.discard_upload(uploads, key)
 
     # -- NEW / DELETE --------------------------------------------------------------------------
 

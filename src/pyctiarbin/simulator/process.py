@@ -95,6 +95,12 @@ class SimulatorProcess:
             raise RuntimeError("the simulator did not start:\n" + "\n".join(self.output[-20:]))
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (None before :meth:`start` and after
+        :meth:`stop`)."""
+        return self._process.pid if self._process is not None else None
+
     def stop(self, timeout_s: float = 10.0) -> int | None:
         """Stop the child (Ctrl-C, then kill if needed); its exit code."""
         process = self._process

@@ -35,6 +35,8 @@ def config_from_options(
     root: str | os.PathLike[str] | None = None,
     answer_all: bool = False,
     serial_number: str = "SIM0001",
+    memory_budget_mib: float = 128.0,
+    login_timeout: float = 30.0,
     latency: float = 0.0,
     drop_after: int | None = None,
     corrupt_every: int | None = None,
@@ -46,7 +48,9 @@ def config_from_options(
 
     ``users`` is ``USER:PASS,...``; without it the users come from ``ARBIN_CTI_USERNAME`` /
     ``ARBIN_CTI_PASSWORD`` in the environment, then from ``env_file`` (default ``./.env``),
-    then ``admin:admin`` (see :func:`~.config.resolve_users`).
+    then ``admin:admin`` (see :func:`~.config.resolve_users`). ``memory_budget_mib`` is the
+    budget of partial frames and unfinished uploads in MiB; ``login_timeout`` the seconds a
+    connection may stay without a LOGIN (0: no limit).
 
     Raises:
         ValueError: if an option is malformed or out of range.
@@ -71,8 +75,16 @@ def config_from_options(
         answer_all=answer_all,
         serial_number=serial_number,
         faults=faults,
+        memory_budget_bytes=_mib_to_bytes(memory_budget_mib),
+        login_timeout_s=login_timeout if login_timeout > 0 else None,
     )
     return config, source
+
+
+def _mib_to_bytes(mib: float) -> int:
+    if not (mib >= 0 and mib * 1024 * 1024 < 2**62):  # also refuses NaN
+        raise ValueError(f"the memory budget must be a number of MiB >= 0, got {mib!r}")
+    return int(mib * 1024 * 1024)
 
 
 def build_arg_parser(prog: str = "python -m pyctiarbin.simulator") -> argparse.ArgumentParser:
@@ -108,6 +120,22 @@ def build_arg_parser(prog: str = "python -m pyctiarbin.simulator") -> argparse.A
         help="answer a one-channel status request with every channel, as MITS 10 does",
     )
     parser.add_argument("--serial-number", default="SIM0001", help="cycler serial number")
+    parser.add_argument(
+        "--memory-budget",
+        type=float,
+        default=128.0,
+        metavar="MIB",
+        help="most memory (MiB) all clients together may make the simulator hold in partial "
+        "frames and unfinished uploads; beyond it the connection is closed or the upload "
+        "refused (default 128)",
+    )
+    parser.add_argument(
+        "--login-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="close a connection that has not logged in within this time (0: never; default 30)",
+    )
     faults = parser.add_argument_group("fault injection (for testing clients)")
     faults.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     faults.add_argument(
@@ -141,6 +169,8 @@ def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, str]:
         root=args.root,
         answer_all=args.answer_all,
         serial_number=args.serial_number,
+        memory_budget_mib=args.memory_budget,
+        login_timeout=args.login_timeout,
         latency=args.latency,
         drop_after=args.drop_after,
         corrupt_every=args.corrupt_every,

@@ -18,20 +18,36 @@ Session rules:
   ``max_sessions`` connections are open, CONNECT closes the oldest other session that allowed it
   and answers 0 (accepted), or answers 1 (rejected, full) and closes the new connection.
 - Channel control needs a user allowed to control (``allow_control`` and not a read-only user).
-- File commands are served on the file port only (LOGIN there is optional unless
-  ``require_file_login``); channel commands on the control port only.
+- File commands are served on the file port (LOGIN there is optional unless
+  ``require_file_login``) and, after a LOGIN, on the control port too, where Arbin's own demo
+  clients send them; channel commands on the control port only.
+- A connection that must log in (every control-port connection; file-port ones with
+  ``require_file_login``) and has not done so within ``login_timeout_s`` is closed. Before its
+  LOGIN it may not send more than ``PRE_LOGIN_MAX_BYTES`` without completing a frame (LOGIN and
+  CONNECT are small); a connection that does is closed.
+
+Hostile clients: partial frames and unfinished uploads of every connection share one
+:class:`~.budget.MemoryBudget` of ``memory_budget_bytes``. A connection whose partial frame
+would take the total above it is closed; an upload chunk that would is answered with UPLOAD
+result 2 (failed). An UPLOAD or DOWNLOAD whose time stamp is not a finite number is answered
+with result 2, the time echoed bit for bit. GET_START_DATA and GET_RESUME_DATA carry test
+names and step labels as 1-byte text: a character outside Latin-1 goes out as ``?``, as a
+Windows server's code page conversion does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import ipaddress
 import logging
+import math
 import re
 import shutil
 import socket
+import struct
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -83,6 +99,7 @@ from ..protocol import (
     NewOrDeleteFeedback,
     NewOrDeleteRequest,
     ResultFeedback,
+    ResumeDataRecord,
     ResumeExRequest,
     ResumeFeedback,
     ResumeRequest,
@@ -92,6 +109,7 @@ from ..protocol import (
     SerialResult,
     SetMetaVariableFeedback,
     SetMetaVariableRequest,
+    StartDataRecord,
     StartExRequest,
     StartFeedback,
     StartRequest,
@@ -106,25 +124,35 @@ from ..protocol import (
     decode,
     encode,
 )
+from ..protocol.framing import CHECKSUM, checksum
 from ..protocol.messages import MAX_MV_ENTRIES
+from .budget import MemoryBudget
 from .config import Faults, SimulatorConfig
 from .cycler import ChannelSnapshot, Cycler
 from .faults import FaultState, shape_frames
 from .files import FileService, UploadState, prepare_root
 
-__all__ = ["Simulator"]
+__all__ = ["PRE_LOGIN_MAX_BYTES", "Simulator"]
 
 logger = logging.getLogger(__name__)
 
 _READ_SIZE = 256 * 1024
 _CONTROL = "control"
 _FILE = "file"
+# File commands are served on both ports (on the control port after a LOGIN).
+_FILES_ANY_PORT = "any"
 
 # Why a request is refused instead of served.
 _NOT_LOGGED_IN = "not logged in"
 _NO_CONTROL = "user may not control"
 _WRONG_PORT = "wrong port"
 _ERROR = "handler error"
+
+#: Bytes a connection that must log in may hold, before its LOGIN, without a whole frame.
+PRE_LOGIN_MAX_BYTES = 64 * 1024
+
+# A time stamp no request carries: encoded in place of a non-finite one, then overwritten.
+_PLACEHOLDER_TIME = -1.2345678901234567e-300
 
 
 @dataclass(eq=False)
@@ -143,6 +171,10 @@ class _Connection:
     close_after_reply: bool = False
     uploads: dict[str, UploadState] = field(default_factory=dict)
     faults: FaultState = field(default_factory=FaultState)
+    #: Bytes of the partial frame reserved in the memory budget.
+    frame_bytes: int = 0
+    must_log_in: bool = False
+    login_timer: asyncio.TimerHandle | None = None
 
 
 Reply = Message | bytes
@@ -179,10 +211,13 @@ def _serial_as_int(serial: str) -> int:
 class _Server:
     """The two listening sockets, their connections and the dispatch table."""
 
-    def __init__(self, config: SimulatorConfig, cycler: Cycler, files: FileService) -> None:
+    def __init__(
+        self, config: SimulatorConfig, cycler: Cycler, files: FileService, budget: MemoryBudget
+    ) -> None:
         self.config = config
         self.cycler = cycler
         self.files = files
+        self.budget = budget
         self.connections: dict[int, _Connection] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._servers: list[asyncio.Server] = []
@@ -201,7 +236,7 @@ class _Server:
 
             return refuse
 
-        def single(make: Callable[[Any, str], Message]) -> _Refuse:
+        def single(make: Callable[[Any, str], Reply]) -> _Refuse:
             return lambda request, why: [make(request, why)]
 
         table: list[tuple[type[Message], _Handler]] = [
@@ -308,7 +343,9 @@ class _Server:
             (
                 GetStartDataRequest,
                 _Handler(
-                    "get_start_data", self._start_data, single(lambda r, w: GetStartDataFeedback())
+                    "get_start_data",
+                    self._start_data,
+                    single(lambda r, w: _start_data_failed(r)),
                 ),
             ),
             (
@@ -316,7 +353,7 @@ class _Server:
                 _Handler(
                     "get_resume_data",
                     self._resume_data,
-                    single(lambda r, w: GetResumeDataFeedback()),
+                    single(lambda r, w: _resume_data_failed(r)),
                 ),
             ),
             (
@@ -344,7 +381,7 @@ class _Server:
                     "browse",
                     self._browse,
                     single(lambda r, w: BrowseDirectoryFeedback(result=BrowseResult.FAILED)),
-                    _FILE,
+                    _FILES_ANY_PORT,
                 ),
             ),
             (
@@ -352,14 +389,8 @@ class _Server:
                 _Handler(
                     "download",
                     self._download,
-                    single(
-                        lambda r, w: DownloadFileFeedback(
-                            result=FileTransferResult.FAILED,
-                            package_count=0,
-                            download_time=getattr(r, "download_time", 0.0),
-                        )
-                    ),
-                    _FILE,
+                    single(lambda r, w: _download_failed(r)),
+                    _FILES_ANY_PORT,
                 ),
             ),
             (
@@ -367,15 +398,8 @@ class _Server:
                 _Handler(
                     "upload",
                     self._upload,
-                    single(
-                        lambda r, w: UploadFileFeedback(
-                            result=FileTransferResult.FAILED,
-                            upload_time=getattr(r, "upload_time", 0.0),
-                            package_count=getattr(r, "package_count", 0),
-                            package_index=getattr(r, "package_index", 0),
-                        )
-                    ),
-                    _FILE,
+                    single(lambda r, w: _upload_failed(r)),
+                    _FILES_ANY_PORT,
                 ),
             ),
             (
@@ -390,7 +414,7 @@ class _Server:
                             else FileResult.DELETE_FAILED
                         )
                     ),
-                    _FILE,
+                    _FILES_ANY_PORT,
                 ),
             ),
             (
@@ -399,7 +423,7 @@ class _Server:
                     "new_folder",
                     self._new_folder,
                     single(lambda r, w: NewFolderFeedback(result=FileResult.NEW_FAILED)),
-                    _FILE,
+                    _FILES_ANY_PORT,
                 ),
             ),
             (
@@ -408,7 +432,7 @@ class _Server:
                     "delete_folder",
                     self._delete_folder,
                     single(lambda r, w: DeleteFolderFeedback(result=FileResult.DELETE_FAILED)),
-                    _FILE,
+                    _FILES_ANY_PORT,
                 ),
             ),
         ]
@@ -487,11 +511,17 @@ class _Server:
             peer=f"{peer[0]}:{peer[1]}" if peer else "?",
             local_ip=_ip_bytes(local[0] if local else ""),
             writer=writer,
+            must_log_in=port == _CONTROL or self.config.require_file_login,
         )
         self.connections[connection.number] = connection
         logger.info(
             "connection %d from %s on the %s port", connection.number, connection.peer, port
         )
+        timeout_s = self.config.login_timeout_s
+        if connection.must_log_in and timeout_s is not None:
+            connection.login_timer = asyncio.get_running_loop().call_later(
+                timeout_s, self._login_overdue, connection
+            )
         framer = FrameReader(role="server")
         try:
             while True:
@@ -499,7 +529,11 @@ class _Server:
                 if not data:
                     break
                 framer.feed(data)
+                if not self._hold_partial(connection, framer.buffered):
+                    break
                 if not await self._serve_frames(connection, framer):
+                    break
+                if self._too_much_before_login(connection, framer.buffered):
                     break
         except (ConnectionError, OSError) as exc:
             logger.info("connection %d: %s", connection.number, exc)
@@ -507,10 +541,58 @@ class _Server:
             logger.exception("connection %d: closing after an internal error", connection.number)
         finally:
             self.connections.pop(connection.number, None)
+            if connection.login_timer is not None:
+                connection.login_timer.cancel()
+            self.budget.release(connection.frame_bytes)
+            connection.frame_bytes = 0
+            self.files.discard_uploads(connection.uploads)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             logger.info("connection %d closed", connection.number)
+
+    def _too_much_before_login(self, connection: _Connection, partial: int) -> bool:
+        """True (the connection is closed) when a connection that must log in and has not
+        holds more than ``PRE_LOGIN_MAX_BYTES`` of a frame that is not whole yet."""
+        if partial <= PRE_LOGIN_MAX_BYTES or connection.logged_in or not connection.must_log_in:
+            return False
+        logger.warning(
+            "connection %d: %d bytes without a whole frame before a LOGIN; closing",
+            connection.number,
+            partial,
+        )
+        connection.writer.transport.abort()
+        return True
+
+    def _hold_partial(self, connection: _Connection, held: int) -> bool:
+        """Reserve (or release) the memory of the ``held`` bytes a connection's framer holds;
+        False (the connection is closed) when they would take the budget above its limit."""
+        more = held - connection.frame_bytes
+        if more > 0 and not self.budget.try_reserve(more):
+            logger.warning(
+                "connection %d: a partial frame of %d bytes would take the memory held for "
+                "partial frames and unfinished uploads above the budget of %d bytes; closing",
+                connection.number,
+                held,
+                self.budget.limit_bytes,
+            )
+            connection.writer.transport.abort()
+            return False
+        if more < 0:
+            self.budget.release(-more)
+        connection.frame_bytes = held
+        return True
+
+    def _login_overdue(self, connection: _Connection) -> None:
+        connection.login_timer = None
+        if connection.logged_in or connection.number not in self.connections:
+            return
+        logger.info(
+            "connection %d: no LOGIN within %g s; closing",
+            connection.number,
+            self.config.login_timeout_s,
+        )
+        connection.writer.transport.abort()
 
     async def _serve_frames(self, connection: _Connection, framer: FrameReader) -> bool:
         """Answer every whole frame buffered; False when the connection must close."""
@@ -525,6 +607,7 @@ class _Server:
                 continue
             if frame is None:
                 return True
+            self._hold_partial(connection, framer.buffered)  # less than before: releases only
             faults = self.config.faults
             if connection.faults.should_drop(faults):
                 logger.info("connection %d: dropped by fault injection", connection.number)
@@ -616,6 +699,9 @@ class _Server:
                 )
                 return [LoginFeedback(result=LoginResult.FAILED)]
             connection.logged_in = True
+            if connection.login_timer is not None:
+                connection.login_timer.cancel()
+                connection.login_timer = None
             connection.username = request.username
             connection.may_control = (
                 config.allow_control and request.username not in config.read_only_users
@@ -792,11 +878,21 @@ class _Server:
         return [UpdateMetaVariablesFeedback(channel_index=_i32(index), result=result)]
 
     def _start_data(self, connection: _Connection, request: GetStartDataRequest) -> list[Reply]:
-        records = tuple(self.cycler.start_data(index) for index in request.channel_indexes)
+        records = tuple(
+            dataclasses.replace(
+                record,
+                test_names=_one_byte_texts(record.test_names),
+                steps=_one_byte_texts(record.steps),
+            )
+            for record in map(self.cycler.start_data, request.channel_indexes)
+        )
         return [GetStartDataFeedback(records=records)]
 
     def _resume_data(self, connection: _Connection, request: GetResumeDataRequest) -> list[Reply]:
-        records = tuple(self.cycler.resume_data(index) for index in request.channel_indexes)
+        records = tuple(
+            dataclasses.replace(record, steps=_one_byte_texts(record.steps))
+            for record in map(self.cycler.resume_data, request.channel_indexes)
+        )
         return [GetResumeDataFeedback(records=records)]
 
     # -- file commands -------------------------------------------------------------------------
@@ -805,9 +901,16 @@ class _Server:
         return [self.files.browse(request)]
 
     def _download(self, connection: _Connection, request: DownloadFileRequest) -> list[Reply]:
+        if not math.isfinite(request.download_time):
+            logger.info("download %r refused: its time stamp is not a number", request.path)
+            return [_download_failed(request)]
         return list(self.files.download(request))
 
     def _upload(self, connection: _Connection, request: UploadFileRequest) -> list[Reply]:
+        if not math.isfinite(request.upload_time):
+            logger.info("upload %r refused: its time stamp is not a number", request.path)
+            self.files.discard_upload(connection.uploads, request.path)
+            return [_upload_failed(request)]
         return [self.files.upload(request, connection.uploads)]
 
     def _new_or_delete(self, connection: _Connection, request: NewOrDeleteRequest) -> list[Reply]:
@@ -818,6 +921,61 @@ class _Server:
 
     def _delete_folder(self, connection: _Connection, request: DeleteFolderRequest) -> list[Reply]:
         return [self.files.delete_request(request)]
+
+
+def _one_byte_texts(texts: Sequence[str]) -> tuple[str, ...]:
+    """Texts for a 1-byte (THIRD_PARTY_STRING) field: a character outside Latin-1 becomes
+    ``?``, as the Windows code page conversion of a real server makes it."""
+    return tuple(text.encode("latin-1", "replace").decode("latin-1") for text in texts)
+
+
+def _with_time(make: Callable[[float], Message], stamp: float) -> Reply:
+    """The feedback ``make(stamp)``, echoing the request's time stamp bit for bit even when it
+    is a NaN or an infinity, which the encoder refuses (the field is found by its value)."""
+    if math.isfinite(stamp):
+        return make(stamp)
+    frame = bytearray(encode(make(_PLACEHOLDER_TIME)))
+    offset = frame.find(struct.pack("<d", _PLACEHOLDER_TIME))
+    struct.pack_into("<d", frame, offset, stamp)
+    CHECKSUM.pack_into(frame, len(frame) - CHECKSUM.size, checksum(frame, 0, len(frame) - 2))
+    return bytes(frame)
+
+
+def _download_failed(request: Any) -> Reply:
+    return _with_time(
+        lambda stamp: DownloadFileFeedback(
+            result=FileTransferResult.FAILED, package_count=0, download_time=stamp
+        ),
+        getattr(request, "download_time", 0.0),
+    )
+
+
+def _upload_failed(request: Any) -> Reply:
+    return _with_time(
+        lambda stamp: UploadFileFeedback(
+            result=FileTransferResult.FAILED,
+            upload_time=stamp,
+            package_count=getattr(request, "package_count", 0),
+            package_index=getattr(request, "package_index", 0),
+        ),
+        getattr(request, "upload_time", 0.0),
+    )
+
+
+def _start_data_failed(request: Any) -> Reply:
+    # One record per channel asked, each with code 34 (test-name query failed): an empty
+    # list would read as "no channel asked".
+    indexes = getattr(request, "channel_indexes", None) or ()
+    return GetStartDataFeedback(
+        records=tuple(StartDataRecord(channel_index=i, channel_code=34) for i in indexes)
+    )
+
+
+def _resume_data_failed(request: Any) -> Reply:
+    indexes = getattr(request, "channel_indexes", None) or ()
+    return GetResumeDataFeedback(
+        records=tuple(ResumeDataRecord(channel_index=i, channel_code=36) for i in indexes)
+    )
 
 
 def _request_channels(request: Any) -> Sequence[int]:
@@ -895,13 +1053,15 @@ class Simulator:
         self._root = root.resolve()
         prepare_root(self._root)
         self._cycler = Cycler(self.config, self._root)
+        budget = MemoryBudget(self.config.memory_budget_bytes)
         files = FileService(
             self._root,
             in_use=self._cycler.schedule_in_use,
             chunk_bytes=self.config.download_chunk_bytes,
             max_file_bytes=self.config.max_file_bytes,
+            budget=budget,
         )
-        self._server = _Server(self.config, self._cycler, files)
+        self._server = _Server(self.config, self._cycler, files, budget)
         self._state = "starting"
 
     def _cleanup_root(self) -> None:
@@ -1105,6 +1265,16 @@ class Simulator:
         """Number of open connections (both ports)."""
         return len(self._running_server().connections)
 
+    @property
+    def memory_budget(self) -> MemoryBudget:
+        """The budget of partial frames and unfinished uploads: ``used_bytes`` (held now),
+        ``peak_bytes``, ``limit_bytes`` (``memory_budget_bytes``) and ``refusals``.
+
+        Raises:
+            RuntimeError: if the simulator has not been started.
+        """
+        return self._running_server().budget
+
     def channel(self, channel: int) -> ChannelSnapshot:
         """A snapshot of channel ``channel`` (1-based): status, record, engine reading, SOC.
 
@@ -1194,8 +1364,6 @@ class Simulator:
             TypeError: for an unknown fault field.
             ValueError: for a value out of range.
         """
-        import dataclasses
-
         new = faults if faults is not None else Faults()
         if fields:
             new = dataclasses.replace(new, **fields)

@@ -526,7 +526,13 @@ class DatabaseSink(Listener, StateSource):
             return False
         if self._down_since is not None:
             log.info("%s: database reachable again", self.database.display_url)
+            self._down_since = None
         return True
+
+    def _awaits_database(self) -> bool:
+        """True while something besides rows waits for the database (a claim to take), so
+        that the writer keeps trying to connect even when no row is waiting."""
+        return False
 
     def _note_failure(self, exc: BaseException, what: str) -> None:
         self._stats.write_errors += 1
@@ -640,6 +646,13 @@ class DatabaseSink(Listener, StateSource):
             if not self._pending and not self.spill.chunks:
                 if self._stopping:
                     return
+                if self._awaits_database() and not self.database.connected:
+                    if not await self._connect():
+                        stop = self._stop_requested
+                        if stop is not None and not stop.done():
+                            await asyncio.wait({stop}, timeout=backoff)
+                        backoff = min(self.max_retry_backoff_s, backoff * 2)
+                    continue
                 wake.clear()
                 await wake.wait()
                 if self.batch_delay_s and not self._stopping:

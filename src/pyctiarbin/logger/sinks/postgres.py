@@ -12,6 +12,11 @@ them again before writing. If another process took one meanwhile, the cycler is 
 logger stops polling it, and the rows it holds for that cycler from the moment the other process
 claimed it are dropped (the other process logs that time), so no cycler is logged twice.
 
+A database that cannot be reached when the logger starts does not stop it: each cycler is logged
+with its claim *pending* (rows are buffered and spilled as during any outage), and the claims
+are taken as soon as the database answers, before the first write. A cycler found claimed by
+another process then is lost as above, and the rows this process held for it are dropped.
+
 Needs the ``postgres`` extra (``pip install pycti-arbin[postgres]``).
 """
 
@@ -181,6 +186,9 @@ class PostgresDatabase(Database):
         self.claimed: dict[str, int] = {}
         #: Cyclers lost to another process (name -> description of the new owner).
         self.lost: dict[str, str] = {}
+        #: Cyclers logged while the database could not be reached, their claim still to be
+        #: taken (name -> host time from which this process logged it).
+        self.pending: dict[str, float] = {}
         self._fences: dict[str, list[_Fence]] = {}
         self._staging_ready = False
         self._prepare_statements()
@@ -279,8 +287,15 @@ class PostgresDatabase(Database):
             raise
         self._conn = conn
         self._staging_ready = False
-        for cycler in list(self.claimed):
-            self._reclaim(cycler)
+        try:
+            for cycler in list(self.claimed):
+                self._reclaim(cycler)
+            for cycler in list(self.pending):
+                self._take_pending(cycler)
+        except BaseException:
+            # Claims not settled: no write may go through this connection.
+            self.disconnect()
+            raise
 
     def disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -340,6 +355,33 @@ class PostgresDatabase(Database):
         log.info("claimed cycler %s in %s", cycler, self._display)
         return None
 
+    def claim_later(self, cycler: str) -> None:
+        """Log ``cycler`` before its claim can be taken (the database is unreachable); the
+        claim is taken by the next :meth:`connect`."""
+        if cycler not in self.claimed:
+            self.pending.setdefault(cycler, time.time())
+
+    def _take_pending(self, cycler: str) -> None:
+        since = self.pending[cycler]
+        holder = self.claim(cycler)
+        del self.pending[cycler]
+        if holder is None:
+            log.warning(
+                "claimed cycler %s in %s, which was unreachable when logging began",
+                cycler,
+                self._display,
+            )
+            return
+        # Someone else owned it: what this process logged meanwhile is theirs to log.
+        self.lost[cycler] = holder
+        self._fences.setdefault(cycler, []).append(_Fence(since))
+        log.error(
+            "cycler %s, logged while %s was unreachable, is owned by %s; its rows are dropped",
+            cycler,
+            self._display,
+            holder,
+        )
+
     def _reclaim(self, cycler: str) -> None:
         conn = self._require()
         key = self.claimed[cycler]
@@ -363,6 +405,7 @@ class PostgresDatabase(Database):
 
     def release(self, cycler: str) -> None:
         """Give up the advisory lock of ``cycler`` (no-op when not connected)."""
+        self.pending.pop(cycler, None)
         key = self.claimed.pop(cycler, None)
         if key is None or not self.connected:
             return
@@ -599,13 +642,22 @@ class PostgresSink(DatabaseSink, OwnershipGuard):
     database: PostgresDatabase
 
     async def claim(self, cycler: str) -> str | None:
-        """Claim ``cycler``: None if this process owns it now, else who has it (or why the
-        database cannot be asked)."""
+        """Claim ``cycler``: None if this process owns it now, or may log it until the
+        database can be reached (the claim is then *pending*, see :meth:`pending`), else who
+        has it."""
         await self._start()
         try:
             return await self._in_db_thread(self._claim, cycler)
         except psycopg.Error as exc:
-            return f"cannot claim it: database {self.database.display_url} unreachable ({exc})"
+            await self._in_db_thread(self.database.claim_later, cycler)
+            log.warning(
+                "database %s unreachable (%s): logging %s anyway, buffering its rows; its claim "
+                "is taken once the database answers",
+                self.database.display_url,
+                _first_line(exc),
+                cycler,
+            )
+            return None
 
     def _claim(self, cycler: str) -> str | None:
         # In the database thread; a failed claim drops the connection there.
@@ -626,6 +678,18 @@ class PostgresSink(DatabaseSink, OwnershipGuard):
     def lost(self) -> dict[str, str]:
         """Cyclers lost to another process since this one claimed them."""
         return dict(self.database.lost)
+
+    def pending(self) -> dict[str, str]:
+        """Cyclers logged without their claim, because the database is unreachable."""
+        reason = f"database {self.database.display_url} unreachable"
+        return dict.fromkeys(list(self.database.pending), reason)
+
+    def _awaits_database(self) -> bool:
+        return bool(self.database.pending)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 PostgresDatabase.sink_class = PostgresSink
