@@ -36,9 +36,11 @@ from rich.console import Console
 
 from ..config import (
     CONFIG_ENV_VAR,
+    DEFAULT_PORT,
     ConfigError,
     CyclerAddress,
     LabConfig,
+    default_file_port,
     load_lab_config,
     resolve_cycler,
     resolve_lab_credentials,
@@ -276,7 +278,9 @@ class CyclerOptions:
         if self.cycler is not None and self.host is not None:
             raise CliError("give the cycler either with --cycler or with --host, not both")
         if self.host is not None:
-            address = CyclerAddress(self.host, name=None)
+            port = self.port if self.port is not None else DEFAULT_PORT
+            file_port = self.file_port if self.file_port is not None else default_file_port(port)
+            return CyclerAddress(self.host, port, file_port)
         elif self.cycler is not None:
             address = resolve_cycler(self.cycler, self.config)
         else:
@@ -391,7 +395,7 @@ _CONNECTION_PARAMETERS: tuple[inspect.Parameter, ...] = tuple(
             _option(
                 int | None,
                 "--file-port",
-                help_text="CTI file port of the cycler (default 9032).",
+                help_text="CTI file port of the cycler (default: the control port + 1, 9032).",
                 min=1,
                 max=65535,
                 metavar="PORT",
