@@ -98,7 +98,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CyclerAddress:
-    """Where one cycler listens. ``name`` is the config name, or None for a bare address."""
+    """Where one cycler listens. ``name`` is the config name, or None for a bare address.
+
+    :func:`resolve_cycler` and the config file give ``file_port`` the control port + 1 when
+    none is given (:func:`default_file_port`).
+    """
 
     host: str
     port: int = DEFAULT_PORT

@@ -155,3 +155,20 @@ def test_debug_shows_the_traceback(
     assert "CtiConnectionError" in err
     assert err.rstrip().endswith("Connection refused")
     assert PASSWORD not in err
+
+
+@pytest.mark.parametrize("command", [("status",), ("status", "-f", "json"), ("info",)])
+def test_the_file_port_is_not_taken_for_a_control_port(
+    sim: Simulator, run_pycti: RunPycti, command: tuple[str, ...]
+) -> None:
+    # The file port answers a login, but no read of the channels: no empty table, exit 3.
+    assert sim.file_port is not None
+    result = run_pycti(*command, "--host", sim.host, "--port", str(sim.file_port))
+
+    assert result.returncode == ExitCode.CONNECTION
+    assert result.stdout == ""
+    assert lines(result.stderr) == [
+        f"pycti: error: {sim.host}:{sim.file_port} answered a read of every channel with no "
+        f"channel: is {sim.file_port} its CTI control port? (MITS listens on 9031 for control "
+        "and on the next port for files; give the control port with --port)"
+    ]

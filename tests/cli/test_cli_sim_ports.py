@@ -30,9 +30,9 @@ def _free_pair(avoid: frozenset[int] = frozenset()) -> int:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
-        if port < 65535 and not {port, port + 1} & avoid and _bindable(port + 1):
-            if _bindable(port):
-                return port
+        free = port < 65535 and not {port, port + 1} & avoid
+        if free and _bindable(port + 1) and _bindable(port):
+            return port
     raise AssertionError("found no two consecutive free ports")
 
 

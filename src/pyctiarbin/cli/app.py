@@ -57,7 +57,7 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
-    from ..client import CyclerClient
+    from ..client import ChannelStatus, CyclerClient
     from ..logger import CyclerSpec
 
 __all__ = [
@@ -76,8 +76,10 @@ __all__ = [
     "describe_error",
     "err_console",
     "group_app",
+    "not_a_control_port_hint",
     "out_console",
     "parse_channels",
+    "read_every_channel",
     "settings",
 ]
 
@@ -336,7 +338,39 @@ class CyclerOptions:
         """
         client = self.client()
         with client:
+            if client.login_info.num_channels == 0:
+                raise CliError(
+                    f"{self.address()} logged in but reports no channels: "
+                    + not_a_control_port_hint(self.address()),
+                    ExitCode.CONNECTION,
+                )
             yield client
+
+
+def not_a_control_port_hint(address: CyclerAddress) -> str:
+    """Why a cycler may answer without channels, and what to check."""
+    return (
+        f"is {address.port} its CTI control port? (MITS listens on {DEFAULT_PORT} for control "
+        "and on the next port for files; give the control port with --port)"
+    )
+
+
+def read_every_channel(client: "CyclerClient", address: CyclerAddress) -> list["ChannelStatus"]:
+    """Every channel of the cycler, read in one request.
+
+    Raises CliError (connection) when the answer holds no channel, as the file port or
+    something else than a CTI control port answers.
+    """
+    from ..protocol import AuxOptions
+
+    statuses = client.read_channels(None, aux=int(AuxOptions.AUX))
+    if not statuses:
+        raise CliError(
+            f"{address} answered a read of every channel with no channel: "
+            + not_a_control_port_hint(address),
+            ExitCode.CONNECTION,
+        )
+    return statuses
 
 
 def _option(annotation: Any, *decls: str, help_text: str, **extra: Any) -> Any:
