@@ -14,12 +14,20 @@ import pytest
 
 from pyctiarbin import AsyncCyclerClient
 from pyctiarbin.logger import CyclerSpec, Logger, open_sink
-from pyctiarbin.logger.export import BDF_COLUMNS, BDF_SOURCES, export_bdf, parse_step_and_cycle
+from pyctiarbin.logger.export import (
+    BDF_COLUMNS,
+    BDF_SOURCES,
+    export_bdf,
+    parse_step_and_cycle,
+    shortest_float32,
+)
 from pyctiarbin.simulator import Simulator
 
 from .support import PASSWORD, USER, query
 
 COLUMNS = [*BDF_COLUMNS, "temperature_t1_celsius"]
+# The columns whose values travel as 64-bit floats; every other float is a 32-bit one.
+F64_COLUMNS = {"test_time_second", "unix_time_second", "step_time_second"}
 
 
 async def _log(url: str) -> None:
@@ -75,11 +83,15 @@ def expected_values(record: dict[str, Any]) -> list[Any]:
     for column in BDF_COLUMNS:
         if column == "cycle_count":
             values.append(cycle)
-        elif column == "step_id":
+        elif column == "step_index":
             values.append(step)
-        else:
+        elif column == "step_id":
+            values.append(str(step))
+        elif column in F64_COLUMNS:
             values.append(record[BDF_SOURCES[column]])
-    return [*values, aux["temperature"][0][0]]
+        else:
+            values.append(shortest_float32(record[BDF_SOURCES[column]]))
+    return [*values, shortest_float32(aux["temperature"][0][0])]
 
 
 def test_csv_and_parquet_match_the_stored_readings(logged: str, tmp_path: Path) -> None:
@@ -99,7 +111,7 @@ def test_csv_and_parquet_match_the_stored_readings(logged: str, tmp_path: Path) 
         records = stored(logged, test_id)
         assert len(records) >= 8
         expected = [expected_values(r) for r in records]
-        # Steps and cycles come through as numbers, and they do change in this run.
+        # Steps and cycles come through as numbers.
         assert all(isinstance(row[4], int) and isinstance(row[5], int) for row in expected)
 
         assert as_csv.path.name.endswith(".bdf.csv") and as_csv.rows == len(records)
@@ -108,7 +120,11 @@ def test_csv_and_parquet_match_the_stored_readings(logged: str, tmp_path: Path) 
             assert next(reader) == COLUMNS
             got = [
                 [
-                    int(v) if name in ("cycle_count", "step_id") else float(v)
+                    int(v)
+                    if name in ("cycle_count", "step_index")
+                    else v
+                    if name == "step_id"
+                    else float(v)
                     for name, v in zip(COLUMNS, row, strict=True)
                 ]
                 for row in reader
@@ -124,7 +140,12 @@ def test_csv_and_parquet_match_the_stored_readings(logged: str, tmp_path: Path) 
             meta = json.loads(exported.metadata_path.read_text())
             assert meta["cycler"] == "bay1" and meta["channel"] == channel
             assert (meta["schedule"], meta["test_name"]) == (schedule, test_name)
-            assert meta["serial_number"] == serial == "SIM0001"
+            assert meta["serial_number"] == serial and serial.startswith("SIM")
+            assert exported.metadata_path.name.endswith(".bdf.metadata.json")
+            stem = exported.path.name.rsplit(".bdf.", 1)[0]
+            assert exported.metadata_path.name == f"{stem}.bdf.metadata.json"
+            assert meta["bdf_version"] == "1.2" and meta["units"]["voltage_volt"] == "V"
+            assert meta["extension_columns"] == ["step_time_second"]
             assert meta["test_id"] == test_id and meta["rows"] == len(records)
             started = datetime.fromisoformat(meta["start_time_utc"].replace("Z", "+00:00"))
             assert started.timestamp() == pytest.approx(start_s, abs=1e-5)
@@ -138,8 +159,19 @@ def test_export_by_channel_and_time_range(logged: str, tmp_path: Path) -> None:
         t[0] for t in query(logged, "SELECT unix_time_s FROM readings WHERE channel = 3 ORDER BY 1")
     ]
     start_s, end_s = times[2], times[6]
+    # Channels 3 and 4 never ran a test: skipped unless asked for.
+    assert export_bdf(logged, tmp_path / "none", by="channel", channels=[3, 4]) == []
+    assert list((tmp_path / "none").iterdir()) == []
+    ran = export_bdf(logged, tmp_path / "ran", by="channel")
+    assert [(f.cycler, f.channel) for f in ran] == [("bay1", 1), ("bay1", 2)]
     files = export_bdf(
-        logged, tmp_path, by="channel", channels=[3, 4], start_s=start_s, end_s=end_s
+        logged,
+        tmp_path,
+        by="channel",
+        channels=[3, 4],
+        start_s=start_s,
+        end_s=end_s,
+        include_idle=True,
     )
     assert [(f.cycler, f.channel, f.rows) for f in files] == [("bay1", 3, 4), ("bay1", 4, 4)]
     with files[0].path.open(newline="") as handle:

@@ -9,7 +9,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -361,9 +361,19 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--end", help="Until this time (exclusive).", metavar="TIME"),
         ] = None,
+        include_idle: Annotated[
+            bool,
+            typer.Option(
+                "--include-idle",
+                help="With --by channel: also channels that ran no test in the range (their "
+                "idle readings).",
+            ),
+        ] = False,
     ) -> None:
-        """Write stored readings as Battery Data Format files with metadata sidecars."""
-        from ..logger.export import export_bdf
+        """Write stored readings as Battery Data Format files with metadata sidecars.
+
+        Exits with 1 and says why when nothing matches; never creates a database."""
+        from ..logger.export import describe_empty_export, export_bdf
         from ..logger.sinks import open_database
 
         if fmt not in ("csv", "parquet"):
@@ -374,32 +384,40 @@ def register(app: typer.Typer) -> None:
         end_s = _parse_time(end, "--end")
         if start_s is not None and end_s is not None and end_s <= start_s:
             raise CliError("--end must be after --start")
+        if include_idle and by != "channel":
+            raise CliError(
+                "--include-idle applies to --by channel (idle readings belong to no test)"
+            )
         try:
             database = open_database(db)
         except ImportError as exc:
             raise CliError(f"--db: {exc}") from exc
         try:
-            database.connect()
+            database.connect_existing()
+        except (FileNotFoundError, LookupError) as exc:
+            raise CliError(f"--db {database.display_url}: {exc}") from exc
         except Exception as exc:
             raise CliError(
                 f"cannot open {database.display_url}: {exc}", ExitCode.CONNECTION
             ) from exc
+        selection: dict[str, Any] = {
+            "by": by,
+            "cyclers": cycler or None,
+            "channels": parse_channels(channel) or None,
+            "test_ids": test_id or None,
+            "start_s": start_s,
+            "end_s": end_s,
+            "include_idle": include_idle,
+        }
         try:
-            files = export_bdf(
-                database,
-                out,
-                fmt=fmt,
-                by=by,
-                cyclers=cycler or None,
-                channels=parse_channels(channel) or None,
-                test_ids=test_id or None,
-                start_s=start_s,
-                end_s=end_s,
-            )
+            files = export_bdf(database, out, fmt=fmt, **selection)
+            why = "" if files else describe_empty_export(database, **selection)
         except ImportError as exc:
             raise CliError(str(exc)) from exc
         finally:
             database.disconnect()
+        if not files:
+            raise CliError(f"nothing exported: {why}", ExitCode.REFUSED)
         for exported in files:
             typer.echo(f"{exported.path}  ({exported.rows} rows)")
         typer.echo(f"{len(files)} file(s) written to {out}", err=True)
