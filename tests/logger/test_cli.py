@@ -71,28 +71,49 @@ def test_log_from_a_config_file_then_export(sims: list[Simulator], tmp_path: Pat
     assert counts == {"bay1": 4, "bay2": 2}
 
     out = tmp_path / "out"
-    exported = pycti(
-        "export",
-        "--db",
-        db,
-        "--format",
-        "parquet",
-        "--out",
-        str(out),
-        "--by",
-        "channel",
-        "--cycler",
-        "bay2",
-        cwd=tmp_path,
+    export = ("export", "--db", db, "--format", "parquet", "--out", str(out), "--cycler", "bay2")
+    # No test ran while logging: an export by test has nothing to say, and says why.
+    by_test = pycti(*export, cwd=tmp_path)
+    assert by_test.returncode == 1 and by_test.stdout == ""
+    assert by_test.stderr.strip() == (
+        "pycti: error: nothing exported: no test ran on the 2 logged channel(s): their "
+        "readings are idle readings, which belong to no test; export them with --by channel "
+        "--include-idle"
     )
+    # By channel, channels that never ran are skipped unless asked for.
+    by_channel = pycti(*export, "--by", "channel", cwd=tmp_path)
+    assert by_channel.returncode == 1
+    assert "add --include-idle to export their idle readings" in by_channel.stderr
+    assert not any(out.iterdir())
+    exported = pycti(*export, "--by", "channel", "--include-idle", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
     assert sorted(p.name for p in out.iterdir()) == [
+        "bay2_ch001_begin_end.bdf.metadata.json",
         "bay2_ch001_begin_end.bdf.parquet",
-        "bay2_ch001_begin_end.metadata.json",
+        "bay2_ch002_begin_end.bdf.metadata.json",
         "bay2_ch002_begin_end.bdf.parquet",
-        "bay2_ch002_begin_end.metadata.json",
     ]
     assert "2 file(s) written" in exported.stderr
+    misused = pycti(*export, "--include-idle", cwd=tmp_path)
+    assert misused.returncode == 2 and "--include-idle applies to --by channel" in misused.stderr
+
+
+def test_export_never_creates_a_database(tmp_path: Path) -> None:
+    result = pycti("export", "--db", "sqlite:///nothere.db", "--out", "out", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "pycti: error: --db sqlite:///nothere.db: no logger database at nothere.db "
+        "(nothing was created; check --db)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+    (tmp_path / "other.db").write_bytes(b"")
+    other = pycti("export", "--db", "sqlite:///other.db", "--out", "out", cwd=tmp_path)
+    assert other.returncode == 2
+    assert "other.db is not a pycti logger database" in other.stderr
+    assert (tmp_path / "other.db").read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
 
 
 def test_log_with_cycler_options_and_on_change(sims: list[Simulator], tmp_path: Path) -> None:
