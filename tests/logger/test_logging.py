@@ -93,7 +93,8 @@ async def test_readings_of_several_cyclers_are_complete_and_ordered(db_url: str)
     integrity_ok(db_url)
     assert query(db_url, "SELECT count(*) FROM gaps") == [(0,)]
     cyclers = query(db_url, "SELECT cycler, serial_number, num_channels FROM cyclers ORDER BY 1")
-    assert cyclers == [("sim0", "SIM0001", 8), ("sim1", "SIM0001", 8), ("sim2", "SIM0001", 8)]
+    # Each simulator has its own serial number (SIM and its port).
+    assert cyclers == [(f"sim{n}", f"SIM{sim.port:05d}", 8) for n, sim in enumerate(sims)]
 
     # Every field is stored; aux temperatures too.
     row = query(

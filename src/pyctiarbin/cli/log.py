@@ -25,9 +25,12 @@ from .app import (
     err_console,
     out_console,
     parse_channels,
+    settings,
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..logger import DatabaseSink, Logger
 
 __all__ = ["register"]
@@ -75,15 +78,15 @@ def _open_sink(url: str, **options: object) -> DatabaseSink:
         raise CliError(f"--db {url.split('://')[0]}://...: {exc}") from exc
 
 
-async def _run_logger(logger: Logger, duration_s: float | None, live: bool) -> None:
+async def _run_logger(logger: Logger, duration_s: float | None, live: Console | None) -> None:
     from ..logger import install_stop_signals
     from ..logger.live import LiveView
 
     install_stop_signals(logger)
-    if not live:
+    if live is None:
         await logger.run(duration_s)
         return
-    view = LiveView(logger, err_console() if not sys.stdout.isatty() else out_console())
+    view = LiveView(logger, live)
     view_task = asyncio.get_running_loop().create_task(view.run())
     try:
         await logger.run(duration_s)
@@ -271,26 +274,41 @@ def register(app: typer.Typer) -> None:
             claim_retry_s=claim_retry,
         )
         show_live = live if live is not None else sys.stdout.isatty()
+        console: Console | None = None
         if show_live:
             from rich.logging import RichHandler
 
-            handler: logging.Handler = RichHandler(console=err_console(), show_path=False)
+            # One console for the view and every log line (the logger's, the alerts', any
+            # warning of the package): lines scroll above the view, frames do not pile up.
+            console = out_console() if sys.stdout.isatty() else err_console()
+            handler: logging.Handler = RichHandler(console=console, show_path=False)
         else:
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        handler.setLevel(logging.INFO)
-        package_log = logging.getLogger("pyctiarbin.logger")
+        handler.setLevel(logging.DEBUG if settings.debug else logging.INFO)
+        package_log = logging.getLogger("pyctiarbin")
+        logger_log = logging.getLogger("pyctiarbin.logger")
+        alerts_log = logging.getLogger("pyctiarbin.alerts")
+        saved = (logger_log.level, alerts_log.level)
         package_log.addHandler(handler)
-        package_log.setLevel(logging.INFO)
         package_log.propagate = False
+        logger_log.setLevel(logging.INFO)
+        if alerts is not None and show_live:
+            alerts_log.setLevel(logging.INFO)  # alert lines above the view
         try:
-            with alerts_on_stdout() if alerts is not None else contextlib.nullcontext():
-                asyncio.run(_run_logger(logger, duration, show_live))
+            with (
+                alerts_on_stdout()
+                if alerts is not None and not show_live
+                else contextlib.nullcontext()
+            ):
+                asyncio.run(_run_logger(logger, duration, console))
         except OwnershipError as exc:
             raise CliError(str(exc), ExitCode.REFUSED) from exc
         finally:
             package_log.removeHandler(handler)
             package_log.propagate = True
+            logger_log.setLevel(saved[0])
+            alerts_log.setLevel(saved[1])
         from ..logger.live import health_lines
 
         health = logger.health()
