@@ -30,8 +30,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import psycopg
-from psycopg import sql
+try:
+    import psycopg
+    from psycopg import sql
+except ImportError as exc:  # the postgres extra is not installed
+    raise ImportError(
+        f"PostgreSQL needs psycopg 3, which is not installed ({exc}): "
+        "pip install 'pycti-arbin[postgres]'",
+        name=exc.name,
+    ) from exc
 
 from ...protocol import AUX_KINDS
 from ..boundaries import ChannelTrack, status_from_label
