@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..client import AsyncCyclerClient, ConnectionState
-from ..errors import CtiError, LoginError
+from ..errors import CtiError, LoginError, UnexpectedFeedback
 from .boundaries import BoundaryTracker, ChannelTrack
 from .listener import Listener, OwnershipGuard, StateSource
 from .readings import CyclerInfo, CyclerSpec, Gap, ReadingBatch
@@ -484,6 +484,12 @@ class Logger:
                 m0 = loop.time()
                 try:
                     statuses = await client.read_channels(aux=self.aux)
+                    if not statuses:
+                        # The file port (or another server) answers a login but no read.
+                        raise UnexpectedFeedback(
+                            f"{spec.address} answered a read of every channel with no channel: "
+                            f"is {spec.port} its CTI control port?"
+                        )
                 except CtiError as exc:
                     failures += 1
                     health.errors += 1
