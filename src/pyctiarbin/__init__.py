@@ -7,7 +7,7 @@ The protocol layer (:mod:`pyctiarbin.protocol`) is sans-IO. On top of it sit the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BatchRejected,
@@ -70,7 +70,11 @@ __all__ = [
 ]
 
 # The clients and interfaces are imported on first use, so `import pyctiarbin.protocol`
-# stays light and free of networking imports.
+# stays light and free of networking imports. Type checkers see them as plain imports.
+if TYPE_CHECKING:
+    from .client import AsyncCyclerClient, ChannelStatus, CyclerClient
+    from .interfaces import ChannelInterface, CyclerInterface
+
 _LAZY = {
     "CyclerClient": "pyctiarbin.client",
     "AsyncCyclerClient": "pyctiarbin.client",

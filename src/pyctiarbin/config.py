@@ -13,7 +13,7 @@ One TOML file serves the ``pycti`` command, the logger and test plans::
     [cyclers.bay1]
     host = "192.168.10.21"
     port = 9031                 # optional, default 9031
-    file_port = 9032            # optional, default 9032
+    file_port = 9032            # optional, default: port + 1
 
     [cyclers.bay2]
     host = "192.168.10.22"
@@ -56,6 +56,7 @@ __all__ = [
     "CredentialsConfig",
     "CyclerAddress",
     "LabConfig",
+    "default_file_port",
     "load_lab_config",
     "parse_host_port",
     "resolve_cycler",
@@ -68,6 +69,19 @@ log = logging.getLogger("pyctiarbin.config")
 CONFIG_ENV_VAR = "PYCTI_CONFIG"
 DEFAULT_PORT = 9031
 DEFAULT_FILE_PORT = 9032
+
+
+def default_file_port(port: int) -> int:
+    """The file port of a cycler whose control port is ``port`` when none is given: the next
+    port (9031 -> 9032, as MITS does).
+
+    Raises:
+        ConfigError: for port 65535, which has no next port.
+    """
+    if port >= 0xFFFF:
+        raise ConfigError(f"control port {port} has no next port for files: give the file port")
+    return port + 1
+
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _CYCLER_KEYS = frozenset({"host", "port", "file_port"})
@@ -84,7 +98,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CyclerAddress:
-    """Where one cycler listens. ``name`` is the config name, or None for a bare address."""
+    """Where one cycler listens. ``name`` is the config name, or None for a bare address.
+
+    :func:`resolve_cycler` and the config file give ``file_port`` the control port + 1 when
+    none is given (:func:`default_file_port`).
+    """
 
     host: str
     port: int = DEFAULT_PORT
@@ -208,7 +226,11 @@ def _parse_cycler(name: str, table: Any, path: Path) -> CyclerAddress:
         raise ConfigError(f"{where} lacks the host key")
     host = _check_text(table["host"], f"{where} host")
     port = _check_port(table.get("port", DEFAULT_PORT), f"{where} port")
-    file_port = _check_port(table.get("file_port", DEFAULT_FILE_PORT), f"{where} file_port")
+    file_port = (
+        _check_port(table["file_port"], f"{where} file_port")
+        if "file_port" in table
+        else default_file_port(port)
+    )
     return CyclerAddress(host, port, file_port, name)
 
 
@@ -279,7 +301,7 @@ def resolve_cycler(
 
     ``spec`` is ``NAME`` (a ``[cyclers.NAME]`` of ``config``), ``HOST:PORT``, or
     ``NAME=HOST:PORT`` (a name for logs and tables, with its address). ``file_port`` overrides
-    the file port (default: the config's, else 9032).
+    the file port (default: the config's, else the control port + 1).
 
     Raises:
         ConfigError: for a malformed spec, or a NAME the config does not define (or no config).
@@ -295,10 +317,10 @@ def resolve_cycler(
                 f"cycler name {name!r} in {spec!r}: use letters, digits, '_', '-' and '.'"
             )
         host, port = parse_host_port(address)
-        return CyclerAddress(host, port, file_port or DEFAULT_FILE_PORT, name)
+        return CyclerAddress(host, port, file_port or default_file_port(port), name)
     if ":" in spec:
         host, port = parse_host_port(spec)
-        return CyclerAddress(host, port, file_port or DEFAULT_FILE_PORT)
+        return CyclerAddress(host, port, file_port or default_file_port(port))
     if config is None or config.path is None:
         raise ConfigError(
             f"cycler {spec!r} is a name, but no config file was given (--config or "

@@ -215,3 +215,18 @@ def test_the_clients_refuse_a_non_ascii_password_without_quoting_it(sim: Simulat
         assert "\u20ac" not in str(caught.value) and "Qx7" not in str(caught.value)
         assert "password (from arguments)" in str(caught.value)
     assert sim.session_count == 0
+@pytest.mark.parametrize("command", [("status",), ("status", "-f", "json"), ("info",)])
+def test_the_file_port_is_not_taken_for_a_control_port(
+    sim: Simulator, run_pycti: RunPycti, command: tuple[str, ...]
+) -> None:
+    # The file port answers a login, but no read of the channels: no empty table, exit 3.
+    assert sim.file_port is not None
+    result = run_pycti(*command, "--host", sim.host, "--port", str(sim.file_port))
+
+    assert result.returncode == ExitCode.CONNECTION
+    assert result.stdout == ""
+    assert lines(result.stderr) == [
+        f"pycti: error: {sim.host}:{sim.file_port} answered a read of every channel with no "
+        f"channel: is {sim.file_port} its CTI control port? (MITS listens on 9031 for control "
+        "and on the next port for files; give the control port with --port)"
+    ]

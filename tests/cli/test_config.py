@@ -100,8 +100,12 @@ def test_resolve_cycler_specs(tmp_path: Path) -> None:
 
     assert resolve_cycler("bay1", config) == CyclerAddress("h1", 9031, 9032, "bay1")
     assert resolve_cycler("bay1", config, file_port=9999).file_port == 9999
-    assert resolve_cycler("10.1.2.3:9100") == CyclerAddress("10.1.2.3", 9100)
-    assert resolve_cycler("north=10.1.2.3:9100") == CyclerAddress("10.1.2.3", 9100, 9032, "north")
+    # No file port given: the control port + 1, as MITS (and pycti sim) serve them.
+    assert resolve_cycler("10.1.2.3:9100") == CyclerAddress("10.1.2.3", 9100, 9101)
+    assert resolve_cycler("north=10.1.2.3:9100") == CyclerAddress("10.1.2.3", 9100, 9101, "north")
+    with pytest.raises(ConfigError, match="no next port"):
+        resolve_cycler("h:65535")
+    assert resolve_cycler("h:65535", file_port=9032).file_port == 9032
     assert resolve_cycler("[::1]:9031").host == "::1"
     assert str(resolve_cycler("[::1]:9031")) == "[::1]:9031"
     with pytest.raises(ConfigError, match=r"unknown cycler 'bay9'.*names these cyclers: bay1"):

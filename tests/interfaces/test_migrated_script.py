@@ -98,7 +98,10 @@ def run_script(python: Path | str, workdir: Path, host: str, port: int) -> dict[
 def run_against_fresh_simulator(
     python: Path | str, workdir: Path
 ) -> tuple[dict[str, Any], list[bytes]]:
-    with Simulator(channels=CHANNELS, users={USER: PASSWORD}, speed=60.0) as sim:
+    # A fixed serial number: two runs on two simulators (two ports) must answer alike.
+    with Simulator(
+        channels=CHANNELS, users={USER: PASSWORD}, speed=60.0, serial_number="SIM0001"
+    ) as sim:
         sim.set_channel_status(5, voltage_v=3.5)
         relay = RecordingRelay(sim.host, sim.port)
         try:

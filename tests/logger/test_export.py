@@ -5,21 +5,32 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import struct
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyctiarbin import AsyncCyclerClient
 from pyctiarbin.logger import CyclerSpec, Logger, open_sink
-from pyctiarbin.logger.export import BDF_COLUMNS, BDF_SOURCES, export_bdf, parse_step_and_cycle
+from pyctiarbin.logger.export import (
+    BDF_COLUMNS,
+    BDF_SOURCES,
+    export_bdf,
+    parse_step_and_cycle,
+    shortest_float32,
+)
 from pyctiarbin.simulator import Simulator
 
 from .support import PASSWORD, USER, query
 
 COLUMNS = [*BDF_COLUMNS, "temperature_t1_celsius"]
+# The columns whose values travel as 64-bit floats; every other float is a 32-bit one.
+F64_COLUMNS = {"test_time_second", "unix_time_second", "step_time_second"}
 
 
 async def _log(url: str) -> None:
@@ -75,11 +86,15 @@ def expected_values(record: dict[str, Any]) -> list[Any]:
     for column in BDF_COLUMNS:
         if column == "cycle_count":
             values.append(cycle)
-        elif column == "step_id":
+        elif column == "step_index":
             values.append(step)
-        else:
+        elif column == "step_id":
+            values.append(str(step))
+        elif column in F64_COLUMNS:
             values.append(record[BDF_SOURCES[column]])
-    return [*values, aux["temperature"][0][0]]
+        else:
+            values.append(shortest_float32(record[BDF_SOURCES[column]]))
+    return [*values, shortest_float32(aux["temperature"][0][0])]
 
 
 def test_csv_and_parquet_match_the_stored_readings(logged: str, tmp_path: Path) -> None:
@@ -99,7 +114,7 @@ def test_csv_and_parquet_match_the_stored_readings(logged: str, tmp_path: Path) 
         records = stored(logged, test_id)
         assert len(records) >= 8
         expected = [expected_values(r) for r in records]
-        # Steps and cycles come through as numbers, and they do change in this run.
+        # Steps and cycles come through as numbers.
         assert all(isinstance(row[4], int) and isinstance(row[5], int) for row in expected)
 
         assert as_csv.path.name.endswith(".bdf.csv") and as_csv.rows == len(records)
@@ -108,7 +123,11 @@ def test_csv_and_parquet_match_the_stored_readings(logged: str, tmp_path: Path) 
             assert next(reader) == COLUMNS
             got = [
                 [
-                    int(v) if name in ("cycle_count", "step_id") else float(v)
+                    int(v)
+                    if name in ("cycle_count", "step_index")
+                    else v
+                    if name == "step_id"
+                    else float(v)
                     for name, v in zip(COLUMNS, row, strict=True)
                 ]
                 for row in reader
@@ -118,13 +137,24 @@ def test_csv_and_parquet_match_the_stored_readings(logged: str, tmp_path: Path) 
         assert as_parquet.path.name.endswith(".bdf.parquet")
         table = pq.read_table(as_parquet.path)
         assert table.column_names == COLUMNS
+        file_meta = table.schema.metadata
+        assert file_meta[b"bdf_version"] == b"1.2"
+        assert json.loads(file_meta[b"bdf_units"])["current_ampere"] == "A"
+        assert table.schema.field("voltage_volt").metadata == {b"unit": b"V"}
+        assert table.schema.field("temperature_t1_celsius").metadata == {b"unit": b"degC"}
+        assert table.schema.field("step_id").metadata is None
         assert [list(row.values()) for row in table.to_pylist()] == expected
 
         for exported in (as_csv, as_parquet):
             meta = json.loads(exported.metadata_path.read_text())
             assert meta["cycler"] == "bay1" and meta["channel"] == channel
             assert (meta["schedule"], meta["test_name"]) == (schedule, test_name)
-            assert meta["serial_number"] == serial == "SIM0001"
+            assert meta["serial_number"] == serial and serial.startswith("SIM")
+            assert exported.metadata_path.name.endswith(".bdf.metadata.json")
+            stem = exported.path.name.rsplit(".bdf.", 1)[0]
+            assert exported.metadata_path.name == f"{stem}.bdf.metadata.json"
+            assert meta["bdf_version"] == "1.2" and meta["units"]["voltage_volt"] == "V"
+            assert meta["extension_columns"] == ["step_time_second"]
             assert meta["test_id"] == test_id and meta["rows"] == len(records)
             started = datetime.fromisoformat(meta["start_time_utc"].replace("Z", "+00:00"))
             assert started.timestamp() == pytest.approx(start_s, abs=1e-5)
@@ -138,8 +168,19 @@ def test_export_by_channel_and_time_range(logged: str, tmp_path: Path) -> None:
         t[0] for t in query(logged, "SELECT unix_time_s FROM readings WHERE channel = 3 ORDER BY 1")
     ]
     start_s, end_s = times[2], times[6]
+    # Channels 3 and 4 never ran a test: skipped unless asked for.
+    assert export_bdf(logged, tmp_path / "none", by="channel", channels=[3, 4]) == []
+    assert list((tmp_path / "none").iterdir()) == []
+    ran = export_bdf(logged, tmp_path / "ran", by="channel")
+    assert [(f.cycler, f.channel) for f in ran] == [("bay1", 1), ("bay1", 2)]
     files = export_bdf(
-        logged, tmp_path, by="channel", channels=[3, 4], start_s=start_s, end_s=end_s
+        logged,
+        tmp_path,
+        by="channel",
+        channels=[3, 4],
+        start_s=start_s,
+        end_s=end_s,
+        include_idle=True,
     )
     assert [(f.cycler, f.channel, f.rows) for f in files] == [("bay1", 3, 4), ("bay1", 4, 4)]
     with files[0].path.open(newline="") as handle:
@@ -164,3 +205,99 @@ def test_nothing_to_export_writes_nothing(logged: str, tmp_path: Path) -> None:
 def test_bad_export_arguments(tmp_path: Path, kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         export_bdf(f"sqlite:///{tmp_path / 'x.db'}", tmp_path, **kwargs)  # type: ignore[arg-type]
+
+
+# What the alliance's reader (batterydf 0.1.0) knows of our columns, by machine name; the
+# ontology-only names and our extensions are the rest (see docs/bdf.md).
+READER_KNOWS = {
+    "test_time_second",
+    "voltage_volt",
+    "current_ampere",
+    "unix_time_second",
+    "cycle_count",
+    "step_index",
+    "charging_capacity_ah",
+    "discharging_capacity_ah",
+    "charging_energy_wh",
+    "discharging_energy_wh",
+    "power_watt",
+    "internal_resistance_ohm",
+    "temperature_t1_celsius",
+}
+READER_IGNORES = {
+    "step_id",
+    "dc_internal_resistance_ohm",
+    "ac_internal_resistance_ohm",
+    "step_time_second",
+}
+
+
+def _aux(record: dict[str, Any]) -> Any:
+    aux = record["aux"]
+    return aux if isinstance(aux, dict) else json.loads(aux)
+
+
+def _same_float32(a: float, b: float) -> bool:
+    return bool(struct.pack("<f", a) == struct.pack("<f", b))
+
+
+# batterydf 0.1.0 calls pandas APIs that newer pandas deprecates: its warning, not ours.
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.rename is deprecated")
+def test_the_alliance_reader_reads_and_validates_our_files(logged: str, tmp_path: Path) -> None:
+    import bdf  # type: ignore[import-untyped]
+    from bdf.normalize import spec  # type: ignore[import-untyped]
+
+    assert set(COLUMNS) == READER_KNOWS | READER_IGNORES
+    tests = query(logged, "SELECT test_id FROM tests ORDER BY channel")
+    for fmt in ("csv", "parquet"):
+        for (test_id,), exported in zip(
+            tests, export_bdf(logged, tmp_path / fmt, fmt=fmt), strict=True
+        ):
+            frame = bdf.read(exported.path)
+            report = bdf.validate(frame, raise_on_error=True)
+            assert report["ok"] and report["missing"] == []
+            # Every column with a quantity the reader knows is recognised; it ignores only the
+            # ontology's names it does not know and our documented extensions.
+            assert set(report["extras"]) == READER_IGNORES
+            labels = {name: spec._label_for(name) for name in READER_KNOWS}
+            assert set(labels.values()) <= set(frame.columns)
+
+            records = stored(logged, test_id)
+            assert len(frame) == len(records)
+            for name, label in labels.items():
+                got = frame[label].tolist()
+                if name in ("cycle_count", "step_index"):
+                    cycle_step = [parse_step_and_cycle(r["step_and_cycle_format"]) for r in records]
+                    want = [pair[0 if name == "cycle_count" else 1] for pair in cycle_step]
+                    assert got == want, name
+                elif name == "temperature_t1_celsius":
+                    want = [_aux(r)["temperature"][0][0] for r in records]
+                    assert all(map(_same_float32, got, want)), name
+                elif name in F64_COLUMNS:
+                    assert got == [r[BDF_SOURCES[name]] for r in records], name
+                else:
+                    want = [r[BDF_SOURCES[name]] for r in records]
+                    assert all(map(_same_float32, got, want)), name
+            # The values the reader ignores are there, under the ontology's names.
+            steps = frame[labels["step_index"]].tolist()
+            assert frame["step_id"].astype(str).tolist() == [str(step) for step in steps]
+            assert frame["dc_internal_resistance_ohm"].tolist() == frame[
+                labels["internal_resistance_ohm"]
+            ].tolist()
+
+
+def test_float32_values_are_written_with_the_digits_they_carry() -> None:
+    assert shortest_float32(0.029999999329447746) == 0.03
+    assert repr(shortest_float32(4.199999809265137)) == "4.2"
+    assert shortest_float32(-0.0) == 0.0 and shortest_float32(float("inf")) == float("inf")
+    assert repr(shortest_float32(3.4028234663852886e38)) == "3.4028235e+38"
+
+
+@given(st.floats(width=32, allow_nan=False, allow_infinity=False))
+def test_shortest_float32_is_the_same_float32_in_the_fewest_digits(value: float) -> None:
+    short = shortest_float32(value)
+    assert _same_float32(short, value)
+    digits = len(f"{short:e}".split("e")[0].replace("-", "").replace(".", "").rstrip("0"))
+    if digits > 1:
+        fewer = float(f"{value:.{digits - 2}e}")
+        assert not _same_float32(fewer, value)

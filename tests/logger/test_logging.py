@@ -93,7 +93,8 @@ async def test_readings_of_several_cyclers_are_complete_and_ordered(db_url: str)
     integrity_ok(db_url)
     assert query(db_url, "SELECT count(*) FROM gaps") == [(0,)]
     cyclers = query(db_url, "SELECT cycler, serial_number, num_channels FROM cyclers ORDER BY 1")
-    assert cyclers == [("sim0", "SIM0001", 8), ("sim1", "SIM0001", 8), ("sim2", "SIM0001", 8)]
+    # Each simulator has its own serial number (SIM and its port).
+    assert cyclers == [(f"sim{n}", f"SIM{sim.port:05d}", 8) for n, sim in enumerate(sims)]
 
     # Every field is stored; aux temperatures too.
     row = query(
@@ -378,3 +379,25 @@ async def test_on_change_stores_only_changes_and_heartbeats(tmp_path: Path) -> N
     assert 3 <= counts[2] <= 5 and 3 <= counts[3] <= 5
     # The charging channel changes (capacity grows): most of its readings are kept.
     assert counts[1] > polls // 2
+
+
+def test_a_port_answering_without_channels_is_an_error_not_an_empty_log(tmp_path: Path) -> None:
+    # The file port answers a login, but a read of every channel with no channel.
+    with Simulator(channels=2, users={USER: PASSWORD}) as sim:
+        assert sim.file_port is not None
+        spec = CyclerSpec("files", sim.host, sim.file_port, USER, PASSWORD)
+        logger = Logger([spec], [open_sink(f"sqlite:///{tmp_path / 'lab.db'}")], interval_s=0.1)
+        asyncio.run(logger.run(duration_s=0.5))
+    health = logger.health().cyclers[0]
+    assert health.readings == 0 and health.errors >= 1 and health.gaps == 1
+    assert health.last_error == (
+        f"{spec.address} answered a read of every channel with no channel: "
+        f"is {spec.port} its CTI control port?"
+    )
+
+
+def test_one_address_under_two_names_is_refused() -> None:
+    specs = [CyclerSpec("a", "Lab-7", 9031), CyclerSpec("b", "lab-7", 9031)]
+    with pytest.raises(ValueError, match=r"the same cycler is named twice: lab-7:9031 \(a and b\)"):
+        Logger(specs, [])
+    Logger([CyclerSpec("a", "lab-7", 9031), CyclerSpec("b", "lab-7", 9041)], [])

@@ -91,6 +91,7 @@ def test_seed_client_against_a_64_channel_simulator(
         ["--channels", "64", "--users", f"{USER}:{PASSWORD}", "--speed", "60"],
         env=seed_env | {"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
     ) as sim:
+        serial = f"SIM{sim.port:05d}"  # derived from the port when not given
         arguments = {
             "host": sim.host,
             "port": sim.port,
@@ -118,7 +119,7 @@ def test_seed_client_against_a_64_channel_simulator(
             after = answer.channels[0]
 
     assert out["num_channels"] == 64
-    assert out["serial"] == "SIM0001"
+    assert out["serial"] == serial
     assert out["channels"] == list(range(64))  # the seed subtracts 1 on the wire
     assert set(out["statuses"]) == {"Idle"}
     assert all(3.0 < v < 4.3 for v in out["voltages"])

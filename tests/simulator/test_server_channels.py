@@ -341,7 +341,7 @@ def test_start_ex_resume_ex_and_start_resume_data(client: RawClient) -> None:
 
 def test_serial_message_and_auto_calibration(sim: Simulator, client: RawClient) -> None:
     serial = client.request(GetSerialNumberRequest())
-    assert serial.serial_number == 1 and serial.result == 0  # type: ignore[attr-defined]
+    assert serial.serial_number == sim.port and serial.result == 0  # type: ignore[attr-defined]
     assert client.result(SendMessageRequest(text="Hello [MITS]")) == 1
     assert client.result(SendMessageRequest(text=" ")) == 2
     assert sim.received_messages == ["Hello [MITS]"]

@@ -57,7 +57,7 @@ def test_login_feedback_fields(sim: Simulator) -> None:
         feedback = client.login("alice", "wonder-Land1")
     assert feedback.result == LoginResult.SUCCESS
     assert feedback.num_channels == 4
-    assert feedback.serial_number == "SIM0001"
+    assert feedback.serial_number == f"SIM{sim.port:05d}" == sim.config.serial_number
     assert feedback.allow_control == 1
     assert feedback.ip_address == bytes([127, 0, 0, 1])
     assert feedback.nickname == sim.config.nickname

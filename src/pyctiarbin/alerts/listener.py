@@ -88,9 +88,15 @@ class AlertListener(Listener):
         for client in self._clients.values():
             await client.close()
 
-    def stats(self) -> dict[str, int]:
-        """Figures for the logger's health view."""
-        counts = {"active": len(self.engine.active)}
+    def stats(self) -> dict[str, int | list[str]]:
+        """Figures for the logger's health view: the number of ``active`` alerts, which ones
+        (``"active alerts"``: rule and where), and per notifier the events delivered and
+        failed."""
+        active = self.engine.active
+        counts: dict[str, int | list[str]] = {
+            "active": len(active),
+            "active alerts": [f"{event.rule} ({event.where})" for event in active],
+        }
         for name, stats in self.engine.stats.items():
             counts[f"{name} delivered"] = stats.delivered
             counts[f"{name} failed"] = stats.failed

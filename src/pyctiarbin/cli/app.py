@@ -36,9 +36,11 @@ from rich.console import Console
 
 from ..config import (
     CONFIG_ENV_VAR,
+    DEFAULT_PORT,
     ConfigError,
     CyclerAddress,
     LabConfig,
+    default_file_port,
     load_lab_config,
     resolve_cycler,
     resolve_lab_credentials,
@@ -56,7 +58,7 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
-    from ..client import CyclerClient
+    from ..client import ChannelStatus, CyclerClient
     from ..logger import CyclerSpec
 
 __all__ = [
@@ -75,8 +77,10 @@ __all__ = [
     "describe_error",
     "err_console",
     "group_app",
+    "not_a_control_port_hint",
     "out_console",
     "parse_channels",
+    "read_every_channel",
     "settings",
 ]
 
@@ -280,7 +284,9 @@ class CyclerOptions:
         if self.cycler is not None and self.host is not None:
             raise CliError("give the cycler either with --cycler or with --host, not both")
         if self.host is not None:
-            address = CyclerAddress(self.host, name=None)
+            port = self.port if self.port is not None else DEFAULT_PORT
+            file_port = self.file_port if self.file_port is not None else default_file_port(port)
+            return CyclerAddress(self.host, port, file_port)
         elif self.cycler is not None:
             address = resolve_cycler(self.cycler, self.config)
         else:
@@ -336,7 +342,39 @@ class CyclerOptions:
         """
         client = self.client()
         with client:
+            if client.login_info.num_channels == 0:
+                raise CliError(
+                    f"{self.address()} logged in but reports no channels: "
+                    + not_a_control_port_hint(self.address()),
+                    ExitCode.CONNECTION,
+                )
             yield client
+
+
+def not_a_control_port_hint(address: CyclerAddress) -> str:
+    """Why a cycler may answer without channels, and what to check."""
+    return (
+        f"is {address.port} its CTI control port? (MITS listens on {DEFAULT_PORT} for control "
+        "and on the next port for files; give the control port with --port)"
+    )
+
+
+def read_every_channel(client: "CyclerClient", address: CyclerAddress) -> list["ChannelStatus"]:
+    """Every channel of the cycler, read in one request.
+
+    Raises CliError (connection) when the answer holds no channel, as the file port or
+    something else than a CTI control port answers.
+    """
+    from ..protocol import AuxOptions
+
+    statuses = client.read_channels(None, aux=int(AuxOptions.AUX))
+    if not statuses:
+        raise CliError(
+            f"{address} answered a read of every channel with no channel: "
+            + not_a_control_port_hint(address),
+            ExitCode.CONNECTION,
+        )
+    return statuses
 
 
 def _option(annotation: Any, *decls: str, help_text: str, **extra: Any) -> Any:
@@ -395,7 +433,7 @@ _CONNECTION_PARAMETERS: tuple[inspect.Parameter, ...] = tuple(
             _option(
                 int | None,
                 "--file-port",
-                help_text="CTI file port of the cycler (default 9032).",
+                help_text="CTI file port of the cycler (default: the control port + 1, 9032).",
                 min=1,
                 max=65535,
                 metavar="PORT",

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .app import CyclerOptions, cycler_command, out_console
+from .app import CyclerOptions, cycler_command, out_console, read_every_channel
 
 __all__ = ["register"]
 
@@ -63,6 +63,8 @@ def info(
     credentials = options.credentials()
     with options.connect() as client:
         login = client.login_info
+        # The file port answers a login too: a read of the channels tells a control port.
+        read_every_channel(client, address)
     data: dict[str, Any] = {
         "cycler": address.label,
         "host": address.host,

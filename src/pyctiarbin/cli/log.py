@@ -9,7 +9,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,9 +25,12 @@ from .app import (
     err_console,
     out_console,
     parse_channels,
+    settings,
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..logger import DatabaseSink, Logger
 
 __all__ = ["register"]
@@ -75,15 +78,15 @@ def _open_sink(url: str, **options: object) -> DatabaseSink:
         raise CliError(f"--db {url.split('://')[0]}://...: {exc}") from exc
 
 
-async def _run_logger(logger: Logger, duration_s: float | None, live: bool) -> None:
+async def _run_logger(logger: Logger, duration_s: float | None, live: Console | None) -> None:
     from ..logger import install_stop_signals
     from ..logger.live import LiveView
 
     install_stop_signals(logger)
-    if not live:
+    if live is None:
         await logger.run(duration_s)
         return
-    view = LiveView(logger, err_console() if not sys.stdout.isatty() else out_console())
+    view = LiveView(logger, live)
     view_task = asyncio.get_running_loop().create_task(view.run())
     try:
         await logger.run(duration_s)
@@ -272,26 +275,41 @@ def register(app: typer.Typer) -> None:
             claim_retry_s=claim_retry,
         )
         show_live = live if live is not None else sys.stdout.isatty()
+        console: Console | None = None
         if show_live:
             from rich.logging import RichHandler
 
-            handler: logging.Handler = RichHandler(console=err_console(), show_path=False)
+            # One console for the view and every log line (the logger's, the alerts', any
+            # warning of the package): lines scroll above the view, frames do not pile up.
+            console = out_console() if sys.stdout.isatty() else err_console()
+            handler: logging.Handler = RichHandler(console=console, show_path=False)
         else:
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        handler.setLevel(logging.INFO)
-        package_log = logging.getLogger("pyctiarbin.logger")
+        handler.setLevel(logging.DEBUG if settings.debug else logging.INFO)
+        package_log = logging.getLogger("pyctiarbin")
+        logger_log = logging.getLogger("pyctiarbin.logger")
+        alerts_log = logging.getLogger("pyctiarbin.alerts")
+        saved = (logger_log.level, alerts_log.level)
         package_log.addHandler(handler)
-        package_log.setLevel(logging.INFO)
         package_log.propagate = False
+        logger_log.setLevel(logging.INFO)
+        if alerts is not None and show_live:
+            alerts_log.setLevel(logging.INFO)  # alert lines above the view
         try:
-            with alerts_on_stdout() if alerts is not None else contextlib.nullcontext():
-                asyncio.run(_run_logger(logger, duration, show_live))
+            with (
+                alerts_on_stdout()
+                if alerts is not None and not show_live
+                else contextlib.nullcontext()
+            ):
+                asyncio.run(_run_logger(logger, duration, console))
         except OwnershipError as exc:
             raise CliError(str(exc), ExitCode.REFUSED) from exc
         finally:
             package_log.removeHandler(handler)
             package_log.propagate = True
+            logger_log.setLevel(saved[0])
+            alerts_log.setLevel(saved[1])
         from ..logger.live import health_lines
 
         health = logger.health()
@@ -362,9 +380,19 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--end", help="Until this time (exclusive).", metavar="TIME"),
         ] = None,
+        include_idle: Annotated[
+            bool,
+            typer.Option(
+                "--include-idle",
+                help="With --by channel: also channels that ran no test in the range (their "
+                "idle readings).",
+            ),
+        ] = False,
     ) -> None:
-        """Write stored readings as Battery Data Format files with metadata sidecars."""
-        from ..logger.export import export_bdf
+        """Write stored readings as Battery Data Format files with metadata sidecars.
+
+        Exits with 1 and says why when nothing matches; never creates a database."""
+        from ..logger.export import describe_empty_export, export_bdf
         from ..logger.sinks import open_database
 
         if fmt not in ("csv", "parquet"):
@@ -375,32 +403,40 @@ def register(app: typer.Typer) -> None:
         end_s = _parse_time(end, "--end")
         if start_s is not None and end_s is not None and end_s <= start_s:
             raise CliError("--end must be after --start")
+        if include_idle and by != "channel":
+            raise CliError(
+                "--include-idle applies to --by channel (idle readings belong to no test)"
+            )
         try:
             database = open_database(db)
         except ImportError as exc:
             raise CliError(f"--db: {exc}") from exc
         try:
-            database.connect()
+            database.connect_existing()
+        except (FileNotFoundError, LookupError) as exc:
+            raise CliError(f"--db {database.display_url}: {exc}") from exc
         except Exception as exc:
             raise CliError(
                 f"cannot open {database.display_url}: {exc}", ExitCode.CONNECTION
             ) from exc
+        selection: dict[str, Any] = {
+            "by": by,
+            "cyclers": cycler or None,
+            "channels": parse_channels(channel) or None,
+            "test_ids": test_id or None,
+            "start_s": start_s,
+            "end_s": end_s,
+            "include_idle": include_idle,
+        }
         try:
-            files = export_bdf(
-                database,
-                out,
-                fmt=fmt,
-                by=by,
-                cyclers=cycler or None,
-                channels=parse_channels(channel) or None,
-                test_ids=test_id or None,
-                start_s=start_s,
-                end_s=end_s,
-            )
+            files = export_bdf(database, out, fmt=fmt, **selection)
+            why = "" if files else describe_empty_export(database, **selection)
         except ImportError as exc:
             raise CliError(str(exc)) from exc
         finally:
             database.disconnect()
+        if not files:
+            raise CliError(f"nothing exported: {why}", ExitCode.REFUSED)
         for exported in files:
             typer.echo(f"{exported.path}  ({exported.rows} rows)")
         typer.echo(f"{len(files)} file(s) written to {out}", err=True)

@@ -23,9 +23,16 @@ def sim(
         typer.Option("--port", help="CTI control port (0: any free port).", min=0, max=65535),
     ] = 9031,
     file_port: Annotated[
-        int,
-        typer.Option("--file-port", help="CTI file port (0: any free port).", min=0, max=65535),
-    ] = 9032,
+        int | None,
+        typer.Option(
+            "--file-port",
+            help="CTI file port (0: any free port). Default: --port + 1 (9031 -> 9032), any "
+            "free port when --port is 0.",
+            min=0,
+            max=65535,
+            show_default=False,
+        ),
+    ] = None,
     no_file_port: Annotated[
         bool, typer.Option("--no-file-port", help="Serve no file commands.")
     ] = False,
@@ -74,8 +81,14 @@ def sim(
         ),
     ] = False,
     serial_number: Annotated[
-        str, typer.Option("--serial-number", help="Serial number reported at login.")
-    ] = "SIM0001",
+        str | None,
+        typer.Option(
+            "--serial-number",
+            help="Serial number reported at login (default: SIM and the control port, SIM09031: "
+            "simulators side by side differ).",
+            show_default=False,
+        ),
+    ] = None,
     memory_budget: Annotated[
         float,
         typer.Option(
@@ -153,12 +166,14 @@ def sim(
 ) -> None:
     """Run a simulated Arbin cycler serving CTI until Ctrl-C: schedules, cell model, files,
     fault injection. Prints its ports (useful with --port 0) and where its users came from."""
-    from ..simulator import config_from_options, run
+    from ..simulator import PortBindError, config_from_options, run
+    from ..simulator.runner import describe_port_error
 
     config, source = config_from_options(
         host=host,
         port=port,
-        file_port=None if no_file_port else file_port,
+        file_port=file_port,
+        no_file_port=no_file_port,
         channels=channels,
         users=users,
         env_file=env_file,
@@ -177,6 +192,9 @@ def sim(
     )
     try:
         run(config, users_source=source)
+    except PortBindError as exc:
+        message = describe_port_error(exc, file_port_given=file_port is not None)
+        raise CliError(message, ExitCode.CONNECTION) from exc
     except OSError as exc:
         raise CliError(
             f"cannot start the simulator on {host}: {exc.strerror or exc}", ExitCode.CONNECTION

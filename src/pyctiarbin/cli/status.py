@@ -18,6 +18,7 @@ from .app import (
     cycler_command,
     out_console,
     parse_channels,
+    read_every_channel,
 )
 from .output import (
     channel_record,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..client import ChannelStatus, CyclerClient
+    from ..config import CyclerAddress
 
 __all__ = ["OutputFormat", "register"]
 
@@ -45,9 +47,10 @@ class OutputFormat(str, enum.Enum):
     CSV = "csv"
 
 
-def _read(client: CyclerClient, channels: list[int]) -> list[ChannelStatus]:
-    # One request for every channel; --channel only filters what is shown.
-    return client.read_channels(channels or None, aux=int(AuxOptions.AUX))
+def _read(client: CyclerClient, channels: list[int], address: CyclerAddress) -> list[ChannelStatus]:
+    if not channels:
+        return read_every_channel(client, address)
+    return client.read_channels(channels, aux=int(AuxOptions.AUX))
 
 
 class _Writer:
@@ -84,14 +87,19 @@ class _Writer:
 
 
 def _watch_live(
-    client: CyclerClient, channels: list[int], writer: _Writer, interval_s: float, count: int | None
+    client: CyclerClient,
+    channels: list[int],
+    address: CyclerAddress,
+    writer: _Writer,
+    interval_s: float,
+    count: int | None,
 ) -> None:
     from rich.live import Live
 
     with Live(console=writer.console, auto_refresh=False, transient=False) as live:
         done = 0
         while True:
-            statuses = _read(client, channels)
+            statuses = _read(client, channels, address)
             read_at = datetime.now(timezone.utc)
             live.update(
                 status_rich_table(statuses, title=f"{writer.title(read_at)}  (Ctrl-C to stop)"),
@@ -149,14 +157,15 @@ def status(
     channels = parse_channels(channel)
     console = out_console()
     with options.connect() as client:
-        cycler = options.address().label
+        address = options.address()
+        cycler = address.label
         writer = _Writer(fmt, cycler, console, watching=watch is not None)
         try:
             if watch is not None and fmt is OutputFormat.TABLE and console.is_terminal:
-                _watch_live(client, channels, writer, watch, count)
+                _watch_live(client, channels, address, writer, watch, count)
                 return
             while True:
-                statuses = _read(client, channels)
+                statuses = _read(client, channels, address)
                 writer.write(statuses, datetime.now(timezone.utc))
                 if watch is None or (count is not None and writer.reads >= count):
                     return

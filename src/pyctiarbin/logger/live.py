@@ -2,9 +2,11 @@
 
 Per cycler: connection state, age of the last reading, polls, readings, rows written by the
 database sinks, missed intervals, gaps and errors; per sink: database state and the backlog
-(rows waiting in memory and in the spill file). :func:`render_health` builds the tables from a
+(rows waiting in memory and in the spill file); per other listener (alerts): the figures its
+``stats()`` gives (active alerts, deliveries). :func:`render_health` builds the tables from a
 :class:`~pyctiarbin.logger.poller.LoggerHealth`; :class:`LiveView` redraws them while the
-logger runs.
+logger runs. Log lines go through the same console (a ``RichHandler`` on
+:attr:`LiveView.console`), so that they scroll above the view instead of breaking it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -21,7 +25,7 @@ from rich.text import Text
 from .poller import CyclerState, Logger, LoggerHealth
 from .sinks.base import SinkStats
 
-__all__ = ["LiveView", "health_lines", "render_health"]
+__all__ = ["LiveView", "health_lines", "listener_details", "render_health"]
 
 _STATE_STYLES = {
     CyclerState.CONNECTED: "green",
@@ -42,6 +46,20 @@ def _age(age_s: float | None) -> str:
     if age_s < 3600:
         return f"{age_s / 60:.1f} min"
     return f"{age_s / 3600:.1f} h"
+
+
+def listener_details(stats: Any) -> str:
+    """One line of a listener's own figures (``stats()``: a mapping, a list value joined)."""
+    if stats is None:
+        return "-"
+    if not isinstance(stats, Mapping):
+        return str(stats)
+    parts = []
+    for key, value in stats.items():
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value) or "none"
+        parts.append(f"{key}: {value}")
+    return "; ".join(parts) or "-"
 
 
 def _sinks(health: LoggerHealth) -> list[SinkStats]:
@@ -106,7 +124,7 @@ def render_health(health: LoggerHealth, now_unix_s: float | None = None) -> Grou
             "backlog",
             "queued",
             "write errors",
-            "last error",
+            "last error / details",
         ):
             listeners.add_column(header)
         for entry in health.listeners:
@@ -127,7 +145,9 @@ def render_health(health: LoggerHealth, now_unix_s: float | None = None) -> Grou
                     Text(stats.last_error[:80], style="red") if stats.last_error else "",
                 )
             else:
-                listeners.add_row(entry.name, "-", "-", "-", str(entry.queued), "-", "")
+                listeners.add_row(
+                    entry.name, "-", "-", "-", str(entry.queued), "-", listener_details(stats)
+                )
         parts.append(listeners)
     return Group(*parts)
 
@@ -142,11 +162,15 @@ def health_lines(health: LoggerHealth, now_unix_s: float | None = None) -> list[
         + (f" not_claimed_yet={c.claim_pending!r}" if c.claim_pending else "")
         for c in health.cyclers
     ]
-    for stats in _sinks(health):
-        lines.append(
-            f"{stats.url} {_sink_state(stats)} written={stats.rows_written} "
-            f"backlog={stats.buffered_rows}+{stats.spilled_rows} errors={stats.write_errors}"
-        )
+    for entry in health.listeners:
+        stats = entry.stats
+        if isinstance(stats, SinkStats):
+            lines.append(
+                f"{stats.url} {_sink_state(stats)} written={stats.rows_written} "
+                f"backlog={stats.buffered_rows}+{stats.spilled_rows} errors={stats.write_errors}"
+            )
+        elif stats is not None:
+            lines.append(f"{entry.name} queued={entry.queued} {listener_details(stats)}")
     return lines
 
 

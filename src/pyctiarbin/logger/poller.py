@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..client import AsyncCyclerClient, ConnectionState
-from ..errors import CtiError, LoginError
+from ..errors import CtiError, LoginError, UnexpectedFeedback
 from .boundaries import BoundaryTracker, ChannelTrack
 from .listener import Listener, OwnershipGuard, StateSource
 from .readings import CyclerInfo, CyclerSpec, Gap, ReadingBatch
@@ -168,7 +168,8 @@ class Logger:
     ``claim_retry_s`` (how often a standby logger tries to take over).
 
     Raises:
-        ValueError: from the constructor, for duplicate cycler names or a bad interval.
+        ValueError: from the constructor, for duplicate cycler names, one address (host and
+            port, the host compared without case) given twice, or a bad interval.
     """
 
     def __init__(
@@ -190,6 +191,19 @@ class Logger:
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"cycler names must be unique; repeated: {', '.join(duplicates)}")
+        # One cycler under two names would be polled twice and stored twice, as two cyclers.
+        by_address: dict[tuple[str, int], list[str]] = {}
+        for spec in cyclers:
+            by_address.setdefault((spec.host.strip().lower(), spec.port), []).append(spec.name)
+        twice = [
+            f"{host}:{port} ({' and '.join(names)})"
+            for (host, port), names in by_address.items()
+            if len(names) > 1
+        ]
+        if twice:
+            raise ValueError(
+                f"the same cycler is named twice: {'; '.join(twice)}; log each cycler once"
+            )
         if not (math.isfinite(interval_s) and interval_s > 0):
             raise ValueError(f"interval_s must be a positive number of seconds, not {interval_s!r}")
         if backoff_s <= 0 or max_backoff_s < backoff_s or claim_retry_s <= 0:
@@ -480,6 +494,12 @@ class Logger:
                 m0 = loop.time()
                 try:
                     statuses = await client.read_channels(aux=self.aux)
+                    if not statuses:
+                        # The file port (or another server) answers a login but no read.
+                        raise UnexpectedFeedback(
+                            f"{spec.address} answered a read of every channel with no channel: "
+                            f"is {spec.port} its CTI control port?"
+                        )
                 except CtiError as exc:
                     failures += 1
                     health.errors += 1

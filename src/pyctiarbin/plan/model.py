@@ -350,7 +350,8 @@ def _plan_cyclers(table: Any) -> dict[str, CyclerAddress]:
             raise PlanError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         host = _text(spec["host"], f"{where} host")
         port = spec.get("port", 9031)
-        file_port = spec.get("file_port", 9032)
+        # Default: the next port (9031 -> 9032); a bad port is reported below, first.
+        file_port = spec.get("file_port", port + 1 if isinstance(port, int) else 0)
         for key, number in (("port", port), ("file_port", file_port)):
             if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
                 raise PlanError(f"{where} {key} must be a TCP port (1..65535)")

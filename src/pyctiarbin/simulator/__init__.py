@@ -38,7 +38,7 @@ Files (file port)    see :mod:`.files`: paths confined to the root; users' sched
                      ``<root>/Work``.
 SEND_MESSAGE         logged and kept in ``Simulator.received_messages``; 1 ok, 2 empty text.
 AUTOCALI_START       1 when no channel is running, else 2.
-GET_SERIAL           the digits of ``serial_number`` (``SIM0001`` -> 1), result 0.
+GET_SERIAL           the digits of ``serial_number`` (``SIM09031`` -> 9031), result 0.
 ===================  ==========================================================================
 """
 
@@ -47,12 +47,13 @@ from __future__ import annotations
 from .config import Faults, SimulatorConfig, parse_users, resolve_users
 from .cycler import ChannelSnapshot, Cycler
 from .runner import build_arg_parser, config_from_args, config_from_options, main, run
-from .server import Simulator
+from .server import PortBindError, Simulator
 
 __all__ = [
     "ChannelSnapshot",
     "Cycler",
     "Faults",
+    "PortBindError",
     "Simulator",
     "SimulatorConfig",
     "build_arg_parser",

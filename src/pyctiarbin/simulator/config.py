@@ -82,7 +82,9 @@ class SimulatorConfig:
     """Everything that describes a simulated cycler.
 
     Network: ``host``, ``port`` (control, 0 = ephemeral), ``file_port`` (file commands, 0 =
-    ephemeral, ``None`` = no file server). Cycler: ``channels``, ``serial_number``, ``nickname``,
+    ephemeral, ``None`` = no file server). Cycler: ``channels``, ``serial_number`` (``None``:
+    ``SIM`` and the bound control port in five digits, ``SIM09031``, so that simulators running
+    side by side on one host differ and a given port always gives the same one), ``nickname``,
     ``users`` (user name -> password), ``allow_control`` (False: every user may only read),
     ``read_only_users`` (these users may only read). Time: ``speed`` (simulated seconds per
     wall-clock second). Files: ``root`` (None = a fresh temporary directory, removed at stop;
@@ -122,7 +124,7 @@ class SimulatorConfig:
     root: str | os.PathLike[str] | None = None
     answer_all: bool = False
     faults: Faults = field(default_factory=Faults)
-    serial_number: str = "SIM0001"
+    serial_number: str | None = None
     nickname: str = "pycti-arbin simulator"
     allow_control: bool = True
     read_only_users: frozenset[str] = frozenset()
@@ -166,7 +168,7 @@ class SimulatorConfig:
                 )
             if len(user) > 32 or len(password) > 32:
                 raise ValueError("user names and passwords hold at most 32 characters")
-        if len(self.serial_number) > 16:
+        if self.serial_number is not None and len(self.serial_number) > 16:
             raise ValueError("serial_number holds at most 16 characters")
         if self.max_sessions < 1:
             raise ValueError("max_sessions must be >= 1")

@@ -18,23 +18,60 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, Faults, SimulatorConfig, resolve_users
-from .server import Simulator
+from .server import PortBindError, Simulator
 
-__all__ = ["build_arg_parser", "config_from_args", "config_from_options", "main", "run"]
+__all__ = [
+    "build_arg_parser",
+    "config_from_args",
+    "config_from_options",
+    "describe_port_error",
+    "main",
+    "run",
+]
+
+
+def _file_port(port: int, file_port: int | None, no_file_port: bool) -> int | None:
+    if no_file_port:
+        return None
+    if file_port is not None:
+        return file_port
+    if port == 0:
+        return 0
+    if port >= 0xFFFF:
+        raise ValueError(
+            f"--port {port} leaves no port for files (default: --port + 1): give --file-port"
+        )
+    return port + 1
+
+
+def describe_port_error(exc: PortBindError, *, file_port_given: bool) -> str:
+    """One line saying which option chose the port that could not be bound, and what to do.
+
+    ``file_port_given`` tells whether ``--file-port`` was on the command line (else the file
+    port was ``--port + 1``).
+    """
+    why = exc.strerror or "cannot be bound"
+    if exc.role == "file":
+        option = f"--file-port {exc.port}" + ("" if file_port_given else " (default: --port + 1)")
+        hint = "give another --file-port (0: any free port), or --no-file-port"
+    else:
+        option, hint = f"--port {exc.port}", "give another --port (0: any free port)"
+    return f"{option} on {exc.host}: {why}; {hint}"
 
 
 def config_from_options(
     *,
     host: str = "127.0.0.1",
     port: int = 9031,
-    file_port: int | None = 9032,
+    file_port: int | None = None,
+    no_file_port: bool = False,
     channels: int = 16,
     users: str | None = None,
     env_file: str | os.PathLike[str] | None = None,
     speed: float = 1.0,
     root: str | os.PathLike[str] | None = None,
     answer_all: bool = False,
-    serial_number: str = "SIM0001",
+    serial_number: str | None = None,
     memory_budget_mib: float = 128.0,
     login_timeout: float = 30.0,
     latency: float = 0.0,
@@ -46,6 +83,9 @@ def config_from_options(
 ) -> tuple[SimulatorConfig, str]:
     """The configuration for the ``pycti sim`` options, and where the users came from.
 
+    The file port is ``file_port``, else ``port + 1`` (9031 -> 9032; 0 when ``port`` is 0), or
+    none with ``no_file_port``. Without ``serial_number`` the serial is derived from the bound
+    control port (``SIM09031``; see :class:`~.config.SimulatorConfig`).
     ``users`` is ``USER:PASS,...``; without it the users come from ``ARBIN_CTI_USERNAME`` /
     ``ARBIN_CTI_PASSWORD`` in the environment, then from ``env_file`` (default ``./.env``),
     then ``admin:admin`` (see :func:`~.config.resolve_users`). ``memory_budget_mib`` is the
@@ -67,7 +107,7 @@ def config_from_options(
     config = SimulatorConfig(
         host=host,
         port=port,
-        file_port=file_port,
+        file_port=_file_port(port, file_port, no_file_port),
         channels=channels,
         users=user_map,
         speed=speed,
@@ -96,7 +136,9 @@ def build_arg_parser(prog: str = "python -m pyctiarbin.simulator") -> argparse.A
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=9031, help="control port (0: any free port)")
     parser.add_argument(
-        "--file-port", type=int, default=9032, help="file-command port (0: any free port)"
+        "--file-port",
+        type=int,
+        help="file-command port (default: --port + 1, any free port when --port is 0)",
     )
     parser.add_argument("--no-file-port", action="store_true", help="serve no file commands")
     parser.add_argument("--channels", type=int, default=16, help="number of IV channels")
@@ -119,7 +161,10 @@ def build_arg_parser(prog: str = "python -m pyctiarbin.simulator") -> argparse.A
         action="store_true",
         help="answer a one-channel status request with every channel, as MITS 10 does",
     )
-    parser.add_argument("--serial-number", default="SIM0001", help="cycler serial number")
+    parser.add_argument(
+        "--serial-number",
+        help="cycler serial number (default: SIM and the control port, e.g. SIM09031)",
+    )
     parser.add_argument(
         "--memory-budget",
         type=float,
@@ -161,7 +206,8 @@ def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, str]:
     return config_from_options(
         host=args.host,
         port=args.port,
-        file_port=None if args.no_file_port else args.file_port,
+        file_port=args.file_port,
+        no_file_port=args.no_file_port,
         channels=args.channels,
         users=args.users,
         env_file=args.env_file,
@@ -248,6 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     try:
         run(config, users_source=source)
+    except PortBindError as exc:
+        message = describe_port_error(exc, file_port_given=args.file_port is not None)
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -44,6 +44,7 @@ import hmac
 import ipaddress
 import logging
 import math
+import os
 import re
 import shutil
 import socket
@@ -52,7 +53,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -132,7 +133,7 @@ from .cycler import ChannelSnapshot, Cycler
 from .faults import FaultState, shape_frames
 from .files import FileService, UploadState, prepare_root
 
-__all__ = ["PRE_LOGIN_MAX_BYTES", "Simulator"]
+__all__ = ["PRE_LOGIN_MAX_BYTES", "PortBindError", "Simulator"]
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +207,25 @@ def _i32(value: int) -> int:
 def _serial_as_int(serial: str) -> int:
     digits = re.sub(r"\D", "", serial)
     return int(digits[-9:]) if digits else 0
+
+
+class PortBindError(OSError):
+    """A listening port of the simulator could not be bound (in use, not permitted, ...).
+
+    ``role`` is ``"control"`` or ``"file"``; ``host`` and ``port`` are the ones asked for;
+    ``errno`` and ``strerror`` are those of the underlying error.
+    """
+
+    def __init__(self, role: str, host: str, port: int, cause: OSError) -> None:
+        # asyncio's message repeats the address; the system's own text says it all.
+        why = os.strerror(cause.errno) if cause.errno else (cause.strerror or str(cause))
+        super().__init__(cause.errno, why)
+        self.role = role
+        self.host = host
+        self.port = port
+
+    def __str__(self) -> str:
+        return f"cannot listen on {self.role} port {self.host}:{self.port}: {self.strerror}"
 
 
 class _Server:
@@ -442,23 +462,33 @@ class _Server:
 
     async def start(self) -> None:
         config = self.config
-        control = await asyncio.start_server(
-            lambda r, w: self._accept(r, w, _CONTROL), config.host, config.port
-        )
+        try:
+            control = await asyncio.start_server(
+                lambda r, w: self._accept(r, w, _CONTROL), config.host, config.port
+            )
+        except OSError as exc:
+            raise PortBindError(_CONTROL, config.host, config.port, exc) from exc
         self._servers.append(control)
         self.port = control.sockets[0].getsockname()[1]
+        if config.serial_number is None:
+            self.config = config = replace(config, serial_number=f"SIM{self.port:05d}")
         if config.file_port is not None:
             try:
                 files = await asyncio.start_server(
                     lambda r, w: self._accept(r, w, _FILE), config.host, config.file_port
                 )
-            except OSError:
+            except OSError as exc:
                 control.close()
                 await control.wait_closed()
                 self._servers.clear()
-                raise
+                raise PortBindError(_FILE, config.host, config.file_port, exc) from exc
             self._servers.append(files)
             self.file_port = files.sockets[0].getsockname()[1]
+
+    @property
+    def serial_number(self) -> str:
+        """The serial number reported (the configured one, else derived from the bound port)."""
+        return self.config.serial_number or f"SIM{self.port:05d}"
 
     async def stop(self) -> None:
         for server in self._servers:
@@ -717,7 +747,7 @@ class _Server:
             LoginFeedback(
                 result=result,
                 ip_address=connection.local_ip,
-                serial_number=config.serial_number,
+                serial_number=self.serial_number,
                 note="pycti-arbin simulator",
                 nickname=config.nickname,
                 location="simulated",
@@ -747,7 +777,7 @@ class _Server:
         return [ConnectFeedback(set_kick_out=request.set_kick_out, connect_result=result)]
 
     def _serial(self, connection: _Connection, request: GetSerialNumberRequest) -> list[Reply]:
-        return [GetSerialNumberFeedback(serial_number=_serial_as_int(self.config.serial_number))]
+        return [GetSerialNumberFeedback(serial_number=_serial_as_int(self.serial_number))]
 
     def _send_message(self, connection: _Connection, request: SendMessageRequest) -> list[Reply]:
         text = request.text
@@ -1083,6 +1113,8 @@ class Simulator:
             self._state = "stopped"
             self._cleanup_root()
             raise
+        # The serial number may have been derived from the bound port.
+        self.config = self._server.config
         self._loop = asyncio.get_running_loop()
         self._state = "running"
         self._log_started()

@@ -93,6 +93,18 @@ class Database(ABC):
             Exception: the driver's error when the database cannot be reached.
         """
 
+    def connect_existing(self) -> None:
+        """Open an existing logger database to read it, creating nothing (the exporter's
+        way in). The default connects as :meth:`connect` does; databases whose connect
+        would create a file or tables override it.
+
+        Raises:
+            FileNotFoundError: if the database does not exist.
+            LookupError: if it exists but holds no logger tables.
+            Exception: the driver's error when the database cannot be reached.
+        """
+        self.connect()
+
     @abstractmethod
     def write(self, chunk: Chunk) -> None:
         """Commit ``chunk`` in one transaction.

@@ -35,8 +35,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import psycopg
-from psycopg import sql
+try:
+    import psycopg
+    from psycopg import sql
+except ImportError as exc:  # the postgres extra is not installed
+    raise ImportError(
+        f"PostgreSQL needs psycopg 3, which is not installed ({exc}): "
+        "pip install 'pycti-arbin[postgres]'",
+        name=exc.name,
+    ) from exc
 
 from ...protocol import AUX_KINDS
 from ..boundaries import ChannelTrack, status_from_label
@@ -296,6 +303,34 @@ class PostgresDatabase(Database):
             # Claims not settled: no write may go through this connection.
             self.disconnect()
             raise
+
+    def connect_existing(self) -> None:
+        """Connect to read: no schema or table is created.
+
+        Raises:
+            LookupError: if the schema holds no logger tables.
+            psycopg.Error: if the server cannot be reached or refuses.
+        """
+        if self.connected:
+            return
+        self.disconnect()
+        conn = psycopg.connect(
+            self._url, autocommit=True, connect_timeout=max(1, round(self.connect_timeout_s))
+        )
+        try:
+            row = conn.execute("SELECT to_regclass(%s)", (f"{self._s}.readings",)).fetchone()
+            if row is None or row[0] is None:
+                raise LookupError(
+                    f"{self._display} holds no pycti logger tables in schema {self.schema!r}"
+                )
+            self._channels = {
+                (str(c), int(n))
+                for c, n in conn.execute(f"SELECT cycler, channel FROM {self._s}.channels")
+            }
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
 
     def disconnect(self) -> None:
         conn, self._conn = self._conn, None

@@ -251,6 +251,41 @@ class SqliteDatabase(Database):
             raise
         self._db = db
 
+    def connect_existing(self) -> None:
+        """Open the file to read it: no file, folder, table or WAL switch is created.
+
+        Raises:
+            FileNotFoundError: if the file does not exist.
+            LookupError: if the file holds no logger tables.
+            RuntimeError: if the file holds a newer schema version.
+            sqlite3.Error: if the file cannot be opened or is not an SQLite database.
+        """
+        if self._db is not None:
+            return
+        if not self.path.is_file():
+            raise FileNotFoundError(
+                f"no logger database at {self.path} (nothing was created; check --db)"
+            )
+        # mode=rw: open as it is, never create (mode=ro cannot read a WAL file whose -shm
+        # file is missing).
+        uri = f"{self.path.resolve().as_uri()}?mode=rw"
+        db = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_s, isolation_level=None)
+        try:
+            try:
+                row = db.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchone()
+            except sqlite3.OperationalError as exc:
+                raise LookupError(f"{self.path} is not a pycti logger database ({exc})") from exc
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has logger schema version {row[0]}; this pycti-arbin knows "
+                    f"up to {SCHEMA_VERSION}"
+                )
+            self._channels = set(db.execute("SELECT cycler, channel FROM channels").fetchall())
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+
     def _require(self) -> sqlite3.Connection:
         if self._db is None:
             raise sqlite3.OperationalError(f"{self.path} is not open")

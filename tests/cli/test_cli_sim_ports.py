@@ -1,0 +1,116 @@
+"""``pycti sim`` defaults: the file port follows the control port, each simulator has its own
+serial number, a port that cannot be bound is named by the option that chose it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from .support import PASSWORD, USER, RunPycti, clean_environment
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_pair(avoid: frozenset[int] = frozenset()) -> int:
+    """A port P such that P and P + 1 are both free now (and not in ``avoid``)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        free = port < 65535 and not {port, port + 1} & avoid
+        if free and _bindable(port + 1) and _bindable(port):
+            return port
+    raise AssertionError("found no two consecutive free ports")
+
+
+@contextlib.contextmanager
+def _pycti_sim(*args: str, cwd: Path) -> Iterator[list[str]]:
+    """Run ``pycti sim ARGS`` until its banner is printed; yields the banner lines."""
+    env = clean_environment({"ARBIN_CTI_USERNAME": USER, "ARBIN_CTI_PASSWORD": PASSWORD})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pyctiarbin.cli", "sim", "--channels", "2", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+    try:
+        assert process.stdout is not None
+        banner: list[str] = []
+        for line in process.stdout:
+            banner.append(line.rstrip("\n"))
+            if line.startswith("press Ctrl-C"):
+                break
+        else:
+            raise AssertionError(f"pycti sim did not start: {banner} {process.stderr}")
+        yield banner
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+
+
+def test_two_simulators_side_by_side(tmp_path: Path, run_pycti: RunPycti) -> None:
+    first = _free_pair()
+    second = _free_pair(frozenset({first, first + 1}))
+
+    with (
+        _pycti_sim("--port", str(first), cwd=tmp_path) as banner_a,
+        _pycti_sim("--port", str(second), cwd=tmp_path) as banner_b,
+    ):
+        assert f"file port: 127.0.0.1:{first + 1}" in banner_a
+        assert f"file port: 127.0.0.1:{second + 1}" in banner_b
+        serials = []
+        for port in (first, second):
+            # The client side follows the same rule: no --file-port means --port + 1.
+            info = run_pycti("info", "--host", "127.0.0.1", "--port", str(port), "-f", "json")
+            assert info.returncode == 0, info.stderr
+            document = json.loads(info.stdout)
+            assert document["file_port"] == port + 1
+            serials.append(document["serial_number"])
+            listing = run_pycti("files", "ls", "Work", "--host", "127.0.0.1", "--port", str(port))
+            assert listing.returncode == 0, listing.stderr
+            assert "Rest.sdx" in listing.stdout
+    assert serials == [f"SIM{first:05d}", f"SIM{second:05d}"]
+    assert f"serial SIM{first:05d}" in banner_a[0] and f"serial SIM{second:05d}" in banner_b[0]
+
+
+def test_a_busy_default_file_port_is_named_by_its_option(run_pycti: RunPycti) -> None:
+    port = _free_pair()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port + 1))
+        squatter.listen()
+
+        result = run_pycti("sim", "--port", str(port), timeout=30)
+        assert result.returncode == 3
+        assert f"--file-port {port + 1} (default: --port + 1) on 127.0.0.1" in result.stderr
+        assert "--no-file-port" in result.stderr
+
+        explicit = run_pycti("sim", "--port", "0", "--file-port", str(port + 1), timeout=30)
+        assert explicit.returncode == 3
+        assert f"--file-port {port + 1} on 127.0.0.1" in explicit.stderr
+        assert "(default" not in explicit.stderr
+
+        control = run_pycti("sim", "--port", str(port + 1), "--no-file-port", timeout=30)
+        assert control.returncode == 3
+        assert f"--port {port + 1} on 127.0.0.1" in control.stderr
+
+
+def test_the_serial_number_can_be_given(tmp_path: Path) -> None:
+    with _pycti_sim("--port", "0", "--serial-number", "LAB-7", cwd=tmp_path) as banner:
+        assert "serial LAB-7," in banner[0]
+        assert banner[2].startswith("file port: 127.0.0.1:")
