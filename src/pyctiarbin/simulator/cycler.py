@@ -64,8 +64,8 @@ from .schedule import (
     ScheduleParseError,
     UnknownStepError,
     find_schedule,
-    parse_schedule,
     read_schedule,
+    rest_schedule,
 )
 
 __all__ = [
@@ -489,7 +489,7 @@ class Cycler:
             except ScheduleNotFoundError:
                 if not self.config.lenient:
                     return AssignResult.SCHEDULE_NOT_FOUND
-                schedule = parse_schedule("[Rest]\nkind = rest\n", name=name)
+                schedule = rest_schedule(name)
             except (ScheduleParseError, OSError) as exc:
                 logger.warning("assign %r to channel index %d: %s", name, channel_index, exc)
                 return AssignResult.CANNOT_ASSIGN
