@@ -268,8 +268,9 @@ def parse_expression(text: str, known: Callable[[str], str | None]) -> Expressio
         raise ValueError("empty expression")
     try:
         tree = ast.parse(source, mode="eval")
-    except (SyntaxError, ValueError) as exc:
-        raise ValueError(f"expression {text!r} does not parse: {exc.msg if isinstance(exc, SyntaxError) else exc}") from None
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        reason = exc.msg if isinstance(exc, SyntaxError) else type(exc).__name__
+        raise ValueError(f"expression {text!r} does not parse: {reason}") from None
     names: list[str] = []
 
     def build(node: ast.AST, depth: int) -> Callable[[Callable[[str], float]], float]:
@@ -777,10 +778,9 @@ class _Parser:
                 ok = False
             if ok and left is not None and right is not None:
                 equations.append(Equation(left, sign, right))
-        if not equations:
-            if ok:
-                self.problem(section, "Equation0_szLeft", "the limit has no equation")
-            return None
+        if not equations and ok:
+            self.problem(section, "Equation0_szLeft", "the limit has no equation")
+            ok = False
         step_limit = self.flag(keys, section, "m_bStepLimit")
         log_limit = self.flag(keys, section, "m_bLogDataLimit")
         goto_text = keys.get("m_szgotostep", "Next Step") or "Next Step"
@@ -795,7 +795,7 @@ class _Parser:
         else:
             self.problem(section, "m_szGotoStep", f"goto {goto_text!r}: no step has that label")
             return None
-        if not ok:
+        if not ok or not equations:
             return None
         return Limit(
             equations=tuple(equations),
