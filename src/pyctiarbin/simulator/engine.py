@@ -234,12 +234,13 @@ class StepRecord(NamedTuple):
 class _Check:
     """A limit of the current step, or a safety scope, compiled to getters.
 
-    ``terms`` are ``(left, right, sign, tolerance)``; the margin of a term is
-    ``sign * (left - right)``, >= 0 when it holds (strict and non-strict signs are the same on a
-    continuous signal). A check holds when every term does (its margin is the smallest).
+    ``terms`` are ``(left, right, sign, strict, tolerance)``; the margin of a term is
+    ``sign * (left - right) - strict``, >= 0 when it holds (``strict`` is a tiny positive number
+    for ``>`` and ``<``, so that equality does not hold; on a continuous signal both forms meet
+    at the same moment). A check holds when every term does (its margin is the smallest).
     """
 
-    terms: tuple[tuple[_Getter, _Getter, float, float], ...]
+    terms: tuple[tuple[_Getter, _Getter, float, float, float], ...]
     goto: int | None
     step_limit: bool
     log_limit: bool
@@ -248,8 +249,8 @@ class _Check:
 
     def margin(self, values: _Values) -> float:
         smallest = math.inf
-        for left, right, sign, _ in self.terms:
-            margin = sign * (left(values) - right(values))
+        for left, right, sign, strict, _ in self.terms:
+            margin = sign * (left(values) - right(values)) - strict
             if margin != margin:  # NaN: never holds
                 return -math.inf
             if margin < smallest:
@@ -258,8 +259,8 @@ class _Check:
 
     def close_enough(self, values: _Values) -> bool:
         return all(
-            sign * (left(values) - right(values)) >= -tolerance
-            for left, right, sign, tolerance in self.terms
+            sign * (left(values) - right(values)) - strict >= -tolerance
+            for left, right, sign, strict, tolerance in self.terms
         )
 
 
@@ -330,7 +331,9 @@ class ScheduleRun:
         self._last_log = (0.0, self._voltage_v, 0.0)
         # Resolved for the current step on entry:
         self._checks: tuple[_Check, ...] = ()
-        self._formulas: dict[str, Callable[[_Values], float]] = {}
+        self._formulas: dict[str, Callable[[_Values], float]] = (
+            self._compile_formulas(schedule) if schedule is not None else {}
+        )
         self._ctrl: _Getter | None = None
         self._clamp_low_a = -self._settings.max_current_a
         self._clamp_high_a = self._settings.max_current_a
@@ -848,10 +851,11 @@ class ScheduleRun:
         for variable, low, high in scopes:
             getter = _slot(_SLOT[variable]) if variable in _SLOT else self._formulas[variable]
             tolerance = 2e-4 if variable == "PV_CHAN_Voltage" else 1e-6 * max(1.0, abs(high))
+            strict = 1e-9 * max(1.0, abs(low), abs(high))  # on the bound is still safe
             for sign, bound in ((1.0, high), (-1.0, low)):
                 checks.append(
                     _Check(
-                        terms=((getter, _constant(bound), sign, tolerance),),
+                        terms=((getter, _constant(bound), sign, strict, tolerance),),
                         goto=None,
                         step_limit=True,
                         log_limit=True,
@@ -871,7 +875,10 @@ class ScheduleRun:
             scale = max(1.0, abs(right)) if isinstance(right, float) else 1.0
             tolerance = 2e-4 if equation.left == "PV_CHAN_Voltage" else 1e-6 * scale
             sign = 1.0 if equation.sign.startswith(">") else -1.0
-            terms.append((self._getter(equation.left), self._getter(right), sign, tolerance))
+            strict = 0.0 if equation.sign.endswith("=") else 1e-12 * scale
+            terms.append(
+                (self._getter(equation.left), self._getter(right), sign, strict, tolerance)
+            )
         return _Check(
             terms=tuple(terms),
             goto=limit.goto,
@@ -1016,12 +1023,22 @@ class ScheduleRun:
         self._substep_start_v = self._cell.terminal_voltage_v(start_a)
         start = self._trial(0.0, start_a)
         start_values = self._values(start)
-        # A step limit or safety scope that holds already ends the step at once.
+        # A step limit or safety scope that holds already ends the step at once; a log limit
+        # that holds logs a point now (once per instant).
+        logged = False
         for check in self._checks:
-            if check.step_limit and check.margin(start_values) >= 0.0:
+            if check.margin(start_values) < 0.0:
+                continue
+            if check.step_limit:
                 self._commit(start)
                 self._fire(check)
                 return 0.0
+            if not logged and self._last_log[0] != self._test_time_s:
+                self._commit(start)
+                self._log()
+                logged = True
+        if logged:
+            start_values = self._values(start)
         trial = self._trial(self._choose_dt(step, start_a, remaining_s, floor_s), start_a)
         values = self._values(trial)
         fired: _Check | None = None
