@@ -218,7 +218,9 @@ class DataPoint(NamedTuple):
 
 
 class StepRecord(NamedTuple):
-    """One executed step, reported when it ends: capacities are those moved during the step."""
+    """One executed step, reported when it ends: ``cycle_index`` is the cycle it started in
+    (a Set Variable(s) step that increments it reports the old one); capacities are those
+    moved during the step."""
 
     step_number: int
     label: str
@@ -314,6 +316,7 @@ class ScheduleRun:
         self._counters = [0.0] * COUNTER_COUNT
         self._step_number = 0
         self._cycle_index = 0
+        self._step_cycle_index = 0
         self._test_time_s = 0.0
         self._step_time_s = 0.0
         self._charge_ah = 0.0
@@ -329,6 +332,7 @@ class ScheduleRun:
         self._exit_condition = ""
         self._instant_transitions = 0
         self._last_log = (0.0, self._voltage_v, 0.0)
+        self._last_log_key = (-1.0, 0)
         # Resolved for the current step on entry:
         self._checks: tuple[_Check, ...] = ()
         self._formulas: dict[str, Callable[[_Values], float]] = (
@@ -503,6 +507,7 @@ class ScheduleRun:
         self._exit_condition = ""
         self._instant_transitions = 0
         self._last_log = (0.0, self._cell.terminal_voltage_v(0.0), 0.0)
+        self._last_log_key = (-1.0, 0)
         self._status = RunStatus.REST  # running; the step entry sets the precise status
         self._enter_step(number)
 
@@ -710,6 +715,10 @@ class ScheduleRun:
 
     def _log(self) -> None:
         step = self.step
+        key = (self._test_time_s, self._step_number)
+        if key == self._last_log_key:
+            return  # a log limit and the step's end at the same instant: one point
+        self._last_log_key = key
         self._last_log = (self._test_time_s, self._voltage_v, self._current_a)
         if self._on_point is None:
             return
@@ -744,7 +753,7 @@ class ScheduleRun:
                     step_number=step.number,
                     label=step.label,
                     step_type=step.step_type.value,
-                    cycle_index=self._cycle_index,
+                    cycle_index=self._step_cycle_index,
                     end_reason=reason,
                     duration_s=self._step_time_s,
                     charge_capacity_ah=self._step_charge_ah,
@@ -775,6 +784,7 @@ class ScheduleRun:
                 return
             step = schedule.steps[number - 1]
             self._step_number = number
+            self._step_cycle_index = self._cycle_index
             self._step_time_s = 0.0
             self._step_charge_ah = 0.0
             self._step_discharge_ah = 0.0
