@@ -261,6 +261,22 @@ class Cycler:
             self._wall_base_s = now
             self._speed = speed
 
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Take wall-clock seconds from ``clock`` from now on (simulated time stays continuous).
+
+        Tests drive the simulation with a clock of their own this way, whatever the load of
+        the machine.
+        """
+        with self.lock:
+            now = self._clock()
+            for channel in self._channels:
+                self._refresh(channel, now, force=True)
+            self._sim_base_s = self.sim_time_s(now)
+            self._clock = clock
+            self._wall_base_s = clock()
+            for channel in self._channels:
+                channel.wall_time_s = self._wall_base_s
+
     def sim_time_s(self, wall_s: float | None = None) -> float:
         """Simulated seconds since the cycler started."""
         wall = self._clock() if wall_s is None else wall_s

@@ -926,6 +926,8 @@ class ScheduleRun:
         return RunStatus.REST
 
     def _clamp(self, current_a: float) -> float:
+        if not math.isfinite(current_a):
+            return 0.0  # a control formula that divides by zero (NaN) draws no current
         return min(max(current_a, self._clamp_low_a), self._clamp_high_a)
 
     def _start_current(self, step: Step) -> float:

@@ -675,6 +675,8 @@ class _Parser:
                 "m_szStepCtrlType",
                 f"{where}: unknown step type {type_text!r} (the simulator runs {supported})",
             )
+            for _, (limit_section, limit_keys) in limit_sections:  # their problems too
+                self.limit(limit_section, limit_keys, number, labels, count, known)
             return None
         ctrl = self.value(section, "m_szCtrlValue", keys.get("m_szctrlvalue", ""), known)
         ext1 = self.value(section, "m_szExtCtrlValue1", keys.get("m_szextctrlvalue1", ""), known)
