@@ -23,7 +23,9 @@ from pyctiarbin.simulator.rawclient import RawClient
 
 from .support import PASSWORD, USER, RunPycti, address, lines
 
-REFERENCE = Path(__file__).resolve().parent.parent / "data" / "schedules" / "20170630-3_6C_9per_5C.sdu"
+REFERENCE = (
+    Path(__file__).resolve().parent.parent / "data" / "schedules" / "20170630-3_6C_9per_5C.sdu"
+)
 FILE_ORDER = [
     "pulse charge",
     "pulse discharge",
@@ -151,8 +153,14 @@ def test_the_reference_schedule_over_cti_on_an_lfp_channel(run_pycti: RunPycti) 
     assert document["end"]["status"] == "cycles"
     first = document["steps"][0]
     assert set(first) == {
-        "step_index", "label", "step_type", "cycle_index", "end_reason", "duration_s",
-        "charge_capacity_ah", "discharge_capacity_ah",
+        "step_index",
+        "label",
+        "step_type",
+        "cycle_index",
+        "end_reason",
+        "duration_s",
+        "charge_capacity_ah",
+        "discharge_capacity_ah",
     }
     assert (first["step_index"], first["label"]) == (1, "pulse charge")
     assert first["duration_s"] == pytest.approx(1.0)
@@ -161,20 +169,26 @@ def test_the_reference_schedule_over_cti_on_an_lfp_channel(run_pycti: RunPycti) 
 def test_schedule_run_table_csv_and_plot(run_pycti: RunPycti, workdir: Path) -> None:
     local = workdir / REFERENCE.name
     shutil.copyfile(REFERENCE, local)
-    ran = run_pycti("schedule", "run", local.name, "--cell", "lfp", "--cycles", "1", "--out", "points.csv")
+    ran = run_pycti(
+        "schedule", "run", local.name, "--cell", "lfp", "--cycles", "1", "--out", "points.csv"
+    )
     assert ran.returncode == 0, ran.stderr
     out = lines(ran.stdout)
     assert out[0].split()[:4] == ["step", "label", "type", "cycle"]
     assert [re.split(r"\s{2,}", line)[1] for line in out[1:16]] == FILE_ORDER
     assert out[-1].startswith("end: cycles: 1 cycles done (test time ")
     csv_lines = (workdir / "points.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("test_time_s,step_time_s,step_number,step_label,cycle_index,voltage_v")
+    assert csv_lines[0].startswith(
+        "test_time_s,step_time_s,step_number,step_label,cycle_index,voltage_v"
+    )
     assert len(csv_lines) > 1000
     hours = run_pycti("schedule", "run", local.name, "--until-hours", "1", "--json")
     assert hours.returncode == 0, hours.stderr
     assert json.loads(hours.stdout)["end"]["status"] == "time"
     pytest.importorskip("matplotlib")
-    plotted = run_pycti("schedule", "run", local.name, "--cell", "lfp", "--cycles", "1", "--plot", "run.png")
+    plotted = run_pycti(
+        "schedule", "run", local.name, "--cell", "lfp", "--cycles", "1", "--plot", "run.png"
+    )
     assert plotted.returncode == 0, plotted.stderr
     assert (workdir / "run.png").read_bytes().startswith(b"\x89PNG")
 
@@ -208,7 +222,8 @@ def test_schedule_check(run_pycti: RunPycti, workdir: Path) -> None:
     stuck = run_pycti("schedule", "check", "never.sdu")
     assert stuck.returncode == 1
     assert lines(stuck.stderr) == [
-        "never.sdu: [Schedule_Step0] m_uLimitNum: step 1 'pulse charge' has no step limit: it never ends",
+        "never.sdu: [Schedule_Step0] m_uLimitNum: step 1 'pulse charge' has no step limit:"
+        " it never ends",
         *(
             f"never.sdu: [Schedule_Step{n}]: step {n + 1} '{FILE_ORDER[n]}' is never reached"
             for n in range(1, 15)

@@ -8,7 +8,9 @@ from typing import Any
 Eq = tuple[str, str, str]
 
 
-def limit(*equations: Eq, goto: str = "Next Step", step: bool = True, log: bool = False) -> dict[str, Any]:
+def limit(
+    *equations: Eq, goto: str = "Next Step", step: bool = True, log: bool = False
+) -> dict[str, Any]:
     """One limit: up to three ``(left, sign, right)`` equations."""
     return {"equations": equations, "goto": goto, "step": step, "log": log}
 
@@ -22,7 +24,14 @@ def step(
     limits: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """One step."""
-    return {"label": label, "type": step_type, "ctrl": ctrl, "ext1": ext1, "ext2": ext2, "limits": limits}
+    return {
+        "label": label,
+        "type": step_type,
+        "ctrl": ctrl,
+        "ext1": ext1,
+        "ext2": ext2,
+        "limits": limits,
+    }
 
 
 def mits_text(

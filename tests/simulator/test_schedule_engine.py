@@ -3,6 +3,7 @@ safety scope. Simulated time only: the engine has no clock."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -129,7 +130,9 @@ def test_cccv_discharge_holds_its_low_voltage() -> None:
 
 
 def test_internal_resistance_step_updates_the_reading() -> None:
-    rec = Recorder([step("IR", "Internal Resistance", "3.96", "30.00", limits=[after(60)])], cell=LFP)
+    rec = Recorder(
+        [step("IR", "Internal Resistance", "3.96", "30.00", limits=[after(60)])], cell=LFP
+    )
     before = rec.run.reading().internal_resistance_ohm
     rec.run.start()
     measured = rec.run.reading().internal_resistance_ohm
@@ -203,9 +206,16 @@ def test_a_cycle_increment_resets_the_capacities_by_default() -> None:
 def test_a_loop_made_of_a_counter_and_a_goto() -> None:
     steps = [
         step("Pulse", "Current(A)", "1", limits=[after(10)]),
-        step("Count", "Set Variable(s)", "0", "2", "0", limits=[
-            limit(("TC_Counter1", "<", "3"), goto="Pulse"),
-        ]),
+        step(
+            "Count",
+            "Set Variable(s)",
+            "0",
+            "2",
+            "0",
+            limits=[
+                limit(("TC_Counter1", "<", "3"), goto="Pulse"),
+            ],
+        ),
         step("Done", "Rest", limits=[after(1)]),
     ]
     rec = Recorder(steps).start()
@@ -233,7 +243,9 @@ def test_voltage_limits_end_the_step_at_the_threshold(ctrl: str, sign: str, thre
 
 
 def test_a_variable_on_the_right() -> None:
-    rec = Recorder([step("I", "Current(A)", "1", limits=[limit(("PV_CHAN_Step_Time", ">", "MV_UD1"))])])
+    rec = Recorder(
+        [step("I", "Current(A)", "1", limits=[limit(("PV_CHAN_Step_Time", ">", "MV_UD1"))])]
+    )
     rec.run.set_meta_variable("MV_UD1", 42.0)
     rec.start()
     assert rec.steps[0].duration_s == pytest.approx(42.0)
@@ -278,22 +290,32 @@ def test_log_limits_mark_data_points_and_do_not_end_the_step() -> None:
 
 def test_dv_voltage_and_dv_current_are_changes_since_the_last_point() -> None:
     steps = [
-        step("V", "Voltage(V)", "4.0", limits=[
-            after(3000),
-            limit(("DV_Current", ">", "0.2"), step=False, log=True),
-        ]),
-        step("I", "Current(A)", "3", limits=[
-            after(600),
-            limit(("DV_Voltage", ">", "0.02"), step=False, log=True),
-        ]),
+        step(
+            "V",
+            "Voltage(V)",
+            "4.0",
+            limits=[
+                after(3000),
+                limit(("DV_Current", ">", "0.2"), step=False, log=True),
+            ],
+        ),
+        step(
+            "I",
+            "Current(A)",
+            "3",
+            limits=[
+                after(600),
+                limit(("DV_Voltage", ">", "0.02"), step=False, log=True),
+            ],
+        ),
     ]
     rec = Recorder(steps, soc=0.6).start()
     in_v = [p for p in rec.points if p.step_label == "V"][:-1]
     in_i = [p for p in rec.points if p.step_label == "I"][:-1]
     assert len(in_v) >= 3 and len(in_i) >= 3
-    for a, b in zip(in_v, in_v[1:], strict=False):
+    for a, b in itertools.pairwise(in_v):
         assert abs(a.current_a - b.current_a) == pytest.approx(0.2, abs=1e-3)
-    for a, b in zip(in_i, in_i[1:], strict=False):
+    for a, b in itertools.pairwise(in_i):
         assert abs(a.voltage_v - b.voltage_v) == pytest.approx(0.02, abs=1e-3)
 
 
@@ -310,8 +332,12 @@ def test_dv_voltage_and_dv_current_are_changes_since_the_last_point() -> None:
         ("PV_CHAN_Internal_Resistance", "0.0", 0.0),
     ],
 )
-def test_channel_variables_in_limits(variable: str, threshold: str, expected_s: float | None) -> None:
-    rec = Recorder([step("I", "Current(A)", "2", limits=[limit((variable, ">", threshold)), after(5000)])])
+def test_channel_variables_in_limits(
+    variable: str, threshold: str, expected_s: float | None
+) -> None:
+    rec = Recorder(
+        [step("I", "Current(A)", "2", limits=[limit((variable, ">", threshold)), after(5000)])]
+    )
     rec.start()
     assert rec.ends()[0][1] == f"{variable}>{float(threshold):g}"
     if expected_s is not None:
@@ -351,7 +377,9 @@ def test_a_limit_that_holds_on_entry_ends_the_step_at_once() -> None:
 
 
 def test_steps_that_end_at_once_for_ever_stop_the_run() -> None:
-    rec = Recorder([step("Spin", "Rest", limits=[limit(("PV_CHAN_Step_Time", ">=", "0"), goto="Spin")])])
+    rec = Recorder(
+        [step("Spin", "Rest", limits=[limit(("PV_CHAN_Step_Time", ">=", "0"), goto="Spin")])]
+    )
     rec.run.start()
     rec.run.advance(1.0)
     assert rec.run.status is RunStatus.STOPPED

@@ -30,10 +30,40 @@ from pyctiarbin.simulator.schedule import (
 DATA = Path(__file__).resolve().parent.parent / "data" / "schedules"
 SOURCES = [DATA / "20170630-3_6C_9per_5C.sdu", *sorted(SHIPPED_SCHEDULES_DIR.glob("*.sdx"))]
 TOKENS = [
-    "", "x", "1e309", "-1", "0", "nan", "inf", "3.6", "-4.4", "PV_CHAN_Voltage", "MV_UD99",
-    "MV_UD1", "TC_Counter2", "CC1", "End Test", "Next Step", "Pulse(A)", "CCCV", "Rest",
-    "Set Variable(s)", "Power(W)", "^", "[", "=", ">", "<=", "==", "1^2", "9" * 400,
-    "1/0", "__import__('os')", "\xff\xfe", "DV_Time", "2*PV_CHAN_Step_Time",
+    "",
+    "x",
+    "1e309",
+    "-1",
+    "0",
+    "nan",
+    "inf",
+    "3.6",
+    "-4.4",
+    "PV_CHAN_Voltage",
+    "MV_UD99",
+    "MV_UD1",
+    "TC_Counter2",
+    "CC1",
+    "End Test",
+    "Next Step",
+    "Pulse(A)",
+    "CCCV",
+    "Rest",
+    "Set Variable(s)",
+    "Power(W)",
+    "^",
+    "[",
+    "=",
+    ">",
+    "<=",
+    "==",
+    "1^2",
+    "9" * 400,
+    "1/0",
+    "__import__('os')",
+    "\xff\xfe",
+    "DV_Time",
+    "2*PV_CHAN_Step_Time",
 ]
 
 
@@ -52,9 +82,7 @@ def mutate(text: str, rng: random.Random) -> str:
             key = lines[index].split("=", 1)[0]
             lines[index] = f"{key}={rng.choice(TOKENS)}"
         elif choice == 3 and lines[index].startswith("["):
-            lines[index] = lines[index].replace(
-                str(rng.randrange(10)), str(rng.randrange(20)), 1
-            )
+            lines[index] = lines[index].replace(str(rng.randrange(10)), str(rng.randrange(20)), 1)
         elif choice == 4:
             lines[index] = lines[index][: rng.randrange(len(lines[index]) + 1)]
         elif choice == 5:

@@ -356,7 +356,14 @@ def test_serial_message_and_auto_calibration(sim: Simulator, client: RawClient) 
 def test_users_schedules_in_the_work_directory(sim: Simulator, client: RawClient) -> None:
     (sim.work_dir / "My_Charge.sdx").write_text(
         mits_text(
-            [step("Charge", "Current(A)", "0.5", limits=[limit(("PV_CHAN_Step_Time", ">=", "3600"))])]
+            [
+                step(
+                    "Charge",
+                    "Current(A)",
+                    "0.5",
+                    limits=[limit(("PV_CHAN_Step_Time", ">=", "3600"))],
+                )
+            ]
         )
     )
     (sim.work_dir / "Broken.sdx").write_text(mits_text([step("Oops", "Teleport(A)", "1")]))

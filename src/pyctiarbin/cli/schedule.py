@@ -34,7 +34,8 @@ def _read(path: Path) -> Schedule:
             typer.echo(f"{path}: {problem}", err=True)
         count = len(exc.problems)
         raise CliError(
-            f"{path}: {count} problem{'s' if count > 1 else ''}: not a schedule the simulator can run",
+            f"{path}: {count} problem{'s' if count > 1 else ''}:"
+            " not a schedule the simulator can run",
             ExitCode.REFUSED,
         ) from None
     except OSError as exc:
@@ -74,11 +75,17 @@ def run(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write the data points the log limits select (CSV).", dir_okay=False),
+        typer.Option(
+            "--out", help="Write the data points the log limits select (CSV).", dir_okay=False
+        ),
     ] = None,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Draw V, I and capacity against time (PNG; needs matplotlib).", dir_okay=False),
+        typer.Option(
+            "--plot",
+            help="Draw V, I and capacity against time (PNG; needs matplotlib).",
+            dir_okay=False,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -125,7 +132,16 @@ def run(
         )
         for step in result.steps
     ]
-    headers = ("step", "label", "type", "cycle", "end reason", "duration", "charge Ah", "discharge Ah")
+    headers = (
+        "step",
+        "label",
+        "type",
+        "cycle",
+        "end reason",
+        "duration",
+        "charge Ah",
+        "discharge Ah",
+    )
     console = out_console()
     console.print(plain_table(headers, rows), markup=False)
     console.print(
@@ -137,7 +153,9 @@ def run(
 
 def register(app: typer.Typer) -> None:
     """Add ``pycti schedule check|run`` to ``app``."""
-    group = group_app("schedule", "MITS schedule files: check them, dry-run them on a simulated cell.")
+    group = group_app(
+        "schedule", "MITS schedule files: check them, dry-run them on a simulated cell."
+    )
     group.command("check")(check)
     group.command("run")(run)
     app.add_typer(group, name="schedule")

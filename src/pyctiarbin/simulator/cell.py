@@ -25,11 +25,11 @@ engine take large sub-steps at high simulation speeds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
 from bisect import bisect_right
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "CELL_PRESETS",
@@ -500,12 +500,16 @@ def load_cell_parameters(spec: str | os.PathLike[str]) -> CellParameters:
         raise ValueError(f"{path}: not valid TOML: {exc}") from None
     base_name = data.pop("preset", "nmc")
     if not isinstance(base_name, str) or base_name.lower() not in CELL_PRESETS:
-        raise ValueError(f"{path}: preset: unknown preset {base_name!r} (use {', '.join(CELL_PRESETS)})")
+        raise ValueError(
+            f"{path}: preset: unknown preset {base_name!r} (use {', '.join(CELL_PRESETS)})"
+        )
     base = CELL_PRESETS[base_name.lower()]
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in _PARAMETER_NAMES:
-            raise ValueError(f"{path}: unknown key {key!r} (keys: {', '.join(sorted(_PARAMETER_NAMES))})")
+            raise ValueError(
+                f"{path}: unknown key {key!r} (keys: {', '.join(sorted(_PARAMETER_NAMES))})"
+            )
         if key == "ocv_table":
             try:
                 value = tuple((float(soc), float(volts)) for soc, volts in value)

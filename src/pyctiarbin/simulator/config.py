@@ -169,7 +169,9 @@ class SimulatorConfig:
             raise ValueError("max_file_bytes must be >= 0")
         for number in self.channel_cells:
             if not 1 <= number <= self.channels:
-                raise ValueError(f"channel_cells: no channel {number!r} (channels 1..{self.channels})")
+                raise ValueError(
+                    f"channel_cells: no channel {number!r} (channels 1..{self.channels})"
+                )
         object.__setattr__(self, "channel_cells", MappingProxyType(dict(self.channel_cells)))
         # Keep a private, read-only copy so that a caller's dict cannot change a running cycler.
         object.__setattr__(self, "users", MappingProxyType(dict(self.users)))

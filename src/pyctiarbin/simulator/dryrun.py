@@ -131,9 +131,7 @@ def points_csv(points: tuple[DataPoint, ...] | list[DataPoint]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(DataPoint._fields)
     for point in points:
-        writer.writerow(
-            [f"{value:.9g}" if isinstance(value, float) else value for value in point]
-        )
+        writer.writerow([f"{value:.9g}" if isinstance(value, float) else value for value in point])
     return buffer.getvalue()
 
 
@@ -157,9 +155,7 @@ def plot_points(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise ImportError(
-            "plotting needs matplotlib: pip install 'pycti-arbin[plot]'"
-        ) from exc
+        raise ImportError("plotting needs matplotlib: pip install 'pycti-arbin[plot]'") from exc
     hours = [point.test_time_s / 3600.0 for point in points]
     figure, (volts, amps, capacity) = plt.subplots(3, 1, sharex=True, figsize=(9, 7))
     volts.plot(hours, [p.voltage_v for p in points], color="tab:blue", linewidth=0.9)

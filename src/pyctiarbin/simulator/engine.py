@@ -39,9 +39,9 @@ times stand still.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from collections.abc import Callable
 from typing import NamedTuple
 
 from .cell import Cell, CellState
@@ -63,12 +63,12 @@ __all__ = [
     "ChannelReading",
     "ChannelRunningError",
     "DataPoint",
-    "StepRecord",
     "NoScheduleError",
     "RunSettings",
     "RunStateError",
     "RunStatus",
     "ScheduleRun",
+    "StepRecord",
     "UnknownStepError",
 ]
 
@@ -910,7 +910,9 @@ class ScheduleRun:
         step_type = step.step_type
         if step_type is StepType.CCCV:
             setpoint = self._control(step)
-            self._clamp_low_a, self._clamp_high_a = (0.0, setpoint) if setpoint >= 0 else (setpoint, 0.0)
+            self._clamp_low_a, self._clamp_high_a = (
+                (0.0, setpoint) if setpoint >= 0 else (setpoint, 0.0)
+            )
         current_a = self._start_current(step)
         self._current_a = current_a
         self._voltage_v = self._cell.terminal_voltage_v(current_a)
@@ -1090,7 +1092,8 @@ class ScheduleRun:
             # Trapezoid rule on V*I: exact for constant I with linear V, and for constant V
             # with linear I (CV).
             energy_wh = (
-                0.5 * (self._substep_start_v * trial.start_a + trial.voltage_v * current_a)
+                0.5
+                * (self._substep_start_v * trial.start_a + trial.voltage_v * current_a)
                 * dt_s
                 / 3600.0
             )

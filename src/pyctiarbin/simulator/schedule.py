@@ -134,7 +134,7 @@ class UnknownStepError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a schedule: where (``section``, ``key``; either may be empty) and what."""
+    """One thing wrong with a schedule: where (``section``, ``key``; either may be empty), what."""
 
     section: str
     key: str
@@ -208,7 +208,7 @@ def canonical_variable(name: str, formulas: Iterable[str] = ()) -> str | None:
     return None
 
 
-# -- expressions ------------------------------------------------------------------------------------
+# -- expressions -----------------------------------------------------------------------------------
 
 _FUNCTIONS: dict[str, Callable[..., float]] = {
     "abs": abs,
@@ -276,7 +276,9 @@ def parse_expression(text: str, known: Callable[[str], str | None]) -> Expressio
     def build(node: ast.AST, depth: int) -> Callable[[Callable[[str], float]], float]:
         if depth > _MAX_EXPRESSION_DEPTH:
             raise ValueError(f"expression {text!r} is nested too deeply")
-        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            if isinstance(node.value, bool):
+                raise ValueError(f"expression {text!r}: True/False are not numbers")
             value = float(node.value)
             if not math.isfinite(value):
                 raise ValueError(f"expression {text!r} holds a number that is not finite")
@@ -444,12 +446,10 @@ class Schedule:
         raise UnknownStepError(f"schedule {self.name!r} has no step labelled {text!r}")
 
 
-# -- the INI reader ----------------------------------------------------------------------------------
+# -- the INI reader --------------------------------------------------------------------------------
 
 
-def _read_sections(
-    text: str, problems: list[Problem]
-) -> dict[str, tuple[str, dict[str, str]]]:
+def _read_sections(text: str, problems: list[Problem]) -> dict[str, tuple[str, dict[str, str]]]:
     """``{folded section name: (name as written, {folded key: value})}``. MITS's INI: no
     comments, no continuation lines; keys are kept whatever they are."""
     sections: dict[str, tuple[str, dict[str, str]]] = {}
@@ -460,7 +460,9 @@ def _read_sections(
             continue
         if line.startswith("["):
             if not line.endswith("]") or len(line) < 3:
-                problems.append(Problem("", f"line {line_number}", f"bad section header {line[:60]!r}"))
+                problems.append(
+                    Problem("", f"line {line_number}", f"bad section header {line[:60]!r}")
+                )
                 current = None
                 continue
             name = line[1:-1].strip()
@@ -474,7 +476,9 @@ def _read_sections(
             continue
         key, equals, value = line.partition("=")
         if not equals or not key.strip():
-            problems.append(Problem("", f"line {line_number}", f"expected 'key=value', got {line[:60]!r}"))
+            problems.append(
+                Problem("", f"line {line_number}", f"expected 'key=value', got {line[:60]!r}")
+            )
             continue
         if current is None:
             continue  # a key outside any (valid) section: nothing reads it
@@ -586,7 +590,9 @@ class _Parser:
                 steps.append(step)
         for (n, m), (section_name, _) in sorted(limit_sections.items()):
             if n not in step_sections:
-                self.problem(section_name, "", f"limit {m} of step section {n}, which does not exist")
+                self.problem(
+                    section_name, "", f"limit {m} of step section {n}, which does not exist"
+                )
         safety = self.safety(schedule_name, globals_, safety_sections, known)
         if self.problems:
             raise ScheduleParseError(source, self.problems)
@@ -693,15 +699,21 @@ class _Parser:
             )
         elif step_type in (StepType.CURRENT, StepType.C_RATE, StepType.VOLTAGE, StepType.POWER):
             if ctrl is None:
-                self.problem(section, "m_szCtrlValue", f"{where}: a {step_type.value} step needs a value")
+                self.problem(
+                    section, "m_szCtrlValue", f"{where}: a {step_type.value} step needs a value"
+                )
         elif step_type is StepType.CCCV:
             if ctrl is None:
                 self.problem(section, "m_szCtrlValue", f"{where}: a CCCV step needs its current")
             elif isinstance(ctrl, float) and ctrl == 0.0:
-                self.problem(section, "m_szCtrlValue", f"{where}: a CCCV step needs a nonzero current")
+                self.problem(
+                    section, "m_szCtrlValue", f"{where}: a CCCV step needs a nonzero current"
+                )
             if not isinstance(ext1, float) or ext1 <= 0.0:
                 self.problem(
-                    section, "m_szExtCtrlValue1", f"{where}: a CCCV step needs its CV voltage (V > 0)"
+                    section,
+                    "m_szExtCtrlValue1",
+                    f"{where}: a CCCV step needs its CV voltage (V > 0)",
                 )
         if step_type is StepType.VOLTAGE and isinstance(ctrl, float) and ctrl <= 0.0:
             self.problem(section, "m_szCtrlValue", f"{where}: the voltage must be positive")
@@ -716,7 +728,9 @@ class _Parser:
                     f" {len(limit_sections)} limit sections",
                 )
         if [m for m, _ in limit_sections] != list(range(len(limit_sections))):
-            self.problem(section, "", f"{where}: limit sections must be numbered 0, 1, ... without gaps")
+            self.problem(
+                section, "", f"{where}: limit sections must be numbered 0, 1, ... without gaps"
+            )
         limits = []
         for _, (limit_section, limit_keys) in limit_sections:
             limit = self.limit(limit_section, limit_keys, number, labels, count, known)
@@ -740,7 +754,9 @@ class _Parser:
         if value is None:
             return 0
         if isinstance(value, str) or value != int(value) or not 0 <= value <= _MASK_MAX:
-            self.problem(section, key, f"a bit mask must be an integer in 0..{_MASK_MAX}, got {value!r}")
+            self.problem(
+                section, key, f"a bit mask must be an integer in 0..{_MASK_MAX}, got {value!r}"
+            )
             return 0
         return int(value)
 
@@ -771,7 +787,9 @@ class _Parser:
                 self.problem(section, left_key, f"unknown variable {left_text!r}")
                 ok = False
             if sign not in _COMPARE_SIGNS:
-                self.problem(section, sign_key, f"compare sign must be one of > >= < <=, got {sign!r}")
+                self.problem(
+                    section, sign_key, f"compare sign must be one of > >= < <=, got {sign!r}"
+                )
                 ok = False
             right = self.value(section, right_key, right_text, known)
             if right is None:
@@ -841,8 +859,8 @@ class _Parser:
             kind = user_keys.get("m_szsafetytype", "")
             if not kind:
                 continue  # an unused slot: MITS writes sixteen of them
-            variable = known(kind)
-            if variable is None:
+            known_variable = known(kind)
+            if known_variable is None:
                 self.problem(user_section, "m_szSafetyType", f"unknown variable {kind!r}")
                 continue
             low = self.number(user_section, "m_fMinValue", user_keys.get("m_fminvalue", ""))
@@ -852,7 +870,7 @@ class _Parser:
             if low > high:
                 self.problem(user_section, "m_fMinValue", f"min {low:g} is above max {high:g}")
                 continue
-            scopes.append(SafetyScope(variable, low, high, user_section, "m_szSafetyType"))
+            scopes.append(SafetyScope(known_variable, low, high, user_section, "m_szSafetyType"))
         return tuple(scopes)
 
 
