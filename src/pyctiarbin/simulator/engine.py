@@ -27,6 +27,15 @@ can exceed it; past 8 times the budget the rest of ``dt_s`` is dropped and the t
 than simulated time rather than stalling the simulator. Energy integrates ``V * I`` by the
 trapezoid rule on each sub-step.
 
+Limits (MITS step limits, log limits, the schedule's safety scopes and the channel's own voltage
+limits) are compiled on step entry into getters over one list of variable values computed for
+each trial sub-step (the ``BUILTIN_VARIABLES`` of :mod:`.schedule`; formulas evaluate over it).
+A step limit that holds when its step starts ends it at once; a log limit records a
+:class:`DataPoint` (``on_point``) and restarts the ``DV_*`` deltas; every step that ends gives a
+:class:`StepRecord` (``on_step``). Set Variable(s) steps take no time. Charge and discharge
+capacities and energies count from the start of the test until a Set Variable(s) reset (or a
+cycle increment, with ``RunSettings.reset_counters_each_cycle``).
+
 Status: :class:`RunStatus` is this engine's own enum; the server maps it to the protocol's status
 codes (IDLE -> Idle, CHARGE -> Charge, DISCHARGE -> Discharge, REST -> Rest, PAUSED -> Pause,
 FINISHED -> Finished, STOPPED -> Idle or Finished as the server prefers, UNSAFE -> Unsafe).
