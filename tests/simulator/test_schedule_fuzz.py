@@ -27,6 +27,8 @@ from pyctiarbin.simulator.schedule import (
     parse_schedule,
 )
 
+from .mits import limit, mits_text, step
+
 DATA = Path(__file__).resolve().parent.parent / "data" / "schedules"
 SOURCES = [DATA / "20170630-3_6C_9per_5C.sdu", *sorted(SHIPPED_SCHEDULES_DIR.glob("*.sdx"))]
 TOKENS = [
@@ -139,3 +141,24 @@ def test_the_server_answers_whatever_schedule_it_is_given(seed: int) -> None:
             answer = client.request(ChannelInfoRequest(channel_index=-1))
             assert isinstance(answer, ChannelInfoFeedback) and len(answer.channels) == 4
         assert codes  # the loop ran
+
+
+def test_assign_refuses_an_unknown_step_type_and_logs_the_step_and_type(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    text = mits_text(
+        [
+            step("Charge", "Current(A)", "1", limits=[limit(("PV_CHAN_Step_Time", ">", "10"))]),
+            step("Wobble", "Current Ramp(A)", "1"),
+        ]
+    )
+    with Simulator(channels=1) as sim, RawClient(sim.host, sim.port) as client:
+        (sim.work_dir / "Ramp.sdu").write_text(text, encoding="latin-1")
+        client.login("admin", "admin")
+        with caplog.at_level("WARNING", logger="pyctiarbin.simulator.cycler"):
+            assert client.result(AssignScheduleRequest(channel_index=0, schedule="Ramp")) == 0x17
+    assert any(
+        "[Schedule_Step1] m_szStepCtrlType: step 2 'Wobble': unknown step type 'Current Ramp(A)'"
+        in record.getMessage()
+        for record in caplog.records
+    ), caplog.text
