@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from pyctiarbin.simulator.engine import (
     ScheduleRun,
     StepRecord,
 )
-from pyctiarbin.simulator.schedule import parse_schedule
+from pyctiarbin.simulator.schedule import parse_schedule, read_schedule
 
 from .mits import limit, mits_text, step
 
@@ -414,3 +415,44 @@ def test_a_user_defined_safety_scope() -> None:
     ).start()
     assert rec.run.status is RunStatus.UNSAFE
     assert rec.run.reading().charge_capacity_ah == pytest.approx(0.5, abs=1e-4)
+
+
+def test_one_long_advance_catches_up_within_its_budget() -> None:
+    """A channel nobody read for long (a server at high speed): one advance call does a bounded
+    amount of work; log limits stop cutting sub-steps once the budget is spent."""
+    reference = Path(__file__).resolve().parent.parent / "data" / "schedules"
+    schedule = read_schedule(reference / "20170630-3_6C_9per_5C.sdu")
+    points: list[DataPoint] = []
+    settings = RunSettings(max_substeps_per_advance=200)
+    run = ScheduleRun(schedule, Cell(LFP), settings, on_point=points.append)
+    run.start()
+    run.advance(30 * 3600.0)
+    assert run.status.is_running
+    assert run.test_time_s == pytest.approx(30 * 3600.0)
+    assert run.cycle_index >= 5
+    assert len(points) < 8 * 200  # far fewer than the ~10000 a 30 h dry run logs
+
+
+@pytest.mark.parametrize(("ctrl", "soc"), [("1", 0.999), ("-1", 0.001)])
+def test_a_cccv_step_that_starts_past_its_voltage_holds_at_no_current(
+    ctrl: str, soc: float
+) -> None:
+    cv_end = limit(("PV_CHAN_CV_StageTime", ">", "1"), ("PV_CHAN_CV_Stage_Current", "<", "0.022"))
+    if ctrl.startswith("-"):
+        cv_end = limit(
+            ("PV_CHAN_CV_StageTime", ">", "1"), ("PV_CHAN_CV_Stage_Current", ">", "-0.022")
+        )
+    target = "3.5" if ctrl == "1" else "2.5"
+    rec = Recorder(
+        [step("S", "CCCV", ctrl, target, limits=[cv_end, after(600)])], cell=LFP, soc=soc
+    )
+    rec.start(chunk_s=1000.0)
+    assert rec.ends()[0][1] == cv_end_text(ctrl)
+    assert rec.steps[0].duration_s == pytest.approx(1.0, abs=1e-3)
+    assert rec.steps[0].charge_capacity_ah == rec.steps[0].discharge_capacity_ah == 0.0
+
+
+def cv_end_text(ctrl: str) -> str:
+    if ctrl.startswith("-"):
+        return "PV_CHAN_CV_StageTime>1 & PV_CHAN_CV_Stage_Current>-0.022"
+    return "PV_CHAN_CV_StageTime>1 & PV_CHAN_CV_Stage_Current<0.022"

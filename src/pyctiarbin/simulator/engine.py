@@ -85,6 +85,8 @@ _TEXT_MAX_CHARS = 63
 # advance() gives up on the rest of its dt_s after this many times max_substeps_per_advance
 # sub-steps (each step change costs at least one, whatever the budget).
 _HARD_CAP_FACTOR = 8
+# How far a CV step's voltage may end off its target before the sub-step is shortened.
+_CV_TOLERANCE_V = 2e-3
 
 
 class RunStateError(RuntimeError):
@@ -616,7 +618,10 @@ class ScheduleRun:
                 return
             floor_s = remaining_s / max(substeps_left, 1)
             substeps_left -= 1
-            remaining_s = max(remaining_s - self._substep(step, remaining_s, floor_s), 0.0)
+            # Past the budget, log limits no longer cut sub-steps (a run that has fallen behind
+            # catches up with fewer data points rather than more CPU).
+            used_s = self._substep(step, remaining_s, floor_s, logs=substeps_left >= 0)
+            remaining_s = max(remaining_s - used_s, 0.0)
         if remaining_s > 0.0:
             self._rest_cell(remaining_s)
 
@@ -999,7 +1004,9 @@ class ScheduleRun:
     def _trial(self, dt_s: float, start_a: float) -> _Trial:
         cell = self._cell
         end_a = start_a
-        if self._cv_voltage_v is not None and dt_s > 0.0:
+        if self._cv_voltage_v is not None and self._cv_start_s is not None and dt_s > 0.0:
+            # CV stage: the current that keeps the voltage (a CC stage is a constant current
+            # until the voltage is reached, found like a limit).
             end_a = cell.current_for_voltage_a(self._cv_voltage_v, dt_s, start_current_a=start_a)
             end_a = self._clamp(end_a)
         state = cell.predict(start_a, dt_s, end_a)
@@ -1040,9 +1047,14 @@ class ScheduleRun:
                 break
         return high
 
-    def _substep(self, step: Step, remaining_s: float, floor_s: float) -> float:
-        """Run one sub-step of at most ``remaining_s``; returns the simulated seconds used."""
+    def _substep(
+        self, step: Step, remaining_s: float, floor_s: float, *, logs: bool = True
+    ) -> float:
+        """Run one sub-step of at most ``remaining_s``; returns the simulated seconds used.
+        ``logs=False`` leaves the log limits out."""
         start_a = self._start_current(step)
+        if self._cv_voltage_v is not None and self._cv_start_s is None and self._holding(start_a):
+            self._cv_start_s = self._step_time_s  # the voltage is reached (or already past)
         self._substep_start_v = self._cell.terminal_voltage_v(start_a)
         start = self._trial(0.0, start_a)
         start_values = self._values(start)
@@ -1056,27 +1068,69 @@ class ScheduleRun:
                 self._commit(start)
                 self._fire(check)
                 return 0.0
-            if not logged and self._last_log[0] != self._test_time_s:
+            if logs and not logged and self._last_log[0] != self._test_time_s:
                 self._commit(start)
                 self._log()
                 logged = True
         if logged:
             start_values = self._values(start)
         trial = self._trial(self._choose_dt(step, start_a, remaining_s, floor_s), start_a)
+        for _ in range(40):
+            if self._cv_trial_ok(trial):
+                break
+            # A sub-step too long for the CV control law (a large dt_s across the steep end of
+            # the OCV curve) misses its voltage: a shorter one does not.
+            trial = self._trial(0.25 * trial.dt_s, start_a)
         values = self._values(trial)
         fired: _Check | None = None
-        for check in self._checks:
+        cv_entry = self._cv_entry_check(start_a)
+        checks = self._checks if cv_entry is None else (*self._checks, cv_entry)
+        for check in checks:
             if check.margin(values) < 0.0:
                 continue
-            if not check.step_limit and check.margin(start_values) >= 0.0:
+            if (
+                check is not cv_entry
+                and not check.step_limit
+                and (not logs or check.margin(start_values) >= 0.0)
+            ):
                 continue  # a log limit that held already logs on its next crossing
             candidate = self._crossing(check, start, trial)
             if fired is None or candidate.dt_s < trial.dt_s:
                 trial, fired = candidate, check
         self._commit(trial)
-        if fired is not None:
+        if fired is cv_entry and cv_entry is not None:
+            self._cv_start_s = self._step_time_s
+        elif fired is not None:
             self._fire(fired)
         return trial.dt_s
+
+    def _cv_entry_check(self, start_a: float) -> _Check | None:
+        """During the CC stage of a CV step: the voltage reaching the CV voltage."""
+        target_v = self._cv_voltage_v
+        if target_v is None or self._cv_start_s is not None or start_a == 0.0:
+            return None
+        sign = 1.0 if start_a > 0.0 else -1.0
+        return _Check(
+            terms=((_slot(_V), _constant(target_v), sign, 0.0, _CV_TOLERANCE_V / 10.0),),
+            goto=None,
+            step_limit=False,
+            log_limit=False,
+            unsafe=False,
+            text="CV",
+        )
+
+    def _cv_trial_ok(self, trial: _Trial) -> bool:
+        """False if a CV step's trial ends off its voltage (held) or past it (at the clamp)."""
+        target_v = self._cv_voltage_v
+        if target_v is None or self._cv_start_s is None or trial.dt_s == 0.0:
+            return True
+        error_v = trial.voltage_v - target_v
+        margin_a = 1e-9 * max(1.0, abs(self._clamp_high_a), abs(self._clamp_low_a))
+        if trial.end_a >= self._clamp_high_a - margin_a:  # cannot charge harder: not above
+            return error_v <= _CV_TOLERANCE_V
+        if trial.end_a <= self._clamp_low_a + margin_a:  # cannot discharge harder: not below
+            return error_v >= -_CV_TOLERANCE_V
+        return abs(error_v) <= _CV_TOLERANCE_V
 
     def _fire(self, check: _Check) -> None:
         if check.unsafe:
