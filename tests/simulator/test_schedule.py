@@ -104,6 +104,9 @@ def test_lf_line_ends_and_unknown_keys_are_accepted() -> None:
     text += "[Some Future Section]\nm_x=1\n"
     schedule = parse_schedule(text)
     assert [s.label for s in schedule.steps] == ["Only"]
+    # Kept (and ignored): every key of the file is in Schedule.sections as written.
+    assert schedule.sections["Schedule"]["m_szSomethingNew"] == "\xe9\xe8 whatever^1"
+    assert schedule.sections["Some Future Section"] == {"m_x": "1"}
 
 
 # -- steps -----------------------------------------------------------------------------------------

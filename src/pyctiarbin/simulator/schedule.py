@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from types import MappingProxyType
 
 from ..protocol.codes import MetaCode, meta_code_for
 
@@ -404,7 +405,8 @@ class SafetyScope:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """A parsed schedule: ``name`` (the file name) and what the simulator runs."""
+    """A parsed schedule: ``name`` (the file name), what the simulator runs, and
+    ``sections``: the whole file as written (read-only)."""
 
     name: str
     steps: tuple[Step, ...]
@@ -413,6 +415,10 @@ class Schedule:
     version: str = ""
     description: str = ""
     source: str = "<string>"
+    #: Every section and key of the file as written, those the simulator ignores included.
+    sections: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
+    )
 
     def step(self, number: int) -> Step:
         """The step with 1-based ``number``.
@@ -449,11 +455,15 @@ class Schedule:
 # -- the INI reader --------------------------------------------------------------------------------
 
 
-def _read_sections(text: str, problems: list[Problem]) -> dict[str, tuple[str, dict[str, str]]]:
-    """``{folded section name: (name as written, {folded key: value})}``. MITS's INI: no
-    comments, no continuation lines; keys are kept whatever they are."""
+def _read_sections(
+    text: str, problems: list[Problem], raw: dict[str, dict[str, str]]
+) -> dict[str, tuple[str, dict[str, str]]]:
+    """``{folded section name: (name as written, {folded key: value})}``; ``raw`` receives
+    ``{section: {key: value}}`` as written. MITS's INI: no comments, no continuation lines;
+    keys are kept whatever they are (the first of a repeated key counts)."""
     sections: dict[str, tuple[str, dict[str, str]]] = {}
     current: dict[str, str] | None = None
+    written: dict[str, str] = {}
     for line_number, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.strip()
         if not line:
@@ -473,6 +483,7 @@ def _read_sections(text: str, problems: list[Problem]) -> dict[str, tuple[str, d
                 continue
             current = {}
             sections[folded] = (name, current)
+            written = raw.setdefault(name, {})
             continue
         key, equals, value = line.partition("=")
         if not equals or not key.strip():
@@ -483,13 +494,15 @@ def _read_sections(text: str, problems: list[Problem]) -> dict[str, tuple[str, d
         if current is None:
             continue  # a key outside any (valid) section: nothing reads it
         current.setdefault(key.strip().casefold(), value.strip())
+        written.setdefault(key.strip(), value.strip())
     return sections
 
 
 class _Parser:
     def __init__(self, text: str) -> None:
         self.problems: list[Problem] = []
-        self.sections = _read_sections(text, self.problems)
+        self.raw: dict[str, dict[str, str]] = {}
+        self.sections = _read_sections(text, self.problems, self.raw)
 
     def problem(self, section: str, key: str, message: str) -> None:
         self.problems.append(Problem(section, key, message))
@@ -604,6 +617,9 @@ class _Parser:
             version=version,
             description=globals_.get("m_szcomments", ""),
             source=source,
+            sections=MappingProxyType(
+                {name: MappingProxyType(keys) for name, keys in self.raw.items()}
+            ),
         )
 
     def formula_labels(self, sections: dict[int, tuple[str, dict[str, str]]]) -> tuple[str, ...]:
