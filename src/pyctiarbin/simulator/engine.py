@@ -134,7 +134,7 @@ class RunSettings:
         ValueError: from the constructor when a value is not finite or out of range.
     """
 
-    #: Largest current the channel can source or sink; clamps CV and MV steps.
+    #: Largest current the channel can source or sink; clamps every step.
     max_current_a: float = 10.0
     #: Channel safety limits: crossing one ends the test with status UNSAFE.
     safety_voltage_max_v: float = 5.0
@@ -204,9 +204,7 @@ class ChannelReading:
 
 # The engine's variable slots: BUILTIN_VARIABLES order, then nothing else (formulas are computed).
 _SLOT = {name: index for index, name in enumerate(BUILTIN_VARIABLES)}
-_V, _I, _P = _SLOT["PV_CHAN_Voltage"], _SLOT["PV_CHAN_Current"], _SLOT["PV_CHAN_Power"]
-_MV0 = _SLOT["MV_UD1"]
-_TC0 = _SLOT["TC_Counter1"]
+_V = _SLOT["PV_CHAN_Voltage"]
 _Values = list[float]
 _Getter = Callable[[_Values], float]
 
