@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(PY) bench/client.py
 	$(PY) bench/simulator.py
 	$(PY) bench/logger.py
+	$(PY) bench/schedule.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

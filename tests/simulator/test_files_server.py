@@ -26,6 +26,8 @@ from pyctiarbin.protocol import (
 from pyctiarbin.simulator import Simulator
 from pyctiarbin.simulator.rawclient import RawClient
 
+from .mits import limit, mits_text, step
+
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[Simulator]:
@@ -138,13 +140,15 @@ def test_upload_checks_md5_order_and_directory(sim: Simulator, files: RawClient)
 def test_an_uploaded_schedule_runs_and_is_protected_while_running(
     sim: Simulator, files: RawClient
 ) -> None:
-    text = b"[Charge]\nkind = cc_charge\ncurrent = 1 A\nlimit = time >= 10 h\n"
-    assert upload(files, "Work/Uploaded.sdx", text) == [1]
+    text = mits_text(
+        [step("Charge", "Current(A)", "1", limits=[limit(("PV_CHAN_Step_Time", ">=", "36000"))])]
+    ).encode("latin-1")
+    assert set(upload(files, "Work/Uploaded.sdx", text)) == {1}
     with RawClient(sim.host, sim.port) as control:
         control.login("admin", "admin")
         assert control.result(AssignScheduleRequest(channel_index=0, schedule="Uploaded.sdx")) == 0
         assert control.result(StartRequest(test_name="u", channel_indexes=(0,))) == 0
-        assert upload(files, "Work/Uploaded.sdx", text) == [4]
+        assert upload(files, "Work/Uploaded.sdx", text)[0] == 4
         assert files.result(DeleteFolderRequest(path="Work/Uploaded.sdx")) == 7
         assert files.result(DeleteFolderRequest(path="Work")) == 5
 

@@ -1,560 +1,446 @@
-"""Schedules (format, parser, loader) and the channel-run engine that executes them."""
+"""MITS schedule files: the parser, the checks, the loader (no engine here)."""
 
 from __future__ import annotations
 
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from pyctiarbin.simulator.cell import Cell, CellParameters
-from pyctiarbin.simulator.engine import (
-    ChannelNotRunningError,
-    ChannelReading,
-    ChannelRunningError,
-    NoScheduleError,
-    RunSettings,
-    RunStatus,
-    ScheduleRun,
-)
+from pyctiarbin.simulator.cell import CELL_PRESETS, CellParameters, load_cell_parameters
 from pyctiarbin.simulator.schedule import (
     SHIPPED_SCHEDULES_DIR,
-    Comparison,
-    CurrentValue,
-    LimitQuantity,
-    Schedule,
+    Equation,
     ScheduleNotFoundError,
     ScheduleParseError,
-    StepKind,
-    UnknownStepError,
+    StepType,
+    check_schedule,
     find_schedule,
     list_schedules,
     load_schedule,
     meta_variable_number,
+    parse_expression,
     parse_schedule,
     read_schedule,
 )
 
-SHIPPED = ["CCCV_Charge.sdx", "CC_Discharge.sdx", "Cycle_CCCV.sdx", "MV_Current.sdx", "Rest.sdx"]
+from .mits import limit, mits_text, step
 
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def run_sampled(
-    run: ScheduleRun, interval_s: float, max_time_s: float = 50_000.0
-) -> list[ChannelReading]:
-    """Advance by ``interval_s`` until the run stops; every reading, the first one included."""
-    samples = [run.reading()]
-    elapsed_s = 0.0
-    while run.status.is_running and elapsed_s < max_time_s:
-        run.advance(interval_s)
-        elapsed_s += interval_s
-        samples.append(run.reading())
-    return samples
-
-
-def trapezoid_energy_wh(samples: list[ChannelReading], sign: int) -> float:
-    """Integral of V*I over test time from the samples, for currents of one sign."""
-    total_ws = 0.0
-    for before, after in pairwise(samples):
-        dt_s = after.test_time_s - before.test_time_s
-        power_before = before.voltage_v * before.current_a * sign
-        power_after = after.voltage_v * after.current_a * sign
-        total_ws += 0.5 * (max(power_before, 0.0) + max(power_after, 0.0)) * dt_s
-    return total_ws / 3600.0
-
-
-def started(schedule: Schedule | str, *, soc: float = 0.2, **settings: float) -> ScheduleRun:
-    if isinstance(schedule, str):
-        schedule = load_schedule(schedule)
-    run = ScheduleRun(schedule, Cell(soc=soc), RunSettings(**settings))  # type: ignore[arg-type]
-    run.start()
-    return run
-
-
-# -- format and parser ---------------------------------------------------------------------------
-
-
-def test_every_shipped_schedule_parses() -> None:
-    assert list_schedules() == sorted(SHIPPED, key=str.casefold)
-    for name in SHIPPED:
-        schedule = load_schedule(name)
-        assert schedule.name == name
-        assert schedule.steps and schedule.description
-        assert [step.number for step in schedule.steps] == list(range(1, len(schedule.steps) + 1))
-
-
-def test_cccv_charge_is_parsed_as_written() -> None:
-    schedule = load_schedule("CCCV_Charge.sdx")
-    cc, cv = schedule.steps
-    assert (cc.kind, cc.label, cc.current) == (
-        StepKind.CC_CHARGE,
-        "CC_Charge",
-        CurrentValue(1.0, c_rate=True),
-    )
-    voltage_limit = cc.limits[0]
-    assert voltage_limit.quantity is LimitQuantity.VOLTAGE
-    assert voltage_limit.comparison is Comparison.AT_LEAST
-    assert (voltage_limit.threshold, voltage_limit.next_step) == (4.2, 2)
-    assert cc.limits[1].threshold == 3 * 3600.0 and cc.limits[1].next_step is None
-    assert cv.kind is StepKind.CV and cv.voltage_v == 4.2
-    current_limit = cv.limits[0]
-    assert current_limit.c_rate and current_limit.threshold == pytest.approx(0.05)
-    assert current_limit.threshold_value(3.0) == pytest.approx(0.15)
-    assert current_limit.describe(3.0) == "Current<=0.15A"
-
-
-def test_units_targets_and_comments() -> None:
-    text = """
-    # leading comment
-    description = units # trailing comment
-
-    [First]
-    kind = cc_discharge
-    current = 500 mA
-    limit = voltage <= 2750mV -> 3
-    limit = time >= 1:30:00 -> last
-    limit = discharge_capacity >= 1500 mAh -> end
-    limit = capacity >= 2Ah          # next by default
-
-    [second]
-    kind = cv
-    voltage = 4.1V
-    current_limit = 0.5C
-    limit = current <= C/50
-    limit = step_time >= 30 min -> FIRST
-
-    [Last]
-    kind = mv_current
-    variable = mv_ud16
-    limit = charge_capacity >= 0.25
-    limit = time >= 2h -> next
-    """
-    schedule = parse_schedule(text)
-    first, second, last = schedule.steps
-    assert schedule.description == "units"
-    assert first.current == CurrentValue(0.5)
-    assert [limit.threshold for limit in first.limits] == [2.75, 5400.0, 1.5, 2.0]
-    assert [limit.next_step for limit in first.limits] == [3, 3, None, 2]
-    assert second.current_limit == CurrentValue(0.5, c_rate=True)
-    assert second.limits[0].threshold == pytest.approx(0.02) and second.limits[0].c_rate
-    assert second.limits[1].quantity is LimitQuantity.TIME
-    assert second.limits[1].threshold == 1800.0 and second.limits[1].next_step == 1
-    assert last.variable == "MV_UD16"
-    assert last.limits[1].next_step is None  # "next" after the last step is the end
-    assert schedule.step_number("SECOND") == 2 and schedule.step_number("3") == 3
-    with pytest.raises(UnknownStepError):
-        schedule.step_number("nope")
-    with pytest.raises(UnknownStepError):
-        schedule.step(4)
-
-
-BAD_SCHEDULES = [
-    ("[A]\nkind = rest\nlimit = time >= 1 h -> Nowhere\n", 3, "no step labelled 'Nowhere'"),
-    ("[A]\nkind = cc\n", 2, "unknown step kind 'cc'"),
-    ("[A]\nkind = rest\n\n[B]\ncurrent = 1A\n", 4, "has no 'kind'"),
-    ("[A]\nkind = cc_charge\n", 1, "needs 'current = ...'"),
-    ("[A]\nkind = cc_charge\ncurrent = -1A\n", 3, "must be positive"),
-    ("[A]\nkind = cc_charge\ncurrent = 2 parsecs\n", 3, "unknown unit 'parsecs'"),
-    ("[A]\nkind = cv\nvoltage = 4.2\ncurrent = 1A\n", 4, "not valid in a cv step"),
-    ("[A]\nkind = rest\nkind = rest\n", 3, "given twice"),
-    ("[A]\nkind = rest\n[a]\nkind = rest\n", 3, "duplicate step label"),
-    ("[A]\nkind = rest\nlimit = voltage > 4.2\n", 3, "must be '>=' or '<='"),
-    ("[A]\nkind = rest\nlimit = time <= 10\n", 3, "only takes '>='"),
-    ("[A]\nkind = rest\nlimit = temperature >= 40\n", 3, "unknown limit quantity"),
-    ("[A]\nkind = rest\nlimit = voltage >= 4.2 ->\n", 3, "no target"),
-    ("[A]\nkind = rest\nlimit = voltage >= 4.2 -> 7\n", 3, "no step 7"),
-    ("[A]\nkind = rest\nlimit = voltage >= 4.2 V V\n", 3, "voltage '4.2 V V'"),
-    ("[A]\nkind = loop\ngoto = A\ncycles = 0\n", 4, "cycles must be an integer >= 1"),
-    ("[A]\nkind = loop\ngoto = next\ncycles = 2\n", 3, "must be a step label or number"),
-    ("[A]\nkind = loop\ngoto = A\ncycles = 2\nlimit = time >= 1\n", 5, "takes no limits"),
-    ("[A]\nkind = mv_current\nvariable = MV_UD17\n", 3, "MV_UD17"),
-    ("[A]\nkind = rest\njust some words\n", 3, "expected '[Label]' or 'key = value'"),
-    ("[A\nkind = rest\n", 1, "must end with ']'"),
-    ("[1st]\nkind = rest\n", 1, "must start with a letter"),
-    ("[End]\nkind = rest\n", 1, "reserved"),
-    ("[" + "x" * 33 + "]\nkind = rest\n", 1, "longer than 32"),
-    ("kind = rest\n[A]\nkind = rest\n", 1, "only 'description' may come before"),
-    ("[A]\nkind =\n", 2, "'kind' has no value"),
+DATA = Path(__file__).resolve().parent.parent / "data" / "schedules"
+REFERENCE = DATA / "20170630-3_6C_9per_5C.sdu"
+REFERENCE_LABELS = [
+    "pulse charge",
+    "pulse discharge",
+    "Initial Rest",
+    "first IR",
+    "Initial Discharge",
+    "Initial Charge",
+    "Second Discharge",
+    "CC1",
+    "CC2",
+    "rest",
+    "IR High",
+    "Finishing Step",
+    "Discharge",
+    "TestforlowQ",
+    "Loop",
 ]
+TIME_10 = limit(("PV_CHAN_Step_Time", ">=", "10"))
 
 
-@pytest.mark.parametrize(("text", "line", "problem"), BAD_SCHEDULES)
-def test_parse_errors_name_file_line_and_problem(text: str, line: int, problem: str) -> None:
+def problems_of(text: str) -> list[str]:
     with pytest.raises(ScheduleParseError) as caught:
         parse_schedule(text, source="lab/bad.sdx")
-    error = caught.value
-    assert isinstance(error, ValueError)
-    assert (error.source, error.line) == ("lab/bad.sdx", line)
-    assert problem in error.problem
-    assert str(error).startswith(f"lab/bad.sdx, line {line}: ")
+    assert str(caught.value).startswith("lab/bad.sdx: ")
+    return [str(problem) for problem in caught.value.problems]
 
 
-def test_a_schedule_without_steps_is_an_error() -> None:
-    with pytest.raises(ScheduleParseError, match=r"^empty\.sdx: no steps"):
-        parse_schedule("# nothing\ndescription = x\n", source="empty.sdx")
+# -- the real file ---------------------------------------------------------------------------------
 
 
-def test_read_schedule_accepts_a_bom_and_rejects_bad_utf8(tmp_path: Path) -> None:
-    good = tmp_path / "Bom.sdx"
-    good.write_bytes(b"\xef\xbb\xbf[A]\r\nkind = rest\r\n")
-    assert read_schedule(good).steps[0].kind is StepKind.REST
-    bad = tmp_path / "Bad.sdx"
-    bad.write_bytes(b"[A]\nkind = rest\n# caf\xe9\n")
-    with pytest.raises(ScheduleParseError, match=r"Bad\.sdx, line 3: not valid UTF-8"):
-        read_schedule(bad)
+def test_the_reference_file_is_latin1_with_bytes_that_are_not_utf8() -> None:
+    data = REFERENCE.read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
 
 
-def test_loader_prefers_the_user_directory_and_ignores_case(tmp_path: Path) -> None:
-    user_dir = tmp_path / "user"
-    user_dir.mkdir()
-    (user_dir / "Rest.sdx").write_text("[Mine]\nkind = rest\n", encoding="utf-8")
-    (user_dir / "Pulse.SDX").write_text("[P]\nkind = cc_charge\ncurrent = 1A\n", encoding="utf-8")
-    (user_dir / "notes.txt").write_text("not a schedule", encoding="utf-8")
-    dirs = [tmp_path / "missing", user_dir]
-    assert load_schedule("rest.sdx", dirs).steps[0].label == "Mine"
-    assert load_schedule("REST", []).steps[0].label == "Rest"
-    assert load_schedule("pulse", dirs).name == "Pulse.SDX"
-    assert find_schedule("cccv_charge.SDX", dirs) == SHIPPED_SCHEDULES_DIR / "CCCV_Charge.sdx"
-    names = list_schedules(dirs)
-    assert "Pulse.SDX" in names and "notes.txt" not in names
-    assert len([name for name in names if name.casefold() == "rest.sdx"]) == 1
-    for bad_name in ["Nope.sdx", "../user/Rest.sdx", "..", "", "C:Rest.sdx"]:
+def test_the_reference_file_parses_as_mits_wrote_it() -> None:
+    schedule = read_schedule(REFERENCE)
+    assert schedule.name == "20170630-3_6C_9per_5C.sdu"
+    assert schedule.version == "Schedule Version 7.00.13"
+    assert [s.label for s in schedule.steps] == REFERENCE_LABELS
+    assert [s.number for s in schedule.steps] == list(range(1, 16))
+    types = {s.label: s.step_type for s in schedule.steps}
+    assert types["pulse charge"] is StepType.C_RATE
+    assert types["Initial Rest"] is StepType.REST
+    assert types["first IR"] is StepType.INTERNAL_RESISTANCE
+    assert types["CC1"] is StepType.CCCV
+    assert types["Loop"] is StepType.SET_VARIABLES
+    cc1 = schedule.steps[7]
+    assert (cc1.ctrl_value, cc1.ext_value1, cc1.section) == (3.96, 3.6, "Schedule_Step7")
+    assert len(cc1.limits) == 6
+    cv_end = cc1.limits[0]
+    assert cv_end.step_limit and not cv_end.log_limit and cv_end.goto == 9
+    assert cv_end.equations == (
+        Equation("PV_CHAN_CV_Stage_Current", "<", 0.022),
+        Equation("PV_CHAN_CV_StageTime", ">", 1.0),
+    )
+    log_every_5s = cc1.limits[2]
+    assert not log_every_5s.step_limit and log_every_5s.log_limit
+    assert log_every_5s.equations == (Equation("DV_Time", ">", 5.0),)
+    loop = schedule.steps[14]
+    assert (loop.reset_mask, loop.increment_mask, loop.decrement_mask) == (15, 1, 0)
+    assert loop.limits[0].goto == 8 and loop.limits[0].goto_text == "CC1"
+    low_q = schedule.steps[13].limits[0]
+    assert low_q.goto is None and low_q.goto_text == "End Test"
+    assert low_q.equations == (Equation("PV_CHAN_Discharge_Capacity", "<=", 0.825),)
+    scopes = {(s.variable, s.min_value, s.max_value) for s in schedule.safety}
+    assert scopes == {("PV_CHAN_Voltage", 1.8, 4.0), ("PV_CHAN_Current", -5.0, 10.0)}
+    assert check_schedule(schedule) == []
+
+
+def test_lf_line_ends_and_unknown_keys_are_accepted() -> None:
+    text = mits_text([step("Only", "Rest", limits=[TIME_10])]).replace("\r\n", "\n")
+    text = text.replace("[Schedule]\n", "[Schedule]\nm_szSomethingNew=\xe9\xe8 whatever^1\n")
+    text += "[Some Future Section]\nm_x=1\n"
+    schedule = parse_schedule(text)
+    assert [s.label for s in schedule.steps] == ["Only"]
+    # Kept (and ignored): every key of the file is in Schedule.sections as written.
+    assert schedule.sections["Schedule"]["m_szSomethingNew"] == "\xe9\xe8 whatever^1"
+    assert schedule.sections["Some Future Section"] == {"m_x": "1"}
+
+
+# -- steps -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("step_type", "ctrl", "ext1", "expected"),
+    [
+        ("Rest", "", "", StepType.REST),
+        ("Current(A)", "-1.5", "", StepType.CURRENT),
+        ("C-Rate", "0.5", "", StepType.C_RATE),
+        ("Voltage(V)", "3.9", "", StepType.VOLTAGE),
+        ("CCCV", "1", "4.2", StepType.CCCV),
+        ("Internal Resistance", "2", "30.00", StepType.INTERNAL_RESISTANCE),
+        ("Power(W)", "-5", "", StepType.POWER),
+        ("current(a)", "MV_UD3", "", StepType.CURRENT),
+    ],
+)
+def test_each_step_type(step_type: str, ctrl: str, ext1: str, expected: StepType) -> None:
+    schedule = parse_schedule(mits_text([step("S", step_type, ctrl, ext1, limits=[TIME_10])]))
+    parsed = schedule.steps[0]
+    assert parsed.step_type is expected
+    if ctrl.upper().startswith("MV_"):
+        assert parsed.ctrl_value == "MV_UD3"
+    elif ctrl:
+        assert parsed.ctrl_value == float(ctrl)
+
+
+def test_an_unknown_step_type_is_refused_naming_the_step_and_the_type() -> None:
+    text = mits_text([step("Warm", "Rest", limits=[TIME_10]), step("Zap", "Pulse(A)", "1")])
+    assert problems_of(text) == [
+        "[Schedule_Step1] m_szStepCtrlType: step 2 'Zap': unknown step type 'Pulse(A)' (the"
+        " simulator runs Rest, Current(A), C-Rate, Voltage(V), CCCV, Internal Resistance,"
+        " Set Variable(s), Power(W))"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        ([step("S", "Current(A)", "")], "[Schedule_Step0] m_szCtrlValue: step 1 'S': a Current(A)"),
+        ([step("S", "Current(A)", "lots")], "[Schedule_Step0] m_szCtrlValue: 'lots' is neither"),
+        ([step("S", "CCCV", "1", "")], "[Schedule_Step0] m_szExtCtrlValue1: step 1 'S': a CCCV"),
+        ([step("S", "CCCV", "0", "4")], "[Schedule_Step0] m_szCtrlValue: step 1 'S': a CCCV step"),
+        ([step("S", "Voltage(V)", "-1")], "[Schedule_Step0] m_szCtrlValue: step 1 'S': the volt"),
+        ([step("S", "Current(A)", "nan")], "[Schedule_Step0] m_szCtrlValue: 'nan' is not a finite"),
+        ([step("S", "Set Variable(s)", "1.5")], "[Schedule_Step0] m_szCtrlValue: a bit mask"),
+        ([step("S", "Set Variable(s)", "0", "2097152")], "[Schedule_Step0] m_szExtCtrlValue1: a"),
+        ([step("S", "Rest"), step("s", "Rest")], "[Schedule_Step1] m_szLabel: label 's' is also"),
+    ],
+)
+def test_bad_step_values_name_section_and_key(
+    steps: list[dict[str, object]], expected: str
+) -> None:
+    assert problems_of(mits_text(steps))[0].startswith(expected)
+
+
+def test_set_variable_masks() -> None:
+    schedule = parse_schedule(mits_text([step("Loop", "Set Variable(s)", "983055", "31", "6")]))
+    loop = schedule.steps[0]
+    assert (loop.reset_mask, loop.increment_mask, loop.decrement_mask) == (983055, 31, 6)
+    assert not loop.step_type.takes_time
+
+
+# -- limits ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sign", [">", ">=", "<", "<="])
+def test_each_compare_sign(sign: str) -> None:
+    text = mits_text([step("S", "Rest", limits=[limit(("PV_CHAN_Voltage", sign, "3.5"))])])
+    assert parse_schedule(text).steps[0].limits[0].equations[0].sign == sign
+
+
+def test_right_hand_sides_are_numbers_or_variables_and_names_are_case_blind() -> None:
+    text = mits_text(
+        [
+            step(
+                "S",
+                "Rest",
+                limits=[
+                    limit(
+                        ("pv_chan_voltage", ">=", "mv_ud2"),
+                        ("DV_TIME", "<", "1e3"),
+                        ("tc_counter4", ">", "Twice"),
+                    )
+                ],
+            )
+        ],
+        formulas=[("Twice", "2 * PV_CHAN_Step_Time")],
+    )
+    equations = parse_schedule(text).steps[0].limits[0].equations
+    assert equations == (
+        Equation("PV_CHAN_Voltage", ">=", "MV_UD2"),
+        Equation("DV_Time", "<", 1000.0),
+        Equation("TC_Counter4", ">", "Twice"),
+    )
+
+
+def test_gotos_next_step_end_test_and_labels() -> None:
+    text = mits_text(
+        [
+            step("A", "Rest", limits=[limit(("PV_CHAN_Step_Time", ">", "1"), goto="c")]),
+            step("B", "Rest", limits=[limit(("PV_CHAN_Step_Time", ">", "1"), goto="End Test")]),
+            step("C", "Rest", limits=[limit(("PV_CHAN_Step_Time", ">", "1"), goto="Next Step")]),
+        ]
+    )
+    a, b, c = parse_schedule(text).steps
+    assert a.limits[0].goto == 3
+    assert b.limits[0].goto is None
+    assert c.limits[0].goto is None  # Next Step after the last step: the test ends
+
+
+@pytest.mark.parametrize(
+    ("equation", "goto", "expected"),
+    [
+        (("PV_CHAN_Voltge", ">", "1"), "Next Step", "Equation0_szLeft: unknown variable 'PV_CHA"),
+        (("PV_CHAN_Voltage", "=", "1"), "Next Step", "Equation0_szCompareSign: compare sign must"),
+        (("PV_CHAN_Voltage", ">", ""), "Next Step", "Equation0_szRight: the right-hand side is"),
+        (("PV_CHAN_Voltage", ">", "MV_UD17"), "Next Step", "Equation0_szRight: 'MV_UD17' is nei"),
+        (("PV_CHAN_Voltage", ">", "1"), "Nowhere", "m_szGotoStep: goto 'Nowhere': no step has"),
+        (
+            ("TC_Counter5", ">", "1"),
+            "Next Step",
+            "Equation0_szLeft: unknown variable 'TC_Counter5'",
+        ),
+    ],
+)
+def test_bad_limits_name_section_and_key(
+    equation: tuple[str, str, str], goto: str, expected: str
+) -> None:
+    text = mits_text([step("S", "Rest", limits=[limit(equation, goto=goto)])])
+    found = problems_of(text)
+    assert len(found) == 1 and found[0].startswith(f"[Schedule_Step0_Limit0] {expected}")
+
+
+def test_every_problem_is_listed() -> None:
+    text = mits_text(
+        [
+            step("A", "Teleport", limits=[TIME_10]),
+            step("B", "Rest", limits=[limit(("Nope", ">", "1"), goto="Z")]),
+        ]
+    )
+    found = problems_of(text)
+    assert len(found) == 3
+    assert found[0].startswith("[Schedule_Step0] m_szStepCtrlType")
+    assert found[1].startswith("[Schedule_Step1_Limit0] Equation0_szLeft: unknown variable 'Nope'")
+    assert found[2].startswith("[Schedule_Step1_Limit0] m_szGotoStep: goto 'Z'")
+
+
+def test_structure_problems() -> None:
+    assert problems_of("[Schedule_Step0]\r\nm_szLabel=x\r\n") == [
+        "[Schedule]: missing: not a MITS schedule file"
+    ]
+    no_steps = mits_text([]).replace("m_uStepNum=0", "m_uStepNum=0")
+    assert "the schedule has no steps" in problems_of(no_steps)[0]
+    gap = mits_text([step("A", "Rest", limits=[TIME_10])]).replace(
+        "Schedule_Step0", "Schedule_Step1"
+    )
+    assert any("without gaps" in p for p in problems_of(gap))
+    count = mits_text([step("A", "Rest", limits=[TIME_10])]).replace(
+        "m_uLimitNum=1", "m_uLimitNum=2"
+    )
+    assert any("m_uLimitNum: step 1 'A': says 2 limits" in p for p in problems_of(count))
+    twice = mits_text([step("A", "Rest", limits=[TIME_10])]) + "[Schedule_Step0]\r\n"
+    assert any("section appears twice" in p for p in problems_of(twice))
+
+
+# -- formulas and safety ---------------------------------------------------------------------------
+
+
+def test_formulas_compile_and_read_variables() -> None:
+    values = {"PV_CHAN_Voltage": 3.0, "MV_UD1": 2.0}
+
+    def known(name: str) -> str | None:
+        return {"pv_chan_voltage": "PV_CHAN_Voltage", "mv_ud1": "MV_UD1"}.get(name.lower())
+
+    expression = parse_expression("abs(-PV_CHAN_Voltage) * 2 ^ 2 + max(MV_UD1, 1) / 4", known)
+    assert expression.variables == ("PV_CHAN_Voltage", "MV_UD1")
+    assert expression.evaluate(values.__getitem__) == pytest.approx(12.5)
+    nan = parse_expression("1 / (MV_UD1 - 2)", known).evaluate(values.__getitem__)
+    assert nan != nan
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("__import__('os').system('true')", "Call is not allowed"),
+        ("PV_CHAN_Voltage.real", "Attribute is not allowed"),
+        ("(lambda: 1)()", "Call is not allowed"),
+        ("[1, 2]", "List is not allowed"),
+        ("'text'", "Constant is not allowed"),
+        ("1 < 2", "Compare is not allowed"),
+        ("Bogus + 1", "unknown variable 'Bogus'"),
+        ("1 +", "does not parse"),
+        ("", "empty expression"),
+        ("-" * 40 + "1", "nested too deeply"),
+        ("-" * 500 + "1", "nested too deeply"),
+        ("1" + "+1" * 300, "longer than 512"),
+    ],
+)
+def test_formulas_only_take_arithmetic(expression: str, expected: str) -> None:
+    text = mits_text([step("S", "Rest", limits=[TIME_10])], formulas=[("F", expression)])
+    found = problems_of(text)
+    assert found[0].startswith("[Schedule_Formula0] m_szExpression: ")
+    assert expected in found[0]
+
+
+def test_a_formula_reads_formulas_defined_before_it() -> None:
+    ok = mits_text(
+        [step("S", "Rest", limits=[limit(("G", ">", "1"))])],
+        formulas=[("F", "PV_CHAN_Step_Time"), ("G", "F * 2")],
+    )
+    assert [f.label for f in parse_schedule(ok).formulas] == ["F", "G"]
+    loop = mits_text([step("S", "Rest", limits=[TIME_10])], formulas=[("F", "G"), ("G", "F")])
+    assert "unknown variable 'G'" in problems_of(loop)[0]
+
+
+def test_safety_scopes() -> None:
+    text = mits_text(
+        [step("S", "Rest", limits=[TIME_10])],
+        safety={"Voltage": (2.0, 3.7), "Power": (-20.0, 20.0)},
+        user_safety=[("PV_CHAN_Charge_Capacity", 0.0, 1.2)],
+    )
+    scopes = [
+        (s.variable, s.min_value, s.max_value, s.section) for s in parse_schedule(text).safety
+    ]
+    assert scopes == [
+        ("PV_CHAN_Voltage", 2.0, 3.7, "Schedule"),
+        ("PV_CHAN_Power", -20.0, 20.0, "Schedule"),
+        ("PV_CHAN_Charge_Capacity", 0.0, 1.2, "Schedule_UserDefineSafety0"),
+    ]
+    inverted = mits_text([step("S", "Rest", limits=[TIME_10])], safety={"Voltage": (4.0, 3.0)})
+    assert problems_of(inverted) == ["[Schedule] m_VoltageSafetyScope: min 4 is above max 3"]
+    unknown = mits_text([step("S", "Rest", limits=[TIME_10])], user_safety=[("Pressure", 0, 1)])
+    assert problems_of(unknown) == [
+        "[Schedule_UserDefineSafety0] m_szSafetyType: unknown variable 'Pressure'"
+    ]
+
+
+# -- checks ----------------------------------------------------------------------------------------
+
+
+def test_check_finds_steps_that_never_end_and_steps_never_reached() -> None:
+    schedule = parse_schedule(
+        mits_text(
+            [
+                step("A", "Rest", limits=[limit(("PV_CHAN_Step_Time", ">", "1"), goto="C")]),
+                step("B", "Rest", limits=[TIME_10]),
+                step(
+                    "C",
+                    "Current(A)",
+                    "1",
+                    limits=[limit(("DV_Time", ">", "1"), step=False, log=True)],
+                ),
+                step("D", "Set Variable(s)", "0", "1"),
+            ]
+        )
+    )
+    assert [str(p) for p in check_schedule(schedule)] == [
+        "[Schedule_Step2] m_uLimitNum: step 3 'C' has no step limit: it never ends",
+        "[Schedule_Step1]: step 2 'B' is never reached",
+        "[Schedule_Step3]: step 4 'D' is never reached",
+    ]
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def test_shipped_schedules_are_mits_files_that_check_clean(tmp_path: Path) -> None:
+    names = list_schedules()
+    assert {
+        "CCCV_Charge.sdx",
+        "CC_Discharge.sdx",
+        "Cycle_CCCV.sdx",
+        "MV_Current.sdx",
+        "Rest.sdx",
+    } <= set(names)
+    for name in names:
+        assert (SHIPPED_SCHEDULES_DIR / name).read_bytes().startswith(b"[Version Section]\r\n")
+        schedule = load_schedule(name)
+        never_ending = {"Rest.sdx", "MV_Current.sdx"}  # they run until stopped, on purpose
+        assert (check_schedule(schedule) == []) is (name not in never_ending), name
+
+
+def test_find_schedule_tries_both_suffixes_and_refuses_paths(tmp_path: Path) -> None:
+    (tmp_path / "Mine.SDU").write_bytes(REFERENCE.read_bytes())
+    assert find_schedule("mine", [tmp_path]) == tmp_path / "Mine.SDU"
+    assert load_schedule("Mine.sdu", [tmp_path]).steps[0].label == "pulse charge"
+    assert find_schedule("cycle_cccv", [tmp_path]) == SHIPPED_SCHEDULES_DIR / "Cycle_CCCV.sdx"
+    for bad in ("../Mine.sdu", "a/b.sdx", "", "..", "C:x.sdx"):
         with pytest.raises(ScheduleNotFoundError):
-            load_schedule(bad_name, dirs)
+            find_schedule(bad, [tmp_path])
 
 
-def test_meta_variable_names() -> None:
+def test_meta_variable_numbers_use_the_protocols_names() -> None:
     assert meta_variable_number("MV_UD1") == 1
     assert meta_variable_number(" mv_ud16 ") == 16
     assert meta_variable_number(7) == 7
-    bad_names: list[str | int] = ["MV_UD0", "MV_UD17", "MV1", 0, 17]
-    for bad in bad_names:
+    for bad in ("MV_UD0", "MV_UD17", "TC_Counter1", 0, 17):
         with pytest.raises(ValueError):
             meta_variable_number(bad)
 
 
-# -- the engine: physics through schedules -------------------------------------------------------
+# -- cells -----------------------------------------------------------------------------------------
 
 
-def test_cccv_charge_reaches_the_limit_and_tapers() -> None:
-    run = started("CCCV_Charge.sdx")
-    samples = run_sampled(run, 10.0)
-    assert run.status is RunStatus.FINISHED
-    assert run.exit_condition == "Current<=0.15A"
-    cc = [s for s in samples if s.step_number == 1 and s.status is RunStatus.CHARGE]
-    cv = [s for s in samples if s.step_number == 2 and s.status is RunStatus.CHARGE]
-    assert len(cc) > 100 and len(cv) > 30
-    assert all(s.current_a == pytest.approx(3.0) for s in cc)
-    assert max(s.voltage_v for s in cc) <= 4.2 + 1e-3
-    assert cc[-1].voltage_v > 4.15
-    assert all(s.voltage_v == pytest.approx(4.2, abs=1e-3) for s in cv)
-    currents = [s.current_a for s in cv]
-    assert all(later <= earlier + 1e-3 for earlier, later in pairwise(currents))
-    assert currents[0] > 2.0 and 0.14 < currents[-1] < 0.2
-    assert samples[-1].current_a == 0.0 and samples[-1].step_and_cycle_format.endswith("CV")
-    capacities = [s.charge_capacity_ah for s in samples]
-    assert all(later >= earlier for earlier, later in pairwise(capacities))
-    assert 2.0 < capacities[-1] < 3.0  # from 20 % SOC
-    assert run.cell.soc > 0.95
-    assert samples[-1].discharge_capacity_ah == 0.0
-
-
-@pytest.mark.parametrize(("name", "sign"), [("CCCV_Charge.sdx", 1), ("CC_Discharge.sdx", -1)])
-def test_energy_is_the_integral_of_v_times_i(name: str, sign: int) -> None:
-    run = started(name, soc=0.2 if sign > 0 else 0.95)
-    samples = run_sampled(run, 5.0)
-    last = samples[-1]
-    reported_wh = last.charge_energy_wh if sign > 0 else last.discharge_energy_wh
-    capacity_ah = last.charge_capacity_ah if sign > 0 else last.discharge_capacity_ah
-    assert reported_wh == pytest.approx(trapezoid_energy_wh(samples, sign), rel=0.01)
-    # and, for scale, about capacity times a mean voltage of a Li-ion cell
-    assert 3.4 < reported_wh / capacity_ah < 4.1
-
-
-def test_large_advances_give_the_same_result_as_small_ones() -> None:
-    fine = started("Cycle_CCCV.sdx")
-    run_sampled(fine, 1.0, max_time_s=100_000.0)
-    coarse = started("Cycle_CCCV.sdx")
-    for _ in range(10):
-        coarse.advance(10_000.0)
-    assert fine.status is coarse.status is RunStatus.FINISHED
-    for field in ("charge_capacity_ah", "discharge_capacity_ah", "charge_energy_wh"):
-        assert getattr(coarse.reading(), field) == pytest.approx(
-            getattr(fine.reading(), field), rel=5e-3
-        )
-    assert coarse.test_time_s == pytest.approx(fine.test_time_s, rel=5e-3)
-
-
-def test_temperature_rises_under_load_and_relaxes_at_rest() -> None:
-    run = started("CC_Discharge.sdx", soc=1.0)
-    samples = run_sampled(run, 60.0)
-    ambient_c = run.cell.parameters.ambient_temperature_c
-    assert samples[0].temperature_c == pytest.approx(ambient_c)
-    assert samples[-1].temperature_c > ambient_c + 3.0
-    assert run.status is RunStatus.FINISHED
-    peak_c = samples[-1].temperature_c
-    relaxing = []
-    for _ in range(30):
-        run.advance(300.0)
-        relaxing.append(run.reading())
-    temperatures = [r.temperature_c for r in relaxing]
-    assert all(later < earlier for earlier, later in pairwise(temperatures))
-    assert temperatures[-1] < ambient_c + 0.2 * (peak_c - ambient_c)
-    # the voltage recovers at rest; a finished test's clocks stand still
-    voltages = [r.voltage_v for r in relaxing]
-    assert all(later >= earlier for earlier, later in pairwise(voltages))
-    assert voltages[-1] > 2.8 + 0.1
-    assert relaxing[-1].test_time_s == samples[-1].test_time_s
-
-
-def test_mv_current_follows_the_meta_variable() -> None:
-    run = started("MV_Current.sdx", soc=0.5)
-    assert run.status is RunStatus.REST and run.current_a == 0.0
-    run.set_meta_variable("MV_UD1", 1.5)
-    assert run.current_a == 1.5 and run.reading().status is RunStatus.CHARGE  # applied at once
-    run.advance(600.0)
-    reading = run.reading()
-    assert reading.current_a == 1.5 and reading.charge_capacity_ah == pytest.approx(0.25)
-    run.set_meta_variable("mv_ud1", -2.0)
-    run.advance(60.0)
-    assert run.current_a == -2.0 and run.reading().status is RunStatus.DISCHARGE
-    run.set_meta_variable(2, 5.0)  # another variable: no effect
-    run.advance(60.0)
-    assert run.current_a == -2.0
-    run.set_meta_variable(1, 100.0)  # clamped to the step's current_limit of 2C
-    run.advance(1.0)
-    assert run.current_a == pytest.approx(6.0)
-    run.advance(3600.0)  # until the 4.2 V limit ends the test
-    assert run.reading().status is RunStatus.FINISHED
-    assert run.exit_condition == "Voltage>=4.2V"
-    assert run.meta_variables[:2] == (100.0, 5.0) and run.meta_variable("MV_UD2") == 5.0
-    with pytest.raises(ValueError):
-        run.set_meta_variable("MV_UD17", 1.0)
-    with pytest.raises(ValueError):
-        run.set_meta_variable("MV_UD1", float("nan"))
-
-
-def test_cycle_cccv_runs_three_cycles() -> None:
-    run = started("Cycle_CCCV.sdx")
-    samples = run_sampled(run, 30.0)
-    assert run.status is RunStatus.FINISHED and run.cycle_index == 3
-    assert sorted({s.cycle_index for s in samples}) == [1, 2, 3]
-    discharges = {(s.cycle_index, s.step_number) for s in samples if s.current_a < 0}
-    assert discharges == {(1, 4), (2, 4), (3, 4)}
-    # counters restart with each cycle; a full discharge is close to the nominal capacity
-    last_of_cycle_1 = [s for s in samples if s.cycle_index == 1][-1]
-    first_of_cycle_2 = next(s for s in samples if s.cycle_index == 2)
-    assert last_of_cycle_1.discharge_capacity_ah > 2.8
-    assert first_of_cycle_2.discharge_capacity_ah == 0.0
-    assert first_of_cycle_2.step_and_cycle_format == "[2] 1: CC_Charge, CC_Charge"
-
-
-def test_loop_counts_cycles_exactly() -> None:
-    schedule = parse_schedule(
-        "[Wait]\nkind = rest\nlimit = time >= 10 s\n"
-        "[Again]\nkind = loop\ngoto = Wait\ncycles = 5\n"
-        "[Tail]\nkind = rest\nlimit = time >= 1 s -> end\n"
+def test_cell_presets_and_toml_files(tmp_path: Path) -> None:
+    lfp = load_cell_parameters("LFP")
+    assert lfp.capacity_ah == 1.1
+    assert lfp.ocv_table[0][1] == 2.0 and lfp.ocv_table[-1][1] == 3.6
+    plateau = [v for soc, v in lfp.ocv_table if 0.15 <= soc <= 0.9]
+    assert max(plateau) - min(plateau) < 0.1  # flat
+    assert load_cell_parameters("nmc") == CellParameters() == CELL_PRESETS["nmc"]
+    good = tmp_path / "mine.toml"
+    good.write_text('preset = "lfp"\ncapacity_ah = 1.05\nocv_table = [[0, 2.0], [1, 3.6]]\n')
+    mine = load_cell_parameters(good)
+    assert (mine.capacity_ah, mine.r0_ohm, mine.ocv_table) == (
+        1.05,
+        lfp.r0_ohm,
+        ((0.0, 2.0), (1.0, 3.6)),
     )
-    run = ScheduleRun(schedule)
-    run.start()
-    cycles_seen = set()
-    for _ in range(100):
-        run.advance(3.0)
-        cycles_seen.add(run.cycle_index)
-    assert cycles_seen == {1, 2, 3, 4, 5}
-    assert run.status is RunStatus.FINISHED
-    assert run.test_time_s == pytest.approx(51.0)
-    assert run.step_and_cycle_format == "[5] 3: Tail, Rest"
-
-
-def test_capacity_limit_and_goto_by_label() -> None:
-    schedule = parse_schedule(
-        "[Charge]\nkind = cc_charge\ncurrent = 2A\nlimit = charge_capacity >= 0.5 Ah -> Done\n"
-        "[Skipped]\nkind = rest\n"
-        "[Done]\nkind = rest\nlimit = time >= 60 -> end\n"
-    )
-    run = started(schedule)
-    seen_steps = {s.step_number for s in run_sampled(run, 100.0)}
-    assert seen_steps == {1, 3}
-    assert run.reading().charge_capacity_ah == pytest.approx(0.5, rel=1e-6)
-    assert run.test_time_s == pytest.approx(900.0 + 60.0)
-
-
-# -- the engine: control ---------------------------------------------------------------------------
-
-
-def test_pause_freezes_time_and_resume_continues() -> None:
-    run = started("CCCV_Charge.sdx")
-    run.advance(600.0)
-    before = run.reading()
-    run.pause()
-    assert run.status is RunStatus.PAUSED and run.current_a == 0.0
-    run.advance(1200.0)
-    paused = run.reading()
-    assert (paused.test_time_s, paused.step_time_s) == (before.test_time_s, before.step_time_s)
-    assert paused.charge_capacity_ah == before.charge_capacity_ah
-    assert paused.voltage_v < before.voltage_v  # no current: the cell relaxes
-    with pytest.raises(ChannelNotRunningError):
-        run.pause()
-    run.resume()
-    assert run.reading().status is RunStatus.CHARGE and run.current_a == 3.0
-    run.advance(60.0)
-    assert run.test_time_s == pytest.approx(660.0) and run.step_time_s == pytest.approx(660.0)
-    with pytest.raises(ChannelRunningError):
-        run.resume()
-
-
-def test_stop_and_resume_after_stop() -> None:
-    run = started("CC_Discharge.sdx", soc=0.9)
-    run.advance(300.0)
-    run.stop()
-    assert run.status is RunStatus.STOPPED and run.exit_condition == "Stop"
-    run.advance(300.0)
-    assert run.test_time_s == pytest.approx(300.0) and run.current_a == 0.0
-    with pytest.raises(ChannelNotRunningError):
-        run.stop()
-    with pytest.raises(ChannelNotRunningError):
-        run.jump(1)
-    run.resume()
-    assert run.reading().status is RunStatus.DISCHARGE
-    run.advance(300.0)
-    assert run.test_time_s == pytest.approx(600.0)
-
-
-def test_jump_goes_to_a_step_now() -> None:
-    run = started("Cycle_CCCV.sdx")
-    run.advance(100.0)
-    run.jump("CC_Discharge")
-    reading = run.reading()
-    assert (reading.step_number, reading.step_label, reading.step_time_s) == (
-        4,
-        "CC_Discharge",
-        0.0,
-    )
-    assert reading.status is RunStatus.DISCHARGE and reading.current_a == -3.0
-    assert reading.exit_condition == "Jump to step 4"
-    assert reading.test_time_s == pytest.approx(100.0)
-    run.pause()
-    run.jump(3)  # a paused channel stays paused
-    assert run.status is RunStatus.PAUSED and run.step_number == 3
-    run.resume()
-    assert run.reading().status is RunStatus.REST
-    with pytest.raises(UnknownStepError):
-        run.jump(99)
-    with pytest.raises(UnknownStepError):
-        run.jump("Missing")
-
-
-def test_start_assign_and_state_errors() -> None:
-    run = ScheduleRun()
-    assert run.status is RunStatus.IDLE
-    reading = run.reading()
-    assert (reading.step_number, reading.cycle_index, reading.step_and_cycle_format) == (0, 0, "")
-    assert reading.schedule_name == "" and reading.current_a == 0.0
-    with pytest.raises(NoScheduleError):
-        run.start()
-    for command in (run.pause, run.stop, run.resume):
-        with pytest.raises(ChannelNotRunningError):
-            command()
-    run.set_meta_variable("MV_UD3", 2.5)  # allowed while idle
-    run.advance(10.0)  # an idle channel rests
-    assert run.test_time_s == 0.0
-    run.assign_schedule(load_schedule("Cycle_CCCV.sdx"))
-    with pytest.raises(UnknownStepError):
-        run.start(step=7)
-    assert run.status is RunStatus.IDLE
-    run.start(step="Rest_Charged")
-    assert run.step_number == 3 and run.cycle_index == 1 and run.reading().status is RunStatus.REST
-    with pytest.raises(ChannelRunningError):
-        run.start()
-    with pytest.raises(ChannelRunningError):
-        run.assign_schedule(load_schedule("Rest.sdx"))
-    run.stop()
-    run.assign_schedule(load_schedule("Rest.sdx"))
-    run.start()
-    assert run.test_time_s == 0.0 and run.reading().schedule_name == "Rest.sdx"
-    assert run.meta_variable(3) == 2.5
-    with pytest.raises(ValueError):
-        run.advance(-1.0)
-
-
-def test_texts_are_short_ascii() -> None:
-    label = "L" * 32
-    schedule = parse_schedule(
-        f"[{label}]\nkind = cc_discharge\ncurrent = 1A\nlimit = discharge_capacity >= 1 mAh\n"
-        "[Loop]\nkind = loop\ngoto = 1\ncycles = 1000000\n"
-    )
-    run = started(schedule, max_instant_transitions=10_000_000)
-    run.advance(20_000.0)  # hundreds of cycles
-    texts = [run.step_and_cycle_format, run.exit_condition]
-    assert run.cycle_index > 100
-    for text in texts:
-        assert text.isascii() and len(text) < 64
-    assert run.step_and_cycle_format.endswith(f"1: {label}, CC_Discharge")
-
-
-def test_safety_limit_ends_the_test_as_unsafe() -> None:
-    schedule = parse_schedule("[Push]\nkind = mv_current\nvariable = MV_UD1\n")
-    run = started(schedule, soc=0.9)
-    run.set_meta_variable(1, 6.0)
-    run.advance(7200.0)
-    assert run.status is RunStatus.UNSAFE
-    assert run.exit_condition == "Safety: Voltage>=5V"
-    assert run.current_a == 0.0
-    with pytest.raises(ChannelNotRunningError):
-        run.resume()
-
-
-def test_steps_that_end_at_once_do_not_hang() -> None:
-    schedule = parse_schedule(
-        "[A]\nkind = rest\nlimit = time >= 0 s -> B\n[B]\nkind = rest\nlimit = time >= 0 -> A\n"
-    )
-    run = started(schedule)
-    run.advance(10.0)
-    assert run.status is RunStatus.STOPPED
-    assert run.exit_condition.startswith("Error:")
-
-
-def test_cv_step_clamps_then_holds() -> None:
-    schedule = parse_schedule(
-        "[Hold]\nkind = cv\nvoltage = 4.0 V\ncurrent_limit = 2 A\nlimit = current <= 0.1 A\n"
-    )
-    run = started(schedule, soc=0.3)
-    assert run.current_a == 2.0 and run.voltage_v < 4.0  # far from 4.0 V: current-limited
-    samples = run_sampled(run, 20.0)
-    held = [s for s in samples if s.status is RunStatus.CHARGE and s.current_a < 1.99]
-    assert held and all(s.voltage_v == pytest.approx(4.0, abs=1e-3) for s in held)
-    assert run.status is RunStatus.FINISHED
-
-
-def test_cv_can_discharge_to_hold_a_lower_voltage() -> None:
-    schedule = parse_schedule("[Down]\nkind = cv\nvoltage = 3.6\nlimit = time >= 1 h\n")
-    run = started(schedule, soc=0.8)
-    run.advance(10.0)  # 13 A would be needed: the channel gives its maximum
-    assert run.status is RunStatus.DISCHARGE and run.current_a == -10.0
-    assert run.voltage_v > 3.6
-    run.advance(600.0)
-    assert run.status is RunStatus.DISCHARGE and -10.0 < run.current_a < 0.0
-    assert run.voltage_v == pytest.approx(3.6, abs=1e-3)
-
-
-def test_many_channels_are_cheap() -> None:
-    """A coarse work bound: a day of cycling in hour-long advances takes few sub-steps."""
-    settings = RunSettings(max_substeps_per_advance=50)
-    run = ScheduleRun(load_schedule("Cycle_CCCV.sdx"), Cell(CellParameters(), soc=0.2), settings)
-    run.start()
-    calls = 0
-    original = run._substep  # counting the engine's own work
-
-    def counting(*args: object) -> float:
-        nonlocal calls
-        calls += 1
-        return original(*args)  # type: ignore[arg-type]
-
-    run._substep = counting  # type: ignore[method-assign, assignment]
-    for _ in range(24):
-        run.advance(3600.0)
-    assert run.status is RunStatus.FINISHED
-    assert calls < 250  # about 40 per cycle
+    cases = {
+        "capcity_ah = 1\n": "unknown key 'capcity_ah'",
+        'capacity_ah = "big"\n': "capacity_ah: need a number",
+        "capacity_ah = -1\n": "capacity_ah must be positive",
+        'preset = "lead"\n': "preset: unknown preset 'lead'",
+        "= 1\n": "not valid TOML",
+        "ocv_table = [1, 2]\n": "ocv_table: need a list",
+    }
+    for text, expected in cases.items():
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=r"bad\.toml") as caught:
+            load_cell_parameters(bad)
+        assert expected in str(caught.value), text
+    with pytest.raises(ValueError, match="unknown cell 'lead'"):
+        load_cell_parameters("lead")

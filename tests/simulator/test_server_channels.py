@@ -39,6 +39,8 @@ from pyctiarbin.protocol import (
 from pyctiarbin.simulator import Simulator
 from pyctiarbin.simulator.rawclient import RawClient
 
+from .mits import limit, mits_text, step
+
 CHANNELS = 6
 
 
@@ -353,9 +355,18 @@ def test_serial_message_and_auto_calibration(sim: Simulator, client: RawClient) 
 
 def test_users_schedules_in_the_work_directory(sim: Simulator, client: RawClient) -> None:
     (sim.work_dir / "My_Charge.sdx").write_text(
-        "[Charge]\nkind = cc_charge\ncurrent = 0.5 A\nlimit = time >= 1 h\n"
+        mits_text(
+            [
+                step(
+                    "Charge",
+                    "Current(A)",
+                    "0.5",
+                    limits=[limit(("PV_CHAN_Step_Time", ">=", "3600"))],
+                )
+            ]
+        )
     )
-    (sim.work_dir / "Broken.sdx").write_text("[Oops]\nkind = teleport\n")
+    (sim.work_dir / "Broken.sdx").write_text(mits_text([step("Oops", "Teleport(A)", "1")]))
     assert result(client, AssignScheduleRequest(channel_index=0, schedule="My_Charge.sdx")) == (
         0,
         0,

@@ -44,8 +44,9 @@ def test_cccv_charge_reaches_its_limit_and_tapers() -> None:
             time.sleep(0.005)
         assert samples[-1].status is StatusCode.FINISHED, "the charge did not finish in time"
         running = [s for s in samples if s.status is StatusCode.CHARGE]
-        cc = [s for s in running if "CC_Charge" in s.step_and_cycle_format]
-        cv = [s for s in running if "CV_Hold" in s.step_and_cycle_format]
+        # One CCCV step: "Step and Cycle" says " CV" once the voltage is held.
+        cc = [s for s in running if s.step_and_cycle_format.endswith("CCCV")]
+        cv = [s for s in running if s.step_and_cycle_format.endswith("CCCV CV")]
         assert len(cc) >= 10 and len(cv) >= 10, (len(cc), len(cv))
 
         # CC: constant 1C (3 A), voltage rising towards 4.2 V.
@@ -57,7 +58,7 @@ def test_cccv_charge_reaches_its_limit_and_tapers() -> None:
         assert all(b.current_a <= a.current_a + 1e-3 for a, b in itertools.pairwise(cv))
         assert cv[0].current_a > 1.0 and cv[-1].current_a < 0.3
         assert max(s.voltage_v for s in samples) <= 4.2 + 5e-3
-        assert samples[-1].exit_condition.startswith("Current<=")
+        assert samples[-1].exit_condition.startswith("PV_CHAN_CV_Stage_Current<0.15")
 
         # Capacity grows monotonically; energy is the integral of V*I.
         capacities = [s.charge_capacity_ah for s in samples]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .app import CliError, ExitCode
+
+if TYPE_CHECKING:
+    from ..simulator.config import SimulatorConfig
 
 __all__ = ["register"]
 
@@ -163,6 +167,14 @@ def sim(
         bool,
         typer.Option("--silent", help="Read requests, never answer.", rich_help_panel=_FAULTS),
     ] = False,
+    cells: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cell",
+            help="Cell of every channel: a preset (nmc, lfp) or a TOML file; CH=NAME|FILE sets"
+            " one channel's (1-based). Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Run a simulated Arbin cycler serving CTI until Ctrl-C: schedules, cell model, files,
     fault injection. Prints its ports (useful with --port 0) and where its users came from."""
@@ -190,6 +202,8 @@ def sim(
         stray_bytes=stray_bytes,
         silent=silent,
     )
+    if cells:
+        config = _with_cells(config, cells)
     try:
         run(config, users_source=source)
     except PortBindError as exc:
@@ -199,6 +213,26 @@ def sim(
         raise CliError(
             f"cannot start the simulator on {host}: {exc.strerror or exc}", ExitCode.CONNECTION
         ) from exc
+
+
+def _with_cells(config: SimulatorConfig, specs: list[str]) -> SimulatorConfig:
+    from ..simulator.cell import load_cell_parameters
+
+    default = config.cell
+    per_channel = dict(config.channel_cells)
+    for spec in specs:
+        channel_text, equals, cell_spec = spec.partition("=")
+        try:
+            if equals and channel_text.strip().isdigit():
+                per_channel[int(channel_text)] = load_cell_parameters(cell_spec.strip())
+            else:
+                default = load_cell_parameters(spec.strip())
+        except (ValueError, OSError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--cell") from exc
+    try:
+        return dataclasses.replace(config, cell=default, channel_cells=per_channel)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--cell") from exc
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,8 @@
 """The cycler simulator: asyncio CTI server, channel state machine, cell model and schedules.
 
 ``Simulator`` serves CTI on TCP like MITS Pro does, backed by a cell model per channel that runs
-schedules (``*.sdx``: the shipped ones, and users' own in ``<root>/Work``). ``run`` and
+MITS schedule files (``*.sdx``, ``*.sdu``: the shipped ones, and users' own in ``<root>/Work``;
+see :mod:`.schedule`; :mod:`.dryrun` runs one offline). ``run`` and
 ``python -m pyctiarbin.simulator`` run it as a program. Importing this package starts nothing.
 
 What a client sees (channel indexes 0-based on the wire; result codes as documented):

@@ -25,16 +25,28 @@ engine take large sub-steps at high simulation speeds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+import sys
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
+    "CELL_PRESETS",
+    "LFP_GRAPHITE_OCV",
     "NMC_GRAPHITE_OCV",
     "Cell",
     "CellParameters",
     "CellState",
+    "load_cell_parameters",
 ]
 
 #: (soc, open-circuit voltage in V) for a generic NMC / graphite 18650-class cell.
@@ -55,6 +67,25 @@ NMC_GRAPHITE_OCV: tuple[tuple[float, float], ...] = (
     (0.90, 4.080),
     (0.95, 4.130),
     (1.00, 4.200),
+)
+
+#: (soc, open-circuit voltage in V) for an LFP / graphite cell such as the A123 APR18650M1A:
+#: a flat plateau near 3.3 V, the table's ends at the cell's 2.0 V and 3.6 V limits.
+LFP_GRAPHITE_OCV: tuple[tuple[float, float], ...] = (
+    (0.000, 2.000),
+    (0.010, 2.600),
+    (0.020, 2.900),
+    (0.040, 3.100),
+    (0.080, 3.200),
+    (0.150, 3.250),
+    (0.300, 3.285),
+    (0.500, 3.300),
+    (0.700, 3.320),
+    (0.900, 3.340),
+    (0.950, 3.360),
+    (0.980, 3.420),
+    (0.995, 3.500),
+    (1.000, 3.600),
 )
 
 
@@ -417,3 +448,79 @@ class Cell:
                 break
             current_a -= error_v / (linear_ohm + ocv.slope_v(soc) * soc_gain)
         return current_a
+
+
+#: Cell chemistries by name: ``nmc`` (a 3.0 Ah NMC/graphite 18650, the default) and ``lfp`` (an
+#: LFP/graphite 18650 like the A123 APR18650M1A: 1.1 Ah, 2.0-3.6 V, flat OCV, low resistance).
+CELL_PRESETS: dict[str, CellParameters] = {
+    "nmc": CellParameters(),
+    "lfp": CellParameters(
+        capacity_ah=1.1,
+        r0_ohm=0.016,
+        r1_ohm=0.008,
+        c1_f=3000.0,
+        ocv_table=LFP_GRAPHITE_OCV,
+        out_of_window_slope_v=20.0,
+        heat_capacity_j_per_k=40.0,
+        heat_transfer_w_per_k=0.045,
+        initial_soc=0.5,
+    ),
+}
+
+_PARAMETER_NAMES = frozenset(CellParameters.__dataclass_fields__)
+
+
+def load_cell_parameters(spec: str | os.PathLike[str]) -> CellParameters:
+    """Cell parameters from a preset name (``nmc``, ``lfp``) or a TOML file.
+
+    The file holds :class:`CellParameters` field names at its top level; ``preset = "lfp"``
+    starts from a preset (default ``nmc``) and ``ocv_table = [[soc, volts], ...]`` replaces the
+    OCV curve::
+
+        preset = "lfp"
+        capacity_ah = 1.05
+        r0_ohm = 0.02
+
+    Raises:
+        ValueError: for an unknown preset, an unknown key, a value of the wrong type or out of
+            range, or a file that is not valid TOML (the message names the file and the key).
+        OSError: if the file cannot be read.
+    """
+    text = os.fspath(spec)
+    preset = CELL_PRESETS.get(text.strip().lower())
+    if preset is not None:
+        return preset
+    path = Path(text)
+    if path.suffix.lower() != ".toml" and not path.exists():
+        names = ", ".join(CELL_PRESETS)
+        raise ValueError(f"unknown cell {text!r}: use a preset ({names}) or a .toml file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    base_name = data.pop("preset", "nmc")
+    if not isinstance(base_name, str) or base_name.lower() not in CELL_PRESETS:
+        raise ValueError(
+            f"{path}: preset: unknown preset {base_name!r} (use {', '.join(CELL_PRESETS)})"
+        )
+    base = CELL_PRESETS[base_name.lower()]
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _PARAMETER_NAMES:
+            raise ValueError(
+                f"{path}: unknown key {key!r} (keys: {', '.join(sorted(_PARAMETER_NAMES))})"
+            )
+        if key == "ocv_table":
+            try:
+                value = tuple((float(soc), float(volts)) for soc, volts in value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}: ocv_table: need a list of [soc, volts] pairs") from None
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{path}: {key}: need a number, got {value!r}")
+        else:
+            value = float(value)
+        values[key] = value
+    try:
+        return dataclasses.replace(base, **values)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -99,6 +99,7 @@ class SimulatorConfig:
     requires it), ``max_sessions`` (connections beyond this are refused by CONNECT, unless an
     older session agreed to be kicked out), ``aux_voltage_count`` / ``aux_temperature_count``
     (aux channels per IV channel), ``cell`` (cell parameters of every channel),
+    ``channel_cells`` (1-based channel number -> cell parameters, overriding ``cell``),
     ``max_current_a`` (channel current range), ``mv_min_interval_s`` (UPDATE_MV_ADVANCED more
     often than this per channel is refused as too frequent), ``refresh_interval_s`` (a channel's
     readings are recomputed at most this often, in wall-clock seconds, unless a command changed
@@ -135,6 +136,7 @@ class SimulatorConfig:
     aux_voltage_count: int = 1
     aux_temperature_count: int = 1
     cell: CellParameters = field(default_factory=CellParameters)
+    channel_cells: Mapping[int, CellParameters] = field(default_factory=dict)
     max_current_a: float = 10.0
     mv_min_interval_s: float = 0.2
     refresh_interval_s: float = 0.01
@@ -189,6 +191,12 @@ class SimulatorConfig:
             raise ValueError(
                 f"login_timeout_s must be a positive number of seconds or None, got {timeout!r}"
             )
+        for number in self.channel_cells:
+            if not 1 <= number <= self.channels:
+                raise ValueError(
+                    f"channel_cells: no channel {number!r} (channels 1..{self.channels})"
+                )
+        object.__setattr__(self, "channel_cells", MappingProxyType(dict(self.channel_cells)))
         # Keep a private, read-only copy so that a caller's dict cannot change a running cycler.
         object.__setattr__(self, "users", MappingProxyType(dict(self.users)))
         object.__setattr__(self, "read_only_users", frozenset(self.read_only_users))

@@ -25,6 +25,7 @@ import math
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,15 +58,22 @@ from ..protocol import (
 from ..protocol.framing import CHECKSUM, HEADER, TOKEN
 from .cell import Cell
 from .config import SimulatorConfig
-from .engine import ChannelReading, RunSettings, RunStateError, RunStatus, ScheduleRun
+from .engine import (
+    ChannelReading,
+    RunSettings,
+    RunStateError,
+    RunStatus,
+    ScheduleRun,
+    StepRecord,
+)
 from .schedule import (
     Schedule,
     ScheduleNotFoundError,
     ScheduleParseError,
     UnknownStepError,
     find_schedule,
-    parse_schedule,
     read_schedule,
+    rest_schedule,
 )
 
 __all__ = [
@@ -89,6 +97,8 @@ _ENGINE_STATUS = {
     RunStatus.UNSAFE: StatusCode.UNSAFE,
 }
 _UNSAFE_STATES = frozenset({StatusCode.UNSAFE, StatusCode.DAQ_MEMORY_UNSAFE})
+#: Steps remembered per channel for :meth:`Cycler.step_history`.
+_STEP_HISTORY = 1024
 _FEEDBACK_CODE = int(CommandCode.GET_CHANNELS_INFO_FEEDBACK)
 
 #: Channel-record fields that :meth:`Cycler.set_fields` may pin (everything but the index and
@@ -133,6 +143,7 @@ class _Channel:
         "quiescent",
         "run",
         "sim_time_s",
+        "step_history",
         "temperature_c",
         "temperature_rate",
         "test_name",
@@ -140,9 +151,17 @@ class _Channel:
         "wall_time_s",
     )
 
-    def __init__(self, index: int, run: ScheduleRun, sim_time_s: float, wall_time_s: float) -> None:
+    def __init__(
+        self,
+        index: int,
+        run: ScheduleRun,
+        sim_time_s: float,
+        wall_time_s: float,
+        step_history: deque[StepRecord],
+    ) -> None:
         self.index = index
         self.run = run
+        self.step_history = step_history
         self.sim_time_s = sim_time_s
         self.wall_time_s = wall_time_s
         self.test_name = ""
@@ -207,10 +226,12 @@ class Cycler:
         self._schedules: dict[Path, tuple[int, Schedule]] = {}
         settings = RunSettings(max_current_a=config.max_current_a)
         now = self._wall_base_s
-        self._channels = [
-            _Channel(index, ScheduleRun(cell=Cell(config.cell), settings=settings), 0.0, now)
-            for index in range(config.channels)
-        ]
+        self._channels = []
+        for index in range(config.channels):
+            history: deque[StepRecord] = deque(maxlen=_STEP_HISTORY)
+            cell = Cell(config.channel_cells.get(index + 1, config.cell))
+            run = ScheduleRun(cell=cell, settings=settings, on_step=history.append)
+            self._channels.append(_Channel(index, run, 0.0, now, history))
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -239,6 +260,22 @@ class Cycler:
             self._sim_base_s = self.sim_time_s(now)
             self._wall_base_s = now
             self._speed = speed
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Take wall-clock seconds from ``clock`` from now on (simulated time stays continuous).
+
+        Tests drive the simulation with a clock of their own this way, whatever the load of
+        the machine.
+        """
+        with self.lock:
+            now = self._clock()
+            for channel in self._channels:
+                self._refresh(channel, now, force=True)
+            self._sim_base_s = self.sim_time_s(now)
+            self._clock = clock
+            self._wall_base_s = clock()
+            for channel in self._channels:
+                channel.wall_time_s = self._wall_base_s
 
     def sim_time_s(self, wall_s: float | None = None) -> float:
         """Simulated seconds since the cycler started."""
@@ -489,7 +526,7 @@ class Cycler:
             except ScheduleNotFoundError:
                 if not self.config.lenient:
                     return AssignResult.SCHEDULE_NOT_FOUND
-                schedule = parse_schedule("[Rest]\nkind = rest\n", name=name)
+                schedule = rest_schedule(name)
             except (ScheduleParseError, OSError) as exc:
                 logger.warning("assign %r to channel index %d: %s", name, channel_index, exc)
                 return AssignResult.CANNOT_ASSIGN
@@ -519,6 +556,7 @@ class Cycler:
             if not test_name.strip():
                 return StartResult.TEST_NAME_EXISTS
             step = 1 if step_index is None else step_index + 1
+            channel.step_history.clear()
             try:
                 run.start(step)
             except UnknownStepError:
@@ -846,6 +884,19 @@ class Cycler:
             self._check_fields({"barcode": barcode})
             channel.barcode = barcode
             self._touch(channel)
+
+    def step_history(self, channel_index: int) -> tuple[StepRecord, ...]:
+        """The steps a channel executed since its last START (the latest 1024), including those
+        that took no time (Set Variable(s), a step whose limit held on entry), which no
+        channel-info record can show.
+
+        Raises:
+            IndexError: if the channel does not exist.
+        """
+        with self.lock:
+            channel = self._require(channel_index)
+            self._refresh(channel, self._clock(), force=True)
+            return tuple(channel.step_history)
 
     def run_of(self, channel_index: int) -> ScheduleRun:
         """The engine of a channel, advanced to now (for tests that need its details).

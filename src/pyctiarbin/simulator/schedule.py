@@ -1,131 +1,128 @@
-"""Test schedules for the cycler simulator: the ``.sdx`` text format, its parser and loader.
+"""MITS Pro schedule files (``.sdu`` MITS Pro 7, ``.sdx`` MITS Pro 8): parser, model and loader.
 
-A schedule is a plain text file (UTF-8, ``.sdx``) that a lab engineer writes by hand. It is a list
-of steps; each step starts with its label in brackets and continues with ``key = value`` lines.
-Blank lines are ignored and ``#`` starts a comment (whole line or at the end of a line)::
+A schedule is what a lab assigns to a channel. MITS writes it as a Windows INI-style text file:
+Latin-1, CRLF line ends, ``[Section]`` headers and ``key=value`` lines. This module reads the
+sections the simulator runs and keeps (and ignores) every other key:
 
-    # CCCV charge at 1C to 4.2 V, then hold 4.2 V until the current falls below C/20.
-    description = CCCV charge, 1C to 4.2 V, C/20 cut-off
+``[Schedule]``                 globals; the safety scopes ``m_VoltageSafetyScope=min^max`` (and
+                               current, power) with their ``m_bCheck...Safety`` flags.
+``[Schedule_StepN]``           step N (0-based in the file; MITS and this module number it N+1):
+                               ``m_szLabel``, ``m_szStepCtrlType``, ``m_szCtrlValue``,
+                               ``m_szExtCtrlValue1``, ``m_szExtCtrlValue2``, ``m_uLimitNum``.
+``[Schedule_StepN_LimitM]``    ``m_bStepLimit`` (ends the step), ``m_bLogDataLimit`` (logs a data
+                               point), ``m_szGotoStep`` (``Next Step``, ``End Test`` or a label),
+                               up to three equations ``EquationK_szLeft/_szCompareSign/_szRight``
+                               that must all hold.
+``[Schedule_FormulaN]``        ``m_szLabel`` and ``m_szExpression`` (arithmetic over variables).
+``[Schedule_UserDefineSafetyN]`` ``m_szSafetyType`` (a variable name), ``m_fMinValue``,
+                               ``m_fMaxValue``; sections without a type are unused.
 
-    [CC_Charge]
-    kind    = cc_charge
-    current = 1C
-    limit   = voltage >= 4.2 V -> next
-    limit   = time >= 3 h -> end
+Step control types (:class:`StepType`) and their values: ``Rest``; ``Current(A)`` (A, signed,
+negative discharges); ``C-Rate`` (multiple of the nominal capacity, signed); ``Voltage(V)``;
+``CCCV`` (current in A, signed; ``m_szExtCtrlValue1`` the CV voltage); ``Internal Resistance``
+(pulse amplitude in A; ``m_szExtCtrlValue1`` the pulse width); ``Power(W)`` (signed);
+``Set Variable(s)`` (reset, increment and decrement bit masks, see :class:`Step`). A control value
+may also name a variable (``MV_UD1`` or a formula), read while the step runs. Any other type is
+refused with an error naming the step and the type.
 
-    [CV_Hold]
-    kind    = cv
-    voltage = 4.2 V
-    limit   = current <= C/20 -> end
-    limit   = time >= 2 h -> end
+Variables (:data:`PV_VARIABLES`, ``DV_Time``/``DV_Voltage``/``DV_Current``, ``TC_Counter1..4``,
+``MV_UD1..16``, formula labels) are matched without regard to case.
 
-Before the first step only ``description = ...`` is allowed. A step label starts with a letter and
-holds letters, digits, ``_`` and ``-`` (at most 32 characters); labels are unique, compared without
-regard to case, and ``next`` and ``end`` are reserved. Steps are numbered 1, 2, ... in file order.
-
-Step kinds and their keys (``kind`` is required in every step):
-
-================  ====================================================================
-``rest``          no current.
-``cc_charge``     ``current`` (required): charge at this constant current (a magnitude).
-``cc_discharge``  ``current`` (required): discharge at this constant current (a magnitude).
-``cv``            ``voltage`` (required): hold this terminal voltage; the current is
-                  whatever it takes (charge or discharge). ``current_limit`` (optional)
-                  clamps its magnitude; without it the channel's maximum current applies.
-``mv_current``    ``variable`` (required): ``MV_UD1`` .. ``MV_UD16``; the current follows
-                  that meta variable, read in A, signed (positive = charge), for
-                  closed-loop control. ``current_limit`` (optional) clamps its magnitude.
-``loop``          ``goto`` (required, a step label or number) and ``cycles`` (required, an
-                  integer >= 1). Takes no time: if the cycle index is below ``cycles``, it
-                  increments the cycle index and goes to ``goto``; otherwise it goes on to
-                  the next step (or ends the schedule when it is the last one). The cycle
-                  index starts at 1, so ``cycles = 3`` runs the loop body 3 times.
-================  ====================================================================
-
-Limits end a step (every kind but ``loop``; any number per step). The first limit met ends the
-step; of limits met at the same moment, the one written first::
-
-    limit = <quantity> <op> <value> [-> <target>]
-
-``<op>`` is ``>=`` or ``<=``. Quantities: ``voltage`` (terminal voltage), ``current``
-(magnitude of the current), ``time`` or ``step_time`` (step time, ``>=`` only),
-``charge_capacity``, ``discharge_capacity`` and ``capacity`` (Ah charged, discharged, or both,
-during this step; ``>=`` only). ``<target>`` is ``next`` (the default; after the last step it
-means ``end``), ``end`` (the schedule finishes), a step label or a step number.
-
-Values take an optional unit, with or without a space: voltages ``V`` or ``mV`` (default V);
-currents ``A`` or ``mA`` (default A) or a C-rate of the cell's nominal capacity (``1C``,
-``0.5C``, ``C/20``); times ``s``, ``min`` or ``h`` (default s) or ``H:MM:SS``; capacities ``Ah``
-or ``mAh`` (default Ah). Units are not case-sensitive.
-
-Every parse problem raises :class:`ScheduleParseError` (a ``ValueError``) whose message names the
-file, the line and the problem, for example ``CCCV.sdx, line 7: unknown step kind 'cc'``.
+Every problem raises :class:`ScheduleParseError` (a ``ValueError``); it lists all problems found,
+each naming the section and key, e.g. ``[Schedule_Step3] m_szStepCtrlType: step 4 'IR':
+unknown step type 'Pulse(A)'``. :func:`check_schedule` finds what parses but cannot run well
+(steps that cannot end, steps never reached).
 """
 
 from __future__ import annotations
 
+import ast
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TypeVar
+from types import MappingProxyType
+
+from ..protocol.codes import MetaCode, meta_code_for
 
 __all__ = [
+    "BUILTIN_VARIABLES",
+    "COUNTER_COUNT",
+    "DV_VARIABLES",
     "META_VARIABLE_COUNT",
-    "SCHEDULE_SUFFIX",
+    "PV_VARIABLES",
+    "SCHEDULE_SUFFIXES",
     "SHIPPED_SCHEDULES_DIR",
-    "Comparison",
-    "CurrentValue",
+    "Equation",
+    "Expression",
+    "Formula",
     "Limit",
-    "LimitQuantity",
+    "Problem",
+    "SafetyScope",
     "Schedule",
     "ScheduleNotFoundError",
     "ScheduleParseError",
     "Step",
-    "StepKind",
+    "StepType",
     "UnknownStepError",
+    "canonical_variable",
+    "check_schedule",
     "find_schedule",
     "list_schedules",
     "load_schedule",
     "meta_variable_number",
+    "parse_expression",
     "parse_schedule",
     "read_schedule",
+    "rest_schedule",
 ]
 
-#: File name suffix of schedules (matched without regard to case).
-SCHEDULE_SUFFIX = ".sdx"
+#: File name suffixes of schedules (matched without regard to case).
+SCHEDULE_SUFFIXES = (".sdx", ".sdu")
 #: The schedules shipped with the package.
 SHIPPED_SCHEDULES_DIR = Path(__file__).resolve().parent / "schedules"
-#: Meta variables are MV_UD1 .. MV_UD16.
+#: Meta variables are MV_UD1 .. MV_UD16; test counters TC_Counter1 .. TC_Counter4.
 META_VARIABLE_COUNT = 16
+COUNTER_COUNT = 4
 
-_LABEL_MAX_CHARS = 32
-_LABEL_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
-_NUMBER_WITH_UNIT_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)")
-_C_FRACTION_RE = re.compile(r"[cC]\s*/\s*((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
-_HMS_RE = re.compile(r"(\d+):([0-5]?\d):([0-5]?\d(?:\.\d*)?)")
-_LIMIT_RE = re.compile(r"([A-Za-z_]+)\s*(>=|<=|=>|=<|==|=|>|<)\s*(.*)")
-_MV_RE = re.compile(r"MV_UD(\d{1,2})", re.IGNORECASE)
-_RESERVED_TARGETS = ("next", "end")
-_T = TypeVar("_T")
-
-
-class ScheduleParseError(ValueError):
-    """A schedule text that does not follow the format. ``str()`` names source, line and problem.
-
-    Attributes: ``source`` (file path or ``"<string>"``), ``line`` (1-based; 0 for the whole
-    file) and ``problem`` (the message without the location).
-    """
-
-    def __init__(self, source: str, line: int, problem: str) -> None:
-        location = f"{source}, line {line}" if line > 0 else source
-        super().__init__(f"{location}: {problem}")
-        self.source = source
-        self.line = line
-        self.problem = problem
+#: The channel variables a limit or formula may read, in their canonical spelling.
+PV_VARIABLES = (
+    "PV_CHAN_Voltage",
+    "PV_CHAN_Current",
+    "PV_CHAN_Power",
+    "PV_CHAN_Step_Time",
+    "PV_CHAN_Test_Time",
+    "PV_CHAN_Charge_Capacity",
+    "PV_CHAN_Discharge_Capacity",
+    "PV_CHAN_Charge_Energy",
+    "PV_CHAN_Discharge_Energy",
+    "PV_CHAN_Cycle_Index",
+    "PV_CHAN_Step_Index",
+    "PV_CHAN_CV_Stage_Current",
+    "PV_CHAN_CV_StageTime",
+    "PV_CHAN_Internal_Resistance",
+)
+#: Changes since the last logged data point (time in s, |voltage| in V, |current| in A).
+DV_VARIABLES = ("DV_Time", "DV_Voltage", "DV_Current")
+_COUNTERS = tuple(f"TC_Counter{n}" for n in range(1, COUNTER_COUNT + 1))
+_METAS = tuple(f"MV_UD{n}" for n in range(1, META_VARIABLE_COUNT + 1))
+#: Every built-in variable, canonical spelling, in a fixed order (the engine's slots).
+BUILTIN_VARIABLES = PV_VARIABLES + DV_VARIABLES + _COUNTERS + _METAS
+_CANONICAL = {name.casefold(): name for name in BUILTIN_VARIABLES}
+_MAX_LIMITS = 64
+_MAX_EQUATIONS = 3
+_MAX_EXPRESSION_CHARS = 512
+_MAX_EXPRESSION_DEPTH = 32
+_STEP_RE = re.compile(r"Schedule_Step(\d+)", re.IGNORECASE)
+_LIMIT_RE = re.compile(r"Schedule_Step(\d+)_Limit(\d+)", re.IGNORECASE)
+_FORMULA_RE = re.compile(r"Schedule_Formula(\d+)", re.IGNORECASE)
+_SAFETY_RE = re.compile(r"Schedule_UserDefineSafety(\d+)", re.IGNORECASE)
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MASK_MAX = (1 << 20) - 1
+_COMPARE_SIGNS = (">=", "<=", ">", "<")
 
 
 class ScheduleNotFoundError(FileNotFoundError):
@@ -136,132 +133,292 @@ class UnknownStepError(ValueError):
     """A step reference (number or label) that names no step of the schedule."""
 
 
-class StepKind(Enum):
-    """What a step does. The value is the spelling in a schedule file."""
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a schedule: where (``section``, ``key``; either may be empty), what."""
 
-    REST = "rest"
-    CC_CHARGE = "cc_charge"
-    CC_DISCHARGE = "cc_discharge"
-    CV = "cv"
-    MV_CURRENT = "mv_current"
-    LOOP = "loop"
+    section: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"[{self.section}]" if self.section else ""
+        if self.key:
+            where = f"{where} {self.key}" if where else self.key
+        return f"{where}: {self.message}" if where else self.message
+
+
+class ScheduleParseError(ValueError):
+    """A schedule file that cannot be run. ``str()`` names the source and the first problem.
+
+    Attributes: ``source`` (file path or ``"<string>"``) and ``problems`` (every :class:`Problem`
+    found, at least one).
+    """
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        if not problems:
+            problems = (Problem("", "", "invalid schedule"),)
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        super().__init__(f"{source}: {problems[0]}{more}")
+        self.source = source
+        self.problems = tuple(problems)
+
+
+class StepType(Enum):
+    """A step's control type; the value is MITS's ``m_szStepCtrlType`` spelling."""
+
+    REST = "Rest"
+    CURRENT = "Current(A)"
+    C_RATE = "C-Rate"
+    VOLTAGE = "Voltage(V)"
+    CCCV = "CCCV"
+    INTERNAL_RESISTANCE = "Internal Resistance"
+    SET_VARIABLES = "Set Variable(s)"
+    POWER = "Power(W)"
 
     @property
-    def display_name(self) -> str:
-        """Short ASCII name for status texts (``Rest``, ``CC_Charge``, ``CV``, ...)."""
-        return _KIND_DISPLAY[self]
+    def takes_time(self) -> bool:
+        """False for steps that act at once (Set Variable(s))."""
+        return self is not StepType.SET_VARIABLES
 
 
-_KIND_DISPLAY = {
-    StepKind.REST: "Rest",
-    StepKind.CC_CHARGE: "CC_Charge",
-    StepKind.CC_DISCHARGE: "CC_Discharge",
-    StepKind.CV: "CV",
-    StepKind.MV_CURRENT: "MV_Current",
-    StepKind.LOOP: "Loop",
+_STEP_TYPES = {t.value.casefold(): t for t in StepType}
+
+
+def meta_variable_number(name: str | int) -> int:
+    """The number 1..16 of a meta variable given as ``"MV_UD<n>"`` (any case) or as ``n``.
+
+    Raises:
+        ValueError: if the name is not MV_UD1 .. MV_UD16.
+    """
+    code = meta_code_for(name)
+    return list(MetaCode).index(code) + 1
+
+
+def canonical_variable(name: str, formulas: Iterable[str] = ()) -> str | None:
+    """The canonical spelling of a variable name (any case), or ``None`` if it is not one.
+
+    ``formulas`` are the formula labels of the schedule, which are variables too.
+    """
+    folded = name.strip().casefold()
+    if folded in _CANONICAL:
+        return _CANONICAL[folded]
+    for label in formulas:
+        if label.casefold() == folded:
+            return label
+    return None
+
+
+# -- expressions -----------------------------------------------------------------------------------
+
+_FUNCTIONS: dict[str, Callable[..., float]] = {
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "sqrt": math.sqrt,
+    "exp": math.exp,
+    "log": math.log,
 }
 
 
-class LimitQuantity(Enum):
-    """What a limit compares. The value is the spelling in a schedule file."""
-
-    VOLTAGE = "voltage"
-    CURRENT = "current"
-    TIME = "time"
-    CHARGE_CAPACITY = "charge_capacity"
-    DISCHARGE_CAPACITY = "discharge_capacity"
-    CAPACITY = "capacity"
+def _divide(a: float, b: float) -> float:
+    if b == 0.0:
+        return math.nan  # a comparison with NaN never holds: such a limit does not fire
+    return a / b
 
 
-_QUANTITY_DISPLAY = {
-    LimitQuantity.VOLTAGE: ("Voltage", "V"),
-    LimitQuantity.CURRENT: ("Current", "A"),
-    LimitQuantity.TIME: ("Step_Time", "s"),
-    LimitQuantity.CHARGE_CAPACITY: ("Charge_Cap", "Ah"),
-    LimitQuantity.DISCHARGE_CAPACITY: ("Discharge_Cap", "Ah"),
-    LimitQuantity.CAPACITY: ("Capacity", "Ah"),
+def _power(a: float, b: float) -> float:
+    try:
+        return float(math.pow(a, b))
+    except (OverflowError, ValueError):
+        return math.nan
+
+
+_BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: _divide,
+    ast.Pow: _power,
 }
-_QUANTITY_ALIASES = {q.value: q for q in LimitQuantity} | {"step_time": LimitQuantity.TIME}
-
-
-class Comparison(Enum):
-    """How a limit compares its quantity with its threshold."""
-
-    AT_LEAST = ">="
-    AT_MOST = "<="
 
 
 @dataclass(frozen=True, slots=True)
-class CurrentValue:
-    """A current as written in a schedule: amperes, or a multiple of the cell's C-rate."""
+class Expression:
+    """A formula expression compiled to a closure: ``evaluate(lookup)`` with ``lookup(name)``
+    giving a variable's value. ``variables`` are the canonical names it reads."""
 
-    value: float
-    c_rate: bool = False
+    text: str
+    variables: tuple[str, ...]
+    evaluate: Callable[[Callable[[str], float]], float] = field(repr=False, compare=False)
 
-    def to_amps(self, capacity_ah: float) -> float:
-        """The current in A for a cell of nominal ``capacity_ah``."""
-        return self.value * capacity_ah if self.c_rate else self.value
+
+def parse_expression(text: str, known: Callable[[str], str | None]) -> Expression:
+    """Compile an arithmetic expression: numbers, variables (``known(name)`` gives the canonical
+    name or ``None``), ``+ - * / ^ **``, parentheses and ``abs min max sqrt exp log``.
+    Nothing is ever passed to ``eval``: the text is parsed by :mod:`ast` and only those node
+    types are accepted. Division by zero and domain errors give NaN.
+
+    Raises:
+        ValueError: naming what is not allowed (an unknown variable, a call, an attribute, ...).
+    """
+    if len(text) > _MAX_EXPRESSION_CHARS:
+        raise ValueError(f"expression longer than {_MAX_EXPRESSION_CHARS} characters")
+    source = text.strip().replace("^", "**")
+    if not source:
+        raise ValueError("empty expression")
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        reason = exc.msg if isinstance(exc, SyntaxError) else type(exc).__name__
+        raise ValueError(f"expression {text!r} does not parse: {reason}") from None
+    names: list[str] = []
+
+    def build(node: ast.AST, depth: int) -> Callable[[Callable[[str], float]], float]:
+        if depth > _MAX_EXPRESSION_DEPTH:
+            raise ValueError(f"expression {text!r} is nested too deeply")
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            if isinstance(node.value, bool):
+                raise ValueError(f"expression {text!r}: True/False are not numbers")
+            value = float(node.value)
+            if not math.isfinite(value):
+                raise ValueError(f"expression {text!r} holds a number that is not finite")
+            return lambda lookup: value
+        if isinstance(node, ast.Name):
+            name = known(node.id)
+            if name is None:
+                raise ValueError(f"unknown variable {node.id!r} in expression {text!r}")
+            names.append(name)
+            return lambda lookup: lookup(name)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operand = build(node.operand, depth + 1)
+            if isinstance(node.op, ast.USub):
+                return lambda lookup: -operand(lookup)
+            return operand
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            left = build(node.left, depth + 1)
+            right = build(node.right, depth + 1)
+            operation = _BINARY[type(node.op)]
+            return lambda lookup: operation(left(lookup), right(lookup))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id.lower() in _FUNCTIONS
+            and not node.keywords
+            and node.args
+        ):
+            function = _FUNCTIONS[node.func.id.lower()]
+            arguments = [build(argument, depth + 1) for argument in node.args]
+
+            def call(lookup: Callable[[str], float]) -> float:
+                try:
+                    return float(function(*(argument(lookup) for argument in arguments)))
+                except (ValueError, OverflowError, TypeError):
+                    return math.nan
+
+            return call
+        raise ValueError(f"expression {text!r}: {type(node).__name__} is not allowed")
+
+    evaluate = build(tree.body, 0)
+    return Expression(text=text.strip(), variables=tuple(dict.fromkeys(names)), evaluate=evaluate)
+
+
+# -- the model -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Equation:
+    """``left sign right``: ``left`` a variable (canonical name), ``right`` a number or a
+    variable, ``sign`` one of ``> >= < <=``."""
+
+    left: str
+    sign: str
+    right: float | str
 
     def __str__(self) -> str:
-        return f"{self.value:g}C" if self.c_rate else f"{self.value:g}A"
+        right = f"{self.right:g}" if isinstance(self.right, float) else self.right
+        return f"{self.left}{self.sign}{right}"
 
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """A condition that ends a step.
+    """A limit of a step: its equations all hold -> it fires.
 
-    ``threshold`` is in the quantity's base unit (V, A, s, Ah); for a ``current`` limit with
-    ``c_rate`` set it is a multiple of the nominal capacity instead. ``next_step`` is the 1-based
-    number of the step to go to, or ``None`` when the schedule ends.
+    ``step_limit`` ends the step and goes to ``goto`` (1-based step number, ``None`` = End Test);
+    ``log_limit`` records a data point (and keeps the step going unless ``step_limit``).
     """
 
-    quantity: LimitQuantity
-    comparison: Comparison
-    threshold: float
-    next_step: int | None
-    line: int
-    c_rate: bool = False
+    equations: tuple[Equation, ...]
+    step_limit: bool
+    log_limit: bool
+    goto: int | None
+    goto_text: str
+    section: str
 
-    def threshold_value(self, capacity_ah: float) -> float:
-        """The threshold in base units for a cell of nominal ``capacity_ah``."""
-        return self.threshold * capacity_ah if self.c_rate else self.threshold
-
-    def describe(self, capacity_ah: float) -> str:
-        """Short ASCII text of the condition, such as ``Voltage>=4.2V`` (for exit conditions)."""
-        name, unit = _QUANTITY_DISPLAY[self.quantity]
-        return f"{name}{self.comparison.value}{self.threshold_value(capacity_ah):.4g}{unit}"
+    def describe(self) -> str:
+        """Short text of the condition (for exit conditions): ``PV_CHAN_Voltage>=3.6``."""
+        return " & ".join(str(equation) for equation in self.equations)
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One step of a schedule. Which optional fields are set depends on ``kind``.
+    """One step. ``number`` is 1-based (the file's N + 1).
 
-    ``current`` (cc steps: magnitude), ``voltage_v`` (cv), ``current_limit`` (cv, mv_current:
-    magnitude clamp, ``None`` = channel maximum), ``variable`` (mv_current: ``"MV_UD1"``...),
-    ``goto_step`` (loop: 1-based step number) and ``cycles`` (loop).
+    ``ctrl_value``/``ext_value1``/``ext_value2``: a number, a variable name or ``None`` (empty).
+    Set Variable(s) masks (inferred from a public converter, not from an Arbin document):
+    ``reset_mask`` bits 0..3 zero the charge capacity, discharge capacity, charge energy and
+    discharge energy, bits 16..19 TC_Counter1..4; ``increment_mask`` / ``decrement_mask`` bit 0
+    the cycle index, bits 1..4 TC_Counter1..4.
     """
 
     number: int
     label: str
-    kind: StepKind
-    limits: tuple[Limit, ...] = ()
-    current: CurrentValue | None = None
-    voltage_v: float | None = None
-    current_limit: CurrentValue | None = None
-    variable: str | None = None
-    goto_step: int | None = None
-    cycles: int | None = None
-    line: int = 0
+    step_type: StepType
+    ctrl_value: float | str | None
+    ext_value1: float | str | None
+    ext_value2: float | str | None
+    limits: tuple[Limit, ...]
+    section: str
+    reset_mask: int = 0
+    increment_mask: int = 0
+    decrement_mask: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Formula:
+    """A formula variable: its ``label`` and compiled ``expression``."""
+
+    label: str
+    expression: Expression
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyScope:
+    """The channel goes unsafe when ``variable`` leaves ``[min_value, max_value]``."""
+
+    variable: str
+    min_value: float
+    max_value: float
+    section: str
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """A parsed schedule: ``name`` (the file name, e.g. ``CCCV_Charge.sdx``) and its steps."""
+    """A parsed schedule: ``name`` (the file name), what the simulator runs, and
+    ``sections``: the whole file as written (read-only)."""
 
     name: str
     steps: tuple[Step, ...]
+    formulas: tuple[Formula, ...] = ()
+    safety: tuple[SafetyScope, ...] = ()
+    version: str = ""
     description: str = ""
     source: str = "<string>"
+    #: Every section and key of the file as written, those the simulator ignores included.
+    sections: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
+    )
 
     def step(self, number: int) -> Step:
         """The step with 1-based ``number``.
@@ -295,383 +452,536 @@ class Schedule:
         raise UnknownStepError(f"schedule {self.name!r} has no step labelled {text!r}")
 
 
-def meta_variable_number(name: str | int) -> int:
-    """The number 1..16 of a meta variable given as ``"MV_UD<n>"`` (any case) or as ``n``.
-
-    Raises:
-        ValueError: if the name is not MV_UD1 .. MV_UD16.
-    """
-    if isinstance(name, int):
-        number = name
-    else:
-        match = _MV_RE.fullmatch(name.strip())
-        if match is None:
-            raise ValueError(f"not a meta variable name (MV_UD1..MV_UD16): {name!r}")
-        number = int(match.group(1))
-    if not 1 <= number <= META_VARIABLE_COUNT:
-        raise ValueError(f"meta variable number must be 1..{META_VARIABLE_COUNT}, got {name!r}")
-    return number
+# -- the INI reader --------------------------------------------------------------------------------
 
 
-# -- value parsing ---------------------------------------------------------------------------------
-
-_VOLTAGE_UNITS = {"": 1.0, "v": 1.0, "mv": 1e-3}
-_CURRENT_UNITS = {"": 1.0, "a": 1.0, "ma": 1e-3}
-_TIME_UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "hr": 3600.0}
-_CAPACITY_UNITS = {"": 1.0, "ah": 1.0, "mah": 1e-3}
-
-
-class _ValueProblem(Exception):
-    """Internal: a value did not parse; the parser adds the location."""
-
-
-def _number(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _ValueProblem(f"{text!r} is not a finite number")
-    return value
-
-
-def _with_unit(text: str, units: dict[str, float], what: str) -> float:
-    match = _NUMBER_WITH_UNIT_RE.fullmatch(text.strip())
-    if match is None:
-        raise _ValueProblem(f"{what} {text!r} is not a number with an optional unit")
-    unit = match.group(2).lower()
-    if unit not in units:
-        allowed = ", ".join(sorted(u for u in units if u))
-        raise _ValueProblem(f"{what} {text!r}: unknown unit {match.group(2)!r} (use {allowed})")
-    return _number(match.group(1)) * units[unit]
-
-
-def _voltage_v(text: str) -> float:
-    return _with_unit(text, _VOLTAGE_UNITS, "voltage")
-
-
-def _time_s(text: str) -> float:
-    hms = _HMS_RE.fullmatch(text.strip())
-    if hms is not None:
-        hours, minutes, seconds = hms.groups()
-        return int(hours) * 3600.0 + int(minutes) * 60.0 + float(seconds)
-    return _with_unit(text, _TIME_UNITS, "time")
-
-
-def _capacity_ah(text: str) -> float:
-    return _with_unit(text, _CAPACITY_UNITS, "capacity")
-
-
-def _current(text: str) -> CurrentValue:
-    stripped = text.strip()
-    fraction = _C_FRACTION_RE.fullmatch(stripped)
-    if fraction is not None:
-        divisor = _number(fraction.group(1))
-        if divisor <= 0.0:
-            raise _ValueProblem(f"current {text!r}: the C-rate divisor must be positive")
-        return CurrentValue(1.0 / divisor, c_rate=True)
-    match = _NUMBER_WITH_UNIT_RE.fullmatch(stripped)
-    if match is not None and match.group(2).lower() == "c":
-        return CurrentValue(_number(match.group(1)), c_rate=True)
-    return CurrentValue(_with_unit(stripped, _CURRENT_UNITS, "current"))
-
-
-def _positive_current(text: str, key: str) -> CurrentValue:
-    value = _current(text)
-    if value.value <= 0.0:
-        raise _ValueProblem(f"{key} must be positive (a magnitude), got {text!r}")
-    return value
-
-
-def _positive_voltage_v(text: str) -> float:
-    voltage_v = _voltage_v(text)
-    if voltage_v <= 0.0:
-        raise _ValueProblem(f"voltage must be positive, got {text!r}")
-    return voltage_v
-
-
-def _variable_name(text: str) -> str:
-    try:
-        return f"MV_UD{meta_variable_number(text)}"
-    except ValueError as exc:
-        raise _ValueProblem(str(exc)) from None
-
-
-def _cycles(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise _ValueProblem(f"cycles must be an integer >= 1, got {text!r}")
-    return int(text)
-
-
-# -- the parser ------------------------------------------------------------------------------------
-
-_KIND_KEYS: dict[StepKind, tuple[frozenset[str], frozenset[str]]] = {
-    # kind: (required keys, optional keys) besides "kind" and "limit"
-    StepKind.REST: (frozenset(), frozenset()),
-    StepKind.CC_CHARGE: (frozenset({"current"}), frozenset()),
-    StepKind.CC_DISCHARGE: (frozenset({"current"}), frozenset()),
-    StepKind.CV: (frozenset({"voltage"}), frozenset({"current_limit"})),
-    StepKind.MV_CURRENT: (frozenset({"variable"}), frozenset({"current_limit"})),
-    StepKind.LOOP: (frozenset({"goto", "cycles"}), frozenset()),
-}
-
-
-@dataclass(slots=True)
-class _RawStep:
-    label: str
-    line: int
-    entries: list[tuple[str, str, int]]
+def _read_sections(
+    text: str, problems: list[Problem], raw: dict[str, dict[str, str]]
+) -> dict[str, tuple[str, dict[str, str]]]:
+    """``{folded section name: (name as written, {folded key: value})}``; ``raw`` receives
+    ``{section: {key: value}}`` as written. MITS's INI: no comments, no continuation lines;
+    keys are kept whatever they are (the first of a repeated key counts)."""
+    sections: dict[str, tuple[str, dict[str, str]]] = {}
+    current: dict[str, str] | None = None
+    written: dict[str, str] = {}
+    for line_number, raw_line in enumerate(text.splitlines(), start=1):
+        line = raw_line.strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            if not line.endswith("]") or len(line) < 3:
+                problems.append(
+                    Problem("", f"line {line_number}", f"bad section header {line[:60]!r}")
+                )
+                current = None
+                continue
+            name = line[1:-1].strip()
+            folded = name.casefold()
+            if folded in sections:
+                problems.append(Problem(name, "", f"section appears twice (line {line_number})"))
+                current = None
+                continue
+            current = {}
+            sections[folded] = (name, current)
+            written = raw.setdefault(name, {})
+            continue
+        key, equals, value = line.partition("=")
+        if not equals or not key.strip():
+            problems.append(
+                Problem("", f"line {line_number}", f"expected 'key=value', got {line[:60]!r}")
+            )
+            continue
+        if current is None:
+            continue  # a key outside any (valid) section: nothing reads it
+        current.setdefault(key.strip().casefold(), value.strip())
+        written.setdefault(key.strip(), value.strip())
+    return sections
 
 
 class _Parser:
-    def __init__(self, text: str, source: str) -> None:
-        self.text = text
-        self.source = source
+    def __init__(self, text: str) -> None:
+        self.problems: list[Problem] = []
+        self.raw: dict[str, dict[str, str]] = {}
+        self.sections = _read_sections(text, self.problems, self.raw)
 
-    def error(self, line: int, problem: str) -> ScheduleParseError:
-        return ScheduleParseError(self.source, line, problem)
+    def problem(self, section: str, key: str, message: str) -> None:
+        self.problems.append(Problem(section, key, message))
 
-    def parse(self, name: str) -> Schedule:
-        description, raw_steps = self.split_sections()
-        if not raw_steps:
-            raise self.error(0, "no steps (a step starts with a '[Label]' line)")
-        numbers: dict[str, int] = {}
-        for number, raw in enumerate(raw_steps, start=1):
-            folded = raw.label.casefold()
-            if folded in numbers:
-                raise self.error(
-                    raw.line, f"duplicate step label {raw.label!r} (also step {numbers[folded]})"
-                )
-            numbers[folded] = number
-        steps = tuple(
-            self.build_step(number, raw, numbers, len(raw_steps))
-            for number, raw in enumerate(raw_steps, start=1)
-        )
-        return Schedule(name=name, steps=steps, description=description, source=self.source)
-
-    def split_sections(self) -> tuple[str, list[_RawStep]]:
-        description = ""
-        steps: list[_RawStep] = []
-        for line_number, raw_line in enumerate(self.text.splitlines(), start=1):
-            line = raw_line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if line.startswith("["):
-                if not line.endswith("]"):
-                    raise self.error(line_number, f"step header {line!r} must end with ']'")
-                label = line[1:-1].strip()
-                self.check_label(label, line_number)
-                steps.append(_RawStep(label, line_number, []))
-                continue
-            key, equals, value = line.partition("=")
-            key = key.strip().lower()
-            value = value.strip()
-            if not equals or not key:
-                raise self.error(line_number, f"expected '[Label]' or 'key = value', got {line!r}")
-            if not value:
-                raise self.error(line_number, f"{key!r} has no value")
-            if not steps:
-                if key != "description":
-                    raise self.error(
-                        line_number,
-                        f"only 'description' may come before the first step, got {key!r}",
-                    )
-                description = value
-                continue
-            steps[-1].entries.append((key, value, line_number))
-        return description, steps
-
-    def check_label(self, label: str, line: int) -> None:
-        if not label:
-            raise self.error(line, "empty step label")
-        if len(label) > _LABEL_MAX_CHARS:
-            raise self.error(line, f"step label {label!r} is longer than {_LABEL_MAX_CHARS} chars")
-        if _LABEL_RE.fullmatch(label) is None:
-            raise self.error(
-                line,
-                f"step label {label!r} must start with a letter and hold only letters, digits,"
-                " '_' and '-'",
-            )
-        if label.casefold() in _RESERVED_TARGETS:
-            raise self.error(line, f"step label {label!r} is reserved")
-
-    def build_step(
-        self, number: int, raw: _RawStep, numbers: dict[str, int], step_count: int
-    ) -> Step:
-        values: dict[str, tuple[str, int]] = {}
-        limit_entries: list[tuple[str, int]] = []
-        for key, value, line in raw.entries:
-            if key == "limit":
-                limit_entries.append((value, line))
-            elif key in values:
-                raise self.error(line, f"{key!r} given twice in step {raw.label!r}")
-            else:
-                values[key] = (value, line)
-        if "kind" not in values:
-            raise self.error(raw.line, f"step {raw.label!r} has no 'kind'")
-        kind_text, kind_line = values.pop("kind")
+    def number(self, section: str, key: str, text: str) -> float | None:
         try:
-            kind = StepKind(kind_text.strip().lower())
+            value = float(text)
         except ValueError:
-            choices = ", ".join(k.value for k in StepKind)
-            raise self.error(
-                kind_line, f"unknown step kind {kind_text!r} (use one of {choices})"
-            ) from None
-        required, optional = _KIND_KEYS[kind]
-        for key, (_, line) in values.items():
-            if key not in required | optional:
-                allowed = ", ".join(sorted(required | optional | {"kind", "limit"}))
-                raise self.error(
-                    line, f"key {key!r} is not valid in a {kind.value} step (valid: {allowed})"
+            self.problem(section, key, f"{text[:40]!r} is not a number")
+            return None
+        if not math.isfinite(value):
+            self.problem(section, key, f"{text[:40]!r} is not a finite number")
+            return None
+        return value
+
+    def integer(self, section: str, key: str, text: str, low: int, high: int) -> int | None:
+        value = self.number(section, key, text)
+        if value is None:
+            return None
+        if value != int(value) or not low <= value <= high:
+            self.problem(section, key, f"{text!r} is not an integer in {low}..{high}")
+            return None
+        return int(value)
+
+    def flag(self, keys: Mapping[str, str], section: str, key: str) -> bool:
+        text = keys.get(key.casefold(), "0") or "0"
+        if text not in ("0", "1"):
+            self.problem(section, key, f"flag must be 0 or 1, got {text[:20]!r}")
+        return text == "1"
+
+    def parse(self, name: str, source: str) -> Schedule:
+        sections = self.sections
+        if "schedule" not in sections:
+            self.problem("Schedule", "", "missing: not a MITS schedule file")
+            raise ScheduleParseError(source, self.problems)
+        schedule_name, globals_ = sections["schedule"]
+        version = sections.get("version section", ("", {}))[1].get("current_version", "")
+        step_sections: dict[int, tuple[str, dict[str, str]]] = {}
+        formula_sections: dict[int, tuple[str, dict[str, str]]] = {}
+        safety_sections: list[tuple[str, dict[str, str]]] = []
+        limit_sections: dict[tuple[int, int], tuple[str, dict[str, str]]] = {}
+        for section_name, keys in sections.values():
+            if match := _LIMIT_RE.fullmatch(section_name):
+                limit_sections[(int(match.group(1)), int(match.group(2)))] = (section_name, keys)
+            elif match := _STEP_RE.fullmatch(section_name):
+                step_sections[int(match.group(1))] = (section_name, keys)
+            elif match := _FORMULA_RE.fullmatch(section_name):
+                formula_sections[int(match.group(1))] = (section_name, keys)
+            elif _SAFETY_RE.fullmatch(section_name):
+                safety_sections.append((section_name, keys))
+        count = len(step_sections)
+        declared = globals_.get("m_ustepnum")
+        if declared is not None:
+            declared_count = self.integer(schedule_name, "m_uStepNum", declared, 0, 100000)
+            if declared_count is not None and declared_count != count:
+                self.problem(
+                    schedule_name,
+                    "m_uStepNum",
+                    f"says {declared_count} steps but the file has {count} step sections",
                 )
-        for key in sorted(required - values.keys()):
-            raise self.error(raw.line, f"{kind.value} step {raw.label!r} needs '{key} = ...'")
-        if kind is StepKind.LOOP and limit_entries:
-            raise self.error(limit_entries[0][1], "a loop step takes no limits")
+        if count == 0:
+            self.problem(schedule_name, "m_uStepNum", "the schedule has no steps")
+        if sorted(step_sections) != list(range(count)):
+            missing = sorted(set(range(max(step_sections, default=-1) + 1)) - set(step_sections))
+            self.problem(
+                f"Schedule_Step{missing[0] if missing else count}",
+                "",
+                "step sections must be numbered 0, 1, 2, ... without gaps",
+            )
+        ordered = [step_sections[n] for n in sorted(step_sections)]
+        labels: dict[str, int] = {}
+        for number, (section_name, keys) in enumerate(ordered, start=1):
+            label = keys.get("m_szlabel", "")
+            if not label:
+                continue
+            if label.casefold() in labels:
+                self.problem(
+                    section_name,
+                    "m_szLabel",
+                    f"label {label!r} is also step {labels[label.casefold()]}'s",
+                )
+            else:
+                labels[label.casefold()] = number
+        formula_labels = self.formula_labels(formula_sections)
+        formulas = self.formulas(formula_sections, formula_labels)
 
-        def field(key: str, parse: Callable[[str], _T]) -> _T | None:
-            if key not in values:
-                return None
-            value, line = values[key]
-            try:
-                return parse(value)
-            except _ValueProblem as problem:
-                raise self.error(line, str(problem)) from None
+        def known(variable: str) -> str | None:
+            return canonical_variable(variable, formula_labels)
 
-        def parse_goto(value: str) -> int | None:
-            line = values["goto"][1]
-            return self.resolve_target(value, line, numbers, step_count, allow_flow=False)
-
-        limits = tuple(
-            self.parse_limit(text, line, number, numbers, step_count)
-            for text, line in limit_entries
+        steps: list[Step] = []
+        for number, (section_name, keys) in enumerate(ordered, start=1):
+            index = number - 1
+            step_limits = sorted(
+                (m, value) for (n, m), value in limit_sections.items() if n == index
+            )
+            step = self.step(number, section_name, keys, step_limits, labels, count, known)
+            if step is not None:
+                steps.append(step)
+        for (n, m), (section_name, _) in sorted(limit_sections.items()):
+            if n not in step_sections:
+                self.problem(
+                    section_name, "", f"limit {m} of step section {n}, which does not exist"
+                )
+        safety = self.safety(schedule_name, globals_, safety_sections, known)
+        if self.problems:
+            raise ScheduleParseError(source, self.problems)
+        return Schedule(
+            name=name,
+            steps=tuple(steps),
+            formulas=formulas,
+            safety=safety,
+            version=version,
+            description=globals_.get("m_szcomments", ""),
+            source=source,
+            sections=MappingProxyType(
+                {name: MappingProxyType(keys) for name, keys in self.raw.items()}
+            ),
         )
+
+    def formula_labels(self, sections: dict[int, tuple[str, dict[str, str]]]) -> tuple[str, ...]:
+        labels: list[str] = []
+        for _, (section_name, keys) in sorted(sections.items()):
+            label = keys.get("m_szlabel", "")
+            if not _NAME_RE.fullmatch(label):
+                self.problem(section_name, "m_szLabel", f"formula label {label!r} is not a name")
+            elif label.casefold() in _CANONICAL or any(
+                label.casefold() == other.casefold() for other in labels
+            ):
+                self.problem(section_name, "m_szLabel", f"formula label {label!r} is taken")
+            else:
+                labels.append(label)
+        return tuple(labels)
+
+    def formulas(
+        self, sections: dict[int, tuple[str, dict[str, str]]], labels: tuple[str, ...]
+    ) -> tuple[Formula, ...]:
+        formulas: list[Formula] = []
+        defined: list[str] = []
+        for _, (section_name, keys) in sorted(sections.items()):
+            label = keys.get("m_szlabel", "")
+            if label not in labels:
+                continue
+
+            # A formula reads built-in variables and formulas defined before it (no cycles).
+            def known(name: str, _defined: tuple[str, ...] = tuple(defined)) -> str | None:
+                return canonical_variable(name, _defined)
+
+            try:
+                expression = parse_expression(keys.get("m_szexpression", ""), known)
+            except ValueError as exc:
+                self.problem(section_name, "m_szExpression", str(exc))
+                continue
+            formulas.append(Formula(label, expression))
+            defined.append(label)
+        return tuple(formulas)
+
+    def value(
+        self, section: str, key: str, text: str, known: Callable[[str], str | None]
+    ) -> float | str | None:
+        if not text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            name = known(text)
+            if name is None:
+                self.problem(section, key, f"{text[:40]!r} is neither a number nor a variable")
+            return name
+        if not math.isfinite(value):
+            self.problem(section, key, f"{text[:40]!r} is not a finite number")
+            return None
+        return value
+
+    def step(
+        self,
+        number: int,
+        section: str,
+        keys: dict[str, str],
+        limit_sections: list[tuple[int, tuple[str, dict[str, str]]]],
+        labels: dict[str, int],
+        count: int,
+        known: Callable[[str], str | None],
+    ) -> Step | None:
+        label = keys.get("m_szlabel", "") or f"Step {number}"
+        type_text = keys.get("m_szstepctrltype", "")
+        step_type = _STEP_TYPES.get(type_text.casefold())
+        where = f"step {number} {label!r}"
+        if step_type is None:
+            supported = ", ".join(t.value for t in StepType)
+            self.problem(
+                section,
+                "m_szStepCtrlType",
+                f"{where}: unknown step type {type_text!r} (the simulator runs {supported})",
+            )
+            for _, (limit_section, limit_keys) in limit_sections:  # their problems too
+                self.limit(limit_section, limit_keys, number, labels, count, known)
+            return None
+        ctrl = self.value(section, "m_szCtrlValue", keys.get("m_szctrlvalue", ""), known)
+        ext1 = self.value(section, "m_szExtCtrlValue1", keys.get("m_szextctrlvalue1", ""), known)
+        ext2 = self.value(section, "m_szExtCtrlValue2", keys.get("m_szextctrlvalue2", ""), known)
+        masks = (0, 0, 0)
+        if step_type is StepType.SET_VARIABLES:
+            masks = tuple(  # type: ignore[assignment]
+                self.mask(section, key, value)
+                for key, value in (
+                    ("m_szCtrlValue", ctrl),
+                    ("m_szExtCtrlValue1", ext1),
+                    ("m_szExtCtrlValue2", ext2),
+                )
+            )
+        elif step_type in (StepType.CURRENT, StepType.C_RATE, StepType.VOLTAGE, StepType.POWER):
+            if ctrl is None:
+                self.problem(
+                    section, "m_szCtrlValue", f"{where}: a {step_type.value} step needs a value"
+                )
+        elif step_type is StepType.CCCV:
+            if ctrl is None:
+                self.problem(section, "m_szCtrlValue", f"{where}: a CCCV step needs its current")
+            elif isinstance(ctrl, float) and ctrl == 0.0:
+                self.problem(
+                    section, "m_szCtrlValue", f"{where}: a CCCV step needs a nonzero current"
+                )
+            if not isinstance(ext1, float) or ext1 <= 0.0:
+                self.problem(
+                    section,
+                    "m_szExtCtrlValue1",
+                    f"{where}: a CCCV step needs its CV voltage (V > 0)",
+                )
+        if step_type is StepType.VOLTAGE and isinstance(ctrl, float) and ctrl <= 0.0:
+            self.problem(section, "m_szCtrlValue", f"{where}: the voltage must be positive")
+        declared = keys.get("m_ulimitnum")
+        if declared is not None:
+            declared_count = self.integer(section, "m_uLimitNum", declared, 0, _MAX_LIMITS)
+            if declared_count is not None and declared_count != len(limit_sections):
+                self.problem(
+                    section,
+                    "m_uLimitNum",
+                    f"{where}: says {declared_count} limits but the file has"
+                    f" {len(limit_sections)} limit sections",
+                )
+        if [m for m, _ in limit_sections] != list(range(len(limit_sections))):
+            self.problem(
+                section, "", f"{where}: limit sections must be numbered 0, 1, ... without gaps"
+            )
+        limits = []
+        for _, (limit_section, limit_keys) in limit_sections:
+            limit = self.limit(limit_section, limit_keys, number, labels, count, known)
+            if limit is not None:
+                limits.append(limit)
         return Step(
             number=number,
-            label=raw.label,
-            kind=kind,
-            limits=limits,
-            current=field("current", lambda v: _positive_current(v, "current")),
-            voltage_v=field("voltage", _positive_voltage_v),
-            current_limit=field("current_limit", lambda v: _positive_current(v, "current_limit")),
-            variable=field("variable", _variable_name),
-            goto_step=field("goto", parse_goto),
-            cycles=field("cycles", _cycles),
-            line=raw.line,
+            label=label,
+            step_type=step_type,
+            ctrl_value=ctrl,
+            ext_value1=ext1,
+            ext_value2=ext2,
+            limits=tuple(limits),
+            section=section,
+            reset_mask=masks[0],
+            increment_mask=masks[1],
+            decrement_mask=masks[2],
         )
 
-    def resolve_target(
+    def mask(self, section: str, key: str, value: float | str | None) -> int:
+        if value is None:
+            return 0
+        if isinstance(value, str) or value != int(value) or not 0 <= value <= _MASK_MAX:
+            self.problem(
+                section, key, f"a bit mask must be an integer in 0..{_MASK_MAX}, got {value!r}"
+            )
+            return 0
+        return int(value)
+
+    def limit(
         self,
-        text: str,
-        line: int,
-        numbers: dict[str, int],
-        step_count: int,
-        *,
-        allow_flow: bool,
-        current_step: int = 0,
-    ) -> int | None:
-        target = text.strip()
-        folded = target.casefold()
-        if folded in _RESERVED_TARGETS:
-            if not allow_flow:
-                raise _ValueProblem(f"target must be a step label or number, got {target!r}")
-            if folded == "end" or current_step >= step_count:
-                return None
-            return current_step + 1
-        if target.isdigit():
-            number = int(target)
-            if not 1 <= number <= step_count:
-                raise _ValueProblem(f"there is no step {number} (steps 1..{step_count})")
-            return number
-        if folded in numbers:
-            return numbers[folded]
-        raise _ValueProblem(f"there is no step labelled {target!r}")
-
-    def parse_limit(
-        self, text: str, line: int, step_number: int, numbers: dict[str, int], step_count: int
-    ) -> Limit:
-        condition, arrow, target_text = text.partition("->")
-        if arrow and not target_text.strip():
-            raise self.error(line, "limit has '->' but no target")
-        match = _LIMIT_RE.fullmatch(condition.strip())
-        if match is None:
-            raise self.error(
-                line, f"limit {text!r} is not '<quantity> >=|<= <value> [-> <target>]'"
+        section: str,
+        keys: dict[str, str],
+        step_number: int,
+        labels: dict[str, int],
+        count: int,
+        known: Callable[[str], str | None],
+    ) -> Limit | None:
+        ok = True
+        equations: list[Equation] = []
+        for k in range(_MAX_EQUATIONS):
+            left_key, sign_key, right_key = (
+                f"Equation{k}_szLeft",
+                f"Equation{k}_szCompareSign",
+                f"Equation{k}_szRight",
             )
-        quantity_text, operator, value_text = match.groups()
-        quantity = _QUANTITY_ALIASES.get(quantity_text.lower())
-        if quantity is None:
-            choices = ", ".join(q.value for q in LimitQuantity)
-            raise self.error(line, f"unknown limit quantity {quantity_text!r} (use {choices})")
-        operator = {"=>": ">=", "=<": "<="}.get(operator, operator)
-        if operator not in (">=", "<="):
-            raise self.error(line, f"limit operator must be '>=' or '<=', got {operator!r}")
-        comparison = Comparison(operator)
-        if quantity not in (LimitQuantity.VOLTAGE, LimitQuantity.CURRENT) and (
-            comparison is Comparison.AT_MOST
-        ):
-            raise self.error(line, f"a {quantity.value} limit only takes '>='")
-        try:
-            c_rate = False
-            if quantity is LimitQuantity.VOLTAGE:
-                threshold = _voltage_v(value_text)
-            elif quantity is LimitQuantity.CURRENT:
-                current = _current(value_text)
-                if current.value < 0.0:
-                    raise _ValueProblem("a current limit compares the magnitude: use a value >= 0")
-                threshold, c_rate = current.value, current.c_rate
-            elif quantity is LimitQuantity.TIME:
-                threshold = _time_s(value_text)
-            else:
-                threshold = _capacity_ah(value_text)
-            if threshold < 0.0:
-                raise _ValueProblem(f"{quantity.value} limit must not be negative")
-            next_step = self.resolve_target(
-                target_text if arrow else "next",
-                line,
-                numbers,
-                step_count,
-                allow_flow=True,
-                current_step=step_number,
-            )
-        except _ValueProblem as problem:
-            raise self.error(line, str(problem)) from None
+            left_text = keys.get(left_key.casefold(), "")
+            sign = keys.get(sign_key.casefold(), "")
+            right_text = keys.get(right_key.casefold(), "")
+            if not (left_text or sign or right_text):
+                continue
+            left = known(left_text) if left_text else None
+            if left is None:
+                self.problem(section, left_key, f"unknown variable {left_text!r}")
+                ok = False
+            if sign not in _COMPARE_SIGNS:
+                self.problem(
+                    section, sign_key, f"compare sign must be one of > >= < <=, got {sign!r}"
+                )
+                ok = False
+            right = self.value(section, right_key, right_text, known)
+            if right is None:
+                if not right_text:
+                    self.problem(section, right_key, "the right-hand side is empty")
+                ok = False
+            if ok and left is not None and right is not None:
+                equations.append(Equation(left, sign, right))
+        if not equations and ok:
+            self.problem(section, "Equation0_szLeft", "the limit has no equation")
+            ok = False
+        step_limit = self.flag(keys, section, "m_bStepLimit")
+        log_limit = self.flag(keys, section, "m_bLogDataLimit")
+        goto_text = keys.get("m_szgotostep", "Next Step") or "Next Step"
+        folded = goto_text.casefold()
+        goto: int | None
+        if folded == "next step":
+            goto = step_number + 1 if step_number < count else None
+        elif folded == "end test":
+            goto = None
+        elif folded in labels:
+            goto = labels[folded]
+        else:
+            self.problem(section, "m_szGotoStep", f"goto {goto_text!r}: no step has that label")
+            return None
+        if not ok or not equations:
+            return None
         return Limit(
-            quantity=quantity,
-            comparison=comparison,
-            threshold=threshold,
-            next_step=next_step,
-            line=line,
-            c_rate=c_rate,
+            equations=tuple(equations),
+            step_limit=step_limit,
+            log_limit=log_limit,
+            goto=goto,
+            goto_text=goto_text,
+            section=section,
         )
+
+    def safety(
+        self,
+        section: str,
+        keys: dict[str, str],
+        user_sections: list[tuple[str, dict[str, str]]],
+        known: Callable[[str], str | None],
+    ) -> tuple[SafetyScope, ...]:
+        scopes: list[SafetyScope] = []
+        for what, variable in (
+            ("Voltage", "PV_CHAN_Voltage"),
+            ("Current", "PV_CHAN_Current"),
+            ("Power", "PV_CHAN_Power"),
+        ):
+            key = f"m_{what}SafetyScope"
+            if not self.flag(keys, section, f"m_bCheck{what}Safety"):
+                continue
+            text = keys.get(key.casefold(), "")
+            low_text, caret, high_text = text.partition("^")
+            if not caret:
+                self.problem(section, key, f"a safety scope is 'min^max', got {text[:40]!r}")
+                continue
+            low = self.number(section, key, low_text)
+            high = self.number(section, key, high_text)
+            if low is None or high is None:
+                continue
+            if low > high:
+                self.problem(section, key, f"min {low:g} is above max {high:g}")
+                continue
+            scopes.append(SafetyScope(variable, low, high, section, key))
+        for user_section, user_keys in user_sections:
+            kind = user_keys.get("m_szsafetytype", "")
+            if not kind:
+                continue  # an unused slot: MITS writes sixteen of them
+            known_variable = known(kind)
+            if known_variable is None:
+                self.problem(user_section, "m_szSafetyType", f"unknown variable {kind!r}")
+                continue
+            low = self.number(user_section, "m_fMinValue", user_keys.get("m_fminvalue", ""))
+            high = self.number(user_section, "m_fMaxValue", user_keys.get("m_fmaxvalue", ""))
+            if low is None or high is None:
+                continue
+            if low > high:
+                self.problem(user_section, "m_fMinValue", f"min {low:g} is above max {high:g}")
+                continue
+            scopes.append(SafetyScope(known_variable, low, high, user_section, "m_szSafetyType"))
+        return tuple(scopes)
 
 
 def parse_schedule(text: str, *, source: str = "<string>", name: str | None = None) -> Schedule:
-    """Parse schedule ``text`` (the ``.sdx`` format of this module's docstring).
+    """Parse the text of a MITS schedule file (see the module docstring).
 
     ``source`` names the text in error messages (usually the file path); ``name`` defaults to the
     file name of ``source``.
 
     Raises:
-        ScheduleParseError: (a ``ValueError``) naming source, line and problem.
+        ScheduleParseError: (a ``ValueError``) listing every problem, by section and key.
     """
     if name is None:
         name = Path(source).name if source != "<string>" else source
-    return _Parser(text, source).parse(name)
+    return _Parser(text).parse(name, source)
 
 
 def read_schedule(path: str | os.PathLike[str]) -> Schedule:
-    """Read and parse one schedule file (UTF-8, a byte-order mark is accepted).
+    """Read and parse one schedule file. MITS writes Latin-1 (Windows ANSI); every byte
+    decodes, so the text is never rejected for its encoding.
 
     Raises:
         OSError: if the file cannot be read (``FileNotFoundError`` if it does not exist).
-        ScheduleParseError: (a ``ValueError``) if it is not valid UTF-8 or not a valid schedule.
+        ScheduleParseError: (a ``ValueError``) if it is not a schedule the simulator can run.
     """
     file_path = Path(path)
-    data = file_path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ScheduleParseError(str(file_path), line, "not valid UTF-8 text") from None
+    text = file_path.read_bytes().decode("latin-1")
     return parse_schedule(text, source=str(file_path), name=file_path.name)
+
+
+def rest_schedule(name: str) -> Schedule:
+    """A one-step schedule that rests for ever (what a lenient simulator assigns for a name it
+    does not know).
+
+    Raises:
+        Nothing.
+    """
+    step = Step(
+        number=1,
+        label="Rest",
+        step_type=StepType.REST,
+        ctrl_value=None,
+        ext_value1=None,
+        ext_value2=None,
+        limits=(),
+        section="Schedule_Step0",
+    )
+    return Schedule(name=name, steps=(step,))
+
+
+# -- checks ----------------------------------------------------------------------------------------
+
+
+def check_schedule(schedule: Schedule) -> list[Problem]:
+    """What a parsed schedule gets wrong although it parses: steps that take time and have no
+    step limit (they never end), and steps that no path from step 1 reaches. Empty when fine.
+
+    Raises:
+        Nothing.
+    """
+    problems: list[Problem] = []
+    for step in schedule.steps:
+        if step.step_type.takes_time and not any(limit.step_limit for limit in step.limits):
+            problems.append(
+                Problem(
+                    step.section,
+                    "m_uLimitNum",
+                    f"step {step.number} {step.label!r} has no step limit: it never ends",
+                )
+            )
+    reached = {1}
+    pending = [1]
+    while pending:
+        step = schedule.steps[pending.pop() - 1]
+        targets = {limit.goto for limit in step.limits if limit.step_limit}
+        if not step.step_type.takes_time:
+            # Set Variable(s) goes on to the next step when none of its limits holds.
+            targets.add(step.number + 1)
+        for target in targets:
+            if target is not None and target <= len(schedule.steps) and target not in reached:
+                reached.add(target)
+                pending.append(target)
+    for step in schedule.steps:
+        if step.number not in reached:
+            problems.append(
+                Problem(step.section, "", f"step {step.number} {step.label!r} is never reached")
+            )
+    return problems
+
+
+# -- finding files ---------------------------------------------------------------------------------
+
+
+def _is_schedule_file(name: str) -> bool:
+    return name.lower().endswith(SCHEDULE_SUFFIXES)
 
 
 def _search_path(search_dirs: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -683,11 +993,7 @@ def _schedule_files(directory: Path) -> list[Path]:
         entries = sorted(directory.iterdir())
     except OSError:  # a user directory that does not exist (yet) is simply empty
         return []
-    return [
-        entry
-        for entry in entries
-        if entry.name.lower().endswith(SCHEDULE_SUFFIX) and entry.is_file()
-    ]
+    return [entry for entry in entries if _is_schedule_file(entry.name) and entry.is_file()]
 
 
 def find_schedule(name: str, search_dirs: Sequence[str | os.PathLike[str]] = ()) -> Path:
@@ -695,8 +1001,8 @@ def find_schedule(name: str, search_dirs: Sequence[str | os.PathLike[str]] = ())
     the shipped schedules.
 
     ``name`` is a file name as a user types it: ``CCCV_Charge.sdx``, ``cccv_charge.SDX`` or
-    ``CCCV_Charge``. Within a directory an exact match wins over a match without regard to case.
-    Directories that do not exist are skipped.
+    ``CCCV_Charge`` (then ``.sdx`` and ``.sdu`` are tried). Within a directory an exact match
+    wins over a match without regard to case. Directories that do not exist are skipped.
 
     Raises:
         ScheduleNotFoundError: if no directory holds it, or ``name`` is not a plain file name
@@ -706,8 +1012,8 @@ def find_schedule(name: str, search_dirs: Sequence[str | os.PathLike[str]] = ())
     if not wanted or wanted in (".", "..") or any(sep in wanted for sep in "/\\:\0"):
         raise ScheduleNotFoundError(f"not a schedule file name: {name!r}")
     candidates = [wanted]
-    if not wanted.lower().endswith(SCHEDULE_SUFFIX):
-        candidates.append(wanted + SCHEDULE_SUFFIX)
+    if not _is_schedule_file(wanted):
+        candidates.extend(wanted + suffix for suffix in SCHEDULE_SUFFIXES)
     folded = {candidate.casefold() for candidate in candidates}
     directories = _search_path(search_dirs)
     for directory in directories:
