@@ -39,6 +39,7 @@ from ..config import (
     ConfigError,
     CyclerAddress,
     LabConfig,
+    host_ports,
     load_lab_config,
     resolve_cycler,
     resolve_lab_credentials,
@@ -276,7 +277,8 @@ class CyclerOptions:
         if self.cycler is not None and self.host is not None:
             raise CliError("give the cycler either with --cycler or with --host, not both")
         if self.host is not None:
-            address = CyclerAddress(self.host, name=None)
+            port, file_port = host_ports()
+            address = CyclerAddress(self.host, port, file_port, name=None)
         elif self.cycler is not None:
             address = resolve_cycler(self.cycler, self.config)
         else:
@@ -379,7 +381,9 @@ _CONNECTION_PARAMETERS: tuple[inspect.Parameter, ...] = tuple(
             _option(
                 int | None,
                 "--port",
-                help_text="CTI control port of the cycler (default 9031).",
+                help_text=(
+                    "CTI control port of the cycler (default 9031; with --host, $PYCTI_PORT)."
+                ),
                 min=1,
                 max=65535,
                 metavar="PORT",
@@ -391,7 +395,9 @@ _CONNECTION_PARAMETERS: tuple[inspect.Parameter, ...] = tuple(
             _option(
                 int | None,
                 "--file-port",
-                help_text="CTI file port of the cycler (default 9032).",
+                help_text=(
+                    "CTI file port of the cycler (default 9032; with --host, $PYCTI_FILE_PORT)."
+                ),
                 min=1,
                 max=65535,
                 metavar="PORT",
