@@ -59,7 +59,7 @@ SHELL = ("sh", "bash", "shell", "console")
 #: The ports the docs use: 9031 (control) and 9032 (files) of the first cycler, more up to 9049.
 DOCUMENTED_PORT = 9031
 DOCUMENTED_PORTS = range(DOCUMENTED_PORT, DOCUMENTED_PORT + 19)
-INTERRUPT_AFTER_S = 4
+INTERRUPT_AFTER_S = 6  # long enough for a loaded machine to start the command
 
 _MARKER = re.compile(r"<!--\s*docs-test:\s*(?P<kind>\w+)\s*(?P<arg>.*?)\s*-->", re.DOTALL)
 
