@@ -1,7 +1,7 @@
 """Codec benchmark: our protocol layer vs pycti-arbin 0.0.13 (the seed), side by side.
 
 Times decoding and encoding of the real captured channel-info feedback
-(``shared/reference/captures/server_channel_info_msg.bin``, one channel, 1779 bytes) with ours
+(``tests/data/captures/server_channel_info_msg.bin``, one channel, 1779 bytes) with ours
 and with the seed (in its own venv, see ``_seed.py``), plus a 16-channel feedback (28074 bytes,
 as MITS 10 sends) for ours alone: the seed cannot decode more than one record.
 
@@ -25,7 +25,7 @@ from _seed import SEED_SPEC, run_in_seed
 from pyctiarbin.protocol import ChannelInfoFeedback, decode, encode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CAPTURE = REPO_ROOT.parent / "shared" / "reference" / "captures" / "server_channel_info_msg.bin"
+CAPTURE = REPO_ROOT / "tests" / "data" / "captures" / "server_channel_info_msg.bin"
 GOAL_DECODE_RATIO = 25.0
 
 # The one timing routine, run here for ours and in the seed's interpreter for theirs. It times

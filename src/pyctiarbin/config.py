@@ -52,11 +52,14 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_FILE_PORT",
     "DEFAULT_PORT",
+    "FILE_PORT_ENV_VAR",
+    "PORT_ENV_VAR",
     "ConfigError",
     "CredentialsConfig",
     "CyclerAddress",
     "LabConfig",
     "default_file_port",
+    "host_ports",
     "load_lab_config",
     "parse_host_port",
     "resolve_cycler",
@@ -69,6 +72,9 @@ log = logging.getLogger("pyctiarbin.config")
 CONFIG_ENV_VAR = "PYCTI_CONFIG"
 DEFAULT_PORT = 9031
 DEFAULT_FILE_PORT = 9032
+#: Environment variables that replace DEFAULT_PORT / DEFAULT_FILE_PORT for a bare ``--host``.
+PORT_ENV_VAR = "PYCTI_PORT"
+FILE_PORT_ENV_VAR = "PYCTI_FILE_PORT"
 
 
 def default_file_port(port: int) -> int:
@@ -160,6 +166,30 @@ def _check_port(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise ConfigError(f"{where} must be a TCP port number (1..65535), not {value!r}")
     return value
+
+
+def host_ports(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """The (control, file) ports of a cycler given by host alone.
+
+    ``$PYCTI_PORT`` / ``$PYCTI_FILE_PORT`` when set, else 9031 and the control port + 1. A
+    config file's or a ``HOST:PORT`` spec's port is never replaced by them. Raises ConfigError
+    naming the variable when one is not a port number.
+    """
+    env = os.environ if environ is None else environ
+    ports: list[int] = []
+    for variable in (PORT_ENV_VAR, FILE_PORT_ENV_VAR):
+        text = env.get(variable, "").strip()
+        if not text:
+            ports.append(DEFAULT_PORT if not ports else default_file_port(ports[0]))
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if not 1 <= value <= 65535:
+            raise ConfigError(f"${variable} must be a TCP port number (1..65535), not {text!r}")
+        ports.append(value)
+    return ports[0], ports[1]
 
 
 def _check_text(value: Any, where: str) -> str:

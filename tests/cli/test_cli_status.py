@@ -112,3 +112,21 @@ def test_info_shows_the_login_feedback(sim: Simulator, run_pycti: RunPycti) -> N
     assert info["credentials_source"] == "environment"
     assert info["port"] == sim.port and info["file_port"] == sim.file_port
     assert PASSWORD not in result.stdout
+
+
+def test_bare_host_takes_its_ports_from_pycti_port(sim: Simulator, run_pycti: RunPycti) -> None:
+    ports = {"PYCTI_PORT": str(sim.port), "PYCTI_FILE_PORT": str(sim.file_port)}
+    result = run_pycti("info", "--host", sim.host, "--format", "json", env=ports)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert (info["port"], info["file_port"]) == (sim.port, sim.file_port)
+
+    # An explicit option or a HOST:PORT spec wins over the environment.
+    spec = f"{sim.host}:{sim.port}"
+    result = run_pycti("info", "--cycler", spec, "--format", "json", env={"PYCTI_PORT": "1"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["port"] == sim.port
+
+    bad = run_pycti("info", "--host", sim.host, env={"PYCTI_PORT": "90310"})
+    assert bad.returncode == 2
+    assert "$PYCTI_PORT must be a TCP port number (1..65535), not '90310'" in bad.stderr

@@ -273,6 +273,26 @@ def test_rules_file(tmp_path: Path) -> None:
     assert "SECRET" not in texts and "hunter2" not in texts and "alice" in texts
 
 
+def test_rules_file_checked_without_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(RULES_TOML)
+    with pytest.raises(RuleError, match=r"TEST_HOOK_URL .* is not set"):
+        load_alert_config(path, environ={"PYCTI_SMTP_USERNAME": "alice"})
+    config = load_alert_config(path, environ={"PYCTI_SMTP_USERNAME": "alice"}, secrets=False)
+    assert [r.name for r in config.rules] == ["hot", "went unsafe", "down"]
+    assert config.unset_env == (
+        "TEST_HOOK_URL ([notifiers.chat] url_env)",
+        "PYCTI_SMTP_PASSWORD ([notifiers.mail] password_env)",
+    )
+    # Everything but the secrets is still checked.
+    path.write_text(RULES_TOML.replace('op = ">="', 'op = "=>"', 1))
+    with pytest.raises(RuleError, match="op must be one of"):
+        load_alert_config(path, environ={}, secrets=False)
+    complete = {"TEST_HOOK_URL": "https://hooks.example.org/x", "PYCTI_SMTP_PASSWORD": "pw"}
+    path.write_text(RULES_TOML)
+    assert load_alert_config(path, environ=complete, secrets=False).unset_env == ()
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -119,3 +119,28 @@ def test_pycti_alerts_check_and_errors(tmp_path: Path) -> None:
     rules.write_text(RULES)
     no_cycler = pycti("--rules", str(rules))
     assert no_cycler.returncode == 2 and "which cyclers?" in no_cycler.stderr
+
+
+def test_pycti_alerts_check_needs_no_secrets_but_a_run_does(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+
+    def pycti(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pyctiarbin.cli", "alerts", "--rules", str(rules), *args],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            env=environment({}),  # TEST_ALERT_HOOK, the webhook's URL, is not set
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+    checked = pycti("--check")
+    assert checked.returncode == 0, checked.stderr
+    assert "cell too hot (threshold, critical) [channels 1,2,3,4] -> log, hook" in checked.stdout
+    assert "note: TEST_ALERT_HOOK ([notifiers.hook] url_env) is not set" in checked.stderr
+
+    run = pycti("--cycler", "bay1=127.0.0.1:1", "--duration", "0.1")
+    assert run.returncode == 2
+    assert "environment variable TEST_ALERT_HOOK (url_env) is not set" in run.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pyctiarbin.config import CyclerAddress
+from pyctiarbin.config import CyclerAddress, load_lab_config
 from pyctiarbin.credentials import Credentials
 from pyctiarbin.plan import EntryOutcome, PlanError, load_plan, run_plan
 from pyctiarbin.simulator import Simulator
@@ -244,11 +244,40 @@ def test_pycti_plan_csv_with_an_unreachable_cycler(
         ('test_name = "t"\ncolour = 1\n', "unknown top-level key"),
     ],
 )
-def test_plan_errors(tmp_path: Path, text: str, message: str) -> None:
+def test_plan_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    monkeypatch.delenv("PYCTI_CONFIG", raising=False)
     path = tmp_path / "plan.toml"
     path.write_text(text)
     with pytest.raises(PlanError, match=message.replace("{", r"\{").replace("(", r"\(")):
         load_plan(path, now=NOW)
+
+
+def test_plan_names_resolved_through_pycti_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan_path = tmp_path / "plan.toml"
+    plan_path.write_text(
+        'test_name = "t"\nschedule = "R.sdx"\n[[tests]]\ncycler = "bay2"\nchannel = 1\n'
+    )
+    lab = tmp_path / "lab.toml"
+    lab.write_text('[cyclers.bay2]\nhost = "10.0.0.22"\nport = 9041\n')
+    monkeypatch.setenv("PYCTI_CONFIG", str(lab))
+    (entry,) = load_plan(plan_path, now=NOW).entries
+    assert (entry.cycler, entry.address.host, entry.address.port) == ("bay2", "10.0.0.22", 9041)
+
+    # An explicit lab config wins over the environment's.
+    other = tmp_path / "other.toml"
+    other.write_text('[cyclers.bay2]\nhost = "10.0.0.99"\n')
+    explicit = load_lab_config(other)
+    assert load_plan(plan_path, lab_config=explicit, now=NOW).entries[0].address.host == "10.0.0.99"
+
+    monkeypatch.setenv("PYCTI_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(
+        PlanError, match=r"\$PYCTI_CONFIG: config file .*missing\.toml does not exist"
+    ):
+        load_plan(plan_path, now=NOW)
 
 
 def test_csv_errors_and_names(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from pyctiarbin.protocol import (
 from pyctiarbin.protocol import messages as msgs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CAPTURES_DIR = REPO_ROOT.parent / "shared" / "reference" / "captures"
+CAPTURES_DIR = REPO_ROOT / "tests" / "data" / "captures"
 
 F32_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 

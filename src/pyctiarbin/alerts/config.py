@@ -91,6 +91,9 @@ class AlertConfig:
     default_notify: tuple[str, ...] = ("log",)
     interval_s: float = 1.0
     path: Path | None = None
+    #: Secret-holding environment variables that were not set, as "VARIABLE ([notifiers.X] key)":
+    #: only ever non-empty for a file loaded with ``secrets=False`` (a check, not a run).
+    unset_env: tuple[str, ...] = ()
 
     @property
     def needs_aux(self) -> bool:
@@ -107,12 +110,17 @@ class AlertConfig:
 
 
 def load_alert_config(
-    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    secrets: bool = True,
 ) -> AlertConfig:
     """Read a rules file.
 
     ``environ`` (default ``os.environ``) is where ``url_env``, ``username_env`` and
-    ``password_env`` are looked up.
+    ``password_env`` are looked up. With ``secrets=False`` (checking a file, not running it)
+    those variables need not be set: the notifiers are checked without them, and the config's
+    ``unset_env`` names the ones that are missing. Such a config must not be run.
 
     Raises:
         RuleError: (a ValueError) if the file is missing, not TOML, or has an unknown key, an
@@ -130,7 +138,7 @@ def load_alert_config(
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{config_path} is not valid TOML: {exc}") from exc
     try:
-        return parse_alert_config(data, environ=environ, path=config_path)
+        return parse_alert_config(data, environ=environ, path=config_path, secrets=secrets)
     except RuleError as exc:
         raise RuleError(f"{config_path}: {exc}") from None
 
@@ -140,9 +148,14 @@ def parse_alert_config(
     *,
     environ: Mapping[str, str] | None = None,
     path: Path | None = None,
+    secrets: bool = True,
 ) -> AlertConfig:
-    """Build an :class:`AlertConfig` from the parsed TOML ``data``. Raises RuleError."""
+    """Build an :class:`AlertConfig` from the parsed TOML ``data``. Raises RuleError.
+
+    ``secrets=False``: see :func:`load_alert_config`.
+    """
     env = os.environ if environ is None else environ
+    unset: list[str] | None = None if secrets else []
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise RuleError(
@@ -167,7 +180,7 @@ def parse_alert_config(
     for name, table in _table(data.get("notifiers", {}), "[notifiers]").items():
         if name == "log":
             raise RuleError("[notifiers.log]: 'log' is built in and cannot be redefined")
-        notifiers.append(_notifier(name, _table(table, f"[notifiers.{name}]"), env))
+        notifiers.append(_notifier(name, _table(table, f"[notifiers.{name}]"), env, unset))
 
     rules_data = data.get("rules", [])
     if not isinstance(rules_data, list) or not all(isinstance(r, dict) for r in rules_data):
@@ -175,7 +188,9 @@ def parse_alert_config(
     if not rules_data:
         raise RuleError("the file defines no rule ([[rules]])")
     rules = tuple(rule_from_mapping(table) for table in rules_data)
-    config = AlertConfig(rules, tuple(notifiers), default_notify, float(interval_s), path)
+    config = AlertConfig(
+        rules, tuple(notifiers), default_notify, float(interval_s), path, tuple(unset or ())
+    )
     try:
         # Checks notifier names and unique rule names; the engine starts no thread until used.
         config.engine().close()
@@ -194,7 +209,9 @@ def _table(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _notifier(name: str, table: dict[str, Any], env: Mapping[str, str]) -> Notifier:
+def _notifier(
+    name: str, table: dict[str, Any], env: Mapping[str, str], unset: list[str] | None
+) -> Notifier:
     where = f"[notifiers.{name}]"
     kind = table.get("type")
     keys = {"webhook": _WEBHOOK_KEYS, "email": _EMAIL_KEYS}.get(str(kind))
@@ -212,29 +229,44 @@ def _notifier(name: str, table: dict[str, Any], env: Mapping[str, str]) -> Notif
             options[key] = table[key]
     try:
         if kind == "webhook":
-            return _webhook(name, table, env, options, where)
-        return _email(name, table, env, options, where)
+            return _webhook(name, table, env, options, where, unset)
+        return _email(name, table, env, options, where, unset)
     except ValueError as exc:
         if isinstance(exc, RuleError):
             raise
         raise RuleError(f"{where}: {exc}") from None
 
 
-def _env(env: Mapping[str, str], variable: Any, where: str, key: str) -> str:
+def _env(
+    env: Mapping[str, str], variable: Any, where: str, key: str, unset: list[str] | None
+) -> str | None:
+    """The secret in ``variable``; None if it is unset and ``unset`` collects the missing."""
     if not isinstance(variable, str) or not variable:
         raise RuleError(f"{where}: {key} must name an environment variable")
     value = env.get(variable)
     if not value:
-        raise RuleError(f"{where}: environment variable {variable} ({key}) is not set")
+        if unset is None:
+            raise RuleError(f"{where}: environment variable {variable} ({key}) is not set")
+        unset.append(f"{variable} ({where} {key})")
+        return None
     return value
 
 
 def _webhook(
-    name: str, table: dict[str, Any], env: Mapping[str, str], options: dict[str, Any], where: str
+    name: str,
+    table: dict[str, Any],
+    env: Mapping[str, str],
+    options: dict[str, Any],
+    where: str,
+    unset: list[str] | None,
 ) -> WebhookNotifier:
     if ("url" in table) == ("url_env" in table):
         raise RuleError(f"{where}: give exactly one of url and url_env")
-    url = table["url"] if "url" in table else _env(env, table["url_env"], where, "url_env")
+    if "url" in table:
+        url = table["url"]
+    else:
+        # Checking without the secret: a stand-in that no delivery can reach (.invalid).
+        url = _env(env, table["url_env"], where, "url_env", unset) or "https://unset.invalid/"
     if not isinstance(url, str):
         raise RuleError(f"{where}: url must be a string")
     headers = table.get("headers", {})
@@ -249,7 +281,12 @@ def _webhook(
 
 
 def _email(
-    name: str, table: dict[str, Any], env: Mapping[str, str], options: dict[str, Any], where: str
+    name: str,
+    table: dict[str, Any],
+    env: Mapping[str, str],
+    options: dict[str, Any],
+    where: str,
+    unset: list[str] | None,
 ) -> EmailNotifier:
     for key in ("host", "from", "to"):
         if key not in table:
@@ -270,10 +307,12 @@ def _email(
         password_env = str(table.get("password_env", DEFAULT_SMTP_PASSWORD_ENV))
         password = env.get(password_env)
         if password is None:
-            raise RuleError(
-                f"{where}: SMTP user {username!r} needs a password in the environment "
-                f"variable {password_env}"
-            )
+            if unset is None:
+                raise RuleError(
+                    f"{where}: SMTP user {username!r} needs a password in the environment "
+                    f"variable {password_env}"
+                )
+            unset.append(f"{password_env} ({where} password_env)")
     elif "password_env" in table:
         raise RuleError(f"{where}: password_env is set but no SMTP user name is given")
     return EmailNotifier(

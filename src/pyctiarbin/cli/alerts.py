@@ -114,7 +114,13 @@ def alerts(
     ] = None,
     check: Annotated[
         bool,
-        typer.Option("--check", help="Check the rules file, print the rules and exit."),
+        typer.Option(
+            "--check",
+            help=(
+                "Check the rules file, print the rules and exit (secrets such as a webhook URL "
+                "from the environment need not be set; missing ones are named)."
+            ),
+        ),
     ] = False,
 ) -> None:
     """Watch cyclers and send alerts by the rules of a TOML file.
@@ -128,11 +134,13 @@ def alerts(
     from ..logger import install_stop_signals
 
     try:
-        config = load_alert_config(rules)
+        config = load_alert_config(rules, secrets=not check)
     except RuleError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
     if check:
         out_console().print(_describe(config), highlight=False, markup=False)
+        for variable in config.unset_env:
+            typer.echo(f"note: {variable} is not set; running these rules needs it", err=True)
         return
     lab = load_lab_config(config_path) if config_path is not None else None
     specs = cycler_specs(cycler, lab, env_file, user)

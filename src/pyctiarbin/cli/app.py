@@ -41,6 +41,7 @@ from ..config import (
     CyclerAddress,
     LabConfig,
     default_file_port,
+    host_ports,
     load_lab_config,
     resolve_cycler,
     resolve_lab_credentials,
@@ -284,8 +285,14 @@ class CyclerOptions:
         if self.cycler is not None and self.host is not None:
             raise CliError("give the cycler either with --cycler or with --host, not both")
         if self.host is not None:
-            port = self.port if self.port is not None else DEFAULT_PORT
-            file_port = self.file_port if self.file_port is not None else default_file_port(port)
+            env_port, env_file_port = host_ports()
+            port = self.port if self.port is not None else env_port
+            if self.file_port is not None:
+                file_port = self.file_port
+            elif self.port is not None:
+                file_port = default_file_port(port)
+            else:
+                file_port = env_file_port
             return CyclerAddress(self.host, port, file_port)
         elif self.cycler is not None:
             address = resolve_cycler(self.cycler, self.config)
@@ -421,7 +428,9 @@ _CONNECTION_PARAMETERS: tuple[inspect.Parameter, ...] = tuple(
             _option(
                 int | None,
                 "--port",
-                help_text="CTI control port of the cycler (default 9031).",
+                help_text=(
+                    "CTI control port of the cycler (default 9031; with --host, $PYCTI_PORT)."
+                ),
                 min=1,
                 max=65535,
                 metavar="PORT",
@@ -433,7 +442,10 @@ _CONNECTION_PARAMETERS: tuple[inspect.Parameter, ...] = tuple(
             _option(
                 int | None,
                 "--file-port",
-                help_text="CTI file port of the cycler (default: the control port + 1, 9032).",
+                help_text=(
+                    "CTI file port of the cycler (default: the control port + 1, so 9032; with "
+                    "--host alone, $PYCTI_FILE_PORT when set)."
+                ),
                 min=1,
                 max=65535,
                 metavar="PORT",

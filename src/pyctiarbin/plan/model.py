@@ -23,7 +23,14 @@ from types import MappingProxyType
 from typing import Any
 
 from ..alerts.rules import RuleError, parse_channels
-from ..config import ConfigError, CyclerAddress, LabConfig, resolve_cycler
+from ..config import (
+    CONFIG_ENV_VAR,
+    ConfigError,
+    CyclerAddress,
+    LabConfig,
+    load_lab_config,
+    resolve_cycler,
+)
 from ..protocol import meta_code_for
 
 if sys.version_info >= (3, 11):
@@ -118,14 +125,21 @@ def load_plan(
     """Read a plan file: ``*.toml`` or ``*.csv`` (by suffix).
 
     Cycler names are looked up in ``cyclers`` (e.g. from ``--cycler NAME=HOST:PORT``), then in
-    the plan's own ``[cyclers]`` table (TOML), then in ``lab_config``; ``HOST:PORT`` and
+    the plan's own ``[cyclers]`` table (TOML), then in ``lab_config`` (default: the lab config
+    file named by ``$PYCTI_CONFIG``, if set, as for ``pycti``); ``HOST:PORT`` and
     ``NAME=HOST:PORT`` work anywhere a name does. ``now``: the time for ``{date}`` and
     ``{time}`` (default: now).
 
     Raises:
         PlanError: (a ValueError) if the file is missing, unreadable or invalid, names an
-            unknown cycler, repeats a channel, or a rendered name does not fit its field.
+            unknown cycler, repeats a channel, or a rendered name does not fit its field; or
+            if ``$PYCTI_CONFIG`` is used and names a lab config file that cannot be loaded.
     """
+    if lab_config is None and os.environ.get(CONFIG_ENV_VAR):
+        try:
+            lab_config = load_lab_config(os.environ[CONFIG_ENV_VAR])
+        except ConfigError as exc:
+            raise PlanError(f"${CONFIG_ENV_VAR}: {exc}") from None
     plan_path = Path(path).expanduser()
     suffix = plan_path.suffix.lower()
     if suffix not in (".toml", ".csv"):
