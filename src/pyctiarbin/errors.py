@@ -132,7 +132,9 @@ class UnsupportedCommand(CtiError):
     support that command (an older MITS, or a server that implements only part of CTI).
 
     ``command`` is the library's name of the operation, ``request_code`` the dwCmd the server
-    named. The cycler did not carry the command out; the connection stays usable.
+    named. The cycler did not carry that request out, and the connection stays usable. When
+    the command had sent several frames (one per channel), the connection is replaced and, for
+    a control command, ``outcome_unknown`` is true: what became of the other frames is not known.
     """
 
     def __init__(self, command: str, request_code: int, request_name: str) -> None:

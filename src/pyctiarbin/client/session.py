@@ -175,9 +175,13 @@ class LinkCore:
             try:
                 frame = reader.next_frame()
             except ProtocolError as exc:
+                self._note_skipped()
                 log.warning("%s: dropped a malformed frame: %s", self.label, exc)
                 inbox.append(exc)
                 continue
+            # Bytes skipped before this frame come before it in the inbox: they are what the
+            # waiting operation meets first.
+            self._note_skipped()
             if frame is None:
                 break
             try:
@@ -185,10 +189,6 @@ class LinkCore:
             except ProtocolError as exc:
                 log.warning("%s: could not decode a frame: %s", self.label, exc)
                 inbox.append(exc)
-        if reader.skipped_bytes != self._reported_skipped:
-            skipped = reader.skipped_bytes - self._reported_skipped
-            self._reported_skipped = reader.skipped_bytes
-            inbox.append(ProtocolError(f"{skipped} bytes that are not part of a frame"))
         if reader.zero_checksum_frames and not self._zero_checksum_warned:
             self._zero_checksum_warned = True
             log.warning(
@@ -198,6 +198,12 @@ class LinkCore:
                 self.host,
                 self.port,
             )
+
+    def _note_skipped(self) -> None:
+        skipped = self._reader.skipped_bytes - self._reported_skipped
+        if skipped:
+            self._reported_skipped = self._reader.skipped_bytes
+            self._inbox.append(ProtocolError(f"{skipped} bytes that are not part of a frame"))
 
     def _take(self, op: Operation[Any]) -> Message:
         """The next message of the inbox for ``op``, after the link-wide checks.
@@ -232,14 +238,14 @@ class LinkCore:
         return None
 
     def _release_unclaimed(self) -> None:
-        """After an operation: data left over means the connection is replaced."""
+        """After an operation, however it ended: data left over means the connection is
+        replaced."""
         reason = self._unclaimed()
         if reason is not None:
             log.warning(
                 "%s %s:%d sent %s; closing the connection", self.label, self.host, self.port, reason
             )
             self._drop()
-            self._reset_stream()
 
     def _login_operation(self) -> Operation[LoginFeedback]:
         credentials = self._credentials
@@ -323,13 +329,12 @@ class LinkCore:
     def _drop(self) -> None:  # pragma: no cover - each link closes its own transport
         raise NotImplementedError
 
-    def _after_unsupported(self) -> None:
-        # The answers to the operation's other frames would follow: replace the connection.
+    def _after_unsupported(self, op: Operation[Any], error: UnsupportedCommand) -> None:
         if self._sent_frames > 1:
+            # The answers to the operation's other frames would follow: the connection is
+            # replaced, and what became of those frames is not known.
             self._drop()
-            self._reset_stream()
-        else:
-            self._release_unclaimed()
+            error.outcome_unknown = op.control
 
     def _usable(self, reason: str | None) -> bool:
         """Before a request is written: False (and the connection dropped) if the connection
@@ -440,6 +445,7 @@ class SyncLink(LinkCore):
         if sock is not None:
             with contextlib.suppress(OSError):  # closing a broken socket
                 sock.close()
+        self._reset_stream()  # what the closed connection held is worth nothing now
         if self.state is not ConnectionState.CLOSED:
             self.state = ConnectionState.DISCONNECTED
 
@@ -519,11 +525,9 @@ class SyncLink(LinkCore):
                     sock.sendall(item)  # type: ignore[arg-type]
                     item = gen.send(None)
         except StopIteration as done:
-            if release:
-                self._release_unclaimed()
             return done.value  # type: ignore[no-any-return]
-        except UnsupportedCommand:
-            self._after_unsupported()
+        except UnsupportedCommand as unsupported:
+            self._after_unsupported(op, unsupported)
             raise
         except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
             raise _Aborted(self._fail(op, exc, sent), sent) from exc
@@ -535,6 +539,8 @@ class SyncLink(LinkCore):
             raise
         finally:
             gen.close()
+            if release:
+                self._release_unclaimed()
 
     def run(self, op: Operation[T]) -> T:
         """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
@@ -673,6 +679,7 @@ class AsyncLink(LinkCore):
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.abort()
+        self._reset_stream()  # what the closed connection held is worth nothing now
         if self.state is not ConnectionState.CLOSED:
             self.state = ConnectionState.DISCONNECTED
 
@@ -745,11 +752,9 @@ class AsyncLink(LinkCore):
                     protocol.transport.write(item)  # type: ignore[arg-type]
                     item = gen.send(None)
         except StopIteration as done:
-            if release:
-                self._release_unclaimed()
             return done.value  # type: ignore[no-any-return]
-        except UnsupportedCommand:
-            self._after_unsupported()
+        except UnsupportedCommand as unsupported:
+            self._after_unsupported(op, unsupported)
             raise
         except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
             raise _Aborted(self._fail(op, exc, sent), sent) from exc
@@ -763,6 +768,8 @@ class AsyncLink(LinkCore):
             if active is not None:
                 active.active = False
             gen.close()
+            if release:
+                self._release_unclaimed()
 
     async def run(self, op: Operation[T]) -> T:
         """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
