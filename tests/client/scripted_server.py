@@ -101,23 +101,16 @@ def _frame(code: int, body: bytes) -> bytes:
     return raw + struct.pack("<H", checksum(raw))
 
 
-class ScriptedServer:
-    """Two listening ports (control and file) on 127.0.0.1, one thread per connection."""
+class ThreadedServer:
+    """Two listening ports (control and file) on 127.0.0.1, one thread per connection.
 
-    def __init__(self, seed: int, *, channels: int = 4, fault_rate: float = 0.3) -> None:
-        self.channels = channels
-        self.fault_rate = fault_rate
-        self.rng = random.Random(seed)
+    Subclasses answer each request frame in :meth:`_answer` (False closes the connection).
+    """
+
+    def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.log: list[Entry] = []
-        self.faults: Counter[str] = Counter()
         self.connections = 0
-        # Channel indexes the client's current call asks for, set by the test: a command sent
-        # as one frame per channel makes every one of them a channel "asked for".
-        self.call_channels: set[int] = set()
         self._open: set[int] = set()
-        self._serial = 0
-        self._history: list[bytes] = []  # earlier answer frames, for late answers
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
@@ -146,7 +139,7 @@ class ScriptedServer:
         for listener in self._listeners:
             listener.close()
 
-    def __enter__(self) -> ScriptedServer:
+    def __enter__(self) -> Any:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -176,6 +169,11 @@ class ScriptedServer:
             with self.lock:
                 self._threads.append(thread)
 
+    def _answer(
+        self, sock: socket.socket, number: int, frame: bytes, state: dict[str, Any]
+    ) -> bool:
+        raise NotImplementedError
+
     def _serve(self, sock: socket.socket, number: int) -> None:
         reader = FrameReader("server")
         state: dict[str, Any] = {"barrier_code": None}
@@ -196,6 +194,53 @@ class ScriptedServer:
                 if sock in self._sockets:
                     self._sockets.remove(sock)
             sock.close()
+
+
+class HandlerServer(ThreadedServer):
+    """Answers each request with ``handler(request, connection_number, server)``: the bytes to
+    send (several frames, or a part of one), or None to close the connection. Every request
+    is kept in :attr:`requests` as ``(connection_number, request)``."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+        self.requests: list[tuple[int, Any]] = []
+        super().__init__()
+
+    def _answer(
+        self, sock: socket.socket, number: int, frame: bytes, state: dict[str, Any]
+    ) -> bool:
+        request = decode(frame)
+        with self.lock:
+            self.requests.append((number, request))
+        reply = self.handler(request, number, self)
+        if reply is None:
+            return False
+        sock.sendall(reply)
+        return True
+
+    def push(self, data: bytes) -> None:
+        """Send ``data`` on every open connection now (frames nobody asked for)."""
+        with self.lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            sock.sendall(data)
+
+
+class ScriptedServer(ThreadedServer):
+    """The adversarial server (see the module docstring)."""
+
+    def __init__(self, seed: int, *, channels: int = 4, fault_rate: float = 0.3) -> None:
+        self.channels = channels
+        self.fault_rate = fault_rate
+        self.rng = random.Random(seed)
+        self.log: list[Entry] = []
+        self.faults: Counter[str] = Counter()
+        # Channel indexes the client's current call asks for, set by the test: a command sent
+        # as one frame per channel makes every one of them a channel "asked for".
+        self.call_channels: set[int] = set()
+        self._serial = 0
+        self._history: list[bytes] = []  # earlier answer frames, for late answers
+        super().__init__()
 
     # -- answers ------------------------------------------------------------------------
 
