@@ -21,6 +21,7 @@ frames, whose code the client never waits for.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import socket
@@ -130,10 +131,8 @@ class ThreadedServer:
         with self.lock:
             sockets = list(self._sockets)
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):  # already closed by its client
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for thread in list(self._threads):
             thread.join(5)
         for listener in self._listeners:
@@ -267,9 +266,11 @@ class ScriptedServer(ThreadedServer):
             if entry.kind == "control" and isinstance(
                 request, (StopRequest, ResumeRequest, AssignScheduleRequest)
             ):
-                every = getattr(request, "stop_all", False) or getattr(
-                    request, "resume_all", False
-                ) or getattr(request, "assign_all", False)
+                every = (
+                    getattr(request, "stop_all", False)
+                    or getattr(request, "resume_all", False)
+                    or getattr(request, "assign_all", False)
+                )
                 if every:
                     state["barrier_code"] = type_code(answers)
             if barrier_code is not None:
@@ -378,7 +379,9 @@ class ScriptedServer(ThreadedServer):
             return [encode(fake)], [], None
         raise AssertionError(fault)
 
-    def _build(self, request: Any, frame: bytes, number: int) -> tuple[Entry, list[bytes], set[int]]:
+    def _build(
+        self, request: Any, frame: bytes, number: int
+    ) -> tuple[Entry, list[bytes], set[int]]:
         rng = self.rng
         n = self.channels
         if isinstance(request, ChannelInfoRequest):

@@ -95,7 +95,12 @@ class Checker:
             return list(self.server.log[start:])
 
     def check(
-        self, name: str, args: tuple[Any, ...], frames: int, result: Any, error: BaseException | None,
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        frames: int,
+        result: Any,
+        error: BaseException | None,
         window: list[Entry],
     ) -> None:
         self.calls += 1
@@ -232,8 +237,12 @@ def run_sync(sequences: int, seed: int) -> dict[str, Any]:
                     _check_nothing_buffered(client, name)
         finally:
             client.close()
-        return {"faults": dict(server.faults), "outcomes": dict(checker.outcomes),
-                "calls": checker.calls, "connections": server.connections}
+        return {
+            "faults": dict(server.faults),
+            "outcomes": dict(checker.outcomes),
+            "calls": checker.calls,
+            "connections": server.connections,
+        }
 
 
 def run_async(sequences: int, seed: int) -> dict[str, Any]:
@@ -272,8 +281,12 @@ def run_async(sequences: int, seed: int) -> dict[str, Any]:
 
     with ScriptedServer(seed, channels=CHANNELS) as server:
         checker = asyncio.run(main(server))
-        return {"faults": dict(server.faults), "outcomes": dict(checker.outcomes),
-                "calls": checker.calls, "connections": server.connections}
+        return {
+            "faults": dict(server.faults),
+            "outcomes": dict(checker.outcomes),
+            "calls": checker.calls,
+            "connections": server.connections,
+        }
 
 
 def _report(kind: str, sequences: int, seed: int, figures: dict[str, Any]) -> None:
@@ -281,12 +294,27 @@ def _report(kind: str, sequences: int, seed: int, figures: dict[str, Any]) -> No
     faults = figures["faults"]
     outcomes = figures["outcomes"]
     # The run must actually have exercised what it claims to.
-    for fault in ("duplicate", "late_answer", "corrupt_frame", "unknown_code", "other_channel",
-                  "other_command", "other_transfer", "unsolicited", "reset_mid_frame",
-                  "garbage_bytes", "unsupported"):
+    for fault in (
+        "duplicate",
+        "late_answer",
+        "corrupt_frame",
+        "unknown_code",
+        "other_channel",
+        "other_command",
+        "other_transfer",
+        "unsolicited",
+        "reset_mid_frame",
+        "garbage_bytes",
+        "unsupported",
+    ):
         assert faults.get(fault, 0) > 0, f"no {fault} was injected"
-    for outcome in ("read answered", "control succeeded", "control outcome unknown",
-                    "control refused", "control unsupported"):
+    for outcome in (
+        "read answered",
+        "control succeeded",
+        "control outcome unknown",
+        "control refused",
+        "control unsupported",
+    ):
         assert outcomes.get(outcome, 0) > 0, f"no call ended with {outcome}"
 
 

@@ -62,7 +62,9 @@ def corrupted(frame: bytes) -> bytes:
     return bytes(bad)
 
 
-def run(kind: str, server: HandlerServer, body: Callable[[Api], Awaitable[None]], **opts: Any) -> None:
+def run(
+    kind: str, server: HandlerServer, body: Callable[[Api], Awaitable[None]], **opts: Any
+) -> None:
     options: dict[str, Any] = {
         "username": "user",
         "password": "pa55",

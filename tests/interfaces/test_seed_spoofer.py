@@ -36,9 +36,7 @@ spoofer.stop()
 
 
 @pytest.fixture
-def seed_spoofer_port(
-    seed_python: Path, seed_env: dict[str, str], tmp_path: Path
-) -> Iterator[int]:
+def seed_spoofer_port(seed_python: Path, seed_env: dict[str, str], tmp_path: Path) -> Iterator[int]:
     script = tmp_path / "seed_spoofer.py"
     script.write_text(SPOOFER_SCRIPT)
     proc = subprocess.Popen(
@@ -72,9 +70,7 @@ def test_interfaces_read_and_control_through_the_seeds_spoofer(
                 assert status["channel"] == channel - 1
                 assert status["status"] == "Idle"
                 assert status["schedule"] == "fake_schedule"
-        zero_checksum_warnings = [
-            r for r in caplog.records if "zeroed checksum" in r.getMessage()
-        ]
+        zero_checksum_warnings = [r for r in caplog.records if "zeroed checksum" in r.getMessage()]
         assert len(zero_checksum_warnings) == 1  # once for the one connection
 
         caplog.clear()

@@ -265,9 +265,7 @@ def _all_channels_results(
                 raise Mismatch("the answer to the barrier read lacks channel index 0")
             break
         if type(message) is not cls:
-            raise Mismatch(
-                f"a {type(message).__name__} arrived while waiting for a {cls.__name__}"
-            )
+            raise Mismatch(f"a {type(message).__name__} arrived while waiting for a {cls.__name__}")
         received.append(message)  # type: ignore[arg-type]
     if len(received) == 1:
         return first
