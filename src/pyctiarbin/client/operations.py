@@ -213,7 +213,7 @@ def expect(cls: type[M]) -> OpGen[M]:
     message = yield RECEIVE
     if type(message) is not cls:
         raise Mismatch(f"a {type(message).__name__} arrived while waiting for a {cls.__name__}")
-    return message  # type: ignore[return-value]
+    return message
 
 
 def _collect_results(
@@ -266,7 +266,7 @@ def _all_channels_results(
             break
         if type(message) is not cls:
             raise Mismatch(f"a {type(message).__name__} arrived while waiting for a {cls.__name__}")
-        received.append(message)  # type: ignore[arg-type]
+        received.append(message)
     if len(received) == 1:
         return first
     indexes = {feedback.channel_index for feedback in received}
