@@ -20,7 +20,7 @@ from pyctiarbin import ChannelInterface, CtiConnectionError, CyclerClient, Cycle
 
 # Runs inside the seed's venv: the seed's spoofer on a free port, until stdin closes.
 SPOOFER_SCRIPT = """
-import socket, sys
+import socket, sys, time
 from pyctiarbin.arbinspoofer import ArbinSpoofer
 
 probe = socket.socket()
@@ -29,6 +29,13 @@ port = probe.getsockname()[1]
 probe.close()
 spoofer = ArbinSpoofer({"ip": "127.0.0.1", "port": port, "num_channels": 4})
 spoofer.start()
+# The spoofer binds in its own thread: wait until it listens (the seed gives no way to ask).
+for _ in range(500):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.01)
 print(port, flush=True)
 sys.stdin.read()
 spoofer.stop()
