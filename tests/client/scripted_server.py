@@ -34,6 +34,7 @@ from typing import Any
 
 from pyctiarbin.errors import ProtocolError
 from pyctiarbin.protocol import (
+    UNKNOWN_CODE_FEEDBACK,
     AssignScheduleFeedback,
     AssignScheduleRequest,
     ChannelInfoFeedback,
@@ -275,6 +276,9 @@ class ScriptedServer(ThreadedServer):
                     state["barrier_code"] = type_code(answers)
             if barrier_code is not None:
                 expected.add(barrier_code)
+            # Any request may be answered with UNKNOWN_CODE_FEEDBACK naming it: a late one
+            # naming this request's code is as indistinguishable as a late answer of its code.
+            expected.add(UNKNOWN_CODE_FEEDBACK)
             fault = self._pick_fault(entry, request)
             before, after, instead = self._fault_frames(fault, entry, request, answers, expected)
             if fault == "unsupported":
