@@ -33,6 +33,7 @@ from .errors import (
     UnexpectedFeedback,
     UnknownChannel,
     UnknownCommandError,
+    UnsupportedCommand,
 )
 
 __version__ = "1.0.0.dev0"
@@ -66,6 +67,7 @@ __all__ = [
     "UnexpectedFeedback",
     "UnknownChannel",
     "UnknownCommandError",
+    "UnsupportedCommand",
     "__version__",
 ]
 

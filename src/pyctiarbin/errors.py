@@ -13,6 +13,7 @@ Everything the library raises on purpose derives from :class:`CtiError`::
     ├── CtiConnectionError       refused, lost, closed (knows if a control outcome is unknown)
     ├── CtiTimeout (TimeoutError)
     ├── LoginError
+    ├── UnsupportedCommand       the server does not know the command (feedback 0xBB111111)
     └── CommandRejected          the cycler answered with a failure result code
         └── one subclass per result code users branch on (registered by code)
 
@@ -47,6 +48,7 @@ __all__ = [
     "UnexpectedFeedback",
     "UnknownChannel",
     "UnknownCommandError",
+    "UnsupportedCommand",
 ]
 
 
@@ -123,6 +125,28 @@ class LoginError(CtiError):
     def __init__(self, message: str, *, result: int | None = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+class UnsupportedCommand(CtiError):
+    """The server answered a command with UNKNOWN_CODE_FEEDBACK (0xBB111111): it does not
+    support that command (an older MITS, or a server that implements only part of CTI).
+
+    ``command`` is the library's name of the operation, ``request_code`` the dwCmd the server
+    named. The cycler did not carry that request out, and the connection stays usable. When
+    the command had sent several frames (one per channel), the connection is replaced and, for
+    a control command, ``outcome_unknown`` is true: what became of the other frames is not known.
+    """
+
+    def __init__(self, command: str, request_code: int, request_name: str) -> None:
+        super().__init__(
+            f"{command}: the server does not support {request_name} (code 0x{request_code:08X})"
+        )
+        self.command = command
+        self.request_code = request_code
+        self.request_name = request_name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.command, self.request_code, self.request_name))
 
 
 class CommandRejected(CtiError):

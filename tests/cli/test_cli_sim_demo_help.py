@@ -15,9 +15,16 @@ from typing import Any
 import pytest
 import typer
 
-from pyctiarbin import CyclerClient
+from pyctiarbin import CtiConnectionError, CyclerClient
 from pyctiarbin.cli import build_app
 from pyctiarbin.errors import CommandRejected
+from pyctiarbin.protocol import (
+    BrowseDirectoryFeedback,
+    BrowseDirectoryRequest,
+    ChannelInfoFeedback,
+    ChannelInfoRequest,
+)
+from pyctiarbin.simulator.rawclient import RawClient
 
 from .support import PASSWORD, USER, RunPycti, clean_environment
 
@@ -102,18 +109,32 @@ def test_pycti_sim_maps_its_options_and_serves(tmp_path: Path) -> None:
         ) in text
         assert PASSWORD not in text
 
+        # --stray-bytes: bytes that are not a frame follow every frame. The client does not
+        # trust such a stream (a read fails once its retries are spent); a raw reader that
+        # skips them shows the rest of the options at work.
         with CyclerClient(
             "127.0.0.1",
             int(control.group(1)),
             file_port=int(files.group(1)),
             username=USER,
             password=PASSWORD,
+            retries=0,
         ) as client:
             assert client.login_info.serial_number == "SIM-CLI-7"
-            assert [s.channel for s in client.read_channels()] == [1, 2, 3, 4]
+            with pytest.raises(CtiConnectionError, match="not part of a frame"):
+                client.read_channels()
+        with RawClient("127.0.0.1", int(control.group(1))) as raw:
+            raw.login(USER, PASSWORD)
             # --answer-all: a one-channel read is answered with every channel.
-            assert client.read_channel(3).channel == 3
-            assert "Rest.sdx" in {entry.name for entry in client.files.browse("Work")}
+            answer = raw.request(ChannelInfoRequest(channel_index=2))
+            assert isinstance(answer, ChannelInfoFeedback)
+            assert [r.channel_index for r in answer.channels] == [0, 1, 2, 3]
+            assert raw.framer.skipped_bytes > 0
+        with RawClient("127.0.0.1", int(files.group(1))) as raw:
+            raw.login(USER, PASSWORD)
+            listing = raw.request(BrowseDirectoryRequest("Work"))
+            assert isinstance(listing, BrowseDirectoryFeedback)
+            assert "Rest.sdx" in {entry.name for entry in listing.entries}
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)

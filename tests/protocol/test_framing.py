@@ -308,3 +308,47 @@ def test_decode_rejects_bytes_left_over_after_the_body() -> None:
 def test_every_decode_error_is_a_protocol_error() -> None:
     for error in (TokenError, UnknownCommandError, LengthError, ChecksumError, TruncatedFrameError):
         assert issubclass(error, ProtocolError)
+
+
+def seed_shape(frame: bytes) -> bytes:
+    """pycti-arbin 0.0.13's ArbinSpoofer: checksum field zeroed, the real checksum after it."""
+    zeroed = frame[:-2] + b"\x00\x00"
+    return zeroed + struct.pack("<H", checksum(zeroed))
+
+
+def test_zero_checksum_shape_is_refused_by_default() -> None:
+    reader = FrameReader("client")
+    reader.feed(seed_shape(FEEDBACK) + OTHER_FEEDBACK)
+    with pytest.raises(ChecksumError):
+        reader.next_frame()
+    assert reader.next_frame() == OTHER_FEEDBACK
+    assert reader.skipped_bytes == 2  # the appended checksum, counted as stray bytes
+
+
+@pytest.mark.parametrize("how", ["whole", "byte by byte", "with trailing garbage"])
+def test_zero_checksum_shape_is_accepted_when_asked(how: str) -> None:
+    stream = seed_shape(FEEDBACK) + seed_shape(OTHER_FEEDBACK) + OTHER_FEEDBACK
+    reader = FrameReader("client", zero_checksum=True)
+    frames: list[bytes] = []
+    if how == "byte by byte":
+        for byte in stream:
+            reader.feed(bytes([byte]))
+            frames.extend(drain(reader))
+    else:
+        reader.feed(stream + (b"\x01\x02\x03" if how == "with trailing garbage" else b""))
+        frames = drain(reader)
+    # Returned without the two extra bytes, with the zeroed field as it came.
+    zeroed = [FEEDBACK[:-2] + b"\x00\x00", OTHER_FEEDBACK[:-2] + b"\x00\x00"]
+    assert frames == [*zeroed, OTHER_FEEDBACK]
+    assert reader.zero_checksum_frames == 2
+    assert reader.skipped_bytes == (3 if how == "with trailing garbage" else 0)
+    assert decode(frames[0], verify_checksum=False) == decode(FEEDBACK)
+
+
+def test_zero_checksum_field_followed_by_a_wrong_checksum_is_still_an_error() -> None:
+    zeroed = FEEDBACK[:-2] + b"\x00\x00"
+    reader = FrameReader("client", zero_checksum=True)
+    reader.feed(zeroed + struct.pack("<H", checksum(zeroed) ^ 1))
+    with pytest.raises(ChecksumError):
+        reader.next_frame()
+    assert reader.zero_checksum_frames == 0

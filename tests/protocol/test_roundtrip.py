@@ -44,13 +44,13 @@ ALL_CLASSES = message_classes()
 STRATEGIES = message_strategies()
 
 
-def test_there_are_46_message_classes_and_each_has_a_strategy() -> None:
+def test_there_are_47_message_classes_and_each_has_a_strategy() -> None:
     # 24 documented requests + 22 feedbacks (START_EX and RESUME_EX reuse the START and RESUME
-    # feedbacks).
-    assert len(ALL_CLASSES) == 46
-    assert len(set(ALL_CLASSES)) == 46
+    # feedbacks), plus UNKNOWN_CODE_FEEDBACK (0xBB111111, from the DLL reference).
+    assert len(ALL_CLASSES) == 47
+    assert len(set(ALL_CLASSES)) == 47
     assert sum(cls.IS_REQUEST for cls in ALL_CLASSES) == 24
-    assert sum(not cls.IS_REQUEST for cls in ALL_CLASSES) == 22
+    assert sum(not cls.IS_REQUEST for cls in ALL_CLASSES) == 23
     assert set(STRATEGIES) == set(ALL_CLASSES)
     for cls in ALL_CLASSES:
         assert message_class(cls.CODE) is cls

@@ -14,7 +14,9 @@ Channels are the 1-based numbers MITS displays. Methods raise:
 * :class:`CtiTimeout` (a ``TimeoutError``) when no answer arrives within ``timeout``;
 * :class:`CtiConnectionError` when the cycler cannot be reached; for a control command whose
   answer was lost, ``outcome_unknown`` is true and the command was not sent again;
-* :class:`LoginError` when the cycler refuses the credentials.
+* :class:`LoginError` when the cycler refuses the credentials;
+* :class:`UnsupportedCommand` when the server answers that it does not know the command
+  (UNKNOWN_CODE_FEEDBACK); the connection stays usable.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class _ClientConfig:
     connect_timeout: float
     retry: RetryPolicy
     file_login: bool
+    lenient_checksum: bool = False
 
     def link_kwargs(self, label: str, login: bool) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class _ClientConfig:
             "retry": self.retry,
             "label": label,
             "login": login,
+            "zero_checksum": self.lenient_checksum,
         }
 
 
@@ -92,12 +96,15 @@ class _ClientState:
         backoff_s: float = 0.2,
         max_backoff_s: float = 5.0,
         file_login: bool = True,
+        lenient_checksum: bool = False,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError("host must be a non-empty string")
         for name, value in (("port", port), ("file_port", file_port)):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
                 raise ValueError(f"{name} must be a TCP port (1..65535), not {value!r}")
+        if not isinstance(lenient_checksum, bool):
+            raise ValueError(f"lenient_checksum must be True or False, not {lenient_checksum!r}")
         self._config = _ClientConfig(
             host,
             port,
@@ -107,6 +114,7 @@ class _ClientState:
             float(connect_timeout if connect_timeout is not None else timeout),
             RetryPolicy(retries, backoff_s, max_backoff_s),
             file_login,
+            lenient_checksum,
         )
         self._open_links(self._config)
 
@@ -156,7 +164,16 @@ class CyclerClient(_ClientState):
 
     ``CyclerClient(host, port=9031, *, username=None, password=None, env_path=None,
     timeout=10.0, connect_timeout=None, file_port=9032, retries=3, backoff_s=0.2,
-    max_backoff_s=5.0, file_login=True)``
+    max_backoff_s=5.0, file_login=True, lenient_checksum=False)``
+
+    ``lenient_checksum=True`` also accepts a peer that sends every frame with its checksum
+    field zeroed and the real checksum in two bytes after the frame (pycti-arbin 0.0.13's
+    ``ArbinSpoofer``); a warning is logged once per connection. Strict by default: such a
+    frame is a corrupted frame, and the connection is closed.
+
+    Answers are matched to requests by feedback code, channel and transfer identity; anything
+    else on the connection closes it (a read is retried, a control command raises
+    :class:`CtiConnectionError` with ``outcome_unknown=True``). See :mod:`.session`.
 
     Credentials: the arguments, else ``ARBIN_CTI_USERNAME``/``ARBIN_CTI_PASSWORD`` from the
     environment, else the ``.env`` file at ``env_path`` (default ``./.env``); ValueError if none.

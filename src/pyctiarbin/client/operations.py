@@ -6,6 +6,12 @@ blocking and the asyncio clients only pump operations: they do the I/O, the oper
 protocol. Arguments are validated before the first frame is yielded, so a bad argument never
 puts a byte on the wire.
 
+Answer matching (CTI has no request ids): an operation accepts a message only if its command
+code is the feedback code of the request, and, where the feedback carries them, its channel
+indexes and its transfer identity (download/upload time stamp, chunk index) are the ones the
+request asked for. Anything else raises :class:`Mismatch`; the link then stops trusting the
+connection (see :mod:`.session`). Nothing is skipped.
+
 Channel numbers here are the 1-based numbers MITS shows; the wire index is ``channel - 1``.
 """
 
@@ -23,6 +29,7 @@ from typing import Any, Generic, TypeVar
 from ..errors import (
     BatchRejected,
     CommandRejected,
+    CtiError,
     FileOperationFailed,
     UnexpectedFeedback,
 )
@@ -90,6 +97,7 @@ from .status import ChannelStatus
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "RECEIVE",
+    "Mismatch",
     "Operation",
     "ProgressCallback",
     "Target",
@@ -191,23 +199,27 @@ def _aux_options(aux: bool | int) -> int:
 # Receiving
 
 
+class Mismatch(CtiError):
+    """A message that is not the answer the running operation waits for (another command's or
+    another channel's feedback, another transfer's chunk, one answer too many).
+
+    Raised inside an operation; the link closes the connection, because from then on it cannot
+    tell which answer belongs to which request, and reports a :class:`CtiConnectionError`.
+    """
+
+
 def expect(cls: type[M]) -> OpGen[M]:
-    """Receive messages until one of type ``cls`` arrives (others are logged and skipped)."""
-    while True:
-        message = yield RECEIVE
-        if isinstance(message, cls):
-            return message
-        log.warning(
-            "skipping an unexpected %s while waiting for a %s",
-            type(message).__name__,
-            cls.__name__,
-        )
+    """Receive the next message; it must be a ``cls`` (else :class:`Mismatch`)."""
+    message = yield RECEIVE
+    if type(message) is not cls:
+        raise Mismatch(f"a {type(message).__name__} arrived while waiting for a {cls.__name__}")
+    return message
 
 
 def _collect_results(
     cls: type[ResultFeedback], indexes: Sequence[int]
 ) -> OpGen[dict[int, ResultFeedback]]:
-    """Collect one result feedback per channel index."""
+    """Collect exactly one result feedback per channel index asked for."""
     pending = set(indexes)
     results: dict[int, ResultFeedback] = {}
     while pending:
@@ -217,11 +229,53 @@ def _collect_results(
             # v1.1 says a success may carry -1 instead of the channel.
             index = next(iter(pending))
         if index not in pending:
-            log.warning("skipping a %s for channel index %d, not asked for", cls.__name__, index)
-            continue
+            asked = "answered already" if index in results else "not asked for"
+            raise Mismatch(f"a {cls.__name__} for channel index {index}, {asked}")
         pending.discard(index)
         results[index] = feedback
     return results
+
+
+def _all_channels_results(
+    cls: type[ResultFeedback], num_channels: int
+) -> OpGen[dict[int, ResultFeedback] | ResultFeedback]:
+    """The answer to a request sent with the all-channels flag (assign, resume, stop).
+
+    Whether a cycler answers such a request once per channel or once per request is not
+    settled (DLL reference, open question 13), so both are accepted, and the count is made
+    exact: after the first feedback the operation sends a one-channel status read as a
+    barrier. A cycler answers in request order, so every feedback that belongs to the command
+    arrives before the barrier's answer. Exactly one feedback means "once per request" (it
+    stands for every channel; returned alone); exactly one per channel, each channel once,
+    means "once per channel" (returned by index). Any other count raises :class:`Mismatch`:
+    the connection is replaced and the outcome is unknown. So no late feedback can be taken
+    for a later command's.
+    """
+    first = yield from expect(cls)
+    if not -1 <= first.channel_index < num_channels:
+        raise Mismatch(f"a {cls.__name__} for channel index {first.channel_index}")
+    if num_channels == 1:
+        return first
+    yield _channel_info_frame(0, ChannelSelection.ALL, 0)
+    received = [first]
+    while True:
+        message = yield RECEIVE
+        if type(message) is ChannelInfoFeedback:
+            if not any(record.channel_index == 0 for record in message.channels):
+                raise Mismatch("the answer to the barrier read lacks channel index 0")
+            break
+        if type(message) is not cls:
+            raise Mismatch(f"a {type(message).__name__} arrived while waiting for a {cls.__name__}")
+        received.append(message)
+    if len(received) == 1:
+        return first
+    indexes = {feedback.channel_index for feedback in received}
+    if len(received) != num_channels or indexes != set(range(num_channels)):
+        raise Mismatch(
+            f"{len(received)} {cls.__name__}s (channel indexes {sorted(indexes)}) for a "
+            f"request to all {num_channels} channels; expected 1 or one per channel"
+        )
+    return {feedback.channel_index: feedback for feedback in received}
 
 
 def _raise_rejections(command: str, results: Mapping[int, ResultFeedback]) -> None:
@@ -259,8 +313,8 @@ def read_channel(channel: int, aux: bool | int = False) -> Operation[ChannelStat
         for record in feedback.channels:
             if record.channel_index == index:
                 return ChannelStatus.from_record(record)
-        raise UnexpectedFeedback(
-            f"the cycler answered a read of channel {channel} with channel indexes "
+        raise Mismatch(
+            f"a read of channel {channel} was answered with channel indexes "
             f"{[r.channel_index for r in feedback.channels]}, not {index}"
         )
 
@@ -290,6 +344,9 @@ def read_channels(
             while len(records) < info.num_channels:
                 more = yield from expect(ChannelInfoFeedback)
                 records.extend(more.channels)
+        seen = [record.channel_index for record in records]
+        if len(set(seen)) != len(seen) or not all(0 <= i < info.num_channels for i in seen):
+            raise Mismatch(f"a read of all channels was answered with channel indexes {seen}")
         statuses = [
             ChannelStatus.from_record(record)
             for record in records
@@ -310,11 +367,20 @@ def read_channels(
     return Operation("read_channels", False, run)
 
 
+def _check_record_indexes(
+    command: str, indexes: Sequence[int], records: Sequence[StartDataRecord | ResumeDataRecord]
+) -> None:
+    answered = sorted(record.channel_index for record in records)
+    if answered != sorted(indexes):
+        raise Mismatch(f"{command} for channel indexes {list(indexes)} answered for {answered}")
+
+
 def get_start_data(channels: Target) -> Operation[list[StartDataRecord]]:
     def run(info: LoginFeedback) -> OpGen[list[StartDataRecord]]:
         indexes = channel_indexes(channels, info.num_channels)
         yield encode(GetStartDataRequest(tuple(indexes)))
         feedback = yield from expect(GetStartDataFeedback)
+        _check_record_indexes("GET_START_DATA", indexes, feedback.records)
         return list(feedback.records)
 
     return Operation("get_start_data", False, run)
@@ -325,6 +391,7 @@ def get_resume_data(channels: Target) -> Operation[list[ResumeDataRecord]]:
         indexes = channel_indexes(channels, info.num_channels)
         yield encode(GetResumeDataRequest(tuple(indexes)))
         feedback = yield from expect(GetResumeDataFeedback)
+        _check_record_indexes("GET_RESUME_DATA", indexes, feedback.records)
         return list(feedback.records)
 
     return Operation("get_resume_data", False, run)
@@ -350,14 +417,27 @@ def _per_channel(
     target: Target,
     build: Callable[[list[int], bool], list[Message]],
     feedback_cls: type[ResultFeedback],
+    *,
+    all_flag: bool = False,
 ) -> Operation[None]:
-    """A control command answered by one result feedback per channel."""
+    """A control command answered by one result feedback per channel.
+
+    ``all_flag``: ``"all"`` is sent as one request with the all-channels flag, which a cycler
+    may answer once per channel or once per request (see :func:`_all_channels_results`).
+    """
 
     def run(info: LoginFeedback) -> OpGen[None]:
         indexes = channel_indexes(target, info.num_channels)
         every = isinstance(target, str)
         frames = [encode(message) for message in build(indexes, every)]
         yield from frames
+        if every and all_flag:
+            answer = yield from _all_channels_results(feedback_cls, info.num_channels)
+            if isinstance(answer, dict):
+                _raise_rejections(feedback_cls.COMMAND, answer)
+            elif not answer.ok:
+                raise CommandRejected.for_code(feedback_cls.COMMAND, answer.result, answer.meaning)
+            return
         results = yield from _collect_results(feedback_cls, indexes)
         _raise_rejections(feedback_cls.COMMAND, results)
 
@@ -386,7 +466,7 @@ def assign_schedule(
             AssignScheduleRequest(i, False, schedule, capacity, barcode, values) for i in indexes
         ]
 
-    return _per_channel("assign_schedule", target, build, AssignScheduleFeedback)
+    return _per_channel("assign_schedule", target, build, AssignScheduleFeedback, all_flag=True)
 
 
 def start(target: Target, test_name: str) -> Operation[None]:
@@ -427,7 +507,7 @@ def resume(target: Target) -> Operation[None]:
             return [ResumeRequest(0, True)]
         return [ResumeRequest(i, False) for i in indexes]
 
-    return _per_channel("resume", target, build, ResumeFeedback)
+    return _per_channel("resume", target, build, ResumeFeedback, all_flag=True)
 
 
 def resume_ex(entries: Sequence[ResumeExEntry]) -> Operation[None]:
@@ -451,7 +531,7 @@ def stop(target: Target) -> Operation[None]:
             return [StopRequest(0, True)]
         return [StopRequest(i, False) for i in indexes]
 
-    return _per_channel("stop", target, build, StopFeedback)
+    return _per_channel("stop", target, build, StopFeedback, all_flag=True)
 
 
 def jump(target: Target, step: int) -> Operation[None]:
@@ -516,6 +596,11 @@ def set_meta_variables(values: MvValues) -> Operation[None]:
         )
         yield encode(UpdateMetaVariablesRequest(entries[0].channel_index, entries))
         feedback = yield from expect(UpdateMetaVariablesFeedback)
+        if feedback.channel_index not in {-1, *(entry.channel_index for entry in entries)}:
+            raise Mismatch(
+                f"an UpdateMetaVariablesFeedback for channel index {feedback.channel_index}, "
+                "not asked for"
+            )
         if not feedback.ok:
             channel = feedback.channel_index + 1 if feedback.channel_index >= 0 else None
             raise CommandRejected.for_code(
@@ -532,6 +617,8 @@ def set_kick_out(flag: int) -> Operation[bool]:
     def run(info: LoginFeedback) -> OpGen[bool]:
         yield encode(ConnectRequest(flag))
         feedback = yield from expect(ConnectFeedback)
+        if feedback.set_kick_out != flag:
+            raise Mismatch(f"a ConnectFeedback for flag {feedback.set_kick_out}, not {flag}")
         return feedback.ok
 
     return Operation("set_kick_out", True, run)
@@ -597,8 +684,26 @@ def download(path: str, progress: ProgressCallback | None = None) -> Operation[b
         stamp = time.time()
         yield encode(DownloadFileRequest(path, stamp))
         chunks: list[bytes] = []
+        count = 0
         while True:
             feedback = yield from expect(DownloadFileFeedback)
+            # The echoed time stamp is the transfer's identity: a chunk of another download
+            # (a late one, or one left over) must never be spliced into this file.
+            if feedback.download_time != stamp:
+                raise Mismatch(
+                    f"a chunk of another download (time stamp {feedback.download_time!r}, "
+                    f"not {stamp!r}) arrived during the download of {path}"
+                )
+            if feedback.ok and feedback.package_index != len(chunks):
+                raise Mismatch(
+                    f"chunk {feedback.package_index} of {path} arrived, expected {len(chunks)}"
+                )
+            if feedback.ok and chunks and feedback.package_count != count:
+                raise Mismatch(
+                    f"chunk {feedback.package_index} of {path} says {feedback.package_count} "
+                    f"chunks, the first said {count}"
+                )
+            count = feedback.package_count
             if not feedback.ok:
                 raise FileOperationFailed(
                     "download", feedback.result, f"{feedback.meaning}: {path}"
@@ -608,11 +713,6 @@ def download(path: str, progress: ProgressCallback | None = None) -> Operation[b
                     "download",
                     FileTransferResult.MD5_ERROR,
                     f"MD5 of chunk {feedback.package_index} of {path} does not match",
-                )
-            if feedback.package_index != len(chunks):
-                raise UnexpectedFeedback(
-                    f"download of {path}: chunk {feedback.package_index} arrived, "
-                    f"expected {len(chunks)}"
                 )
             chunks.append(feedback.data)
             if progress is not None:
@@ -647,6 +747,11 @@ def upload(
                 )
             )
             feedback = yield from expect(UploadFileFeedback)
+            if feedback.upload_time != stamp or feedback.package_index != index:
+                raise Mismatch(
+                    f"an upload answer for time stamp {feedback.upload_time!r} chunk "
+                    f"{feedback.package_index} arrived, expected {stamp!r} chunk {index}"
+                )
             if not feedback.ok:
                 raise FileOperationFailed(
                     "upload", feedback.result, f"{feedback.meaning}: {path} (chunk {index})"

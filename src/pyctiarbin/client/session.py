@@ -5,17 +5,36 @@ the frame reader and inbox, error translation, and the retry rules. :class:`Sync
 a thread lock) and :class:`AsyncLink` (an asyncio protocol, an asyncio lock) only move bytes and
 drive :mod:`.operations` generators.
 
-Rules, the same for both:
+Rules, the same for both (this module is the one place that applies them):
 
 * Connecting means TCP connect, then LOGIN; a refused login raises :class:`LoginError` at once
   (never retried in a loop). Reconnecting replays the whole handshake.
-* One operation at a time per connection (CTI has no request ids, so answers are matched by
-  feedback code in order).
+* One operation at a time per connection. CTI has no request ids, so an answer is accepted only
+  if it matches the waiting request: its feedback code, and where the feedback carries them its
+  channel indexes and transfer identity (time stamp, chunk index). The operations in
+  :mod:`.operations` state what they accept; the link applies the rest below.
+* Anything else on the connection while an operation waits -- a malformed frame (bad checksum,
+  bad length), an unknown command code, bytes that are not a frame, another command's or
+  another channel's feedback, one answer too many, UNKNOWN_CODE_FEEDBACK for a request not
+  sent -- means the stream can no longer be trusted: the connection is closed. A read is then
+  retried on a fresh connection (with login), within the retry policy; a control command
+  raises :class:`CtiConnectionError` with ``outcome_unknown=True`` and is never sent again.
+* Data that arrived while no operation waited (a duplicate, a late answer, an unsolicited
+  frame, the peer closing) is found before the next request is written: the blocking link
+  looks at its socket without blocking, the asyncio link's protocol marks the connection
+  poisoned (and stops reading: an idle connection holds no unclaimed data). The connection is
+  then replaced before anything is sent, so such data is never taken for an answer.
+* UNKNOWN_CODE_FEEDBACK (0xBB111111) naming a request the operation sent raises
+  :class:`UnsupportedCommand`; the cycler did nothing, and the connection stays usable (it is
+  replaced only if the operation had sent several frames, whose other answers would follow).
 * A read whose connection drops is retried on a fresh connection, up to ``retries`` times with
   capped exponential backoff. A control command is never re-sent once any of its frames left:
   the error says the outcome is unknown (``outcome_unknown=True``).
 * A timeout closes the connection (a late answer must not be taken for the next command's) and
   raises :class:`CtiTimeout`, also a builtin ``TimeoutError``.
+* ``zero_checksum=True`` (lenient, off by default) also accepts frames whose checksum field is
+  zero and whose real checksum follows the frame, as pycti-arbin 0.0.13's ``ArbinSpoofer``
+  sends them; a warning is logged once per connection.
 """
 
 from __future__ import annotations
@@ -24,6 +43,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import select
 import socket
 import threading
 import time
@@ -32,16 +52,26 @@ from typing import Any, TypeVar
 
 from ..credentials import Credentials
 from ..errors import (
+    ChecksumError,
     CtiConnectionError,
     CtiError,
     CtiTimeout,
     LoginError,
     ProtocolError,
+    UnsupportedCommand,
 )
-from ..protocol import FrameReader, LoginFeedback, LoginRequest, decode, encode
+from ..protocol import (
+    FrameReader,
+    LoginFeedback,
+    LoginRequest,
+    UnknownCodeFeedback,
+    decode,
+    encode,
+)
 from ..protocol.codes import LoginResult
+from ..protocol.framing import HEADER
 from ..protocol.messages import Message
-from .operations import RECEIVE, Operation, expect
+from .operations import RECEIVE, Mismatch, Operation, expect
 
 __all__ = ["AsyncLink", "ConnectionState", "LinkCore", "RetryPolicy", "SyncLink"]
 
@@ -102,6 +132,7 @@ class LinkCore:
         retry: RetryPolicy,
         label: str,
         login: bool = True,
+        zero_checksum: bool = False,
     ) -> None:
         if timeout <= 0 or connect_timeout <= 0:
             raise ValueError("timeouts must be positive")
@@ -115,9 +146,14 @@ class LinkCore:
         self.login_info: LoginFeedback | None = None
         self._credentials = credentials
         self._login = login
-        self._reader = FrameReader("client")
+        self._zero_checksum = zero_checksum
+        self._reader = FrameReader("client", zero_checksum=zero_checksum)
         self._inbox: deque[Message | ProtocolError] = deque()
         self._reported_skipped = 0
+        self._zero_checksum_warned = False
+        # Command codes of the frames the running operation has written, and how many.
+        self._sent_codes: set[int] = set()
+        self._sent_frames = 0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label} {self.host}:{self.port} {self.state.value}>"
@@ -125,9 +161,10 @@ class LinkCore:
     # -- sans-IO pieces --------------------------------------------------------------------
 
     def _reset_stream(self) -> None:
-        self._reader = FrameReader("client")
+        self._reader = FrameReader("client", zero_checksum=self._zero_checksum)
         self._inbox.clear()
         self._reported_skipped = 0
+        self._zero_checksum_warned = False
 
     def _absorb(self, data: bytes | memoryview) -> None:
         """Feed received bytes; decode every whole frame into the inbox, in order."""
@@ -138,9 +175,13 @@ class LinkCore:
             try:
                 frame = reader.next_frame()
             except ProtocolError as exc:
+                self._note_skipped()
                 log.warning("%s: dropped a malformed frame: %s", self.label, exc)
                 inbox.append(exc)
                 continue
+            # Bytes skipped before this frame come before it in the inbox: they are what the
+            # waiting operation meets first.
+            self._note_skipped()
             if frame is None:
                 break
             try:
@@ -148,18 +189,63 @@ class LinkCore:
             except ProtocolError as exc:
                 log.warning("%s: could not decode a frame: %s", self.label, exc)
                 inbox.append(exc)
-        if reader.skipped_bytes != self._reported_skipped:
+        if reader.zero_checksum_frames and not self._zero_checksum_warned:
+            self._zero_checksum_warned = True
             log.warning(
-                "%s: skipped %d bytes that were not part of a frame",
+                "%s %s:%d sends frames with a zeroed checksum field and the checksum after "
+                "the frame (pycti-arbin 0.0.13's ArbinSpoofer does); accepted in lenient mode",
                 self.label,
-                reader.skipped_bytes - self._reported_skipped,
+                self.host,
+                self.port,
             )
-            self._reported_skipped = reader.skipped_bytes
 
-    def _discard_stale(self) -> None:
-        while self._inbox:
-            stale = self._inbox.popleft()
-            log.warning("%s: discarding an unrequested %s", self.label, type(stale).__name__)
+    def _note_skipped(self) -> None:
+        skipped = self._reader.skipped_bytes - self._reported_skipped
+        if skipped:
+            self._reported_skipped = self._reader.skipped_bytes
+            self._inbox.append(ProtocolError(f"{skipped} bytes that are not part of a frame"))
+
+    def _take(self, op: Operation[Any]) -> Message:
+        """The next message of the inbox for ``op``, after the link-wide checks.
+
+        Raises ProtocolError for a malformed frame or stray bytes, UnsupportedCommand for
+        UNKNOWN_CODE_FEEDBACK naming a request ``op`` sent, and Mismatch for one naming a
+        request it did not send.
+        """
+        item = self._inbox.popleft()
+        if isinstance(item, ProtocolError):
+            raise item
+        if type(item) is UnknownCodeFeedback:
+            if item.request_code in self._sent_codes:
+                raise UnsupportedCommand(op.name, item.request_code, item.request_name)
+            raise Mismatch(
+                f"UNKNOWN_CODE_FEEDBACK for {item.request_name}, a request {op.name} did not send"
+            )
+        return item
+
+    def _note_sent(self, frame: bytes) -> None:
+        self._sent_codes.add(HEADER.unpack_from(frame)[2])
+        self._sent_frames += 1
+
+    def _unclaimed(self) -> str | None:
+        """Why the connection holds data nobody asked for (None if it holds none)."""
+        if self._inbox:
+            item = self._inbox[0]
+            what = str(item) if isinstance(item, ProtocolError) else f"a {type(item).__name__}"
+            return f"{what}, which no request was waiting for"
+        if self._reader.buffered:
+            return f"{self._reader.buffered} bytes that no request was waiting for"
+        return None
+
+    def _release_unclaimed(self) -> None:
+        """After an operation, however it ended: data left over means the connection is
+        replaced."""
+        reason = self._unclaimed()
+        if reason is not None:
+            log.warning(
+                "%s %s:%d sent %s; closing the connection", self.label, self.host, self.port, reason
+            )
+            self._drop()
 
     def _login_operation(self) -> Operation[LoginFeedback]:
         credentials = self._credentials
@@ -209,16 +295,26 @@ class LinkCore:
             if unknown
             else ""
         )
-        if isinstance(exc, CtiTimeout):
-            error: CtiError = CtiTimeout(
+        if isinstance(exc, (ProtocolError, Mismatch)):
+            hint = ""
+            frame = getattr(exc, "frame", None)
+            if isinstance(exc, ChecksumError) and frame is not None and frame[-2:] == b"\0\0":
+                hint = (
+                    " (a peer that zeroes the checksum field, as pycti-arbin 0.0.13's "
+                    "ArbinSpoofer does, needs lenient_checksum=True)"
+                )
+            error: CtiError = CtiConnectionError(
+                f"{op.name}: {where} sent {exc}{hint}; the connection was closed, as its "
+                f"answers can no longer be matched to requests{suffix}",
+                outcome_unknown=unknown,
+            )
+        elif isinstance(exc, CtiTimeout):
+            error = CtiTimeout(
                 f"{op.name}: no answer from {where} within {self.timeout:g} s{suffix}",
                 outcome_unknown=unknown,
             )
         elif isinstance(exc, (TimeoutError, socket.timeout)):
             error = CtiTimeout(f"{op.name}: {where} timed out{suffix}", outcome_unknown=unknown)
-        elif isinstance(exc, ProtocolError):
-            error = type(exc)(f"{op.name}: {exc}{suffix}")
-            error.outcome_unknown = unknown
         elif isinstance(exc, CtiConnectionError):
             error = CtiConnectionError(f"{op.name}: {exc}{suffix}", outcome_unknown=unknown)
         else:
@@ -233,6 +329,36 @@ class LinkCore:
     def _drop(self) -> None:  # pragma: no cover - each link closes its own transport
         raise NotImplementedError
 
+    def _after_unsupported(self, op: Operation[Any], error: UnsupportedCommand) -> None:
+        if self._sent_frames > 1:
+            # The answers to the operation's other frames would follow: the connection is
+            # replaced, and what became of those frames is not known.
+            self._drop()
+            error.outcome_unknown = op.control
+
+    def _usable(self, reason: str | None) -> bool:
+        """Before a request is written: False (and the connection dropped) if the connection
+        holds data nobody asked for, or was closed by the peer."""
+        if reason is None:
+            return True
+        log.warning(
+            "%s %s:%d: before a request, the connection held %s; replacing it",
+            self.label,
+            self.host,
+            self.port,
+            reason,
+        )
+        self._drop()
+        return False
+
+    def _check_fresh(self, reason: str | None) -> None:
+        """A connection opened a moment ago already holds data nobody asked for."""
+        if reason is not None:
+            self._drop()
+            raise CtiConnectionError(
+                f"{self.label} {self.host}:{self.port} sent {reason} right after the login"
+            )
+
     def _retry_delay(
         self,
         op: Operation[Any],
@@ -243,17 +369,15 @@ class LinkCore:
     ) -> float:
         """After a failed attempt: the seconds to wait before the next, or raise ``error``.
 
-        A protocol error (a corrupted frame) leaves the stream in step and the connection open;
-        anything else drops the connection. Only reads, and control commands none of whose
-        frames left, are tried again; never after a timeout or a refused login.
+        The connection is dropped whatever the error. Only reads, and control commands none of
+        whose frames left, are tried again; never after a timeout or a refused login.
         """
-        if not isinstance(error, ProtocolError):
-            self._drop()
+        self._drop()
         retry = (
             attempt <= self.retry.retries
             and not isinstance(error, (LoginError, CtiTimeout))
             and not (op.control and sent)
-            and isinstance(error, (CtiConnectionError, ProtocolError))
+            and isinstance(error, CtiConnectionError)
         )
         if not retry:
             raise error from cause
@@ -311,7 +435,7 @@ class SyncLink(LinkCore):
             self._connected(self.login_info or LoginFeedback())
             return
         try:
-            feedback = self._drive(self._login_operation(), LoginFeedback())
+            feedback = self._drive(self._login_operation(), LoginFeedback(), release=False)
             self._connected(self._check_login(feedback))
         except BaseException as exc:
             raise self._login_failed(exc) from exc.__cause__
@@ -321,6 +445,7 @@ class SyncLink(LinkCore):
         if sock is not None:
             with contextlib.suppress(OSError):  # closing a broken socket
                 sock.close()
+        self._reset_stream()  # what the closed connection held is worth nothing now
         if self.state is not ConnectionState.CLOSED:
             self.state = ConnectionState.DISCONNECTED
 
@@ -338,7 +463,7 @@ class SyncLink(LinkCore):
             sock.settimeout(remaining)
             self._armed_timeout = remaining
 
-    def _receive(self, deadline: float) -> Message:
+    def _receive(self, op: Operation[Any], deadline: float) -> Message:
         sock = self._sock
         inbox = self._inbox
         view = self._view
@@ -355,32 +480,56 @@ class SyncLink(LinkCore):
                     f"{self.label} {self.host}:{self.port} closed the connection"
                 )
             self._absorb(view[:count])
-        item = inbox.popleft()
-        if isinstance(item, ProtocolError):
-            raise item
-        return item
+        return self._take(op)
 
-    def _drive(self, op: Operation[T], info: LoginFeedback) -> T:
-        """Run one operation on the open socket. Errors come out wrapped in _Aborted."""
+    def _pending(self) -> str | None:
+        """Why the idle connection cannot be used as it is (None if it can)."""
+        reason = self._unclaimed()
+        sock = self._sock
+        if reason is None and sock is not None:
+            try:
+                readable, _, _ = select.select([sock], [], [], 0)
+                if readable:
+                    peek = sock.recv(1, socket.MSG_PEEK)
+                    reason = (
+                        "data that no request was waiting for"
+                        if peek
+                        else "the end of the connection"
+                    )
+            except OSError as exc:
+                reason = f"a connection error ({exc.strerror or exc})"
+        return reason
+
+    def _drive(self, op: Operation[T], info: LoginFeedback, *, release: bool = True) -> T:
+        """Run one operation on the open socket. Errors come out wrapped in _Aborted.
+
+        ``release``: drop the connection if data is left over afterwards (not after the login,
+        where the caller's check before the first request does it)."""
         sent = False
         deadline = time.monotonic() + self.timeout
+        self._sent_codes.clear()
+        self._sent_frames = 0
         gen = op.run(info)
         try:
             item = next(gen)
             while True:
                 if item is RECEIVE:
-                    item = gen.send(self._receive(deadline))
+                    item = gen.send(self._receive(op, deadline))
                 else:
                     sock = self._sock
                     if sock is None:
                         raise CtiConnectionError("not connected")
                     self._arm_timeout(sock, deadline)
                     sent = True
+                    self._note_sent(item)  # type: ignore[arg-type]
                     sock.sendall(item)  # type: ignore[arg-type]
                     item = gen.send(None)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError) as exc:
+        except UnsupportedCommand as unsupported:
+            self._after_unsupported(op, unsupported)
+            raise
+        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
             raise _Aborted(self._fail(op, exc, sent), sent) from exc
         except (KeyboardInterrupt, SystemExit):
             # Interrupted in the middle of an exchange: an answer may still be on its way and
@@ -390,6 +539,8 @@ class SyncLink(LinkCore):
             raise
         finally:
             gen.close()
+            if release:
+                self._release_unclaimed()
 
     def run(self, op: Operation[T]) -> T:
         """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
@@ -399,7 +550,9 @@ class SyncLink(LinkCore):
                 sent = False
                 try:
                     info = self.open()
-                    self._discard_stale()
+                    if not self._usable(self._pending()):
+                        info = self.open()
+                        self._check_fresh(self._pending())
                     return self._drive(op, info)
                 except _Aborted as aborted:
                     error, sent = aborted.args
@@ -420,6 +573,10 @@ class _AsyncProtocol(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.lost: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
+        # True while an operation runs (and until the login has run); bytes arriving
+        # otherwise poison the connection.
+        self.active = True
+        self.unclaimed_bytes = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -428,6 +585,14 @@ class _AsyncProtocol(asyncio.BufferedProtocol):
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
+        if not self.active:
+            # Nobody asked for these bytes: they are counted, not kept, and reading stops, so
+            # an idle connection holds no unclaimed data however much the peer pushes. The
+            # next operation replaces the connection before writing anything.
+            self.unclaimed_bytes += nbytes
+            if self.transport is not None and self.transport.is_reading():
+                self.transport.pause_reading()
+            return
         self._link._absorb(self._view[:nbytes])
         self._wake()
 
@@ -505,7 +670,7 @@ class AsyncLink(LinkCore):
             self._connected(self.login_info or LoginFeedback())
             return
         try:
-            feedback = await self._drive(self._login_operation(), LoginFeedback())
+            feedback = await self._drive(self._login_operation(), LoginFeedback(), release=False)
             self._connected(self._check_login(feedback))
         except BaseException as exc:
             raise self._login_failed(exc) from exc.__cause__
@@ -514,6 +679,7 @@ class AsyncLink(LinkCore):
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.abort()
+        self._reset_stream()  # what the closed connection held is worth nothing now
         if self.state is not ConnectionState.CLOSED:
             self.state = ConnectionState.DISCONNECTED
 
@@ -524,7 +690,18 @@ class AsyncLink(LinkCore):
         # Let the transport finish closing inside the loop.
         await asyncio.sleep(0)
 
-    async def _receive(self, deadline: float) -> Message:
+    def _pending(self) -> str | None:
+        """Why the idle connection cannot be used as it is (None if it can)."""
+        reason = self._unclaimed()
+        protocol = self._protocol
+        if reason is None and protocol is not None:
+            if protocol.unclaimed_bytes:
+                reason = f"{protocol.unclaimed_bytes} bytes that no request was waiting for"
+            elif protocol.lost is not None:
+                reason = "the end of the connection"
+        return reason
+
+    async def _receive(self, op: Operation[Any], deadline: float) -> Message:
         inbox = self._inbox
         loop = asyncio.get_running_loop()
         while not inbox:
@@ -544,21 +721,24 @@ class AsyncLink(LinkCore):
             finally:
                 handle.cancel()
                 protocol.waiter = None
-        item = inbox.popleft()
-        if isinstance(item, ProtocolError):
-            raise item
-        return item
+        return self._take(op)
 
-    async def _drive(self, op: Operation[T], info: LoginFeedback) -> T:
+    async def _drive(self, op: Operation[T], info: LoginFeedback, *, release: bool = True) -> T:
+        """See :meth:`SyncLink._drive`."""
         sent = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
+        self._sent_codes.clear()
+        self._sent_frames = 0
+        active = self._protocol
+        if active is not None:
+            active.active = True
         gen = op.run(info)
         try:
             item = next(gen)
             while True:
                 if item is RECEIVE:
-                    item = gen.send(await self._receive(deadline))
+                    item = gen.send(await self._receive(op, deadline))
                 else:
                     protocol = self._protocol
                     if protocol is None or protocol.transport is None:
@@ -568,11 +748,15 @@ class AsyncLink(LinkCore):
                             f"{self.label} {self.host}:{self.port} closed the connection"
                         )
                     sent = True
+                    self._note_sent(item)  # type: ignore[arg-type]
                     protocol.transport.write(item)  # type: ignore[arg-type]
                     item = gen.send(None)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError) as exc:
+        except UnsupportedCommand as unsupported:
+            self._after_unsupported(op, unsupported)
+            raise
+        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
             raise _Aborted(self._fail(op, exc, sent), sent) from exc
         except asyncio.CancelledError:
             # Cancelled in the middle of an exchange: an answer may still be on its way and
@@ -581,7 +765,11 @@ class AsyncLink(LinkCore):
                 self._drop()
             raise
         finally:
+            if active is not None:
+                active.active = False
             gen.close()
+            if release:
+                self._release_unclaimed()
 
     async def run(self, op: Operation[T]) -> T:
         """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
@@ -591,7 +779,9 @@ class AsyncLink(LinkCore):
                 sent = False
                 try:
                     info = await self._open_locked()
-                    self._discard_stale()
+                    if not self._usable(self._pending()):
+                        info = await self._open_locked()
+                        self._check_fresh(self._pending())
                     return await self._drive(op, info)
                 except _Aborted as aborted:
                     error, sent = aborted.args

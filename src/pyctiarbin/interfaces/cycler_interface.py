@@ -4,7 +4,9 @@ A script written for pycti-arbin 0.0.13 runs unchanged: same constructor (config
 dictionary, ``.env`` path), same methods, same return values and dictionary keys, and the same
 channel addressing on the wire. Underneath, every request goes through :class:`CyclerClient`:
 frames are read whole, a dropped connection is reopened *and logged in again*, and answers are
-matched to requests.
+matched to requests. As 0.0.13 accepted them, frames whose checksum field is zero and whose
+real checksum follows the frame (the shape 0.0.13's own ``ArbinSpoofer`` sends) are accepted,
+with a warning logged once per connection; the client's ``lenient_checksum`` mode.
 
 The seed's conventions are kept in this layer only: a failed read returns ``{}`` and a failed
 command returns ``False``, after an error is logged through :mod:`logging` (logger
@@ -165,6 +167,9 @@ class CyclerInterface:
             password=password,
             timeout=settings.timeout_s,
             connect_timeout=settings.timeout_s,
+            # 0.0.13 never verified checksums, and its ArbinSpoofer zeroes the checksum field
+            # (the real one follows the frame): accepted here, with a warning per connection.
+            lenient_checksum=True,
         )
         # 0.0.13 never closed its socket; this closes ours once the interface is garbage.
         self._finalizer = weakref.finalize(self, self._client.close)

@@ -37,6 +37,7 @@ from .framing import (
 from .messages import *  # noqa: F403
 from .messages import _REGISTRY, Message, message_class
 from .messages import __all__ as _messages_all
+from .unsupported import UNKNOWN_CODE_FEEDBACK, UnknownCodeFeedback
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -48,7 +49,9 @@ __all__ = [
     "LengthError",
     "ProtocolError",
     "TokenError",
+    "UNKNOWN_CODE_FEEDBACK",
     "TruncatedFrameError",
+    "UnknownCodeFeedback",
     "UnknownCommandError",
     "checksum",
     "decode",

@@ -122,12 +122,29 @@ class FrameReader:
 
     ``role`` says which way dwLen counts: ``"client"`` reads feedbacks, ``"server"`` reads
     requests, ``"any"`` decides by command code.
+
+    ``zero_checksum=True`` also accepts the shape pycti-arbin 0.0.13's ``ArbinSpoofer`` sends:
+    the checksum field zeroed and the real checksum in two bytes *after* the frame (outside
+    dwLen). Such a frame is returned without its two extra bytes and counted in
+    :attr:`zero_checksum_frames`; a zeroed field followed by anything else is still a
+    :class:`ChecksumError`. Off by default: a strict reader never waits for bytes beyond dwLen.
     """
 
-    __slots__ = ("_buffer", "_max_frame_size", "_role", "skipped_bytes")
+    __slots__ = (
+        "_buffer",
+        "_max_frame_size",
+        "_role",
+        "_zero_checksum",
+        "skipped_bytes",
+        "zero_checksum_frames",
+    )
 
     def __init__(
-        self, role: str = "client", *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+        self,
+        role: str = "client",
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        zero_checksum: bool = False,
     ) -> None:
         if role not in ("client", "server", "any"):
             raise ValueError(f"role must be 'client', 'server' or 'any', not {role!r}")
@@ -136,7 +153,9 @@ class FrameReader:
         self._role = role
         self._max_frame_size = max_frame_size
         self._buffer = bytearray()
+        self._zero_checksum = zero_checksum
         self.skipped_bytes = 0
+        self.zero_checksum_frames = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
@@ -175,6 +194,18 @@ class FrameReader:
                 )
             if len(buf) < size:
                 return None
+            if self._zero_checksum and buf[size - 2] == 0 and buf[size - 1] == 0:
+                computed = checksum(buf, 0, size - 2)
+                if computed != 0:
+                    # The 0.0.13 shape: the real checksum follows the zeroed field.
+                    if len(buf) < size + 2:
+                        return None
+                    (trailing,) = CHECKSUM.unpack_from(buf, size)
+                    if trailing == computed:
+                        frame = bytes(buf[:size])
+                        del buf[: size + 2]
+                        self.zero_checksum_frames += 1
+                        return frame
             if len(buf) == size:  # the usual case: exactly one frame is buffered
                 frame = bytes(buf)
                 buf.clear()
