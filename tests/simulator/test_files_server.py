@@ -101,8 +101,8 @@ def test_browse_the_root_and_work(sim: Simulator, files: RawClient) -> None:
     rest = names["Rest.sdx"]
     assert rest.kind == 1 and rest.size == (sim.work_dir / "Rest.sdx").stat().st_size
     assert len(rest.modified) == 19
-    assert browse(files, "Work\\Nope").result == 3
-    assert browse(files, "Work/Rest.sdx").result == 3  # a file, not a directory
+    assert browse(files, "Work\\Nope").result == 4  # DIRECTORY_FAILED (ArbinCTI.dll)
+    assert browse(files, "Work/Rest.sdx").result == 4  # a file, not a directory
 
 
 def test_upload_download_round_trip(sim: Simulator, files: RawClient) -> None:
@@ -169,14 +169,14 @@ def test_new_folder_and_delete(sim: Simulator, files: RawClient) -> None:
 def test_file_commands_only_on_the_file_port(sim: Simulator) -> None:
     with RawClient(sim.host, sim.port) as control:
         control.login("admin", "admin")
-        assert control.result(BrowseDirectoryRequest(path="Work")) == 3
+        assert control.result(BrowseDirectoryRequest(path="Work")) == 4
 
 
 def test_file_login_can_be_required(tmp_path: Path) -> None:
     with Simulator(channels=1, require_file_login=True) as sim:
         assert sim.file_port is not None
         with RawClient(sim.host, sim.file_port) as files:
-            assert browse(files, "Work").result == 3
+            assert browse(files, "Work").result == 4
             assert files.login("admin", "admin").result == 1
             assert browse(files, "Work").result == 2
 
@@ -238,7 +238,7 @@ def test_path_traversal_is_refused_and_touches_nothing_outside(
     before_root = _tree(sim.root)
 
     for path in TRAVERSALS:
-        assert browse(files, path).result == 3, path
+        assert browse(files, path).result == 4, path
         assert download(files, path)[0] == 2, path
         for target in (path, path.rstrip("/\\") + "/new.sdx"):
             assert upload(files, target, b"[Rest]\nkind = rest\n") == [2], target

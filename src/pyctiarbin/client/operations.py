@@ -514,7 +514,7 @@ def set_meta_variables(values: MvValues) -> Operation[None]:
             MetaVariableEntry(channel_index(ch, info.num_channels), code, val)
             for ch, code, val in prepared
         )
-        yield encode(UpdateMetaVariablesRequest(entries[0].channel_index, entries))
+        yield encode(UpdateMetaVariablesRequest(entries=entries))
         feedback = yield from expect(UpdateMetaVariablesFeedback)
         if not feedback.ok:
             channel = feedback.channel_index + 1 if feedback.channel_index >= 0 else None

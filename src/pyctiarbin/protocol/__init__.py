@@ -32,10 +32,11 @@ from .framing import (
     MIN_FRAME_SIZE,
     TOKEN,
     FrameReader,
+    build_frame,
     checksum,
 )
 from .messages import *  # noqa: F403
-from .messages import _REGISTRY, Message, message_class
+from .messages import _FEEDBACKS, _REQUESTS, Message, message_class
 from .messages import __all__ as _messages_all
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "TokenError",
     "TruncatedFrameError",
     "UnknownCommandError",
+    "build_frame",
     "checksum",
     "decode",
     "encode",
@@ -72,13 +74,7 @@ def encode(message: Message) -> bytes:
     except (TypeError, AttributeError) as exc:
         # A value of the wrong type inside a nested record (fields check their own types).
         raise EncodeError(f"{type(message).__name__}: a value has the wrong type ({exc})") from exc
-    total = HEADER_SIZE + len(body) + 2
-    frame = bytearray(
-        HEADER.pack(TOKEN, total - 12 if message.IS_REQUEST else total, message.CODE, 0)
-    )
-    frame += body
-    frame += CHECKSUM.pack(checksum(frame))
-    return bytes(frame)
+    return build_frame(message.CODE, (body,), request=message.IS_REQUEST)
 
 
 def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = True) -> Message:
@@ -90,6 +86,7 @@ def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = Tru
 
     Raises a ProtocolError subclass (TokenError, LengthError, ChecksumError,
     UnknownCommandError, TruncatedFrameError) on any malformed input, and nothing else.
+    Two codes are used in both directions; for them dwLen's counting rule picks the class.
     """
     if isinstance(frame, memoryview):
         frame = frame.tobytes()
@@ -99,9 +96,12 @@ def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = Tru
     token, dw_len, code, _extended = HEADER.unpack_from(frame, 0)
     if token != TOKEN:
         raise TokenError(f"frame starts with 0x{token:016X}, not the CTI token")
-    cls = _REGISTRY.get(code)
+    cls = _REQUESTS.get(code) or _FEEDBACKS.get(code)
     if cls is None:
         raise UnknownCommandError(f"unknown command code 0x{code:08X}")
+    if code in _REQUESTS and code in _FEEDBACKS:
+        # A code used both ways: dwLen's counting rule tells the direction.
+        cls = _REQUESTS[code] if dw_len + 12 == size else _FEEDBACKS[code]
     expected = dw_len + 12 if cls.IS_REQUEST else dw_len
     if expected != size:
         raise LengthError(
@@ -121,7 +121,7 @@ def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = Tru
         raise TruncatedFrameError(
             f"{cls.__name__}: frame too short for its layout ({exc})"
         ) from exc
-    except (UnicodeDecodeError, ValueError, OverflowError, MemoryError) as exc:
+    except (UnicodeDecodeError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
         raise ProtocolError(f"{cls.__name__}: malformed field ({exc})") from exc
     if offset != end:
         raise LengthError(f"{cls.__name__}: {end - offset} bytes left over after the body")
