@@ -23,13 +23,9 @@ from pyctiarbin.protocol import (
     AuxValue,
     BmsValue,
     ChannelRecord,
-    DirEntry,
     MetaVariableEntry,
     ResumeData,
-    ResumeDataRecord,
     SmbValue,
-    StartDataRecord,
-    StartExEntry,
     fields,
     message_classes,
 )
@@ -161,8 +157,9 @@ def _mv_ud() -> st.SearchStrategy[tuple[float, ...]]:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | f64s | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 json_objects = st.dictionaries(st.text(max_size=10), json_values, max_size=4)

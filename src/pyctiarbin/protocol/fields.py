@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import inspect
 import math
 import struct
 from collections.abc import Callable
@@ -322,17 +323,17 @@ class _NumberArray(WireType):
         return self.packer.pack(*checked)
 
 
-def F64Array(count: int) -> WireType:  # noqa: N802 - reads as a type, like F32Array
+def F64Array(count: int) -> WireType:
     """``double[n]`` carried as a tuple of n floats."""
     return _NumberArray(F64, count)
 
 
-def I32Array(count: int) -> WireType:  # noqa: N802
+def I32Array(count: int) -> WireType:
     """``int32[n]`` carried as a tuple of n integers."""
     return _NumberArray(I32, count)
 
 
-def U16Array(count: int) -> WireType:  # noqa: N802
+def U16Array(count: int) -> WireType:
     """``uint16[n]`` carried as a tuple of n integers."""
     return _NumberArray(U16, count)
 
@@ -598,7 +599,7 @@ class Seq(Tail):
     items run to the end of the body; fixed-size items only).
     """
 
-    __slots__ = ("count", "item", "item_packer", "max_items", "count_name")
+    __slots__ = ("count", "count_name", "item", "item_packer", "max_items")
 
     def __init__(
         self,
@@ -612,7 +613,8 @@ class Seq(Tail):
         self.count_name = count if isinstance(count, str) else None
         self.max_items = max_items
         self.item_packer = (
-            item if isinstance(item, WireType) and item.decode is None and item.fmt in "BHhIiQqfd"
+            item
+            if isinstance(item, WireType) and item.decode is None and item.fmt in "BHhIiQqfd"
             else None
         )
 
@@ -632,13 +634,12 @@ class Seq(Tail):
             )
         parts: list[bytes] = []
         if self.count is not None:
-            parts.append(
-                struct.pack("<" + self.count.fmt, Count(self.count, name).encode(owner, name, len(items)))
-            )
+            number = Count(self.count, name).encode(owner, name, len(items))
+            parts.append(struct.pack("<" + self.count.fmt, number))
         item = self.item
         if isinstance(item, WireType):
             checked = [item.encode(owner, f"{name}[{i}]", v) for i, v in enumerate(items)]
-            parts.append(struct.pack(f"<{len(checked)}{item.fmt}", *checked))
+            parts.append(struct.pack(_repeat(item.fmt, len(checked)), *checked))
         elif isinstance(item, Tail):
             parts.extend(item.encode(owner, f"{name}[{i}]", v) for i, v in enumerate(items))
         else:
@@ -648,9 +649,7 @@ class Seq(Tail):
                 parts.append(record.pack())
         return b"".join(parts)
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if self.count is not None:
             (number,) = struct.unpack_from("<" + self.count.fmt, buffer, offset)
             offset += self.count.size
@@ -669,7 +668,7 @@ class Seq(Tail):
             after = offset + item.size * number
             if after > end:
                 raise struct.error(f"{number} items overrun the frame")
-            raw = struct.unpack_from(f"<{number}{item.fmt}", buffer, offset)
+            raw = struct.unpack_from(_repeat(item.fmt, number), buffer, offset)
             if item.decode is not None:
                 raw = tuple(item.decode(v) for v in raw)
             return raw, after
@@ -687,6 +686,11 @@ class Seq(Tail):
                 value, offset = unpack(buffer, offset, end)
                 values.append(value)
         return tuple(values), offset
+
+
+def _repeat(fmt: str, number: int) -> str:
+    """The struct format of ``number`` items of format ``fmt`` ("H" -> "<5H", "8s" -> "<8s8s")."""
+    return f"<{number}{fmt}" if len(fmt) == 1 else "<" + fmt * number
 
 
 class When(Tail):
@@ -712,9 +716,7 @@ class When(Tail):
     def encode(self, owner: str, name: str, value: Any) -> bytes:  # pragma: no cover - unused
         return self.inner.encode(owner, name, value)
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if not self.present(ctx.__getitem__):
             return self.absent, offset
         return self.inner.decode(buffer, offset, end, ctx)
@@ -731,9 +733,7 @@ class CString(Tail):
     def encode(self, owner: str, name: str, value: Any) -> bytes:
         return encode_ascii(owner, name, value, self.limit) + b"\x00"
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if isinstance(buffer, memoryview):
             buffer = bytes(buffer)
         stop = buffer.find(b"\x00", offset, end)
@@ -757,9 +757,7 @@ class ThirdPartyString(Tail):
         data = encode_ascii(owner, name, value, self.limit)
         return _U32.pack(len(data)) + data + b"\x00"
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         (length,) = _U32.unpack_from(buffer, offset)
         offset += 4
         after = offset + length
@@ -783,9 +781,7 @@ class WideCounted(Tail):
     def encode(self, owner: str, name: str, value: Any) -> bytes:
         return encode_wide(owner, name, value, self.limit)
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         units = ctx[self.count_name]
         after = offset + 2 * units
         if after > end:
@@ -837,9 +833,7 @@ class Blob(Tail):
             return data
         return struct.pack("<" + self.length.fmt, len(data)) + data
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if self.length is not None:
             (size,) = struct.unpack_from("<" + self.length.fmt, buffer, offset)
             offset += self.length.size
@@ -861,9 +855,7 @@ class Rest(Tail):
             raise EncodeError(f"{owner}.{name} must be bytes, not {type(value).__name__}")
         return bytes(value)
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         return bytes(buffer[offset:end]), end
 
 
@@ -883,9 +875,7 @@ class ZeroTail(Tail):
     def encode(self, owner: str, name: str, value: Any) -> bytes:
         return bytes(self.size)
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if offset > end:
             raise struct.error("body overruns the frame")
         if bytes(buffer[offset:end]).count(0) != end - offset:
@@ -968,9 +958,7 @@ class WireStruct:
         return b"".join(parts)
 
     @classmethod
-    def unpack_from(
-        cls: type[T], buffer: Buffer, offset: int, end: int
-    ) -> tuple[T, int]:
+    def unpack_from(cls: type[T], buffer: Buffer, offset: int, end: int) -> tuple[T, int]:
         """Parse one structure at ``offset`` (not past ``end``); return it and the next offset.
 
         Raises struct.error (too short) or ValueError (a malformed value).
@@ -1003,7 +991,7 @@ def _compile(cls: type[WireStruct]) -> None:
     for klass in reversed(cls.__mro__):
         if "__dataclass_fields__" not in klass.__dict__:
             continue
-        for name in klass.__dict__.get("__annotations__", {}):
+        for name in inspect.get_annotations(klass):
             if name in seen:
                 continue
             value = klass.__dict__.get(name)
@@ -1072,9 +1060,11 @@ def _compile(cls: type[WireStruct]) -> None:
     plain = (
         len(steps) == 1
         and not any(isinstance(e[1], _CountKind) for e in steps[0].layout.encoders)  # type: ignore[union-attr]
-        and cls._INIT_NAMES == cls.LAYOUT.names
+        and cls.LAYOUT.names == cls._INIT_NAMES
         and not any(
-            _custom_unpack(k) for k in cls.__mro__ if k is not WireStruct and issubclass(k, WireStruct)
+            _custom_unpack(k)
+            for k in cls.__mro__
+            if k is not WireStruct and issubclass(k, WireStruct)
         )
     )
     if plain:

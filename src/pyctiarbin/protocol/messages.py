@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import EncodeError
@@ -75,8 +75,8 @@ from .fields import (
     Blob,
     Bytes,
     Count,
-    CString,
     Credential,
+    CString,
     Enum16,
     F32Array,
     F64Array,
@@ -105,6 +105,12 @@ from .framing import register_direction
 
 __all__ = [
     "AUX_KINDS",
+    "GET_MV_VERSION",
+    "MAX_FILE_CHUNK",
+    "MAX_GET_MV_ENTRIES",
+    "MAX_MV_ENTRIES",
+    "MAX_MV_EX_ENTRIES",
+    "MINIMALIST_VERSION",
     "ApplyUdpFeedback",
     "ApplyUdpRequest",
     "AssignBarcodeFeedback",
@@ -157,7 +163,6 @@ __all__ = [
     "DwordItem",
     "EngageTrayFeedback",
     "EngageTrayRequest",
-    "GET_MV_VERSION",
     "GetBarcodeFeedback",
     "GetBarcodeJsonFeedback",
     "GetBarcodeJsonRequest",
@@ -196,11 +201,6 @@ __all__ = [
     "LoginJsonFeedback",
     "LoginJsonRequest",
     "LoginRequest",
-    "MAX_FILE_CHUNK",
-    "MAX_GET_MV_ENTRIES",
-    "MAX_MV_ENTRIES",
-    "MAX_MV_EX_ENTRIES",
-    "MINIMALIST_VERSION",
     "Message",
     "MetaVariableEntry",
     "MetaVariableExEntry",
@@ -443,9 +443,7 @@ class JsonText(Tail):
         except UnicodeEncodeError:
             raise EncodeError(f"{owner}.{name} contains an unpaired surrogate") from None
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         return _json_load(bytes(buffer[offset:end])), end
 
 
@@ -461,9 +459,7 @@ class JsonEnvelope(Tail):
         data = JsonText().encode(owner, name, value)
         return _U32.pack(len(data) // 2) + data
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         (units,) = _U32.unpack_from(buffer, offset)
         offset += 4
         after = offset + 2 * units
@@ -771,9 +767,7 @@ class AuxValues(Tail):
                 )
         return b"".join(parts)
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         return _decode_aux(buffer, offset, end, ctx[self.counts_name])
 
 
@@ -812,9 +806,7 @@ class BmsEntry(Tail):
             + _UNIT.encode(owner, name + ".unit", value.unit)
         )
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if offset + 12 > end:
             raise struct.error("BMS entry overruns the frame")
         (index,) = _U32.unpack_from(buffer, offset)
@@ -841,9 +833,7 @@ class SmbEntry(Tail):
             )
         return body + _UNIT.encode(owner, name + ".unit", value.unit)
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if offset + 8 > end:
             raise struct.error("SMB entry overruns the frame")
         index, kind = _U32_PAIR.unpack_from(buffer, offset)
@@ -878,15 +868,15 @@ class ChannelExtras(Tail):
         labels = (*(f"aux.{kind}" for kind in AUX_KINDS), "bms", "smb")
         for label, number in zip(labels, counts, strict=True):
             if number > 0xFFFF:
-                raise EncodeError(f"{owner}.{label} has {number} entries; its u16 count holds 65535")
+                raise EncodeError(
+                    f"{owner}.{label} has {number} entries; its u16 count holds 65535"
+                )
         parts = [_AUX_COUNTS.pack(*counts), AuxValues("").encode(owner, "aux", aux)]
         parts.extend(_BMS_ENTRY.encode(owner, f"bms[{i}]", v) for i, v in enumerate(bms))
         parts.extend(_SMB_ENTRY.encode(owner, f"smb[{i}]", v) for i, v in enumerate(smb))
         return b"".join(parts)
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if offset + _AUX_COUNTS.size > end:
             raise struct.error("channel record counts overrun the frame")
         counts = _AUX_COUNTS.unpack_from(buffer, offset)
@@ -1035,9 +1025,7 @@ class _OptionalCString(Tail):
     def encode(self, owner: str, name: str, value: Any) -> bytes:
         return _UNIT.encode(owner, name, value) if value else b""
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if not ctx[self.count_name]:
             return "", offset
         return _UNIT.decode(buffer, offset, end, ctx)
@@ -1104,9 +1092,7 @@ class VlsChannelRecord(WireStruct):
 
     def to_channel_record(self) -> ChannelRecord:
         """The same values as a :class:`ChannelRecord` (what a legacy feedback carries)."""
-        return ChannelRecord(
-            **{name: getattr(self, name) for name in _CHANNEL_RECORD_NAMES}
-        )
+        return ChannelRecord(**{name: getattr(self, name) for name in _CHANNEL_RECORD_NAMES})
 
 
 _CHANNEL_RECORD_NAMES = (*ChannelRecord.LAYOUT.names, "aux", "bms", "smb")
@@ -1260,7 +1246,7 @@ class SpttChannelRecord(WireStruct):
 
 @dataclass(slots=True)
 class SpttChannelInfoFeedback(Message):
-    """GET_CHANNELS_INFO_SPTT feedback (DM): u32 N at 20, 32 reserved, N × 56-byte records."""
+    """GET_CHANNELS_INFO_SPTT feedback (DM): u32 N at 20, 32 reserved, N 56-byte records."""
 
     CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_SPTT_FEEDBACK
     IS_REQUEST: ClassVar[bool] = False
@@ -2448,7 +2434,7 @@ def _not_for_all(get: Any) -> bool:
 
 
 def _for_all_is_zero(get: Any) -> bool:
-    return get("for_all") == 0
+    return bool(get("for_all") == 0)
 
 
 @dataclass(slots=True)
@@ -2858,9 +2844,7 @@ class _CountedText(Tail):
     def encode(self, owner: str, name: str, value: Any) -> bytes:
         return encode_ascii(owner, name, value, 1 << 20)
 
-    def decode(
-        self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]
-    ) -> tuple[Any, int]:
+    def decode(self, buffer: Buffer, offset: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         after = offset + ctx[self.count_name]
         if after > end:
             raise struct.error("text overruns the frame")
