@@ -25,6 +25,7 @@ import codecs
 import dataclasses
 import inspect
 import math
+import operator
 import struct
 from collections.abc import Callable
 from enum import IntEnum
@@ -895,14 +896,28 @@ def zero_tail(size: int) -> Any:
 
 
 class _Run:
-    """A run of fixed fields (and hidden counts) compiled to one struct."""
+    """A run of fixed fields (and hidden counts) compiled to one struct.
 
-    __slots__ = ("getters", "layout", "names")
+    ``values(obj)`` returns the run's values in wire order: one ``attrgetter`` call when the run
+    has no hidden counts (the common case), else one call per entry.
+    """
+
+    __slots__ = ("getters", "layout", "names", "values")
 
     def __init__(self, layout: Layout, getters: list[Callable[[Any], Any]]) -> None:
         self.layout = layout
         self.names = layout.names
         self.getters = getters
+        self.values: Callable[[Any], Any]
+        if any(isinstance(kind, _CountKind) for _name, kind in layout.encoders):
+            self.values = lambda obj: [get(obj) for get in getters]
+        elif len(self.names) == 1:
+            single = operator.attrgetter(self.names[0])
+            self.values = lambda obj: (single(obj),)
+        elif self.names:
+            self.values = operator.attrgetter(*self.names)
+        else:
+            self.values = lambda obj: ()
 
 
 class _TailStep:
@@ -945,8 +960,8 @@ class WireStruct:
             if isinstance(step, _Run):
                 layout = step.layout
                 values = [
-                    kind.encode(owner, name, get(self))
-                    for (name, kind), get in zip(layout.encoders, step.getters, strict=True)
+                    kind.encode(owner, name, value)
+                    for (name, kind), value in zip(layout.encoders, step.values(self), strict=True)
                 ]
                 parts.append(layout.struct.pack(*values))
             elif step.names:

@@ -864,6 +864,8 @@ class ChannelExtras(Tail):
 
     def encode(self, owner: str, name: str, value: Any) -> bytes:
         aux, bms, smb = value.aux, value.bms, value.smb
+        if aux is _NO_AUX and not bms and not smb:  # most records: fourteen zero counts
+            return _NO_EXTRAS
         counts = (*_aux_counts(aux, owner), len(bms), len(smb))
         labels = (*(f"aux.{kind}" for kind in AUX_KINDS), "bms", "smb")
         for label, number in zip(labels, counts, strict=True):
@@ -871,7 +873,7 @@ class ChannelExtras(Tail):
                 raise EncodeError(
                     f"{owner}.{label} has {number} entries; its u16 count holds 65535"
                 )
-        parts = [_AUX_COUNTS.pack(*counts), AuxValues("").encode(owner, "aux", aux)]
+        parts = [_AUX_COUNTS.pack(*counts), _AUX_VALUES.encode(owner, "aux", aux)]
         parts.extend(_BMS_ENTRY.encode(owner, f"bms[{i}]", v) for i, v in enumerate(bms))
         parts.extend(_SMB_ENTRY.encode(owner, f"smb[{i}]", v) for i, v in enumerate(smb))
         return b"".join(parts)
@@ -893,6 +895,8 @@ class ChannelExtras(Tail):
 
 
 _CHANNEL_EXTRAS = ChannelExtras()
+_AUX_VALUES = AuxValues("")
+_NO_EXTRAS = bytes(_AUX_COUNTS.size)
 
 
 @dataclass(slots=True)
