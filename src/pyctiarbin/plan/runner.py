@@ -113,10 +113,13 @@ async def _run_cycler(
     timeout_s: float,
 ) -> list[EntryResult]:
     address = entries[0].address
-    options = {}
-    if credentials is not None:
-        options = {"username": credentials.username, "password": credentials.password}
-    client = AsyncCyclerClient(address.host, address.port, timeout=timeout_s, **options)
+    client = AsyncCyclerClient(
+        address.host,
+        address.port,
+        username=None if credentials is None else credentials.username,
+        password=None if credentials is None else credentials.password,
+        timeout=timeout_s,
+    )
     try:
         try:
             info = await client.connect()

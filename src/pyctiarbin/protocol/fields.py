@@ -1,22 +1,31 @@
 """Declaring wire layouts once and compiling them to precompiled ``struct.Struct`` objects.
 
-A message or record is a slotted dataclass whose wire fields are declared with :func:`wire`::
+A message or record is a slotted dataclass deriving from :class:`WireStruct`. Its parts are
+declared in wire order, and the class is compiled when ``@dataclass(slots=True)`` creates it::
 
-    @compiled
     @dataclass(slots=True)
-    class StopRequest(Message):
-        channel_index: int = wire(U32)
-        stop_all: bool = wire(FLAG, pad_after=101)
+    class UpdateMetaVariablesRequest(Message):
+        CODE: ClassVar[int] = CommandCode.UPDATE_META_VARIABLE_ADVANCED
+        IS_REQUEST: ClassVar[bool] = True
 
-:func:`compiled` reads the declarations in order and builds one ``struct.Struct`` for the fixed
-part, plus the per-field converters (text decoding, enum lookup) and validators (range, length,
-encodability). Variable-length tails (channel lists, channel records, file data) are handled by
-the class's own ``_pack_tail`` / ``_unpack_tail``; their fields are plain dataclass fields.
+        _entry_count: ClassVar[Count] = count(U16, "entries", pad_after=18)   # 20
+        entries: tuple[MetaVariableEntry, ...] = tail(Seq(MetaVariableEntry, "_entry_count"))
+        reserved: int = zero_tail(148)
+
+* ``wire(kind)`` fields are fixed: each run of them (with hidden counts) becomes one struct,
+  plus per-field converters (text decoding, enum lookup) and validators (range, length,
+  encodability).
+* ``count(kind, of)`` class variables are counts on the wire that are not fields of their own:
+  encoding measures them from the field ``of``; decoding hands them to the tails.
+* ``tail(kind)`` fields are the variable parts, described by :class:`Tail` objects: sequences
+  (:class:`Seq`: u16 channel lists, record lists, string lists), strings
+  (:class:`ThirdPartyString`, :class:`CString`, :class:`WideCounted`), :class:`Blob`,
+  :class:`Rest`, :class:`ZeroTail`, and conditional parts (:class:`When`).
 
 Text fields come in two widths, fixed by the struct: 1-byte characters (encoded as Latin-1,
-a superset of the ASCII the documents use) and ``wchar_t`` (UTF-16LE, 2 bytes per code unit).
-Strings are NUL padded. Encoding never truncates: a value that does not fit raises
-:class:`EncodeError` naming the field; a string may fill its whole field.
+a superset of the ASCII the documents use; credentials are strict ASCII) and ``wchar_t``
+(UTF-16LE, 2 bytes per code unit). Strings are NUL padded. Encoding never truncates: a value
+that does not fit raises :class:`EncodeError` naming the field; a string may fill its field.
 """
 
 from __future__ import annotations
@@ -39,22 +48,47 @@ __all__ = [
     "FLAG",
     "I16",
     "I32",
+    "I64",
     "U8",
     "U16",
     "U32",
     "U64",
     "Ascii",
+    "Blob",
     "Bytes",
+    "CString",
+    "Count",
+    "Credential",
     "Enum16",
     "F32Array",
+    "F64Array",
+    "I32Array",
     "Layout",
     "Nested",
+    "RecordArray",
+    "Rest",
+    "Seq",
+    "Tail",
+    "ThirdPartyString",
+    "U16Array",
+    "When",
     "Wide",
+    "WideCounted",
+    "WireStruct",
     "WireType",
+    "ZeroTail",
     "compiled",
+    "count",
+    "cstring_length",
     "decode_ascii",
     "decode_wide",
+    "encode_ascii",
+    "encode_wide",
+    "part_of",
+    "tail",
+    "wide_units",
     "wire",
+    "zero_tail",
 ]
 
 _F32_MAX: Final = 3.4028234663852886e38
