@@ -14,6 +14,7 @@ from pyctiarbin.protocol import (
     ChannelInfoFeedback,
     ChannelRecord,
     CommandCode,
+    DirEntry,
     GetMetaVariablesRequest,
     GetServerSoftwareVersionFeedback,
     GetServerSoftwareVersionRequest,
@@ -83,6 +84,9 @@ def test_third_party_strings_decode_with_or_without_their_nul() -> None:
 def test_browse_result_3_is_a_success_and_4_a_failure() -> None:
     listed = BrowseDirectoryFeedback(result=BrowseResult.SCHEDULE_V1_OK, schedule_files=("a.sdx",))
     assert listed.ok and decode(encode(listed)) == listed
+    assert [(e.kind, e.name) for e in listed.listing] == [(1, "a.sdx")]
+    directory = BrowseDirectoryFeedback(result=1, entries=(DirEntry(0, "Work"),))
+    assert directory.listing == directory.entries
     failed = BrowseDirectoryFeedback(result=4)
     assert not failed.ok and failed.meaning == "invalid directory"
 

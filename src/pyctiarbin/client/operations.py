@@ -581,7 +581,7 @@ def browse(path: str = "") -> Operation[list[DirEntry]]:
         feedback = yield from expect(BrowseDirectoryFeedback)
         if not feedback.ok:
             raise FileOperationFailed("browse", feedback.result, f"{feedback.meaning}: {path}")
-        return list(feedback.entries)
+        return list(feedback.listing)  # result 3 lists schedule names, not 200-byte entries
 
     return Operation("browse", False, run, "file")
 

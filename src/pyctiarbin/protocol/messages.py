@@ -2252,6 +2252,14 @@ class BrowseDirectoryFeedback(Message):
     def meaning(self) -> str:
         return BrowseResult.describe(self.result)
 
+    @property
+    def listing(self) -> tuple[DirEntry, ...]:
+        """Every entry as a :class:`DirEntry`, whichever form the server chose: result 3's
+        schedule names become file entries (size 0, no modification time)."""
+        if self.result == BrowseResult.SCHEDULE_V1_OK:
+            return tuple(DirEntry(kind=1, name=name) for name in self.schedule_files)
+        return self.entries
+
 
 @dataclass(slots=True)
 class DownloadFileRequest(Message):
