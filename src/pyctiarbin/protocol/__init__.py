@@ -36,7 +36,7 @@ from .framing import (
     checksum,
 )
 from .messages import *  # noqa: F403
-from .messages import _FEEDBACKS, _REQUESTS, Message, message_class
+from .messages import _BY_CODE, _REQUESTS, _SHARED_CODES, Message, message_class
 from .messages import __all__ as _messages_all
 
 __all__ = [
@@ -96,12 +96,12 @@ def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = Tru
     token, dw_len, code, _extended = HEADER.unpack_from(frame, 0)
     if token != TOKEN:
         raise TokenError(f"frame starts with 0x{token:016X}, not the CTI token")
-    cls = _REQUESTS.get(code) or _FEEDBACKS.get(code)
+    cls = _BY_CODE.get(code)
     if cls is None:
         raise UnknownCommandError(f"unknown command code 0x{code:08X}")
-    if code in _REQUESTS and code in _FEEDBACKS:
+    if code in _SHARED_CODES and dw_len + 12 == size:
         # A code used both ways: dwLen's counting rule tells the direction.
-        cls = _REQUESTS[code] if dw_len + 12 == size else _FEEDBACKS[code]
+        cls = _REQUESTS[code]
     expected = dw_len + 12 if cls.IS_REQUEST else dw_len
     if expected != size:
         raise LengthError(

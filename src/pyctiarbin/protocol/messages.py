@@ -302,6 +302,10 @@ MAX_FILE_CHUNK = 30 * 1024 * 1024
 
 _REQUESTS: dict[int, type[Message]] = {}
 _FEEDBACKS: dict[int, type[Message]] = {}
+# decode()'s lookup: one class per code (the feedback for a code used both ways, which
+# decode() then settles by dwLen), and the codes used both ways.
+_BY_CODE: dict[int, type[Message]] = {}
+_SHARED_CODES: set[int] = set()
 
 
 class Message(WireStruct):
@@ -328,6 +332,11 @@ def _register(cls: type[Message]) -> None:
         raise TypeError(f"command code 0x{code:08X} registered twice ({known.__name__})")
     table[code] = cls
     register_direction(code, request=cls.IS_REQUEST)
+    if code in _REQUESTS and code in _FEEDBACKS:
+        _SHARED_CODES.add(code)
+        _BY_CODE[code] = _FEEDBACKS[code]
+    else:
+        _BY_CODE[code] = cls
 
 
 def register(cls: type[M]) -> type[M]:
