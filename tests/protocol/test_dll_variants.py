@@ -11,6 +11,7 @@ import pytest
 from pyctiarbin.protocol import (
     BrowseDirectoryFeedback,
     BrowseResult,
+    Capability,
     ChannelInfoFeedback,
     ChannelRecord,
     CommandCode,
@@ -200,3 +201,65 @@ def test_extra_non_zero_bytes_are_still_refused() -> None:
     body = encode(UnknownCommandFeedback(command=1))[20:-2] + b"\x01"
     with pytest.raises(LengthError):
         decode(make_frame(CommandCode.UNKNOWN_COMMAND_FEEDBACK, body, request=False))
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        (ServerVersion.PRO7, set()),
+        (ServerVersion.PRO8, {"START_AUTO_CALIBRATION"}),
+        (ServerVersion.MITSX_1, set()),
+        (
+            ServerVersion.MITSX_2,
+            {
+                "GET_META_VARIABLES",
+                "ADVANCED_ASSIGN_FILE",
+                "MITSX_TEST_OBJECTS",
+                "EDIT_ADVANCED_RESUME",
+            },
+        ),
+        (
+            ServerVersion.MITSX_SPTT,
+            {
+                "GET_META_VARIABLES",
+                "SET_MCU_LOG_INTERVAL",
+                "ADVANCED_ASSIGN_FILE",
+                "ADVANCED_SET_META_VARIABLES_EX",
+                "MITSX_TEST_OBJECTS",
+                "EDIT_ADVANCED_RESUME",
+                "BARCODE",
+            },
+        ),
+        (
+            ServerVersion.TY_PRO8_4,
+            {
+                "GET_META_VARIABLES",
+                "SET_MCU_LOG_INTERVAL",
+                "START_AUTO_CALIBRATION",
+                "ADVANCED_ASSIGN_FILE",
+                "EDIT_ADVANCED_RESUME",
+                "BARCODE",
+                "SPECIAL_SET_MV",
+            },
+        ),
+        (
+            ServerVersion.MITSX_8,
+            {
+                "GET_META_VARIABLES",
+                "SET_MCU_LOG_INTERVAL",
+                "ADVANCED_ASSIGN_FILE",
+                "MITSX_TEST_OBJECTS",
+                "EDIT_ADVANCED_RESUME",
+                "BARCODE",
+                "START_CHANNEL_ADVANCED",
+                "SPECIAL_SET_MV",
+                "GET_MAPPING_AUX",
+                "MODIFY_SCHEDULE",
+            },
+        ),
+    ],
+)
+def test_capability_flags_follow_the_dll_table(version: ServerVersion, expected: set[str]) -> None:
+    assert {flag.name for flag in version.capabilities} == expected
+    assert all(version.has(flag) for flag in version.capabilities)
+    assert not version.has(Capability.GET_MAPPING_AUX) or version is ServerVersion.MITSX_8

@@ -7,7 +7,7 @@ documented meaning, so an error message can say what the cycler meant.
 
 from __future__ import annotations
 
-from enum import IntEnum, IntFlag
+from enum import Enum, IntEnum, IntFlag
 from typing import Any
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "AuxOptions",
     "BarcodeChannelType",
     "BrowseResult",
+    "Capability",
     "ChannelSelection",
     "CheckFileResult",
     "CommandCode",
@@ -685,6 +686,74 @@ class ServerVersion(IntEnum):
             return CommandCode.RESUME_BY_MV
         return CommandCode.RESUME_EX
 
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """The capability flags ArbinCTI.dll exports for applications (section 2.3)."""
+        value = self._value_
+        return frozenset(
+            flag
+            for flag, (listed, excluded) in _CAPABILITY_TABLE.items()
+            if (value in listed) != excluded
+        )
+
+    def has(self, capability: Capability) -> bool:
+        """True if this server version has ``capability`` (section 2.3 of the reference)."""
+        return capability in self.capabilities
+
+
+class Capability(Enum):
+    """The capability flags ArbinCTI.dll exports per server version (not used inside the DLL;
+    they tell an application which commands a server takes)."""
+
+    GET_META_VARIABLES = "GetMetaVariables"
+    SET_MCU_LOG_INTERVAL = "SetMCULogInterval"
+    START_AUTO_CALIBRATION = "StartAutoCalibration"
+    ADVANCED_ASSIGN_FILE = "AdvancedAssignFile"
+    ADVANCED_ASSIGN_FILE_PRO7 = "AdvancedAssignFilePro7"
+    ADVANCED_SET_META_VARIABLES_EX = "AdvancedSetMetaVariablesEx"
+    MITSX_TEST_OBJECTS = "MitsXTO"
+    EDIT_ADVANCED_RESUME = "EditAdvResume"
+    BARCODE = "Barcode"
+    START_CHANNEL_ADVANCED = "StartChannelAdvanced"
+    SPECIAL_SET_MV = "SpecialSetMV"
+    GET_MAPPING_AUX = "GetMappingAux"
+    MODIFY_SCHEDULE = "ModifySchedule"
+
+
+_V = ServerVersion
+_MITSX_2_8 = frozenset(int(_V(0x01000000 + n)) for n in range(2, 9))
+# flag -> (versions, excluded): with excluded, every value but the listed ones has the flag.
+_CAPABILITY_TABLE: dict[Capability, tuple[frozenset[int], bool]] = {
+    Capability.GET_META_VARIABLES: (frozenset({0, 1, 0x01000001}), True),
+    Capability.SET_MCU_LOG_INTERVAL: (
+        frozenset({0, 1, 0x01000001, 0x01000002, 0x01000003, 0x01000004}),
+        True,
+    ),
+    Capability.START_AUTO_CALIBRATION: (
+        frozenset({1, 2, 0x04000001, 0x04000002, 0x04000003, 0x04001001}),
+        False,
+    ),
+    Capability.ADVANCED_ASSIGN_FILE: (
+        _MITSX_2_8
+        | {0x01001001, 0x02000002, 0x02000003, 0x02000004, 0x04000001, 0x04000002, 0x04000003},
+        False,
+    ),
+    Capability.ADVANCED_ASSIGN_FILE_PRO7: (frozenset({0x02000002, 0x02000003, 0x02000004}), False),
+    Capability.ADVANCED_SET_META_VARIABLES_EX: (frozenset({0x01001001, 0x04001001}), False),
+    Capability.MITSX_TEST_OBJECTS: (_MITSX_2_8 | {0x01001001}, False),
+    Capability.EDIT_ADVANCED_RESUME: (
+        _MITSX_2_8 | {0x01001001, 0x02000003, 0x02000004, 0x04000002, 0x04000003},
+        False,
+    ),
+    Capability.BARCODE: (
+        frozenset(range(0x01000004, 0x01000009)) | {0x01001001, 0x04000002, 0x04000003},
+        False,
+    ),
+    Capability.START_CHANNEL_ADVANCED: (frozenset({0x01000006, 0x01000007, 0x01000008}), False),
+    Capability.SPECIAL_SET_MV: (frozenset({0x01000007, 0x01000008, 0x04000003}), False),
+    Capability.GET_MAPPING_AUX: (frozenset({0x01000008}), False),
+    Capability.MODIFY_SCHEDULE: (frozenset({0x01000008}), False),
+}
 
 _KNOWN_VERSIONS = frozenset(int(member) for member in ServerVersion)
 _VLS_VERSIONS = frozenset(
