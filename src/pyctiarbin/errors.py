@@ -256,14 +256,19 @@ class MetaCodeNotFound(CommandRejected):
     """The meta-variable code does not exist."""
 
     codes = frozenset(
-        {("set_meta_variable", 0x11), ("update_meta_variables", 0x11), ("set_meta_variable", 0x13)}
+        {
+            ("set_meta_variable", 0x11),
+            ("update_meta_variables", 0x11),
+            ("set_meta_variable", 0x13),
+            ("update_meta_variables", 0x13),
+        }
     )
 
 
 class TooFrequent(CommandRejected):
     """Meta variables were updated faster than the cycler allows (every 200 ms)."""
 
-    codes = frozenset({("update_meta_variables", 0x13), ("update_meta_variables", 0x14)})
+    codes = frozenset({("update_meta_variables", 0x14)})
 
 
 class FileOperationFailed(CommandRejected):

@@ -34,12 +34,12 @@ from typing import Any
 
 from pyctiarbin.errors import ProtocolError
 from pyctiarbin.protocol import (
-    UNKNOWN_CODE_FEEDBACK,
     AssignScheduleFeedback,
     AssignScheduleRequest,
     ChannelInfoFeedback,
     ChannelInfoRequest,
     ChannelRecord,
+    CommandCode,
     DownloadFileFeedback,
     DownloadFileRequest,
     FrameReader,
@@ -56,7 +56,7 @@ from pyctiarbin.protocol import (
     StartRequest,
     StopFeedback,
     StopRequest,
-    UnknownCodeFeedback,
+    UnknownCommandFeedback,
     checksum,
     decode,
     encode,
@@ -278,13 +278,13 @@ class ScriptedServer(ThreadedServer):
                 expected.add(barrier_code)
             # Any request may be answered with UNKNOWN_CODE_FEEDBACK naming it: a late one
             # naming this request's code is as indistinguishable as a late answer of its code.
-            expected.add(UNKNOWN_CODE_FEEDBACK)
+            expected.add(CommandCode.UNKNOWN_COMMAND_FEEDBACK)
             fault = self._pick_fault(entry, request)
             before, after, instead = self._fault_frames(fault, entry, request, answers, expected)
             if fault == "unsupported":
                 entry.unsupported = True
                 entry.outcome = {}
-                answers = [encode(UnknownCodeFeedback(HEADER.unpack_from(frame)[2]))]
+                answers = [encode(UnknownCommandFeedback(HEADER.unpack_from(frame)[2]))]
             if fault == "reset_mid_frame":
                 entry.reset = True
             self.log.append(entry)
@@ -348,7 +348,7 @@ class ScriptedServer(ThreadedServer):
         if fault == "unknown_code":
             return [_frame(UNLISTED_CODE, bytes(rng.randrange(256) for _ in range(12)))], [], None
         if fault == "unknown_code_feedback":
-            return [encode(UnknownCodeFeedback(NEVER_SENT_REQUEST))], [], None
+            return [encode(UnknownCommandFeedback(NEVER_SENT_REQUEST))], [], None
         if fault == "garbage_bytes":
             return [bytes(rng.randrange(1, 0xDD) for _ in range(rng.randrange(1, 40)))], [], None
         if fault == "other_command":

@@ -37,7 +37,7 @@ from pyctiarbin.protocol import (
     SendMessageRequest,
     StopFeedback,
     StopRequest,
-    UnknownCodeFeedback,
+    UnknownCommandFeedback,
     checksum,
     encode,
 )
@@ -390,7 +390,7 @@ def test_an_unsupported_command_raises_and_the_connection_stays_usable(kind: str
             return login_answer()
         if isinstance(request, ChannelInfoRequest):
             return read_answer(request.channel_index, 7.0)
-        return encode(UnknownCodeFeedback(int(type(request).CODE)))
+        return encode(UnknownCommandFeedback(int(type(request).CODE)))
 
     with HandlerServer(handler) as server:
 

@@ -23,13 +23,9 @@ from pyctiarbin.protocol import (
     AuxValue,
     BmsValue,
     ChannelRecord,
-    DirEntry,
     MetaVariableEntry,
     ResumeData,
-    ResumeDataRecord,
     SmbValue,
-    StartDataRecord,
-    StartExEntry,
     fields,
     message_classes,
 )
@@ -97,15 +93,21 @@ def ascii_text(length: int) -> st.SearchStrategy[str]:
 def for_wire_type(kind: fields.WireType) -> st.SearchStrategy[Any]:
     """A strategy for values of one fixed wire field."""
     if isinstance(kind, fields.Nested):
-        if kind.record is ResumeData:
-            return resume_data()
         return builds_record(kind.record)
+    if isinstance(kind, fields.RecordArray):
+        return st.tuples(*[builds_record(kind.record)] * kind.count)
     if isinstance(kind, fields.F32Array):
         return st.tuples(*[f32s] * kind.count)
+    if isinstance(kind, fields._NumberArray):
+        return st.tuples(*[for_wire_type(kind.item)] * kind.count)
     if isinstance(kind, fields.Enum16):
         return st.one_of(st.sampled_from(list(kind.enum)), st.integers(-0x8000, 0x7FFF))
     if isinstance(kind, fields.Wide):
         return wide_text(kind.length)
+    if isinstance(kind, fields.Credential):
+        return st.text(
+            alphabet=st.characters(min_codepoint=1, max_codepoint=0x7F), max_size=kind.length
+        )
     if isinstance(kind, fields.Ascii):
         return ascii_text(kind.length)
     if isinstance(kind, fields.Bytes):
@@ -153,90 +155,114 @@ def _mv_ud() -> st.SearchStrategy[tuple[float, ...]]:
     return st.tuples(*[f32s] * 16)
 
 
-# (class, tail field) -> strategy. Every plain (non-wire) dataclass field of every message and
-# record needs an entry here.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | f64s | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+json_objects = st.dictionaries(st.text(max_size=10), json_values, max_size=4)
+
+
+def for_tail(kind: fields.Tail, owner: type, name: str) -> st.SearchStrategy[Any]:
+    """A strategy for the value of one tail field, derived from its declaration."""
+    if isinstance(kind, fields.When):
+        return for_tail(kind.inner, owner, name)
+    if isinstance(kind, fields.Seq):
+        item = kind.item
+        size = kind.max_items if kind.max_items is not None else 4
+        element: st.SearchStrategy[Any]
+        if isinstance(item, fields.WireType):
+            element = for_wire_type(item)
+            size = 40 if kind.max_items is None else size
+        elif isinstance(item, fields.ThirdPartyString):
+            element = latin1_text(30)
+        elif isinstance(item, msgs.BmsEntry):
+            element = bms_values
+        elif isinstance(item, msgs.SmbEntry):
+            element = smb_values
+        else:
+            element = st.deferred(lambda: builds_record(item))  # type: ignore[arg-type]
+        return _tuples_of(element, min(size, 8) if size > 8 else size)
+    if isinstance(kind, fields.WideCounted):
+        return wide_text(min(kind.limit, 80))
+    if isinstance(kind, (fields.CString, msgs._OptionalCString, msgs._CountedText)):
+        return latin1_text(30)
+    if isinstance(kind, (fields.Blob, fields.Rest)):
+        return st.binary(max_size=300)
+    if isinstance(kind, (msgs.JsonText, msgs.JsonEnvelope)):
+        return json_objects
+    if isinstance(kind, (msgs.AuxValues, msgs.ChannelExtras)):
+        return aux_readings()
+    raise LookupError(f"no strategy for the tail {type(kind).__name__} of {owner.__name__}.{name}")
+
+
+# (class, field) -> strategy, where the derived one is not wanted.
 TAIL_STRATEGIES: dict[tuple[type, str], Any] = {
-    (msgs.LoginFeedback, "picture"): st.binary(max_size=300),
-    (ChannelRecord, "aux"): aux_readings(),
     (ChannelRecord, "bms"): _tuples_of(bms_values, 3),
     (ChannelRecord, "smb"): _tuples_of(smb_values, 3),
-    (msgs.ChannelInfoFeedback, "channels"): st.deferred(
-        lambda: _tuples_of(builds_record(ChannelRecord), 4)
-    ),
-    (msgs.StartRequest, "channel_indexes"): channel_lists,
-    (msgs.ContinueRequest, "channel_indexes"): channel_lists,
-    (msgs.GetStartDataRequest, "channel_indexes"): channel_lists,
-    (msgs.GetResumeDataRequest, "channel_indexes"): channel_lists,
-    (ResumeData, "tc_time_s"): st.tuples(*[f64s] * 4),
-    (ResumeData, "tc_charge_capacity_ah"): st.tuples(f64s, f64s),
-    (ResumeData, "tc_discharge_capacity_ah"): st.tuples(f64s, f64s),
-    (ResumeData, "tc_charge_energy_wh"): st.tuples(f64s, f64s),
-    (ResumeData, "tc_discharge_energy_wh"): st.tuples(f64s, f64s),
-    (ResumeData, "mv_counters"): st.tuples(*[f32s] * 4),
-    (ResumeData, "charge_capacity_time_s"): f64s,
-    (ResumeData, "discharge_capacity_time_s"): f64s,
-    (ResumeData, "mv_ud"): _mv_ud(),
-    (msgs.StartExRequest, "entries"): st.deferred(
-        lambda: _tuples_of(builds_record(StartExEntry), 3)
-    ),
-    (msgs.ResumeExRequest, "entries"): st.deferred(
-        lambda: _tuples_of(builds_record(msgs.ResumeExEntry), 3)
-    ),
-    (StartDataRecord, "test_names"): _tuples_of(latin1_text(30), 4),
-    (StartDataRecord, "steps"): _tuples_of(latin1_text(30), 4),
-    (StartDataRecord, "schedule"): wide_text(200),
-    (StartDataRecord, "mv_ud"): _mv_ud(),
-    (msgs.GetStartDataFeedback, "records"): st.deferred(
-        lambda: _tuples_of(builds_record(StartDataRecord), 3)
-    ),
-    (ResumeDataRecord, "steps"): _tuples_of(latin1_text(30), 4),
-    (ResumeDataRecord, "test_name"): wide_text(72),
-    (ResumeDataRecord, "schedule"): wide_text(200),
-    (ResumeDataRecord, "creator"): wide_text(64),
-    (ResumeDataRecord, "comment"): wide_text(64),
-    (ResumeDataRecord, "start_time"): wide_text(64),
-    (ResumeDataRecord, "resume_data"): st.deferred(resume_data),
-    (msgs.GetResumeDataFeedback, "records"): st.deferred(
-        lambda: _tuples_of(builds_record(ResumeDataRecord), 3)
-    ),
     (msgs.UpdateMetaVariablesRequest, "entries"): st.deferred(
         lambda: st.one_of(
             _tuples_of(builds_record(MetaVariableEntry), 8),
             _tuples_of(builds_record(MetaVariableEntry), msgs.MAX_MV_ENTRIES, min_size=150),
         )
     ),
-    (msgs.BrowseDirectoryFeedback, "entries"): st.deferred(
-        lambda: _tuples_of(builds_record(DirEntry), 4)
-    ),
-    (msgs.DownloadFileFeedback, "data"): st.binary(max_size=2000),
-    (msgs.UploadFileRequest, "package_count"): u32s,
-    (msgs.UploadFileRequest, "package_index"): u32s,
-    (msgs.UploadFileRequest, "upload_time"): f64s,
-    (msgs.UploadFileRequest, "md5"): st.binary(min_size=16, max_size=16),
-    (msgs.UploadFileRequest, "data"): st.binary(max_size=2000),
 }
 
 _RECORD_CACHE: dict[type, st.SearchStrategy[Any]] = {}
 
 
+def _fix_conditional(cls: type) -> Any:
+    conditional = [
+        (f.name, f.metadata["tail"])
+        for f in dataclasses.fields(cls)
+        if isinstance(f.metadata.get("tail"), fields.When)
+    ]
+    if not conditional:
+        return None
+
+    def fix(obj: Any) -> Any:
+        changes = {
+            name: kind.absent
+            for name, kind in conditional
+            if not kind.present(lambda key: getattr(obj, key))
+        }
+        return dataclasses.replace(obj, **changes) if changes else obj
+
+    return fix
+
+
 def builds_record(cls: type) -> st.SearchStrategy[Any]:
     """A strategy building ``cls`` (a message or a record) with every field drawn.
 
-    Raises LookupError for a tail field without an entry in TAIL_STRATEGIES.
+    Raises LookupError for a tail without a derivable strategy.
     """
     cached = _RECORD_CACHE.get(cls)
     if cached is not None:
         return cached
     kwargs: dict[str, st.SearchStrategy[Any]] = {}
     for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
         kind = field.metadata.get("wire")
-        if kind is not None:
-            kwargs[field.name] = for_wire_type(kind)
-        elif (cls, field.name) in TAIL_STRATEGIES:
+        tail_kind = field.metadata.get("tail")
+        if (cls, field.name) in TAIL_STRATEGIES:
             kwargs[field.name] = TAIL_STRATEGIES[(cls, field.name)]
+        elif kind is not None:
+            kwargs[field.name] = for_wire_type(kind)
+        elif isinstance(tail_kind, fields.ZeroTail):
+            continue
+        elif tail_kind is not None:
+            kwargs[field.name] = for_tail(tail_kind, cls, field.name)
+        elif "part_of" in field.metadata:
+            raise LookupError(f"no strategy for {cls.__name__}.{field.name}")
         else:
             raise LookupError(f"no strategy for the tail field {cls.__name__}.{field.name}")
     strategy = st.builds(cls, **kwargs)
+    fix = _fix_conditional(cls)
+    if fix is not None:
+        strategy = strategy.map(fix)
     _RECORD_CACHE[cls] = strategy
     return strategy
 

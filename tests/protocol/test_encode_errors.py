@@ -148,9 +148,23 @@ def test_aux_and_bms_values_are_checked() -> None:
 # --- text that the field's encoding cannot carry ------------------------------------------------
 
 
+def test_non_ascii_credentials_fail_without_quoting_them() -> None:
+    # ArbinCTI.dll sends credentials as strict ASCII; the error names the field and the
+    # position, never the character (it may be part of a password).
+    for username, password, field, secret in (
+        ("m\u00fcller", "p", "username", "\u00fc"),
+        ("u", "pa\u00dfwort", "password", "\u00df"),
+        ("u", "\u043f\u0430\u0440\u043e\u043b\u044c", "password", "\u043f"),
+    ):
+        with pytest.raises(EncodeError) as info:
+            encode(LoginRequest(username=username, password=password))
+        text = str(info.value)
+        assert field in text and "ASCII" in text
+        assert secret not in text and (field != "password" or password not in text)
+        assert secret not in repr(info.value)
+
+
 def test_non_latin1_in_a_one_byte_field_fails() -> None:
-    fails(LoginRequest(username="m\u00fcller\u20ac", password="p"), "username", "\u20ac")
-    fails(LoginRequest(username="u", password="\u043f\u0430\u0440\u043e\u043b\u044c"), "password")
     bad_unit = ChannelRecord(0, bms=(BmsValue(0, 1.0, "\u2103"),))
     fails(ChannelInfoFeedback(channels=(bad_unit,)), "bms[0].unit")
 
@@ -183,7 +197,7 @@ def test_more_than_160_meta_variable_entries_fails() -> None:
     assert MAX_MV_ENTRIES == 160
     entry = MetaVariableEntry(channel_index=0, meta_code=52, value=1.0)
     frame = fits(UpdateMetaVariablesRequest(entries=(entry,) * 160))
-    assert len(frame) == 44 + 8 * 160
+    assert len(frame) == 190 + 8 * 160
     fails(UpdateMetaVariablesRequest(entries=(entry,) * 161), "entries", "161", "160")
 
 
@@ -206,11 +220,11 @@ def test_an_encode_error_about_the_password_quotes_none_of_it() -> None:
             encode(LoginRequest(username="admin", password=password))
         message = str(caught.value)
         assert message == (
-            "LoginRequest.password cannot go on the wire: it must be text of at most 32 "
-            "one-byte characters without NUL (the value is secret and not shown)"
+            "LoginRequest.password cannot go on the wire: it must be ASCII text of at most 32 "
+            "characters without NUL (the value is secret and not shown)"
         )
         # No chained error carries the value either.
         assert caught.value.__context__ is None and caught.value.__cause__ is None
-    # The user name is not a secret: its error may show the character.
-    with pytest.raises(EncodeError, match=r"LoginRequest\.username contains '\u20ac'"):
+    # The user name's error names the field and where the bad character is.
+    with pytest.raises(EncodeError, match=r"LoginRequest\.username has a character at position 2"):
         encode(LoginRequest(username="us\u20acr", password="p"))

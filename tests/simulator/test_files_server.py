@@ -14,6 +14,7 @@ from pyctiarbin.protocol import (
     AssignScheduleRequest,
     BrowseDirectoryFeedback,
     BrowseDirectoryRequest,
+    BrowseResult,
     DeleteFolderRequest,
     DownloadFileFeedback,
     DownloadFileRequest,
@@ -103,8 +104,8 @@ def test_browse_the_root_and_work(sim: Simulator, files: RawClient) -> None:
     rest = names["Rest.sdx"]
     assert rest.kind == 1 and rest.size == (sim.work_dir / "Rest.sdx").stat().st_size
     assert len(rest.modified) == 19
-    assert browse(files, "Work\\Nope").result == 3
-    assert browse(files, "Work/Rest.sdx").result == 3  # a file, not a directory
+    assert browse(files, "Work\\Nope").result == 4  # DIRECTORY_FAILED (ArbinCTI.dll)
+    assert browse(files, "Work/Rest.sdx").result == 4  # a file, not a directory
 
 
 def test_upload_download_round_trip(sim: Simulator, files: RawClient) -> None:
@@ -173,7 +174,7 @@ def test_new_folder_and_delete(sim: Simulator, files: RawClient) -> None:
 def test_file_commands_on_the_control_port_after_login(sim: Simulator) -> None:
     # Arbin's own demo clients send file commands on the control port (9031).
     with RawClient(sim.host, sim.port) as control:
-        assert browse(control, "Work").result == 3  # not before a LOGIN
+        assert browse(control, "Work").result == BrowseResult.FAILED  # not before a LOGIN
         assert upload(control, "Work/Early.txt", b"x") == [2]
         assert not (sim.work_dir / "Early.txt").exists()
         control.login("admin", "admin")
@@ -187,7 +188,7 @@ def test_file_login_can_be_required(tmp_path: Path) -> None:
     with Simulator(channels=1, require_file_login=True) as sim:
         assert sim.file_port is not None
         with RawClient(sim.host, sim.file_port) as files:
-            assert browse(files, "Work").result == 3
+            assert browse(files, "Work").result == 4
             assert files.login("admin", "admin").result == 1
             assert browse(files, "Work").result == 2
 
@@ -249,7 +250,7 @@ def test_path_traversal_is_refused_and_touches_nothing_outside(
     before_root = _tree(sim.root)
 
     for path in TRAVERSALS:
-        assert browse(files, path).result == 3, path
+        assert browse(files, path).result == 4, path
         assert download(files, path)[0] == 2, path
         for target in (path, path.rstrip("/\\") + "/new.sdx"):
             assert upload(files, target, b"[Rest]\nkind = rest\n") == [2], target

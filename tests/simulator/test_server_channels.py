@@ -209,12 +209,11 @@ def test_set_meta_variable(sim: Simulator, client: RawClient) -> None:
 def test_update_meta_variables_advanced_and_too_frequent(client: RawClient) -> None:
     def update(*entries: tuple[int, int, float]) -> tuple[int, int]:
         request = UpdateMetaVariablesRequest(
-            channel_index=0,
             entries=tuple(MetaVariableEntry(c, m, v) for c, m, v in entries),
         )
         return result(client, request)
 
-    assert update() == (0, 0x10)
+    assert update() == (-1, 0x10)  # no entries, so no channel to name
     assert update((1, 52, 1.0)) == (1, 0x12)
     for index in (0, 1):
         assert result(
@@ -230,7 +229,7 @@ def test_update_meta_variables_advanced_and_too_frequent(client: RawClient) -> N
     assert update((0, 52, 1.0), (1, 999, 1.0)) == (1, 0x11)
     assert update((0, 52, 1.0), (CHANNELS, 52, 1.0)) == (CHANNELS, 0x10)
     assert update((0, 52, 1.0), (1, 52, -1.0)) == (0, 0)
-    assert update((0, 52, 2.0)) == (0, 0x13)  # again within 200 ms
+    assert update((0, 52, 2.0)) == (0, 0x14)  # again within 200 ms
     time.sleep(0.25)
     assert update((0, 52, 2.0)) == (0, 0)
     currents = [r.current_a for r in info(client).channels[:2]]

@@ -594,7 +594,7 @@ def set_meta_variables(values: MvValues) -> Operation[None]:
             MetaVariableEntry(channel_index(ch, info.num_channels), code, val)
             for ch, code, val in prepared
         )
-        yield encode(UpdateMetaVariablesRequest(entries[0].channel_index, entries))
+        yield encode(UpdateMetaVariablesRequest(entries=entries))
         feedback = yield from expect(UpdateMetaVariablesFeedback)
         if feedback.channel_index not in {-1, *(entry.channel_index for entry in entries)}:
             raise Mismatch(
@@ -668,7 +668,7 @@ def browse(path: str = "") -> Operation[list[DirEntry]]:
         feedback = yield from expect(BrowseDirectoryFeedback)
         if not feedback.ok:
             raise FileOperationFailed("browse", feedback.result, f"{feedback.meaning}: {path}")
-        return list(feedback.entries)
+        return list(feedback.listing)  # result 3 lists schedule names, not 200-byte entries
 
     return Operation("browse", False, run, "file")
 

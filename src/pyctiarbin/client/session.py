@@ -64,7 +64,7 @@ from ..protocol import (
     FrameReader,
     LoginFeedback,
     LoginRequest,
-    UnknownCodeFeedback,
+    UnknownCommandFeedback,
     decode,
     encode,
 )
@@ -215,11 +215,11 @@ class LinkCore:
         item = self._inbox.popleft()
         if isinstance(item, ProtocolError):
             raise item
-        if type(item) is UnknownCodeFeedback:
-            if item.request_code in self._sent_codes:
-                raise UnsupportedCommand(op.name, item.request_code, item.request_name)
+        if type(item) is UnknownCommandFeedback:
+            if item.command in self._sent_codes:
+                raise UnsupportedCommand(op.name, item.command, item.command_name)
             raise Mismatch(
-                f"UNKNOWN_CODE_FEEDBACK for {item.request_name}, a request {op.name} did not send"
+                f"UNKNOWN_CODE_FEEDBACK for {item.command_name}, a request {op.name} did not send"
             )
         return item
 

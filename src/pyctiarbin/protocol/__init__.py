@@ -32,12 +32,12 @@ from .framing import (
     MIN_FRAME_SIZE,
     TOKEN,
     FrameReader,
+    build_frame,
     checksum,
 )
 from .messages import *  # noqa: F403
-from .messages import _REGISTRY, Message, message_class
+from .messages import _BY_CODE, _REQUESTS, _SHARED_CODES, Message, message_class
 from .messages import __all__ as _messages_all
-from .unsupported import UNKNOWN_CODE_FEEDBACK, UnknownCodeFeedback
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -49,10 +49,9 @@ __all__ = [
     "LengthError",
     "ProtocolError",
     "TokenError",
-    "UNKNOWN_CODE_FEEDBACK",
     "TruncatedFrameError",
-    "UnknownCodeFeedback",
     "UnknownCommandError",
+    "build_frame",
     "checksum",
     "decode",
     "encode",
@@ -75,13 +74,7 @@ def encode(message: Message) -> bytes:
     except (TypeError, AttributeError) as exc:
         # A value of the wrong type inside a nested record (fields check their own types).
         raise EncodeError(f"{type(message).__name__}: a value has the wrong type ({exc})") from exc
-    total = HEADER_SIZE + len(body) + 2
-    frame = bytearray(
-        HEADER.pack(TOKEN, total - 12 if message.IS_REQUEST else total, message.CODE, 0)
-    )
-    frame += body
-    frame += CHECKSUM.pack(checksum(frame))
-    return bytes(frame)
+    return build_frame(message.CODE, (body,), request=message.IS_REQUEST)
 
 
 def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = True) -> Message:
@@ -93,6 +86,7 @@ def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = Tru
 
     Raises a ProtocolError subclass (TokenError, LengthError, ChecksumError,
     UnknownCommandError, TruncatedFrameError) on any malformed input, and nothing else.
+    Two codes are used in both directions; for them dwLen's counting rule picks the class.
     """
     if isinstance(frame, memoryview):
         frame = frame.tobytes()
@@ -102,9 +96,12 @@ def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = Tru
     token, dw_len, code, _extended = HEADER.unpack_from(frame, 0)
     if token != TOKEN:
         raise TokenError(f"frame starts with 0x{token:016X}, not the CTI token")
-    cls = _REGISTRY.get(code)
+    cls = _BY_CODE.get(code)
     if cls is None:
         raise UnknownCommandError(f"unknown command code 0x{code:08X}")
+    if code in _SHARED_CODES and dw_len + 12 == size:
+        # A code used both ways: dwLen's counting rule tells the direction.
+        cls = _REQUESTS[code]
     expected = dw_len + 12 if cls.IS_REQUEST else dw_len
     if expected != size:
         raise LengthError(
@@ -124,7 +121,7 @@ def decode(frame: bytes | bytearray | memoryview, *, verify_checksum: bool = Tru
         raise TruncatedFrameError(
             f"{cls.__name__}: frame too short for its layout ({exc})"
         ) from exc
-    except (UnicodeDecodeError, ValueError, OverflowError, MemoryError) as exc:
+    except (UnicodeDecodeError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
         raise ProtocolError(f"{cls.__name__}: malformed field ({exc})") from exc
     if offset != end:
         raise LengthError(f"{cls.__name__}: {end - offset} bytes left over after the body")

@@ -7,32 +7,54 @@ documented meaning, so an error message can say what the cycler meant.
 
 from __future__ import annotations
 
-from enum import IntEnum, IntFlag
+from enum import Enum, IntEnum, IntFlag
 from typing import Any
 
 __all__ = [
+    "AssignBarcodeResult",
+    "AssignFileResult",
     "AssignResult",
     "AutoCalibrationResult",
+    "AuxChannelType",
     "AuxOptions",
+    "BarcodeChannelType",
     "BrowseResult",
+    "Capability",
     "ChannelSelection",
+    "CheckFileResult",
     "CommandCode",
     "ConnectResult",
     "ContinueResult",
+    "ConvertTestObjectResult",
+    "DataLogIntervalResult",
+    "FileKind",
     "FileResult",
     "FileTransferResult",
+    "GetBarcodeResult",
+    "GetMetaVariableResult",
     "JumpResult",
     "LoginResult",
+    "MachineType",
+    "MachineTypeResult",
     "MetaCode",
+    "ModifyScheduleResult",
+    "MvDataType",
+    "ParameterCode",
     "ResultCode",
     "ResumeResult",
     "SendMessageResult",
     "SerialResult",
+    "ServerVersion",
     "SetMetaVariableResult",
+    "StartDataResult",
     "StartResult",
     "StatusCode",
     "StopResult",
+    "StringLimitType",
+    "TimeSensitiveResult",
+    "TrayResult",
     "UpdateMetaVariableResult",
+    "UpdateParametersResult",
     "meta_code_for",
 ]
 
@@ -86,6 +108,81 @@ class CommandCode(IntEnum):
     SEND_MESSAGE_FEEDBACK = 0xCD410002
     AUTO_CALIBRATION_START = 0xCD140001
     AUTO_CALIBRATION_START_FEEDBACK = 0xCD410001
+    # Codes of ArbinCTI.dll (arbincti-dll-wire.md, section 3) beyond the v4.5 table.
+    LOGIN_JSON = 0xEEAB0011
+    LOGIN_JSON_FEEDBACK = 0xEEBA0011
+    UNKNOWN_COMMAND_FEEDBACK = 0xBB111111
+    GET_CHANNELS_INFO_VLS = 0xEEAB0004
+    GET_CHANNELS_INFO_VLS_FEEDBACK = 0xEEBA0004
+    GET_CHANNELS_INFO_JSON = 0xEEAB0033
+    GET_CHANNELS_INFO_JSON_FEEDBACK = 0xEEBA0033
+    GET_CHANNELS_INFO_SIMPLE = 0xEECB0001
+    GET_CHANNELS_INFO_SIMPLE_FEEDBACK = 0xEEBC0001
+    MINIMALIST_FEEDBACK = 0xEEBC0002  # answers GET_META_VARIABLES with version word 0x0201
+    GET_CHANNELS_INFO_EX = 0xBB370001
+    GET_CHANNELS_INFO_EX_FEEDBACK = 0xBB370002
+    GET_CHANNELS_INFO_SPTT = 0xEEBA0031  # DM build only; a request code in the feedback range
+    GET_CHANNELS_INFO_SPTT_FEEDBACK = 0xEEBA0013
+    START_VLS = 0xBB320014
+    START_VLS_FEEDBACK = 0xBB230014
+    START_EX_VLS = 0xCD130012
+    START_EX_VLS_FEEDBACK = 0xCD310012
+    GET_RESUME_DATA_BY_MV = 0xCD130005
+    GET_RESUME_DATA_BY_MV_FEEDBACK = 0xCD310005
+    GET_RESUME_DATA_VLS = 0xCD130013
+    GET_RESUME_DATA_VLS_FEEDBACK = 0xCD310013
+    RESUME_EX_VLS = 0xCD130014
+    RESUME_EX_VLS_FEEDBACK = 0xCD310014
+    RESUME_BY_MV = 0xCD130006
+    RESUME_BY_MV_FEEDBACK = 0xCD310006
+    START_ADVANCED = 0xBB320114
+    START_ADVANCED_FEEDBACK = 0xBB230114
+    UPDATE_META_VARIABLE_ADVANCED_EX = 0xBB150004
+    UPDATE_META_VARIABLE_ADVANCED_EX_FEEDBACK = 0xBB510004
+    GET_META_VARIABLES = 0xBB150003  # also the MINIMALIST request (version word 0x0201)
+    GET_META_VARIABLES_FEEDBACK = 0xBB510003
+    TIME_SENSITIVE_SET_MV = 0xBBCC0201  # the same code both ways
+    SPECIAL_SET_MV = 0xBB420114
+    SPECIAL_SET_MV_FEEDBACK = 0xBB240114
+    APPLY_UDP_COMMUNICATION = 0xBB610001  # DM build only
+    APPLY_UDP_COMMUNICATION_FEEDBACK = 0xBB160001
+    CHECK_FILE = 0xBB350003
+    CHECK_FILE_FEEDBACK = 0xBB350004
+    CHECK_FILE_EX = 0xBB350005
+    CHECK_FILE_EX_FEEDBACK = 0xBB530005
+    ASSIGN_FILE = 0xBB230001
+    ASSIGN_FILE_FEEDBACK = 0xBB320001
+    UPDATE_PARAMETERS = 0xBB780001
+    UPDATE_PARAMETERS_FEEDBACK = 0xBB870002
+    CONVERT_TEST_OBJECT = 0xBB360001
+    CONVERT_TEST_OBJECT_FEEDBACK = 0xBB360002
+    ASSIGN_BARCODE = 0xBB610007
+    ASSIGN_BARCODE_FEEDBACK = 0xBB160007
+    ASSIGN_BARCODE_JSON = 0xBB610017
+    ASSIGN_BARCODE_JSON_FEEDBACK = 0xBB160017
+    GET_BARCODE = 0xBB610008
+    GET_BARCODE_FEEDBACK = 0xBB160008
+    GET_BARCODE_JSON = 0xBB610018
+    GET_BARCODE_JSON_FEEDBACK = 0xBB160018
+    GET_MACHINE_TYPE = 0xBB6A0001
+    GET_MACHINE_TYPE_FEEDBACK = 0xBBA60001
+    GET_TRAY_STATUS = 0xBB6A0002
+    GET_TRAY_STATUS_FEEDBACK = 0xBBA60002
+    ENGAGE_TRAY = 0xBB6A0003
+    ENGAGE_TRAY_FEEDBACK = 0xBBA60003
+    SET_DATA_LOG_INTERVAL = 0xFFCA0001
+    SET_DATA_LOG_INTERVAL_FEEDBACK = 0xFFAC0001
+    GET_TCHAMBER_MAPPING = 0xFFCA0002
+    GET_TCHAMBER_MAPPING_FEEDBACK = 0xFFAC0002
+    GET_STRING_LIMITS = 0xBBCA0001
+    GET_STRING_LIMITS_FEEDBACK = 0xBBAC0001
+    GET_SERVER_SOFTWARE_VERSION = 0xBBCC0001  # the same code both ways
+    GET_MAPPING_AUX = 0xBB520114
+    GET_MAPPING_AUX_FEEDBACK = 0xBB250114
+    MODIFY_SCHEDULE = 0xBB620114
+    MODIFY_SCHEDULE_FEEDBACK = 0xBB260114
+    CUSTOM_CALLBACK = 0x0BBCCD01  # DM build only (BSON)
+    CUSTOM_CALLBACK_FEEDBACK = 0x0BBCCD02
 
 
 class StatusCode(IntEnum):
@@ -126,6 +223,7 @@ class StatusCode(IntEnum):
     ONLINE_UPDATE = 0x1C
     DAQ_MEMORY_UNSAFE = 0x1D
     ACR = 0x1E
+    SUSPENDED = 0x1F  # CS_SUSPENT in ArbinCTI.dll
 
     @classmethod
     def _missing_(cls, value: object) -> StatusCode | None:
@@ -179,7 +277,9 @@ class AuxOptions(IntFlag):
     BMS = 0x100
     SMB = 0x200
     AUX = 0x400
-    ALL = 0x700
+    EQ = 0x800  # ArbinCTI.dll (TB)
+    CELL = 0x1000  # ArbinCTI.dll (TB)
+    ALL = 0x700  # what Arbin's own applications send
 
 
 class MetaCode(IntEnum):
@@ -367,7 +467,7 @@ class StopResult(ResultCode):
 
 
 class JumpResult(ResultCode):
-    """Result of JUMP. 0x26-0x28 follow v1.1 (the 1.2 enum lists them differently)."""
+    """Result of JUMP (JUMP_TOKEN of ArbinCTI.dll): 0x10-0x22 as START, then 0x23-0x2A."""
 
     SUCCESS = 0x00, "jumped"
     INDEX = 0x10, "invalid channel index"
@@ -377,13 +477,26 @@ class JumpResult(ResultCode):
     SCHEDULE_INVALID = 0x14, "invalid schedule"
     NO_SCHEDULE_ASSIGNED = 0x15, "no schedule assigned"
     SCHEDULE_VERSION = 0x16, "schedule version does not match MITS"
+    POWER_PROTECTED = 0x17, "power protected"
+    RESULTS_FILE_SIZE_LIMIT = 0x18, "results file too large"
     STEP_NUMBER = 0x19, "invalid step number"
+    NO_CAN_CONFIGURATION = 0x1A, "no CAN configuration assigned"
+    AUX_CHANNEL_MAP = 0x1B, "aux channel map or aux count in the schedule is invalid"
+    BUILD_AUX_COUNT = 0x1C, "built-in aux count is invalid"
+    POWER_CLAMP_CHECK = 0x1D, "power clamp range is zero"
+    AUX_AI = 0x1E, "aux AI mapping error"
+    SAFOR_GROUP = 0x1F, "SAFOR group error or no channel selected"
+    BT6000_RUNNING_GROUP = 0x20, "BT6000 group is running"
     DOWNLOADING_SCHEDULE = 0x21, "the DAQ is still downloading the schedule"
+    DATABASE_QUERY_TEST_NAME = 0x22, "database query of the test name failed"
+    TEST_NAME_EXISTS = 0x23, "test name is empty or already exists"
     GO_STEP = 0x24, "invalid step limit setting"
     INVALID_PARALLEL = 0x25, "invalid parallel setting"
     SAFETY = 0x26, "safety check failed"
     SCHEDULE_NAME_DIFFERENT = 0x27, "schedule name differs"
     BATTERY_SIMULATION_NOT_PARALLEL = 0x28, "battery simulation not parallel"
+    CHANNEL_SUSPENDED = 0x29, "channel is suspended"
+    ACIM_TESTING = 0x2A, "an ACIM test is running on the channel"
 
 
 class SetMetaVariableResult(ResultCode):
@@ -395,13 +508,19 @@ class SetMetaVariableResult(ResultCode):
 
 
 class UpdateMetaVariableResult(ResultCode):
-    """Result of UPDATE_MV_ADVANCED. 'Too frequent' is 0x13 as in v4.5 (v1.1 says 0x14)."""
+    """Result of UPDATE_MV_ADVANCED (and per entry of _EX, SPECIAL_SET_MV), ArbinCTI.dll:
+    'too frequent' is 0x14, as in v1.1 (v4.5 and the 1.2 manual wrongly say 0x13)."""
 
     SUCCESS = 0x00, "meta variables updated"
     FAILED = 0x10, "updating the meta variables failed"
     META_CODE_NOT_FOUND = 0x11, "meta code does not exist"
     CHANNEL_NOT_RUNNING = 0x12, "channel is not running"
-    TOO_FREQUENT = 0x13, "meta variables updated too frequently (at most every 200 ms)"
+    META_CODE_NOT_IN_PRO7 = 0x13, "meta code does not exist in MITS Pro 7"
+    TOO_FREQUENT = 0x14, "meta variables updated too frequently (at most every 200 ms)"
+    DATA_TYPE_NOT_SUPPORTED = 0x15, "data type not supported"
+    NO_TEMPERATURE_CHAMBER = 0x16, "no temperature chamber"
+    NOT_CONTROLLED_AUXILIARY = 0x17, "auxiliary channel is not controlled"
+    MCU_ACK_FAILED = 0x18, "the channel's MCU did not acknowledge"
 
 
 class SerialResult(ResultCode):
@@ -410,14 +529,15 @@ class SerialResult(ResultCode):
 
 
 class BrowseResult(ResultCode):
-    """Result of BROWSE_DIRECTORY (v4.5).
-
-    The 1.2 enum adds 3 = schedule v1 listed and moves "failed" to 4; both count as failures.
-    """
+    """Result of BROWSE_DIRECTORY, as ArbinCTI.dll reads it: 1 directory listed (200-byte
+    entries), 2 schedules listed (200-byte entries, obsolete), 3 schedules listed as
+    "version 1" (440-byte entries: a relative file name), 4 failed. (v1.1/v4.5 call 3 a
+    failure; the DLL and the 1.2 enum do not.)"""
 
     DIRECTORY_OK = 1, "directory listed"
     SCHEDULE_OK = 2, "schedule directory listed"
-    FAILED = 3, "invalid directory"
+    SCHEDULE_V1_OK = 3, "schedule files listed"
+    FAILED = 4, "invalid directory"
     FAILED_V12 = 4, "invalid directory"
 
 
@@ -452,3 +572,465 @@ class AutoCalibrationResult(ResultCode):
     FAILED_V11 = 0, "auto-calibration could not start"
     SUCCESS = 1, "auto-calibration started"
     FAILED = 2, "auto-calibration could not start"
+
+
+# --------------------------------------------------------------------------------------------
+# ArbinCTI.dll enumerations (arbincti-dll-wire.md, sections 2, 4 and 5)
+
+
+class ServerVersion(IntEnum):
+    """``CTI_VERSION``: the server version in the login feedback's ``Version`` (u32 @8656).
+
+    It decides which command variants Arbin's client sends (section 2.2): see
+    :attr:`uses_vls`, :attr:`is_mitsx`, :attr:`uses_json_channels`, :attr:`time_sensitive`
+    and the ``*_code`` properties. A value not in the enum decodes to a pseudo-member
+    ``UNKNOWN_0x...`` and, as in the DLL, counts as a VLS server.
+    """
+
+    PRO7 = 0x00000000  # "None = CTI_PRO7"; also what a client assumes before the login
+    PRO8 = 0x00000001
+    PRO8_2 = 0x00000002
+    MITSX_1 = 0x01000001
+    MITSX_2 = 0x01000002
+    MITSX_3 = 0x01000003
+    MITSX_4 = 0x01000004
+    MITSX_5 = 0x01000005
+    MITSX_6 = 0x01000006
+    MITSX_7 = 0x01000007
+    MITSX_8 = 0x01000008
+    MITSX_SPTT = 0x01001001
+    PRO7_MVUD = 0x02000001
+    TY_PRO7_2 = 0x02000002
+    TY_PRO7_3 = 0x02000003
+    TY_PRO7_4 = 0x02000004
+    TY_PRO8_1 = 0x04000001
+    TY_PRO8_2 = 0x04000002
+    TY_PRO8_4 = 0x04000003  # the DLL's name says 4, its value is 3
+    TY_PRO8_SPTT = 0x04001001
+    ZY_PRO8_GX = 0x08000001
+
+    @classmethod
+    def _missing_(cls, value: object) -> ServerVersion | None:
+        if isinstance(value, int) and 0 <= value <= 0xFFFFFFFF:
+            member = int.__new__(cls, value)
+            member._name_ = f"UNKNOWN_0x{value:08X}"
+            member._value_ = value
+            return member
+        return None
+
+    @classmethod
+    def from_name(cls, name: str) -> ServerVersion:
+        """The version named ``name``, case-insensitive (``"MitsX_3"``, ``"pro8"``, ``"SPTT"``).
+
+        Raises ValueError naming the known versions.
+        """
+        key = name.strip().upper().replace("-", "_")
+        if key == "SPTT":
+            key = "MITSX_SPTT"
+        try:
+            return cls[key]
+        except KeyError:
+            known = ", ".join(member.name for member in cls)
+            raise ValueError(f"unknown server version {name!r}; known: {known}") from None
+
+    @property
+    def uses_vls(self) -> bool:
+        """VLS predicate of the DLL: MitsX_3..8, TY_Pro7_3/4, TY_Pro8_2/4, and unknown values."""
+        return self._value_ in _VLS_VERSIONS or self._value_ not in _KNOWN_VERSIONS
+
+    @property
+    def is_mitsx(self) -> bool:
+        """MitsX_1..8 or MitsX_SPTT."""
+        return 0x01000001 <= self._value_ <= 0x01000008 or self._value_ == 0x01001001
+
+    @property
+    def uses_json_channels(self) -> bool:
+        """MitsX_SPTT only: channel data as JSON, and no MV-entry caps."""
+        return self._value_ == 0x01001001
+
+    @property
+    def time_sensitive(self) -> bool:
+        """MitsX_4..8: the client allows TIME_SENSITIVE_SET_MV."""
+        return 0x01000004 <= self._value_ <= 0x01000008
+
+    @property
+    def channel_info_code(self) -> CommandCode:
+        """The channel-data request Arbin's client sends to this server."""
+        if self.uses_vls:
+            return CommandCode.GET_CHANNELS_INFO_VLS
+        if self.uses_json_channels:
+            return CommandCode.GET_CHANNELS_INFO_JSON
+        return CommandCode.GET_CHANNELS_INFO
+
+    @property
+    def start_code(self) -> CommandCode:
+        return CommandCode.START_VLS if self.uses_vls else CommandCode.START
+
+    @property
+    def start_ex_code(self) -> CommandCode:
+        return CommandCode.START_EX_VLS if self.uses_vls else CommandCode.START_EX
+
+    @property
+    def resume_data_code(self) -> CommandCode:
+        if self.uses_vls:
+            return CommandCode.GET_RESUME_DATA_VLS
+        if self.is_mitsx:
+            return CommandCode.GET_RESUME_DATA_BY_MV
+        return CommandCode.GET_RESUME_DATA
+
+    @property
+    def resume_ex_code(self) -> CommandCode:
+        if self.uses_vls:
+            return CommandCode.RESUME_EX_VLS
+        if self.is_mitsx:
+            return CommandCode.RESUME_BY_MV
+        return CommandCode.RESUME_EX
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """The capability flags ArbinCTI.dll exports for applications (section 2.3)."""
+        value = self._value_
+        return frozenset(
+            flag
+            for flag, (listed, excluded) in _CAPABILITY_TABLE.items()
+            if (value in listed) != excluded
+        )
+
+    def has(self, capability: Capability) -> bool:
+        """True if this server version has ``capability`` (section 2.3 of the reference)."""
+        return capability in self.capabilities
+
+
+class Capability(Enum):
+    """The capability flags ArbinCTI.dll exports per server version (not used inside the DLL;
+    they tell an application which commands a server takes)."""
+
+    GET_META_VARIABLES = "GetMetaVariables"
+    SET_MCU_LOG_INTERVAL = "SetMCULogInterval"
+    START_AUTO_CALIBRATION = "StartAutoCalibration"
+    ADVANCED_ASSIGN_FILE = "AdvancedAssignFile"
+    ADVANCED_ASSIGN_FILE_PRO7 = "AdvancedAssignFilePro7"
+    ADVANCED_SET_META_VARIABLES_EX = "AdvancedSetMetaVariablesEx"
+    MITSX_TEST_OBJECTS = "MitsXTO"
+    EDIT_ADVANCED_RESUME = "EditAdvResume"
+    BARCODE = "Barcode"
+    START_CHANNEL_ADVANCED = "StartChannelAdvanced"
+    SPECIAL_SET_MV = "SpecialSetMV"
+    GET_MAPPING_AUX = "GetMappingAux"
+    MODIFY_SCHEDULE = "ModifySchedule"
+
+
+_V = ServerVersion
+_MITSX_2_8 = frozenset(int(_V(0x01000000 + n)) for n in range(2, 9))
+# flag -> (versions, excluded): with excluded, every value but the listed ones has the flag.
+_CAPABILITY_TABLE: dict[Capability, tuple[frozenset[int], bool]] = {
+    Capability.GET_META_VARIABLES: (frozenset({0, 1, 0x01000001}), True),
+    Capability.SET_MCU_LOG_INTERVAL: (
+        frozenset({0, 1, 0x01000001, 0x01000002, 0x01000003, 0x01000004}),
+        True,
+    ),
+    Capability.START_AUTO_CALIBRATION: (
+        frozenset({1, 2, 0x04000001, 0x04000002, 0x04000003, 0x04001001}),
+        False,
+    ),
+    Capability.ADVANCED_ASSIGN_FILE: (
+        _MITSX_2_8
+        | {0x01001001, 0x02000002, 0x02000003, 0x02000004, 0x04000001, 0x04000002, 0x04000003},
+        False,
+    ),
+    Capability.ADVANCED_ASSIGN_FILE_PRO7: (frozenset({0x02000002, 0x02000003, 0x02000004}), False),
+    Capability.ADVANCED_SET_META_VARIABLES_EX: (frozenset({0x01001001, 0x04001001}), False),
+    Capability.MITSX_TEST_OBJECTS: (_MITSX_2_8 | {0x01001001}, False),
+    Capability.EDIT_ADVANCED_RESUME: (
+        _MITSX_2_8 | {0x01001001, 0x02000003, 0x02000004, 0x04000002, 0x04000003},
+        False,
+    ),
+    Capability.BARCODE: (
+        frozenset(range(0x01000004, 0x01000009)) | {0x01001001, 0x04000002, 0x04000003},
+        False,
+    ),
+    Capability.START_CHANNEL_ADVANCED: (frozenset({0x01000006, 0x01000007, 0x01000008}), False),
+    Capability.SPECIAL_SET_MV: (frozenset({0x01000007, 0x01000008, 0x04000003}), False),
+    Capability.GET_MAPPING_AUX: (frozenset({0x01000008}), False),
+    Capability.MODIFY_SCHEDULE: (frozenset({0x01000008}), False),
+}
+
+_KNOWN_VERSIONS = frozenset(int(member) for member in ServerVersion)
+_VLS_VERSIONS = frozenset(
+    {
+        0x01000003,
+        0x01000004,
+        0x01000005,
+        0x01000006,
+        0x01000007,
+        0x01000008,
+        0x02000003,
+        0x02000004,
+        0x04000002,
+        0x04000003,
+    }
+)
+
+
+class MvDataType(IntEnum):
+    """``TE_DATA_TYPE``: the data type byte of MV entries (section 5.3)."""
+
+    META_VALUE = 0x01
+    AUX_TEMPERATURE = 0x0A
+    AUX_DTDT = 0x0B
+    AUX_VOLTAGE = 0x0C
+    AUX_DVDT = 0x0D
+    AUX_PRESSURE = 0x0E
+    AUX_DPDT = 0x0F
+    AUX_PH = 0x10
+    AUX_DPHDT = 0x11
+    AUX_FLOW_RATE = 0x12
+    AUX_DFRDT = 0x13
+    AUX_CONCENTRATION = 0x14
+    AUX_DCONCENTRATIONDT = 0x15
+    AUX_DI = 0x16
+    AUX_DO = 0x17
+    CAN_BMS = 0x18
+    AUX_EXTERNAL_CHARGE = 0x19
+    AUX_HUMIDITY = 0x1A
+    AUX_DHUMDT = 0x1B
+    SMB_BMS = 0x1C
+    AUX_AO = 0x1E
+    EQ = 0x1F
+    CELL = 0x20
+
+
+class GetMetaVariableResult(ResultCode):
+    """Per-entry error of GET_MV_VALUE (and APPLY_UDP_COMMUNICATION)."""
+
+    SUCCESS = 0x00, "value read"
+    ERROR = 0x10, "reading failed"
+    DATA_TYPE_NOT_SUPPORTED = 0x11, "data type not supported"
+    META_CODE_NOT_FOUND = 0x12, "meta code does not exist"
+    CHANNEL_INDEX = 0x13, "invalid channel index"
+    AUX_INDEX = 0x14, "invalid aux index"
+    AUX_NOT_ASSIGNED = 0x15, "aux channel not assigned"
+    CANBMS_INDEX = 0x16, "invalid CAN-BMS index"
+    CANBMS_NOT_FOUND = 0x17, "CAN-BMS does not exist"
+    CANBMS_DISABLED = 0x18, "CAN-BMS disabled"
+    DAQ_NOT_CONNECTED = 0x19, "DAQ not connected"
+    TIMEOUT = 0x1A, "timed out"
+    MCU_ACK_FAILED = 0x1B, "the channel's MCU did not acknowledge"
+    META_CODE_NOT_SUPPORTED = 0x1C, "meta code not supported"
+    SMB_NOT_FOUND = 0x1D, "SMB does not exist"
+    SMB_INDEX = 0x1E, "invalid SMB index"
+    SMB_STRING_NOT_SUPPORTED = 0x1F, "SMB string values not supported"
+    SMB_DISABLED = 0x20, "SMB disabled"
+    AUX_TYPE = 0x21, "invalid aux type"
+    OBJECT_NULL = 0x22, "internal object missing"
+    DCOM_ERROR = 0x23, "DCOM error"
+    WRITE_NOT_SUPPORTED = 0x24, "writing not supported"
+    EQ_INDEX = 0x25, "invalid EQ index"
+    CELL_INDEX = 0x26, "invalid cell index"
+
+
+class TimeSensitiveResult(ResultCode):
+    """Per-channel result of TIME_SENSITIVE_SET_MV."""
+
+    SUCCESS = 0x00, "meta variables set"
+    SUCCESS_NOT_RUNNING = 0x01, "set, but the channel is not running"
+    ERROR = 0x10, "setting failed"
+    DATA_TYPE_NOT_SUPPORTED = 0x11, "data type not supported"
+    META_CODE_NOT_FOUND = 0x12, "meta code does not exist"
+    CHANNEL_INDEX = 0x13, "invalid channel index"
+    AUX_INDEX = 0x14, "invalid aux index"
+    AUX_NOT_ASSIGNED = 0x15, "aux channel not assigned"
+    CANBMS_INDEX = 0x16, "invalid CAN-BMS index"
+    CANBMS_NOT_FOUND = 0x17, "CAN-BMS does not exist"
+    CANBMS_DISABLED = 0x18, "CAN-BMS disabled"
+    DAQ_NOT_CONNECTED = 0x19, "DAQ not connected"
+    TIMEOUT = 0x1A, "timed out"
+    MCU_ACK_FAILED = 0x1B, "the channel's MCU did not acknowledge"
+    NOT_ALLOWED_TO_CONTROL = 0x1C, "CTI may not control this channel"
+    MCU_SOCKET_DISCONNECTED = 0x1D, "the MCU socket is disconnected"
+
+
+class StartDataResult(ResultCode):
+    """``channel_code`` of start/resume data records (documents; the DLL's 0 / 0x10 enum)."""
+
+    SUCCESS = 0, "data read"
+    ERROR = 0x10, "reading the data failed"
+    TEST_NAME_QUERY_FAILED = 34, "test-name database query failed"
+    TEST_NAME_EMPTY = 35, "test name is empty"
+    RESUME_TABLE_READ_FAILED = 36, "reading the resume table failed"
+
+
+class AssignFileResult(ResultCode):
+    """Per-channel result of ASSIGN_FILE (ASSIGN_TOKEN plus 0x01)."""
+
+    SUCCESS = 0x00, "file assigned"
+    FAILED = 0x01, "assign failed"
+    INDEX = 0x10, "channel does not exist"
+    ERROR = 0x11, "monitor window in use or CTI not allowed to control"
+    FILE_NAME_EMPTY = 0x12, "file name is empty"
+    FILE_NOT_FOUND = 0x13, "file not found"
+    CHANNEL_RUNNING = 0x14, "channel is running"
+    CHANNEL_DOWNLOADING = 0x15, "channel is downloading another schedule"
+    BATCH_FILE_OPENED = 0x16, "a batch file is open"
+    FILE_CANNOT_ASSIGN = 0x17, "the file could not be assigned"
+    FILE_SAVE_FAILED = 0x18, "saving the assignment failed"
+    UNSUPPORTED_FILE_TYPE = 0x19, "unsupported file type"
+    NOT_ASSIGN_SCHEDULE = 0x1A, "no schedule assigned to the channel"
+    SCHEDULE_NOT_AUX_REQUIREMENT = 0x1B, "schedule does not meet the aux requirements"
+    SCHEDULE_IS_RUNNING = 0x1C, "schedule is running"
+    SCHEDULE_MUID_NOT_SAME = 0x1D, "schedule MUID differs"
+    FILE_CLEAR = 0x1E, "file cleared"
+
+
+class FileKind(IntEnum):
+    """File kind of ASSIGN_FILE."""
+
+    SCHEDULE = 0
+    CANBMS = 1
+    SMB = 2
+    SIMULATION = 3
+    BATTERY_SIMULATION = 4
+    TEST_OBJECT = 5
+    CHART = 6
+
+
+class UpdateParametersResult(ResultCode):
+    SUCCESS = 0x00, "parameters updated"
+    INDEX = 0x10, "channel does not exist"
+    ERROR = 0x11, "updating failed"
+    TEST_OBJECT_NAME_EMPTY = 0x12, "test object name is empty"
+    TEST_OBJECT_NOT_FOUND = 0x13, "test object not found"
+    CHANNEL_RUNNING = 0x14, "channel is running"
+    CHANNEL_DOWNLOADING = 0x15, "channel is downloading"
+    BATCH_FILE_OPENED = 0x16, "a batch file is open"
+    CANNOT_ASSIGN_TEST_OBJECT = 0x17, "the test object could not be assigned"
+    TEST_OBJECT_SAVE_FAILED = 0x18, "saving the test object failed"
+
+
+class ParameterCode(IntEnum):
+    """Parameter code of UPDATE_PARAMETERS entries."""
+
+    NOMINAL_CAPACITY = 0
+    I_MAX = 1
+    V_MAX = 2
+    V_MIN = 3
+    MASS = 4
+    SPECIFIC_CAPACITY = 5
+    NOMINAL_IR = 6
+    NOMINAL_VOLTAGE = 7
+    NOMINAL_CAPACITANCE = 8
+    IS_AUTO_CALCULATE = 9
+
+
+class ConvertTestObjectResult(ResultCode):
+    SUCCESS = 0, "converted"
+    FAILED = 1, "conversion failed"
+    CHANNEL_RUNNING = 2, "channel is running"
+    NO_TEST_OBJECT_FILE = 3, "no test object file"
+
+
+class BarcodeChannelType(IntEnum):
+    IV = 1
+    EQ = 2
+    CELL = 3
+    TRAY = 4
+
+
+class AssignBarcodeResult(ResultCode):
+    SUCCESS = 0x00, "barcode assigned"
+    ERROR = 0x10, "assigning the barcode failed"
+    CHANNEL_RUNNING = 0x11, "channel is running"
+    CHANNEL_INDEX = 0x12, "invalid channel index"
+    CHANNEL_TYPE_NOT_SUPPORTED = 0x13, "channel type not supported"
+    CELL_INDEX = 0x14, "invalid cell index"
+    EQ_INDEX = 0x15, "invalid EQ index"
+    TRAY_INDEX = 0x16, "invalid tray index"
+    SPTT_MAPPING = 0x17, "SPTT mapping error"
+
+
+class GetBarcodeResult(ResultCode):
+    SUCCESS = 0x00, "barcode read"
+    ERROR = 0x10, "reading the barcode failed"
+    CHANNEL_INDEX = 0x11, "invalid channel index"
+    CHANNEL_TYPE_NOT_SUPPORTED = 0x12, "channel type not supported"
+    CELL_INDEX = 0x13, "invalid cell index"
+    EQ_INDEX = 0x14, "invalid EQ index"
+    TRAY_INDEX = 0x15, "invalid tray index"
+    SPTT_MAPPING = 0x16, "SPTT mapping error"
+
+
+class MachineType(IntEnum):
+    IV = 1
+    SPTT = 2
+    ALL = 3
+
+
+class MachineTypeResult(ResultCode):
+    SUCCESS = 0x00, "machine type read"
+    ERROR = 0x10, "reading the machine type failed"
+
+
+class TrayResult(ResultCode):
+    """Per-tray result of GET_TRAY_STATUS and ENGAGE_TRAY."""
+
+    SUCCESS = 0x00, "done"
+    ERROR = 0x10, "failed"
+    INDEX = 0x11, "invalid tray index"
+    NETWORK = 0x12, "network error"
+    UNIT = 0x13, "unit error"
+    SPTT_MAPPING_INDEX = 0x14, "invalid SPTT mapping index"
+    CHANNEL_NULL = 0x15, "no channel"
+    CHANNEL_RUNNING = 0x16, "channel is running"
+
+
+class DataLogIntervalResult(ResultCode):
+    """Result of SET_INTERVALTIME_LOGDATA; the field is one byte, so -2/-1 arrive as
+    0xFE/0xFF (and are declared so)."""
+
+    SUCCESS = 0, "data-log interval set"
+    PARTIAL_SUCCESS = 1, "data-log interval set on some channels"
+    FAILED = 2, "setting the data-log interval failed"
+    EXCEED_LIMIT = 3, "interval outside the allowed range"
+    DAQ_DISCONNECTED = 0xFE, "DAQ disconnected (-2)"
+    DCOM_FAILED = 0xFF, "DCOM failed (-1)"
+
+
+class StringLimitType(IntEnum):
+    TEST_NAME = 1
+
+
+class CheckFileResult(ResultCode):
+    """Result of the obsolete CHECK_FILE."""
+
+    EXISTS = 0, "file exists"
+    NOT_FOUND = 1, "file does not exist"
+
+
+class ModifyScheduleResult(ResultCode):
+    SUCCESS = 0x00, "schedule modified"
+    ERROR = 0x10, "modifying failed"
+    SCHEDULE_NAME_EMPTY = 0x11, "schedule name is empty"
+    SCHEDULE_NOT_FOUND = 0x12, "schedule does not exist"
+    SCHEDULE_RUNNING = 0x13, "schedule is running"
+    AUX_COUNT_EXCEEDS_MAPPING = 0x14, "aux count exceeds the mapping"
+    AUX_COUNT_EXCEEDS_SYSCONFIG = 0x15, "aux count exceeds the system configuration"
+    AUX_SAFETY_SCOPE = 0x16, "invalid aux safety scope"
+    NO_SN_CYCLER = 0x17, "no cycler serial number"
+    NO_LOGIN = 0x18, "not logged in"
+    NO_PERMISSION = 0x19, "no permission"
+
+
+class AuxChannelType(IntEnum):
+    """AuxChannelType of GET_MAPPING_AUX."""
+
+    VOLTAGE = 0
+    TEMPERATURE = 1
+    PRESSURE = 2
+    DI = 3
+    DO = 4
+    EXTERNAL_CHARGE = 5
+    SAFETY = 6
+    HUMIDITY = 7
+    AO = 8
+    CANBMS = 9
+    SMB = 10

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import Final
 
 from ..errors import ChecksumError, LengthError, TruncatedFrameError
@@ -34,6 +35,7 @@ __all__ = [
     "TOKEN",
     "TOKEN_BYTES",
     "FrameReader",
+    "build_frame",
     "checksum",
 ]
 
@@ -79,6 +81,34 @@ def checksum(data: bytes | bytearray | memoryview, start: int = 0, end: int | No
     return total & 0xFFFF
 
 
+def build_frame(
+    code: int,
+    parts: Sequence[bytes],
+    *,
+    request: bool,
+    part_sums: Sequence[int | None] | None = None,
+) -> bytes:
+    """One whole frame (header, body, checksum) from body parts encoded beforehand.
+
+    ``parts`` are joined as the body; ``part_sums`` may give each part's :func:`checksum`
+    (``None`` where unknown), so that a sender caching encoded records (the simulator's channel
+    records) does not sum them again. dwLen follows the direction's rule.
+    """
+    size = HEADER_SIZE + sum(len(part) for part in parts) + CHECKSUM.size
+    head = HEADER.pack(TOKEN, size - 12 if request else size, code, 0)
+    if part_sums is None:
+        body = b"".join(parts)
+        total = checksum(head) + checksum(body)
+    else:
+        if len(part_sums) != len(parts):
+            raise ValueError("part_sums must give one entry per part")
+        body = b"".join(parts)
+        total = checksum(head)
+        for part, known in zip(parts, part_sums, strict=True):
+            total += checksum(part) if known is None else known
+    return b"".join((head, body, CHECKSUM.pack(total & 0xFFFF)))
+
+
 # The direction of a command code decides how dwLen counts. Filled by the message registry.
 _REQUEST_CODES: set[int] = set()
 _FEEDBACK_CODES: set[int] = set()
@@ -99,7 +129,8 @@ def frame_size(dw_len: int, code: int, role: str) -> int:
         return dw_len + 12
     if role == "client":
         return dw_len
-    return dw_len + 12 if code in _REQUEST_CODES else dw_len
+    # A code used both ways (two exist) is read as a feedback: "any" is for tests and tools.
+    return dw_len + 12 if code in _REQUEST_CODES and code not in _FEEDBACK_CODES else dw_len
 
 
 class FrameReader:

@@ -55,7 +55,7 @@ from ..protocol import (
     UpdateMetaVariableResult,
     checksum,
 )
-from ..protocol.framing import CHECKSUM, HEADER, TOKEN
+from ..protocol.framing import build_frame
 from .cell import Cell
 from .config import SimulatorConfig
 from .engine import (
@@ -412,12 +412,10 @@ class Cycler:
                 data, data_sum = self._record_bytes(channel, options)
                 parts.append(data)
                 total += data_sum
-        size = 26 + sum(len(part) for part in parts)
-        head = HEADER.pack(TOKEN, size, _FEEDBACK_CODE, 0) + _U32.pack(len(parts))
-        total += checksum(head)
-        parts.insert(0, head)
-        parts.append(CHECKSUM.pack(total & 0xFFFF))
-        return b"".join(parts)
+        count = _U32.pack(len(parts))
+        return build_frame(
+            _FEEDBACK_CODE, (count, b"".join(parts)), request=False, part_sums=(None, total)
+        )
 
     def snapshot(self, channel_index: int) -> ChannelSnapshot:
         """A :class:`ChannelSnapshot` of one channel, advanced to now.
@@ -698,7 +696,7 @@ class Cycler:
         """UPDATE_MV_ADVANCED: every entry is checked first, then all are applied (or none).
 
         Returns ``(channel index of the first failing entry or None, result code)``. Result
-        0x13 (too frequent) when a channel's meta variables were updated this way less than
+        0x14 (too frequent) when a channel's meta variables were updated this way less than
         ``mv_min_interval_s`` ago.
         """
         with self.lock:

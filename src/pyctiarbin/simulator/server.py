@@ -904,7 +904,8 @@ class _Server:
         self, connection: _Connection, request: UpdateMetaVariablesRequest
     ) -> list[Reply]:
         failed, result = self.cycler.update_meta_variables(request.entries, MAX_MV_ENTRIES)
-        index = request.channel_index if failed is None else failed
+        first = request.entries[0].channel_index if request.entries else -1
+        index = first if failed is None else failed
         return [UpdateMetaVariablesFeedback(channel_index=_i32(index), result=result)]
 
     def _start_data(self, connection: _Connection, request: GetStartDataRequest) -> list[Reply]:
