@@ -2,7 +2,7 @@
 cycle's real duration.
 
 The schedule is the reference file of the Stanford/TRI fast-charging study
-(``tests/data/schedules/20170630-3_6C_9per_5C.sdu``) on the ``lfp`` cell. Its first cycle holds
+(``examples/schedules/20170630-3_6C_9per_5C.sdu``) on the ``lfp`` cell. Its first cycle holds
 the formation steps (about 21 h); later cycles are the fast charge, rest, IR pulse and 4C
 discharge loop (about 48 min). The engine is run in chunks of 60 simulated seconds with its
 step and point callbacks on (as ``pycti schedule run`` does); CPU time is
@@ -23,11 +23,7 @@ from pyctiarbin.simulator.engine import DataPoint, RunSettings, ScheduleRun, Ste
 from pyctiarbin.simulator.schedule import read_schedule
 
 REFERENCE = (
-    Path(__file__).resolve().parent.parent
-    / "tests"
-    / "data"
-    / "schedules"
-    / "20170630-3_6C_9per_5C.sdu"
+    Path(__file__).resolve().parent.parent / "examples" / "schedules" / "20170630-3_6C_9per_5C.sdu"
 )
 
 

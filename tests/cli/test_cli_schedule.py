@@ -27,7 +27,7 @@ from pyctiarbin.simulator.rawclient import RawClient
 from .support import PASSWORD, USER, RunPycti, address, clean_environment, lines
 
 REFERENCE = (
-    Path(__file__).resolve().parent.parent / "data" / "schedules" / "20170630-3_6C_9per_5C.sdu"
+    Path(__file__).resolve().parents[2] / "examples" / "schedules" / "20170630-3_6C_9per_5C.sdu"
 )
 FILE_ORDER = [
     "pulse charge",

@@ -14,8 +14,9 @@ Every fenced block is one of:
 
 A block in any other language without a marker is an error: a new example is run, or says why not.
 
-Runnable blocks of one document run in document order, each in a new empty directory (its
-``HOME`` too, so ``~/lab.toml`` stays inside) holding the document's files. A simulator is never
+Runnable blocks of one document run in document order, each in a new directory (its ``HOME``
+too, so ``~/lab.toml`` stays inside) holding the document's files and a copy of the repository's
+``examples/``, as if run from the root of a checkout. A simulator is never
 started for a block: blocks start their own (``pycti sim --port 9031 ... &``, or ``Simulator()``
 in Python). So that they never collide with anything else on the machine, the ports are moved:
 ``9031 + k`` in the block (k < 19: ``9031``, ``9032``, ``9041``, ...) becomes ``P + k`` for a

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from .blocks import (
     DOCUMENTED_PORT,
     DOCUMENTED_PORTS,
+    REPO_ROOT,
     Block,
     all_blocks,
     check_file_block,
@@ -112,7 +114,8 @@ def test_docs_block(block: Block, tmp_path: Path) -> None:
         return
 
     work = tmp_path / "work"
-    work.mkdir()
+    # Blocks run as from the root of a checkout: the repository's examples/ are there.
+    shutil.copytree(REPO_ROOT / "examples", work / "examples")
     for other in BLOCKS:
         if other.document == block.document and other.kind == "file":
             target = work / other.argument

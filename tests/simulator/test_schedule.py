@@ -25,7 +25,7 @@ from pyctiarbin.simulator.schedule import (
 
 from .mits import limit, mits_text, step
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "schedules"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "schedules"
 REFERENCE = DATA / "20170630-3_6C_9per_5C.sdu"
 REFERENCE_LABELS = [
     "pulse charge",

@@ -420,7 +420,7 @@ def test_a_user_defined_safety_scope() -> None:
 def test_one_long_advance_catches_up_within_its_budget() -> None:
     """A channel nobody read for long (a server at high speed): one advance call does a bounded
     amount of work; log limits stop cutting sub-steps once the budget is spent."""
-    reference = Path(__file__).resolve().parent.parent / "data" / "schedules"
+    reference = Path(__file__).resolve().parents[2] / "examples" / "schedules"
     schedule = read_schedule(reference / "20170630-3_6C_9per_5C.sdu")
     points: list[DataPoint] = []
     settings = RunSettings(max_substeps_per_advance=200)
