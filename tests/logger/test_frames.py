@@ -1,0 +1,218 @@
+"""Logged readings as pandas, polars and Arrow: the values and types are the stored ones."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+import pytest
+
+from pyctiarbin import AsyncCyclerClient
+from pyctiarbin.data import READING_TYPES, LabData, Table, status_table
+from pyctiarbin.logger import READING_COLUMNS, CyclerSpec, Logger, open_sink
+from pyctiarbin.logger.export import parse_step_and_cycle
+from pyctiarbin.simulator import Simulator
+
+from .support import PASSWORD, USER, query
+
+PANDAS_TYPES = {
+    "float": "float64",
+    "int": "int64",
+    "int?": "Int64",
+    "str": "string",
+    "str?": "string",
+}
+POLARS_TYPES = {
+    "float": pl.Float64,
+    "int": pl.Int64,
+    "int?": pl.Int64,
+    "str": pl.String,
+    "str?": pl.String,
+}
+ARROW_TYPES = {
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "int?": pa.int64(),
+    "str": pa.string(),
+    "str?": pa.string(),
+}
+
+
+async def _log(url: str) -> None:
+    # Fast simulated time: several cycles of a short schedule within the run.
+    async with Simulator(channels=3, speed=12000.0) as sim:
+        async with AsyncCyclerClient(sim.host, sim.port, username=USER, password=PASSWORD) as c:
+            await c.assign_schedule([1, 2], "Cycle_CCCV.sdx")
+            await c.start([1, 2], "frames")
+        sim.set_aux(1, temperature_c=29.25)
+        logger = Logger(
+            [CyclerSpec("bay1", sim.host, sim.port, USER, PASSWORD)],
+            [open_sink(url)],
+            interval_s=0.03,
+        )
+        await logger.run(duration_s=3.0)
+
+
+@pytest.fixture
+def logged(db_url: str) -> str:
+    asyncio.run(_log(db_url))
+    return db_url
+
+
+def _stored(url: str, test_id: int) -> list[tuple[Any, ...]]:
+    rows = query(
+        url,
+        f"SELECT {', '.join(READING_COLUMNS)} FROM readings WHERE test_id = %s "
+        "ORDER BY unix_time_s",
+        (test_id,),
+    )
+    assert len(rows) > 10
+    return rows
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+def _normalise_json(url: str, column: str, value: Any) -> Any:
+    # PostgreSQL returns jsonb parsed; LabData returns JSON text (as SQLite stores it).
+    if column not in ("aux", "bms", "smb") or value is None or isinstance(value, str):
+        return value
+    import json
+
+    return json.dumps(value, separators=(",", ":"))
+
+
+def test_readings_of_a_test_in_pandas_polars_arrow(logged: str) -> None:
+    with LabData(logged) as lab:
+        tests = lab.tests(cycler="bay1", channel=1)
+        assert len(tests) == 1
+        test_id = tests[0].test_id
+        table = lab.readings(test_id=test_id)
+        stored = _stored(logged, test_id)
+        assert table.columns == READING_COLUMNS
+        assert len(table) == len(stored)
+
+        frame = lab.readings(test_id=test_id).to_pandas()
+        assert list(frame.columns) == list(READING_COLUMNS)
+        for column in READING_COLUMNS:
+            assert str(frame[column].dtype) == PANDAS_TYPES[READING_TYPES[column]], column
+        polars_frame = table.to_polars()
+        arrow = table.to_arrow()
+        for column in READING_COLUMNS:
+            assert polars_frame.schema[column] == POLARS_TYPES[READING_TYPES[column]], column
+            assert arrow.schema.field(column).type == ARROW_TYPES[READING_TYPES[column]], column
+
+        for i, row in enumerate(stored):
+            for j, column in enumerate(READING_COLUMNS):
+                want = _normalise_json(logged, column, row[j])
+                got_pandas = frame[column].iloc[i]
+                if want is None:
+                    assert pd.isna(got_pandas), (column, i)
+                else:
+                    assert got_pandas == want, (column, i)
+                assert polars_frame[column][i] == want, (column, i)
+                assert arrow.column(column)[i].as_py() == want, (column, i)
+        # The run moved: voltages differ, the aux temperature set on the simulator is there.
+        assert frame["voltage_v"].nunique() > 3
+        assert frame["test_id"].iloc[0] == test_id
+        assert '"temperature":[[29.25' in frame["aux"].iloc[-1]
+
+
+def test_channel_time_range_and_unknown_columns(logged: str) -> None:
+    with LabData(logged) as lab:
+        everything = lab.readings(cycler="bay1", channel=3, columns=["unix_time_s", "status"])
+        times = everything["unix_time_s"]
+        assert len(times) > 10 and times == sorted(times)
+        assert set(everything["status"]) == {"Idle"}
+        start, end = times[3], times[8]
+        part = lab.readings(cycler="bay1", channel=3, start_s=start, end_s=end)
+        assert part["unix_time_s"] == times[3:8]
+        assert part.to_pandas()["test_id"].isna().all()
+        with pytest.raises(ValueError, match="unknown reading column"):
+            lab.readings(cycler="bay1", channel=3, columns=["volts"])
+        with pytest.raises(ValueError, match="test_id, or a cycler and a channel"):
+            lab.readings(cycler="bay1")
+
+
+def test_downsampled_series_are_stored_readings(logged: str) -> None:
+    with LabData(logged) as lab:
+        test_id = lab.tests(cycler="bay1", channel=2)[0].test_id
+        full = lab.readings(test_id=test_id, columns=["unix_time_s", "voltage_v"])
+        small = lab.series(test_id=test_id, columns=["unix_time_s", "voltage_v"], max_points=8)
+        assert 2 <= len(small) <= 8
+        pairs = set(full.rows())
+        assert all(row in pairs for row in small.rows())
+        assert small["unix_time_s"][0] == full["unix_time_s"][0]
+        everything = lab.series(test_id=test_id, columns=["unix_time_s"], max_points=10**6)
+        assert everything["unix_time_s"] == full["unix_time_s"]
+
+
+def test_cycles_capacity_and_efficiency(logged: str) -> None:
+    with LabData(logged) as lab:
+        test_id = lab.tests(cycler="bay1", channel=1)[0].test_id
+        cycles = lab.cycles(test_id)
+        stored = lab.readings(test_id=test_id)
+    expected: dict[int, list[float]] = {}
+    for text, charge, discharge in zip(
+        stored["step_and_cycle_format"],
+        stored["charge_capacity_ah"],
+        stored["discharge_capacity_ah"],
+        strict=True,
+    ):
+        cycle, _ = parse_step_and_cycle(text)
+        if cycle is None:
+            continue
+        best = expected.setdefault(cycle, [0.0, 0.0])
+        best[0], best[1] = max(best[0], charge), max(best[1], discharge)
+    assert cycles["cycle"] == sorted(expected)
+    assert len(cycles) >= 2
+    for i, cycle in enumerate(cycles["cycle"]):
+        assert cycles["charge_capacity_ah"][i] == expected[cycle][0]
+        assert cycles["discharge_capacity_ah"][i] == expected[cycle][1]
+        efficiency = cycles["coulombic_efficiency"][i]
+        if expected[cycle][0] > 0:
+            assert efficiency == expected[cycle][1] / expected[cycle][0]
+    frame = cycles.to_pandas()
+    assert str(frame["cycle"].dtype) == "int64"
+    assert str(frame["coulombic_efficiency"].dtype) == "float64"
+
+
+def test_read_channels_to_dataframe() -> None:
+    async def main() -> None:
+        async with Simulator(channels=4) as sim:
+            sim.set_aux(3, temperature_c=41.5)
+            async with AsyncCyclerClient(
+                sim.host, sim.port, username=USER, password=PASSWORD
+            ) as client:
+                statuses = await client.read_channels(aux=True)
+            table = status_table(statuses, cycler="bench", unix_time_s=1.5)
+            frame = table.to_pandas()
+            assert list(frame["channel"]) == [1, 2, 3, 4]
+            assert "test_id" not in frame.columns
+            assert list(frame["voltage_v"]) == [s.voltage_v for s in statuses]
+            assert str(frame["voltage_v"].dtype) == "float64"
+            assert str(frame["status"].dtype) == "string"
+            assert set(frame["cycler"]) == {"bench"}
+            assert '"temperature":[[41.5' in frame["aux"].iloc[2]
+            assert table.to_polars()["channel"].to_list() == [1, 2, 3, 4]
+            assert table.to_arrow().num_rows == 4
+
+    asyncio.run(main())
+
+
+def test_table_checks_its_input() -> None:
+    with pytest.raises(ValueError, match="unequal length"):
+        Table(["a", "b"], ["int", "int"], [[1], [1, 2]])
+    with pytest.raises(ValueError, match="unknown column kind"):
+        Table(["a"], ["complex"], [[1]])
+    with pytest.raises(FileNotFoundError, match="no logger database"):
+        LabData("sqlite:///does/not/exist.db")
+    with pytest.raises(ValueError, match="unknown database URL scheme"):
+        LabData("mysql://x/y")
