@@ -13,10 +13,11 @@ import pytest
 
 from pyctiarbin import AsyncCyclerClient
 from pyctiarbin.data import READING_TYPES, LabData, Table, status_table
-from pyctiarbin.logger import READING_COLUMNS, CyclerSpec, Logger, open_sink
+from pyctiarbin.logger import READING_COLUMNS
 from pyctiarbin.logger.export import parse_step_and_cycle
 from pyctiarbin.simulator import Simulator
 
+from .cycling import log_cycling
 from .support import PASSWORD, USER, query
 
 PANDAS_TYPES = {
@@ -42,24 +43,9 @@ ARROW_TYPES = {
 }
 
 
-async def _log(url: str) -> None:
-    # Fast simulated time: several cycles of a short schedule within the run.
-    async with Simulator(channels=3, speed=12000.0) as sim:
-        async with AsyncCyclerClient(sim.host, sim.port, username=USER, password=PASSWORD) as c:
-            await c.assign_schedule([1, 2], "Cycle_CCCV.sdx")
-            await c.start([1, 2], "frames")
-        sim.set_aux(1, temperature_c=29.25)
-        logger = Logger(
-            [CyclerSpec("bay1", sim.host, sim.port, USER, PASSWORD)],
-            [open_sink(url)],
-            interval_s=0.03,
-        )
-        await logger.run(duration_s=3.0)
-
-
 @pytest.fixture
 def logged(db_url: str) -> str:
-    asyncio.run(_log(db_url))
+    asyncio.run(log_cycling(db_url))
     return db_url
 
 

@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "log",
     "alerts",
     "plan",
+    "plot",
 )
 
 # Typer vendors Click in recent versions and uses the click package in older ones; both raise

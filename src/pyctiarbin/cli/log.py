@@ -262,9 +262,7 @@ def register(app: typer.Typer) -> None:
             from ..alerts.history import AlertHistory, RecordingAlertListener
 
             # The alerts also go to the database (table alert_events) for the dashboard.
-            listeners.append(
-                RecordingAlertListener(alert_config.engine(), AlertHistory(db), specs)
-            )
+            listeners.append(RecordingAlertListener(alert_config.engine(), AlertHistory(db), specs))
         sink = _open_sink(db, max_buffer_rows=max_buffer, spill_path=spill, on_change=filter_)
         logger = Logger(
             specs,
