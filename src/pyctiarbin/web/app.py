@@ -32,11 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
 from ..config import LabConfig, load_lab_config, resolve_lab_credentials
 from ..data import LabData
@@ -124,6 +122,11 @@ class _Dashboard:
         self.web_config: WebConfig = load_web_config(settings.config_path)
         self.sessions = Sessions(self.web_config)
         self.audit = _Audit(self.web_config.audit_log)
+        # The few static files, read once: served from memory without worker threads.
+        self.static_files = {
+            "app.js": ("text/javascript", (STATIC_DIR / "app.js").read_bytes()),
+            "style.css": ("text/css", (STATIC_DIR / "style.css").read_bytes()),
+        }
 
     # -- pages ---------------------------------------------------------------------------------
 
@@ -227,18 +230,23 @@ class _Dashboard:
         directory = Path(tempfile.mkdtemp(prefix="pycti-web-export-"))
         try:
             files = export_bdf(self.settings.db_url, directory, fmt="csv", test_ids=[test_id])
-        except BaseException:
+            if not files:
+                return _error(f"test {test_id} has no readings", 404)
+            content = files[0].path.read_bytes()
+            name = files[0].path.name
+        finally:
             shutil.rmtree(directory, ignore_errors=True)
-            raise
-        if not files:
-            shutil.rmtree(directory, ignore_errors=True)
-            return _error(f"test {test_id} has no readings", 404)
-        return FileResponse(
-            files[0].path,
+        return Response(
+            content,
             media_type="text/csv",
-            filename=files[0].path.name,
-            background=BackgroundTask(shutil.rmtree, directory, True),
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
+
+    def static(self, request: Request) -> Response:
+        found = self.static_files.get(request.path_params["name"])
+        if found is None:
+            return _error("not found", 404)
+        return Response(found[1], media_type=found[0], headers={"Cache-Control": "no-cache"})
 
     # -- control -------------------------------------------------------------------------------
 
@@ -249,9 +257,7 @@ class _Dashboard:
         user, password = body.get("username"), body.get("password")
         if not isinstance(user, str) or not isinstance(password, str):
             return _error("username and password are required", 400)
-        from starlette.concurrency import run_in_threadpool
-
-        result = await run_in_threadpool(self.sessions.login, user, password)
+        result = self.sessions.login(user, password)
         if result is None:
             log.warning("failed dashboard login for user %r", user)
             return _error("wrong user name or password", 401)
@@ -286,8 +292,6 @@ class _Dashboard:
     async def control(self, request: Request) -> Response:
         import hmac
 
-        from starlette.concurrency import run_in_threadpool
-
         session = self._session(request)
         if session is None:
             return _error("log in to control cyclers", 401)
@@ -308,7 +312,7 @@ class _Dashboard:
             detail, call = self._command(action, channel, body)
         except ValueError as exc:
             return _error(str(exc), 400)
-        status, outcome = await run_in_threadpool(self._run, cycler, call)
+        status, outcome = await self._run(cycler, call)
         self.audit.write(session.user, cycler, channel, action, detail, outcome)
         return _json({"outcome": outcome}, status)
 
@@ -325,10 +329,10 @@ class _Dashboard:
             if schedule is not None and not isinstance(schedule, str):
                 raise ValueError("schedule must be a string")
 
-            def start(client: Any) -> None:
+            async def start(client: Any) -> None:
                 if schedule:
-                    client.assign_schedule([channel], schedule)
-                client.start([channel], name)
+                    await client.assign_schedule([channel], schedule)
+                await client.start([channel], name)
 
             detail = f"test_name={json.dumps(name)}"
             if schedule:
@@ -348,8 +352,8 @@ class _Dashboard:
             lambda client: client.set_meta_variable(channel, variable, float(value)),
         )
 
-    def _run(self, cycler: str, call: Any) -> tuple[int, str]:
-        from ..client import CyclerClient
+    async def _run(self, cycler: str, call: Any) -> tuple[int, str]:
+        from ..client import AsyncCyclerClient
 
         try:
             address = self._address(cycler)
@@ -357,7 +361,7 @@ class _Dashboard:
         except (LookupError, ValueError) as exc:
             return 400, f"refused: {exc}"
         try:
-            with CyclerClient(
+            async with AsyncCyclerClient(
                 address[0],
                 address[1],
                 username=credentials.username,
@@ -365,7 +369,7 @@ class _Dashboard:
                 retries=0,
                 file_login=False,
             ) as client:
-                call(client)
+                await call(client)
         except CtiError as exc:
             unknown = getattr(exc, "outcome_unknown", False)
             prefix = "outcome unknown (not sent again)" if unknown else "failed"
@@ -394,24 +398,33 @@ def create_app(settings: WebSettings) -> Starlette:
         Exception: the driver's error if the database cannot be opened.
     """
     dashboard = _Dashboard(settings)
+
+    def inline(handler: Any) -> Any:
+        # Queries are short (index lookups): run them on the event loop, not in worker threads.
+        async def endpoint(request: Request) -> Response:
+            response: Response = handler(request)
+            return response
+
+        return endpoint
+
     routes = [
-        Route("/", dashboard.fleet_page),
-        Route("/channel/{cycler}/{channel:int}", dashboard.channel_page),
-        Route("/alerts", dashboard.alerts_page),
-        Route("/api/fleet", dashboard.api_fleet),
-        Route("/api/channel/{cycler}/{channel:int}/tests", dashboard.api_tests),
-        Route("/api/series", dashboard.api_series),
-        Route("/api/cycles/{test_id:int}", dashboard.api_cycles),
-        Route("/api/alerts", dashboard.api_alerts),
-        Route("/export/{test_id:int}.bdf.csv", dashboard.export_test),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Route("/", inline(dashboard.fleet_page)),
+        Route("/channel/{cycler}/{channel:int}", inline(dashboard.channel_page)),
+        Route("/alerts", inline(dashboard.alerts_page)),
+        Route("/api/fleet", inline(dashboard.api_fleet)),
+        Route("/api/channel/{cycler}/{channel:int}/tests", inline(dashboard.api_tests)),
+        Route("/api/series", inline(dashboard.api_series)),
+        Route("/api/cycles/{test_id:int}", inline(dashboard.api_cycles)),
+        Route("/api/alerts", inline(dashboard.api_alerts)),
+        Route("/export/{test_id:int}.bdf.csv", inline(dashboard.export_test)),
+        Route("/static/{name}", inline(dashboard.static)),
     ]
     if settings.allow_control:
         routes += [
-            Route("/login", dashboard.login_page),
+            Route("/login", inline(dashboard.login_page)),
             Route("/login", dashboard.login, methods=["POST"]),
-            Route("/logout", dashboard.logout, methods=["POST"]),
-            Route("/api/session", dashboard.api_session),
+            Route("/logout", inline(dashboard.logout), methods=["POST"]),
+            Route("/api/session", inline(dashboard.api_session)),
             Route(
                 "/api/control/{cycler}/{channel:int}/{action}",
                 dashboard.control,

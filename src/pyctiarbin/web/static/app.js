@@ -77,7 +77,9 @@ function buildFleet(snapshot) {
                          "charge Ah", "discharge Ah", "age"]) {
       head.append(el("th", {}, title));
     }
-    table.append(el("thead")).firstChild.append(head);
+    const thead = el("thead");
+    thead.append(head);
+    table.append(thead);
     const body = el("tbody");
     const html = [];
     for (const row of cycler.channels) {
