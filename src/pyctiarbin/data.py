@@ -459,6 +459,10 @@ class LabData:
         )[0]
         width = (float(last) - float(first)) / (max_points - 1)
         selected = ", ".join(f"r.{c}" for c in names)
+        # Each bucket's lookup is bounded below by the bucket start only (>= start_s, as
+        # first is): with start_s in it too, the index range would begin at start_s and
+        # every lookup would walk all the readings before its bucket.
+        where, args = self._where(test_id, cycler, channel, None, end_s)
         if self.dialect is _POSTGRES:
             sql = (
                 f"SELECT {selected} FROM generate_series(0, ? - 1) AS b(i) "
@@ -496,11 +500,24 @@ class LabData:
         where, args = "", list(cyclers or ())
         if cyclers:
             where = f" WHERE cycler IN ({', '.join('?' for _ in cyclers)})"
-        rows = self.query(
-            f"SELECT {', '.join(READING_COLUMNS)} FROM latest_readings{where} "
-            "ORDER BY cycler, channel",
-            args,
-        )
+        if self.dialect is _POSTGRES:
+            rows = self.query(
+                f"SELECT {', '.join(READING_COLUMNS)} FROM latest_readings{where} "
+                "ORDER BY cycler, channel",
+                args,
+            )
+        else:
+            # SQLite plans the latest_readings view as a scan of every reading; one index
+            # lookup per channel instead.
+            selected = ", ".join(f"r.{c}" for c in READING_COLUMNS)
+            where = where.replace("cycler IN", "c.cycler IN")
+            rows = self.query(
+                f"SELECT {selected} FROM channels AS c JOIN readings AS r ON r.rowid = "
+                "(SELECT rowid FROM readings AS x WHERE x.cycler = c.cycler "
+                "AND x.channel = c.channel ORDER BY x.unix_time_s DESC LIMIT 1)"
+                f"{where} ORDER BY c.cycler, c.channel",
+                args,
+            )
         return self._reading_table(READING_COLUMNS, rows)
 
     def cycles(self, test_id: int) -> Table:

@@ -37,6 +37,19 @@ def control_server(lab: Lab) -> Iterator[RunningServer]:
         yield server
 
 
+@pytest.fixture(autouse=True)
+def browser_quiet_after_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test, leave the browser's page (its polling stops) and let the servers finish
+    the requests under way (a response is sent before its task ends), so that none is
+    counted as a leaked task."""
+    yield
+    if "browser" in request.fixturenames:
+        request.getfixturevalue("browser").get("about:blank")
+    for name in ("readonly_server", "control_server"):
+        if name in request.fixturenames:
+            assert request.getfixturevalue(name).wait_idle(), f"{name} stays busy"
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """A headless Chromium (Debian's chromium + chromium-driver packages)."""

@@ -122,6 +122,7 @@ class _Dashboard:
         self.web_config: WebConfig = load_web_config(settings.config_path)
         self.sessions = Sessions(self.web_config)
         self.audit = _Audit(self.web_config.audit_log)
+        self._cycles: dict[int, tuple[float | None, dict[str, Any]]] = {}
         # The few static files, read once: served from memory without worker threads.
         self.static_files = {
             "app.js": ("text/javascript", (STATIC_DIR / "app.js").read_bytes()),
@@ -214,7 +215,18 @@ class _Dashboard:
         return _json(result)
 
     def api_cycles(self, request: Request) -> Response:
-        return _json(self.lab.cycles(request.path_params["test_id"]).to_dict())
+        # A full scan of the test: kept until the test has a newer reading (an index lookup).
+        test_id = request.path_params["test_id"]
+        newest = self.lab.query(
+            "SELECT MAX(unix_time_s) FROM readings WHERE test_id = ?", [test_id]
+        )[0][0]
+        cached = self._cycles.get(test_id)
+        if cached is None or cached[0] != newest:
+            cached = (newest, self.lab.cycles(test_id).to_dict())
+            if len(self._cycles) >= 64:
+                self._cycles.clear()
+            self._cycles[test_id] = cached
+        return _json(cached[1])
 
     def api_alerts(self, request: Request) -> Response:
         return _json(views.alerts(self.lab))

@@ -106,6 +106,15 @@ class RunningServer:
             time.sleep(0.01)
         return self
 
+    def wait_idle(self, timeout_s: float = 5.0) -> bool:
+        """Wait until no request is being served; whether that happened within the time."""
+        deadline = time.monotonic() + timeout_s
+        while self._server.server_state.tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def stop(self) -> None:
         self._server.should_exit = True
         if self._thread.is_alive():

@@ -103,6 +103,7 @@ function buildFleet(snapshot) {
 }
 
 function renderFleet(snapshot) {
+  const started = performance.now();
   const layout = snapshot.cyclers
     .map((c) => c.name + ":" + c.channels.map((row) => row[0]).join(",")).join(";");
   if (layout !== fleetState.layout) {
@@ -138,7 +139,11 @@ function renderFleet(snapshot) {
     return tr;
   }));
   setText(document.getElementById("updated"), new Date().toLocaleTimeString());
-  document.body.dataset.fleetUpdates = String(Number(document.body.dataset.fleetUpdates || 0) + 1);
+  const data = document.body.dataset;
+  data.fleetUpdates = String(Number(data.fleetUpdates || 0) + 1);
+  // Timings for bench/web.py: this render, and the first full one since navigation start.
+  data.renderMs = (performance.now() - started).toFixed(2);
+  if (!data.firstRenderMs) data.firstRenderMs = performance.now().toFixed(1);
 }
 
 async function pollFleet() {
