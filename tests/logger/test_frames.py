@@ -12,6 +12,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pytest
 
 from pyctiarbin import AsyncCyclerClient
+from pyctiarbin.alerts import AlertEvent, EventKind, Severity
+from pyctiarbin.alerts.history import AlertHistory
 from pyctiarbin.data import READING_TYPES, LabData, Table, status_table
 from pyctiarbin.logger import READING_COLUMNS
 from pyctiarbin.logger.export import parse_step_and_cycle
@@ -202,3 +204,79 @@ def test_table_checks_its_input() -> None:
         LabData("sqlite:///does/not/exist.db")
     with pytest.raises(ValueError, match="unknown database URL scheme"):
         LabData("mysql://x/y")
+
+
+def test_latest_reading_of_every_channel(logged: str) -> None:
+    with LabData(logged) as lab:
+        latest = lab.latest()
+        assert [(c, n) for c, n in zip(latest["cycler"], latest["channel"], strict=True)] == [
+            ("bay1", 1),
+            ("bay1", 2),
+            ("bay1", 3),
+        ]
+        for i, channel in enumerate(latest["channel"]):
+            newest = max(lab.readings(cycler="bay1", channel=channel)["unix_time_s"])
+            assert latest["unix_time_s"][i] == newest
+        assert lab.latest(["nowhere"]).to_pandas().empty
+
+
+def test_alert_history_round_trip(db_url: str) -> None:
+    asyncio.run(log_cycling(db_url, duration_s=0.3))
+    fired = AlertEvent(
+        EventKind.FIRED,
+        "hot",
+        Severity.CRITICAL,
+        "bay1",
+        2,
+        10.0,
+        10.0,
+        47.5,
+        "[CRITICAL] hot: bay1 ch 2",
+    )
+    wide = AlertEvent(
+        EventKind.FIRED,
+        "down",
+        Severity.WARNING,
+        "bay1",
+        None,
+        11.0,
+        11.0,
+        "refused",
+        "[WARNING] down: bay1",
+    )
+    resolved = AlertEvent(
+        EventKind.RESOLVED,
+        "hot",
+        Severity.CRITICAL,
+        "bay1",
+        2,
+        20.0,
+        10.0,
+        44.0,
+        "[RESOLVED] hot: bay1 ch 2",
+    )
+    history = AlertHistory(db_url)
+    try:
+        history.write([fired, wide])
+        with LabData(db_url) as lab:
+            events = lab.alert_events()
+            assert [(e["event"], e["rule"], e["channel"]) for e in events] == [
+                ("fired", "down", None),
+                ("fired", "hot", 2),
+            ]
+            assert events[1]["value"] == "47.5" and events[0]["value"] == "refused"
+        history.write([resolved])
+    finally:
+        history.close()
+    # A new logger on this database resolves what the previous one left active.
+    history = AlertHistory(db_url)
+    try:
+        history.open()
+    finally:
+        history.close()
+    with LabData(db_url) as lab:
+        events = lab.alert_events()
+    assert len(events) == 4
+    closing = [e for e in events if e["rule"] == "down" and e["event"] == "resolved"]
+    assert len(closing) == 1 and "the logger that raised it stopped" in closing[0]["message"]
+    assert closing[0]["started_s"] == 11.0 and closing[0]["channel"] is None

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,17 @@ def http(
         exc.close()
     text = raw.decode()
     return status, json.loads(text) if "json" in (kind or "") else text
+
+
+def log_in(url: str, user: str = WEB_USER, password: str = WEB_PASSWORD) -> tuple[str, str, str]:
+    """Log in through ``POST /login``: (session cookie value, CSRF token, Set-Cookie header)."""
+    request = urllib.request.Request(
+        f"{url}/login",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        data=json.dumps({"username": user, "password": password}).encode(),
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        header = response.headers["Set-Cookie"]
+        csrf = json.loads(response.read())["csrf"]
+    return SimpleCookie(header)["pycti_session"].value, csrf, header
