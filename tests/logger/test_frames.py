@@ -280,3 +280,24 @@ def test_alert_history_round_trip(db_url: str) -> None:
     closing = [e for e in events if e["rule"] == "down" and e["event"] == "resolved"]
     assert len(closing) == 1 and "the logger that raised it stopped" in closing[0]["message"]
     assert closing[0]["started_s"] == 11.0 and closing[0]["channel"] is None
+
+
+def test_dashboard_views_read_the_database(logged: str) -> None:
+    from pyctiarbin.web.fleet import FLEET_COLUMNS, SERIES_COLUMNS, fleet, series
+
+    with LabData(logged) as lab:
+        snapshot = fleet(lab, stale_after_s=1e9)
+        test_id = lab.tests(cycler="bay1", channel=1)[0].test_id
+        plotted = series(lab, test_id=test_id, max_points=5)
+        stored = lab.readings(test_id=test_id, columns=["unix_time_s"])
+    (bay1,) = snapshot["cyclers"]
+    assert bay1["name"] == "bay1" and not bay1["down"] and bay1["num_channels"] == 3
+    rows = [dict(zip(FLEET_COLUMNS, row, strict=True)) for row in bay1["channels"]]
+    assert [r["channel"] for r in rows] == [1, 2, 3]
+    assert rows[0]["temperature_c"] == 29.25 and rows[0]["test_name"] == "frames"
+    assert rows[0]["test_id"] in (str(test_id), None)  # None after the test ended
+    assert rows[2]["class"] == "idle" and rows[2]["test_id"] is None
+    assert plotted["columns"] == list(SERIES_COLUMNS)
+    times = plotted["data"][0]
+    assert 2 <= len(times) <= 5 and set(times) <= set(stored["unix_time_s"])
+    assert plotted["data"][SERIES_COLUMNS.index("temperature_c")][0] == 29.25
