@@ -92,7 +92,8 @@ def default_file_port(port: int) -> int:
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _CYCLER_KEYS = frozenset({"host", "port", "file_port"})
 _CREDENTIAL_KEYS = frozenset({"env_file", "username", "password"})
-_TOP_KEYS = frozenset({"credentials", "cyclers"})
+# [web]: the dashboard's users and audit log (read by pyctiarbin.web.auth).
+_TOP_KEYS = frozenset({"credentials", "cyclers", "web"})
 
 
 class ConfigError(ValueError):

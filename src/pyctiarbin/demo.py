@@ -3,9 +3,12 @@
 It starts an in-process simulator (16 channels, 60 simulated seconds per second), assigns the
 shipped schedules to several channels and starts tests through :class:`CyclerClient`, changes a
 meta variable of a running test, and shows every channel (one request per refresh) in a live
-table for ``--duration`` seconds. Then it stops the tests, closes the client and the simulator,
-and exits 0. On a terminal the table refreshes in place; otherwise it is printed as plain text
-every few seconds.
+table for ``--duration`` seconds. Meanwhile the data logger stores every channel in an SQLite
+file (``--db``, default a temporary file) and the dashboard (``pycti web``) serves it; its URL
+is printed (``--web-port``, default 8050, or a free port when that one is taken; ``--no-web``
+turns both off; the dashboard needs the ``web`` extra). Then it stops the tests, closes the
+client, the dashboard, the logger and the simulator, and exits 0. On a terminal the table
+refreshes in place; otherwise it is printed as plain text every few seconds.
 
 Nothing is needed beyond the package: no cycler, no credentials (the simulator gets a random
 password for this run only).
@@ -14,12 +17,17 @@ password for this run only).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import secrets
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
@@ -61,6 +69,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--interval", type=float, default=0.5, help="seconds between reads (default 0.5)"
     )
+    parser.add_argument(
+        "--db", help="log into this SQLite URL (default: a temporary file, deleted at the end)"
+    )
+    parser.add_argument(
+        "--web-port", type=int, default=8050, help="dashboard port (default 8050; 0: any free)"
+    )
+    parser.add_argument("--no-web", action="store_true", help="neither log nor serve the dashboard")
     args = parser.parse_args(argv)
     if not args.duration > 0 or not args.speed > 0 or not args.interval > 0:
         parser.error("--duration, --speed and --interval must be positive")
@@ -132,6 +147,55 @@ def _watch(client: CyclerClient, console: Console, duration_s: float, interval_s
             live.stop()
 
 
+@contextlib.contextmanager
+def logged_dashboard(
+    sim: Simulator,
+    username: str,
+    password: str,
+    db_url: str | None,
+    web_port: int,
+    console: Console,
+) -> Iterator[None]:
+    """Log ``sim`` (as ``demo``) into an SQLite file and serve the dashboard over it."""
+    from .logger import CyclerSpec, Logger, open_sink
+    from .logger.sinks.sqlite import SqliteDatabase, path_from_url
+
+    with contextlib.ExitStack() as stack:
+        if db_url is None:
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="pycti-demo-"))
+            db_url = f"sqlite:///{Path(directory) / 'demo.db'}"
+        database = SqliteDatabase(path_from_url(db_url))
+        database.connect()  # the schema, so that the dashboard can open the file at once
+        database.disconnect()
+        spec = CyclerSpec("demo", sim.host, sim.port, username, password)
+        logger = Logger([spec], [open_sink(db_url)], interval_s=0.5)
+        thread = threading.Thread(
+            target=lambda: asyncio.run(logger.run()), name="pycti-demo-logger"
+        )
+        thread.start()
+
+        def stop_logger() -> None:
+            while thread.is_alive():
+                logger.stop_threadsafe()
+                thread.join(0.2)
+
+        stack.callback(stop_logger)
+        try:
+            from .web.server import RunningServer, WebSettings
+        except ImportError as exc:
+            console.print(f"logging into {db_url}; no dashboard: {exc}", markup=False)
+            yield
+            return
+        try:
+            server = RunningServer(WebSettings(db_url), port=web_port)
+        except OSError:
+            server = RunningServer(WebSettings(db_url), port=0)
+        stack.enter_context(server)
+        console.print(f"logging into {db_url}", markup=False)
+        console.print(f"dashboard: {server.url}/ (open it in a browser)", markup=False)
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; returns the exit code (0, or 130 when interrupted)."""
     args = _parse_args(argv)
@@ -146,13 +210,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"simulator: 16 channels on {sim.host}:{sim.port} (files on port {sim.file_port}), "
             f"{args.speed:g} simulated seconds per second"
         )
-        with CyclerClient(
-            sim.host,
-            sim.port,
-            file_port=sim.file_port or 9032,
-            username="demo",
-            password=password,
-        ) as client:
+        dashboard = (
+            contextlib.nullcontext()
+            if args.no_web
+            else logged_dashboard(sim, "demo", password, args.db, args.web_port, console)
+        )
+        with (
+            dashboard,
+            CyclerClient(
+                sim.host,
+                sim.port,
+                file_port=sim.file_port or 9032,
+                username="demo",
+                password=password,
+            ) as client,
+        ):
             info = client.login_info
             console.print(f"logged in: serial {info.serial_number}, {info.num_channels} channels")
             started = _start_tests(client, console)

@@ -33,6 +33,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "alerts",
     "plan",
     "schedule",
+    "plot",
+    "web",
 )
 
 # Typer vendors Click in recent versions and uses the click package in older ones; both raise

@@ -256,14 +256,17 @@ def register(app: typer.Typer) -> None:
             raise CliError("--tolerance only applies with --on-change")
         listeners: list[Listener] = []
         if alerts is not None:
-            from ..alerts import AlertListener, RuleError, load_alert_config
+            from ..alerts import RuleError, load_alert_config
             from .alerts import alerts_on_stdout
 
             try:
                 alert_config = load_alert_config(alerts)
             except RuleError as exc:
                 raise CliError(str(exc), ExitCode.USAGE) from None
-            listeners.append(AlertListener(alert_config.engine(), specs))
+            from ..alerts.history import AlertHistory, RecordingAlertListener
+
+            # The alerts also go to the database (table alert_events) for the dashboard.
+            listeners.append(RecordingAlertListener(alert_config.engine(), AlertHistory(db), specs))
         sink = _open_sink(db, max_buffer_rows=max_buffer, spill_path=spill, on_change=filter_)
         logger = Logger(
             specs,
