@@ -301,6 +301,7 @@ class _CyclerLink:
         self._queue: deque[_Message] = deque()
         self._window = 0  # messages handed to paho, not yet acknowledged
         self._connected = False
+        self._closing = False
         self._ever_connected = False
         self._last_refusal = ""
         self.published = 0
@@ -470,7 +471,7 @@ class _CyclerLink:
         with self._lock:
             was_connected = self._connected
             self._connected = False
-        if was_connected:
+        if was_connected and not self._closing:
             log.warning(
                 "MQTT %s: lost the broker %s (%s); queueing up to %d messages",
                 self.cycler,
@@ -498,6 +499,7 @@ class _CyclerLink:
     def close(self) -> None:
         """Disconnect (no last will: the offline flag was published) and end paho's thread."""
         self.unpublished = self.queued
+        self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
 

@@ -1,0 +1,147 @@
+"""Helpers of the MQTT tests: the broker to use, a subscriber that records what it receives,
+and a Mosquitto of a test's own that it can stop and start again."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MQTT_ENV = "PYCTI_TEST_MQTT_URL"
+DEFAULT_BROKER = ("127.0.0.1", 1883)
+MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def shared_broker() -> tuple[str, int]:
+    """The lab broker of the tests: ``PYCTI_TEST_MQTT_URL`` (CI sets it: the tests must run),
+    else Mosquitto on 127.0.0.1:1883 if it is up (else the test is skipped)."""
+    url = os.environ.get(MQTT_ENV)
+    if url:
+        hostport = url.split("://", 1)[-1].split("/", 1)[0]
+        host, _, port = hostport.rpartition(":")
+        return host, int(port)
+    if not _reachable(*DEFAULT_BROKER):
+        pytest.skip(f"no MQTT broker on 127.0.0.1:1883 and {MQTT_ENV} is not set")
+    return DEFAULT_BROKER
+
+
+def unique_prefix() -> str:
+    """A topic prefix no other test (or engineer) publishes under."""
+    return f"pycti-test/{uuid.uuid4().hex[:12]}"
+
+
+class Subscriber:
+    """Records every message under ``prefix/#`` (QoS 1), in arrival order.
+
+    ``session``: a persistent session with this client id (the broker keeps what arrives
+    while the subscriber is away, across its own restart when it persists).
+    """
+
+    def __init__(self, host: str, port: int, prefix: str, *, session: str | None = None) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.prefix = prefix
+        self.messages: list[tuple[str, Any, bool]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=session or f"pycti-test-sub-{uuid.uuid4().hex[:8]}",
+            clean_session=session is None,
+        )
+        self.client.reconnect_delay_set(1, 2)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *args: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(host, port, 30)
+        self.client.loop_start()
+        if not self._subscribed.wait(10):
+            self.close()
+            raise RuntimeError(f"could not subscribe to {prefix}/# on {host}:{port}")
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        client.subscribe(f"{self.prefix}/#", qos=1)
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        with self._lock:
+            self.messages.append((message.topic, json.loads(message.payload), message.retain))
+
+    def received(self, suffix: str = "") -> list[tuple[str, Any, bool]]:
+        """The messages so far whose topic ends with ``suffix``."""
+        with self._lock:
+            return [m for m in self.messages if m[0].endswith(suffix)]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class OwnMosquitto:
+    """A Mosquitto on its own free port, started and stopped by the test (persistence on, so
+    a persistent subscriber session survives a restart, as on a lab broker)."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("mosquitto") or next(
+            (p for p in MOSQUITTO_PATHS if Path(p).exists()), None
+        )
+        if binary is None:
+            pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
+        self.binary = binary
+        self.port = free_port()
+        self.directory = directory
+        self.config = directory / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            # Started as root, Mosquitto would switch to its own user, which may not write here.
+            f"user {getpass.getuser()}\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {directory}/\n"
+            "max_queued_messages 0\n"
+            f"log_dest file {directory / 'mosquitto.log'}\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _reachable("127.0.0.1", self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: saves its persistence file, then exits
+            self.process.wait(10)
+        self.process = None
