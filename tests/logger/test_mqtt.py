@@ -449,3 +449,56 @@ def test_pycti_log_refuses_credentials_in_the_mqtt_url(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "must not hold a user name or password" in result.stderr
     assert "Url-secret-5" not in result.stderr + result.stdout
+
+
+def test_pycti_log_publishes_to_the_config_broker_with_alerts(
+    sims: list[Simulator], tmp_path: Path
+) -> None:
+    host, port = shared_broker()
+    prefix = unique_prefix()
+    sim = sims[1]
+    config = tmp_path / "lab.toml"
+    config.write_text(
+        f'[cyclers.b]\nhost = "{sim.host}"\nport = {sim.port}\n\n'
+        f'[mqtt]\nurl = "mqtt://{host}:{port}/{prefix}"\n'
+    )
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[rules]]\nname = "any voltage"\nkind = "threshold"\nfield = "voltage_v"\n'
+        'op = ">"\nvalue = 0.0\n'
+    )
+    subscriber = Subscriber(host, port, prefix)
+    try:
+        process = start_logger_process(
+            [
+                "--config",
+                str(config),
+                "--alerts",
+                str(rules),
+                "--db",
+                f"sqlite:///{tmp_path / 'lab.db'}",
+                "--interval",
+                "0.2",
+                "--duration",
+                "1",
+            ],
+            tmp_path,
+            tmp_path / "logger.out",
+        )
+        assert process.wait(60) == 0, (tmp_path / "logger.out").read_text()
+        wait_until(
+            lambda: any(p["online"] is False for _, p, _ in subscriber.received("/online")),
+            30,
+            "the logger's goodbye",
+        )
+        messages = subscriber.received()
+    finally:
+        subscriber.close()
+    validate_all(messages)
+    readings = [p for t, p, _ in messages if t.endswith("/reading")]
+    stored = stored_rows(f"sqlite:///{tmp_path / 'lab.db'}")
+    assert readings and sorted(readings, key=lambda r: (r["channel"], r["unix_time_s"])) == stored
+    alerts = [p for t, p, _ in messages if t == f"{prefix}/b/events" and p["event"] == "alert"]
+    assert {(a["rule"], a["alert"], a["channel"]) for a in alerts} == {
+        ("any voltage", "fired", channel) for channel in (1, 2, 3)
+    }

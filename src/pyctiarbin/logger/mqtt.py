@@ -304,6 +304,8 @@ class _CyclerLink:
         self._closing = False
         self._ever_connected = False
         self._last_refusal = ""
+        self._failing = False
+        self._accepted = (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN)
         self.published = 0
         self.dropped = 0
         self.unpublished = 0
@@ -331,6 +333,7 @@ class _CyclerLink:
                 keyfile=str(settings.key_file) if settings.key_file else None,
             )
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         self.client = client
@@ -378,7 +381,7 @@ class _CyclerLink:
         publish = self.client.publish
         for topic, payload, retain in batch:
             info = publish(topic, payload, 1, retain)
-            if info.rc not in (0, 4):  # MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN (re-sent later)
+            if info.rc not in self._accepted:  # without a connection: sent after the reconnect
                 # Not expected with an unbounded paho queue and 16-bit ids to spare.
                 with self._lock:
                     self._window -= 1
@@ -441,6 +444,7 @@ class _CyclerLink:
             self._last_refusal = refusal
             return
         self._last_refusal = ""
+        self._failing = False
         online = (self.online_topic, _online_payload(self.cycler, True, "logger running"), True)
         with self._lock:
             self._connected = True
@@ -459,6 +463,18 @@ class _CyclerLink:
         )
         # Within on_connect paho sends these before re-sending nothing (the window was empty).
         self._hand(batch)
+
+    def _on_connect_fail(self, client: Client, userdata: Any) -> None:
+        # paho retries by itself (1 s doubling to 30 s); say so once per outage.
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "MQTT %s: cannot connect to the broker %s; queueing up to %d messages and "
+                "retrying",
+                self.cycler,
+                self.settings.display_url,
+                self.settings.queue_size,
+            )
 
     def _on_disconnect(
         self,
