@@ -3,6 +3,7 @@ and a Mosquitto of a test's own that it can stop and start again."""
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -55,7 +56,16 @@ class Subscriber:
     while the subscriber is away, across its own restart when it persists).
     """
 
-    def __init__(self, host: str, port: int, prefix: str, *, session: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        prefix: str,
+        *,
+        session: str | None = None,
+        ca_file: Path | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         import paho.mqtt.client as paho
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -69,6 +79,10 @@ class Subscriber:
             clean_session=session is None,
         )
         self.client.reconnect_delay_set(1, 2)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
+        if login is not None:
+            self.client.username_pw_set(*login)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *args: self._subscribed.set()
         self.client.on_message = self._on_message
@@ -106,7 +120,7 @@ class OwnMosquitto:
     """A Mosquitto on its own free port, started and stopped by the test (persistence on, so
     a persistent subscriber session survives a restart, as on a lab broker)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, extra_config: str = "") -> None:
         binary = shutil.which("mosquitto") or next(
             (p for p in MOSQUITTO_PATHS if Path(p).exists()), None
         )
@@ -116,16 +130,18 @@ class OwnMosquitto:
         self.port = free_port()
         self.directory = directory
         self.config = directory / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
             # Started as root, Mosquitto would switch to its own user, which may not write here.
-            f"user {getpass.getuser()}\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {directory}/\n"
-            "max_queued_messages 0\n"
-            f"log_dest file {directory / 'mosquitto.log'}\n"
-        )
+            f"user {getpass.getuser()}",
+            "persistence true",
+            f"persistence_location {directory}/",
+            "max_queued_messages 0",
+            f"log_dest file {directory / 'mosquitto.log'}",
+        ]
+        if "allow_anonymous" not in extra_config:
+            lines.append("allow_anonymous true")
+        self.config.write_text("\n".join(lines) + "\n" + extra_config)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -145,3 +161,78 @@ class OwnMosquitto:
             self.process.terminate()  # SIGTERM: saves its persistence file, then exits
             self.process.wait(10)
         self.process = None
+
+
+def make_tls_files(directory: Path) -> dict[str, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 (EC keys: quick to make)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    files = {name: directory / name for name in ("ca.key", "ca.crt", "server.key", "server.csr")}
+    files["server.crt"] = directory / "server.crt"
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName = IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = functools.partial(subprocess.run, check=True, capture_output=True, timeout=60)
+    run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            files["ca.key"],
+            "-out",
+            files["ca.crt"],
+            "-days",
+            "2",
+            "-subj",
+            "/CN=pycti test CA",
+        ]
+    )
+    run(
+        [
+            openssl,
+            "req",
+            *ec,
+            "-keyout",
+            files["server.key"],
+            "-out",
+            files["server.csr"],
+            "-subj",
+            "/CN=127.0.0.1",
+        ]
+    )
+    run(
+        [
+            openssl,
+            "x509",
+            "-req",
+            "-in",
+            files["server.csr"],
+            "-CA",
+            files["ca.crt"],
+            "-CAkey",
+            files["ca.key"],
+            "-CAcreateserial",
+            "-out",
+            files["server.crt"],
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        ]
+    )
+    return files
+
+
+def make_password_file(directory: Path, user: str, password: str) -> Path:
+    """A Mosquitto password file (hashed in place by mosquitto_passwd -U: the password never
+    goes on a command line)."""
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        pytest.skip("mosquitto_passwd is not installed")
+    path = directory / "passwd"
+    path.write_text(f"{user}:{password}\n")
+    subprocess.run([tool, "-U", str(path)], check=True, capture_output=True, timeout=30)
+    return path

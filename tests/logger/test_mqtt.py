@@ -23,12 +23,19 @@ jsonschema = pytest.importorskip("jsonschema")
 from pyctiarbin import CyclerClient  # noqa: E402
 from pyctiarbin.alerts.events import AlertEvent, EventKind, Severity  # noqa: E402
 from pyctiarbin.config import ConfigError, load_lab_config  # noqa: E402
-from pyctiarbin.logger import CyclerSpec, Logger, open_sink  # noqa: E402
+from pyctiarbin.logger import CyclerSpec, Gap, Logger, open_sink  # noqa: E402
 from pyctiarbin.logger.mqtt import MqttPublisher, MqttSettings, payload_schema  # noqa: E402
 from pyctiarbin.logger.readings import READING_COLUMNS  # noqa: E402
 from pyctiarbin.simulator import Simulator  # noqa: E402
 
-from .mqtt_support import OwnMosquitto, Subscriber, shared_broker, unique_prefix  # noqa: E402
+from .mqtt_support import (  # noqa: E402
+    OwnMosquitto,
+    Subscriber,
+    make_password_file,
+    make_tls_files,
+    shared_broker,
+    unique_prefix,
+)
 from .support import PASSWORD, USER, query, start_logger_process, wait_until  # noqa: E402
 
 INTERVAL_S = 0.1
@@ -502,3 +509,58 @@ def test_pycti_log_publishes_to_the_config_broker_with_alerts(
     assert {(a["rule"], a["alert"], a["channel"]) for a in alerts} == {
         ("any voltage", "fired", channel) for channel in (1, 2, 3)
     }
+
+
+def test_tls_and_a_login_from_the_environment(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "Mq-tls-pass-31"
+    tls = make_tls_files(tmp_path)
+    passwd = make_password_file(tmp_path, "logger", secret)
+    broker = OwnMosquitto(
+        tmp_path,
+        f"cafile {tls['ca.crt']}\ncertfile {tls['server.crt']}\nkeyfile {tls['server.key']}\n"
+        f"allow_anonymous false\npassword_file {passwd}\n",
+    )
+    broker.start()
+    prefix = unique_prefix()
+    environ = {
+        "PYCTI_MQTT_USERNAME": "logger",
+        "PYCTI_MQTT_PASSWORD": secret,
+        "PYCTI_MQTT_CA_FILE": str(tls["ca.crt"]),
+    }
+    url = f"mqtts://127.0.0.1:{broker.port}/{prefix}"
+    gap = Gap("bay1", 1_700_000_000.0, 1_700_000_010.0, 9, "timed out")
+    try:
+        subscriber = Subscriber(
+            "127.0.0.1", broker.port, prefix, ca_file=tls["ca.crt"], login=("logger", secret)
+        )
+        try:
+            publisher = MqttPublisher(MqttSettings.from_url(url, environ=environ))
+
+            async def main(publisher: MqttPublisher) -> None:
+                await publisher.on_start(["bay1"])
+                await publisher.on_gap(gap)
+                await publisher.stop()
+
+            asyncio.run(main(publisher))
+            wait_until(lambda: subscriber.received("/events"), 20, "the gap event")
+            event = subscriber.received("/events")[0][1]
+        finally:
+            subscriber.close()
+        assert publisher.stats().published == 3  # online, the gap, offline
+        assert (event["event"], event["missed_intervals"], event["end_s"]) == ("gap", 9, gap.end_s)
+
+        # A wrong password: refused, logged without the password, reported as not published.
+        wrong = MqttSettings.from_url(
+            url, environ={**environ, "PYCTI_MQTT_PASSWORD": "Wrong-pass-8"}, drain_timeout_s=1
+        )
+        refused = MqttPublisher(wrong)
+        with caplog.at_level("WARNING", logger="pyctiarbin.logger"):
+            asyncio.run(main(refused))
+    finally:
+        broker.stop()
+    assert refused.stats().unpublished == 2 and refused.stats().published == 0  # gap, offline
+    assert "refused the connection" in caplog.text and "not published" in caplog.text
+    assert "Wrong-pass-8" not in caplog.text and secret not in caplog.text
+    assert "Wrong-pass-8" not in repr(refused) + repr(wrong)

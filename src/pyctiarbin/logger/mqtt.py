@@ -469,8 +469,7 @@ class _CyclerLink:
         if not self._failing:
             self._failing = True
             log.warning(
-                "MQTT %s: cannot connect to the broker %s; queueing up to %d messages and "
-                "retrying",
+                "MQTT %s: cannot connect to the broker %s; queueing up to %d messages and retrying",
                 self.cycler,
                 self.settings.display_url,
                 self.settings.queue_size,
@@ -686,7 +685,8 @@ class MqttPublisher(Listener):
             link.close()
             if link.unpublished:
                 log.warning(
-                    "MQTT %s: %d message(s) were not published (broker %s unreachable at stop)",
+                    "MQTT %s: %d message(s) were not published (the broker %s did not take them "
+                    "before the stop)",
                     link.cycler,
                     link.unpublished,
                     self.settings.display_url,
