@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 pytest.importorskip("paho.mqtt", reason="the mqtt extra (paho-mqtt) is not installed")
 jsonschema = pytest.importorskip("jsonschema")
@@ -24,6 +25,7 @@ from pyctiarbin import CyclerClient  # noqa: E402
 from pyctiarbin.alerts.events import AlertEvent, EventKind, Severity  # noqa: E402
 from pyctiarbin.config import ConfigError, load_lab_config  # noqa: E402
 from pyctiarbin.logger import CyclerSpec, Gap, Logger, open_sink  # noqa: E402
+from pyctiarbin.logger.live import health_lines, render_health  # noqa: E402
 from pyctiarbin.logger.mqtt import MqttPublisher, MqttSettings, payload_schema  # noqa: E402
 from pyctiarbin.logger.readings import READING_COLUMNS  # noqa: E402
 from pyctiarbin.simulator import Simulator  # noqa: E402
@@ -200,6 +202,13 @@ def test_a_subscriber_gets_every_reading_in_order_as_stored(
     stats = next(x.stats for x in logger.health().listeners if x.name == "MqttPublisher")
     assert stats.dropped == 0 and stats.unpublished == 0 and stats.queued == 0
     assert stats.published == len(messages)
+    lines = health_lines(logger.health())
+    assert f"{stats.url} connected=0/2 published={len(messages)} queued=0 dropped=0" in "\n".join(
+        lines
+    )
+    table = Console(width=200, record=True)
+    table.print(render_health(logger.health()))
+    assert f"{len(messages)} published" in table.export_text()
 
 
 def test_alerts_go_to_the_events_topic() -> None:

@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from .mqtt import MqttStats
 from .poller import CyclerState, Logger, LoggerHealth
 from .sinks.base import SinkStats
 
@@ -119,6 +120,17 @@ def render_health(health: LoggerHealth, now_unix_s: float | None = None) -> Grou
                     str(stats.write_errors),
                     Text(stats.last_error[:80], style="red") if stats.last_error else "",
                 )
+            elif isinstance(stats, MqttStats):
+                up = stats.connected == stats.cyclers
+                listeners.add_row(
+                    stats.url,
+                    Text(f"up {stats.connected}/{stats.cyclers}", style="green" if up else "red"),
+                    f"{stats.published} published",
+                    f"{stats.queued} queued",
+                    str(entry.queued),
+                    Text(f"{stats.dropped} dropped", style="red") if stats.dropped else "0",
+                    "",
+                )
             else:
                 listeners.add_row(entry.name, "-", "-", "-", str(entry.queued), "-", "")
         parts.append(listeners)
@@ -139,6 +151,13 @@ def health_lines(health: LoggerHealth, now_unix_s: float | None = None) -> list[
             f"{stats.url} {stats.state} written={stats.rows_written} "
             f"backlog={stats.buffered_rows}+{stats.spilled_rows} errors={stats.write_errors}"
         )
+    for entry in health.listeners:
+        if isinstance(entry.stats, MqttStats):
+            mqtt = entry.stats
+            lines.append(
+                f"{mqtt.url} connected={mqtt.connected}/{mqtt.cyclers} published={mqtt.published} "
+                f"queued={mqtt.queued} dropped={mqtt.dropped} unpublished={mqtt.unpublished}"
+            )
     return lines
 
 
