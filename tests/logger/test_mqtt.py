@@ -443,25 +443,20 @@ def test_the_lab_config_mqtt_table(tmp_path: Path) -> None:
         load_lab_config(config)
 
 
-def test_pycti_log_refuses_credentials_in_the_mqtt_url(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pyctiarbin.cli",
-            "log",
-            "--cycler",
-            "a=127.0.0.1:9",
-            "--mqtt",
-            "mqtt://logger:Url-secret-5@127.0.0.1/lab",
-            "--no-live",
-        ],
+def pycti_log(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``pycti log --cycler a=127.0.0.1:9 ARGS`` (nothing listens there: for usage errors)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pyctiarbin.cli", "log", "--cycler", "a=127.0.0.1:9", *args],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
         timeout=60,
         env={"PATH": "/usr/bin:/bin", "ARBIN_CTI_USERNAME": "u", "ARBIN_CTI_PASSWORD": "p"},
     )
+
+
+def test_pycti_log_refuses_credentials_in_the_mqtt_url(tmp_path: Path) -> None:
+    result = pycti_log("--mqtt", "mqtt://logger:Url-secret-5@127.0.0.1/lab", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "must not hold a user name or password" in result.stderr
     assert "Url-secret-5" not in result.stderr + result.stdout
@@ -573,3 +568,9 @@ def test_tls_and_a_login_from_the_environment(
     assert "refused the connection" in caplog.text and "not published" in caplog.text
     assert "Wrong-pass-8" not in caplog.text and secret not in caplog.text
     assert "Wrong-pass-8" not in repr(refused) + repr(wrong)
+
+
+def test_pycti_log_refuses_a_queue_size_without_a_broker(tmp_path: Path) -> None:
+    result = pycti_log("--mqtt-queue", "100", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "--mqtt-queue needs --mqtt URL" in result.stderr

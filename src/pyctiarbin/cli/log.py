@@ -85,6 +85,8 @@ def _mqtt_publisher(
     if url is None and mqtt_config is not None:
         url = mqtt_config.url
     if url is None:
+        if queue is not None:
+            raise CliError("--mqtt-queue needs --mqtt URL (or a [mqtt] url in the config file)")
         return None
     try:
         from ..logger.mqtt import MqttPublisher, MqttSettings
