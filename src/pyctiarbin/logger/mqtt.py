@@ -361,6 +361,7 @@ class _CyclerLink:
             if bounded and room < len(messages):
                 refused = len(messages) - max(0, room)
                 messages = messages[: max(0, room)]
+                self.dropped += refused
             self._queue.extend(messages)
             batch = self._take_window() if self._window == 0 and self._connected else []
         self._hand(batch)
@@ -394,7 +395,6 @@ class _CyclerLink:
                 )
 
     def _count_refused(self, count: int) -> None:
-        self.dropped += count
         self._dropped_in_episode += count
         if self._dropping_since is None:
             self._dropping_since = time.time()
