@@ -574,3 +574,11 @@ def test_pycti_log_refuses_a_queue_size_without_a_broker(tmp_path: Path) -> None
     result = pycti_log("--mqtt-queue", "100", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "--mqtt-queue needs --mqtt URL" in result.stderr
+
+
+def test_without_paho_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "paho.mqtt.client", None)
+    with pytest.raises(ImportError, match=r"pip install 'pycti-arbin\[mqtt\]'"):
+        MqttPublisher("mqtt://127.0.0.1/lab")
+    with pytest.raises(ImportError, match="paho-mqtt"):
+        Logger([CyclerSpec("a", "127.0.0.1", 9031)], mqtt="mqtt://127.0.0.1/lab")
