@@ -96,6 +96,8 @@ class Subscriber:
         client.subscribe(f"{self.prefix}/#", qos=1)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        if not message.payload:
+            return  # a retained message being cleared (see close)
         with self._lock:
             self.messages.append((message.topic, json.loads(message.payload), message.retain))
 
@@ -105,6 +107,14 @@ class Subscriber:
             return [m for m in self.messages if m[0].endswith(suffix)]
 
     def close(self) -> None:
+        """Clear the retained messages seen (the shared broker keeps no litter), then leave."""
+        retained = {
+            topic for topic, _, _ in self.received() if topic.endswith(("/state", "/online"))
+        }
+        infos = [self.client.publish(topic, b"", qos=1, retain=True) for topic in retained]
+        for info in infos:
+            if self.client.is_connected():
+                info.wait_for_publish(5)
         self.client.disconnect()
         self.client.loop_stop()
 
