@@ -3,6 +3,8 @@
     python bench/logger.py                       # 16 cyclers x 128 channels, 1 s, 60 s
     python bench/logger.py --cyclers 4 --duration 20
     python bench/logger.py --db 'postgresql://postgres@127.0.0.1:5432/test?schema=bench'
+    python bench/logger.py --mqtt                # the same run without, then with MQTT
+    python bench/logger.py --mqtt mqtt://broker.lab/bench --duration 20
 
 The simulators run in separate processes (``--sim-processes``, each serving several cyclers on
 one event loop), so the CPU time measured in this process (``resource.getrusage``: the poller,
@@ -13,6 +15,10 @@ the listeners and the database thread) is the logger's alone. Figures printed:
 * the largest channel count one core sustains at 1 Hz: 1 s / (CPU time per reading);
 * poll timing: jitter of the spacing between polls, drift from the grid over the run, and how
   long a poll took.
+
+With ``--mqtt [URL]`` (default ``mqtt://127.0.0.1:1883/pycti-bench``) the logger runs twice on
+the same simulators, without and with publishing every reading to the broker, and the CPU time
+per reading of both runs is compared (goal: publishing adds at most 25 %).
 
 This is a measurement, not a test: it prints and exits 0 unless the set-up fails.
 """
@@ -145,13 +151,14 @@ async def run_logger(
     db_path: Path,
     aux: bool,
     db_url: str | None = None,
+    mqtt: str | None = None,
 ) -> dict[str, float]:
     specs = [
         CyclerSpec(f"sim{n:02d}", "127.0.0.1", port, USER, PASSWORD) for n, port in enumerate(ports)
     ]
     timing = Timing(interval_s)
     sink = open_sink(db_url or f"sqlite:///{db_path}")
-    logger = Logger(specs, [sink, timing], interval_s=interval_s, aux=aux)
+    logger = Logger(specs, [sink, timing], interval_s=interval_s, aux=aux, mqtt=mqtt)
     before = resource.getrusage(resource.RUSAGE_SELF)
     wall0 = time.perf_counter()
     await logger.run(duration_s=duration_s)
@@ -163,7 +170,16 @@ async def run_logger(
     readings = stats.readings_written
     jitter = timing.jitter_s()
     latencies = [c.last_poll_latency_s or 0.0 for c in health.cyclers]
+    published = dropped = unpublished = 0
+    for listener in health.listeners:
+        if listener.name == "MqttPublisher":
+            published = listener.stats.published
+            dropped = listener.stats.dropped
+            unpublished = listener.stats.unpublished
     return {
+        "mqtt_published": published,
+        "mqtt_dropped": dropped,
+        "mqtt_unpublished": unpublished,
         "cyclers": len(ports),
         "channels": sum(c.num_channels for c in health.cyclers),
         "wall_s": wall,
@@ -213,6 +229,11 @@ def report(label: str, r: dict[str, float], interval_s: float) -> None:
         f"grid drift over the run {r['drift_ms']:.1f} ms"
     )
     print(f"poll round trip (median)  {r['poll_latency_median_ms']:.1f} ms")
+    if r["mqtt_published"]:
+        print(
+            f"MQTT messages published   {int(r['mqtt_published'])} (dropped "
+            f"{int(r['mqtt_dropped'])}, not published at stop {int(r['mqtt_unpublished'])})"
+        )
 
 
 def main() -> int:
@@ -226,6 +247,12 @@ def main() -> int:
     parser.add_argument(
         "--db", help="database URL (default: a temporary SQLite file); e.g. postgresql://..."
     )
+    parser.add_argument(
+        "--mqtt",
+        nargs="?",
+        const="mqtt://127.0.0.1:1883/pycti-bench",
+        help="also run with publishing to this broker and compare (default URL: %(const)s)",
+    )
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -237,23 +264,36 @@ def main() -> int:
         f"{args.sim_processes} process(es); {os.cpu_count()} CPUs on this machine"
     )
     procs, ports = start_simulators(args.sim_processes, args.cyclers, args.channels)
+    results = []
     try:
-        with tempfile.TemporaryDirectory(prefix="pycti-bench-") as tmp:
-            result = asyncio.run(
-                run_logger(
-                    ports,
-                    args.interval,
-                    args.duration,
-                    Path(tmp) / "bench.db",
-                    not args.no_aux,
-                    args.db,
+        for mqtt in (None, args.mqtt) if args.mqtt else (None,):
+            with tempfile.TemporaryDirectory(prefix="pycti-bench-") as tmp:
+                results.append(
+                    asyncio.run(
+                        run_logger(
+                            ports,
+                            args.interval,
+                            args.duration,
+                            Path(tmp) / "bench.db",
+                            not args.no_aux,
+                            args.db,
+                            mqtt,
+                        )
+                    )
                 )
-            )
     finally:
         stop_simulators(procs)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     target = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
-    report(f"logger into {target}{' (no aux)' if args.no_aux else ''}", result, args.interval)
+    label = f"logger into {target}{' (no aux)' if args.no_aux else ''}"
+    report(label, results[0], args.interval)
+    if args.mqtt:
+        report(f"{label} and MQTT {args.mqtt}", results[1], args.interval)
+        without, with_mqtt = (r["cpu_s"] / max(1, r["readings"]) * 1e6 for r in results)
+        print(
+            f"\nMQTT publishing           CPU per reading {without:.1f} us -> {with_mqtt:.1f} us: "
+            f"+{100 * (with_mqtt / without - 1):.0f} % (goal: at most +25 %)"
+        )
     print(f"simulator processes CPU   {cpu_s(children):.1f} s (sharing the same cores)")
     return 0
 

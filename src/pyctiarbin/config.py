@@ -18,6 +18,11 @@ One TOML file serves the ``pycti`` command, the logger and test plans::
     [cyclers.bay2]
     host = "192.168.10.22"
 
+    [mqtt]                      # optional: where `pycti log` publishes live readings
+    url = "mqtt://broker.lab:1883/lab1"   # or mqtts:// (TLS); see docs/mqtt.md
+    # username = "pycti"        # else PYCTI_MQTT_USERNAME / PYCTI_MQTT_PASSWORD
+    # ca_file = "lab-ca.pem"    # TLS files, relative to this file's folder
+
 A password written in the file is accepted only when the file is not readable by other users
 (POSIX mode without the ``o+r`` bit, e.g. ``chmod 600 lab.toml``); otherwise loading fails with
 :class:`ConfigError`. On Windows, where permission bits do not describe who may read a file,
@@ -58,6 +63,7 @@ __all__ = [
     "CredentialsConfig",
     "CyclerAddress",
     "LabConfig",
+    "MqttConfig",
     "default_file_port",
     "host_ports",
     "load_lab_config",
@@ -93,7 +99,18 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _CYCLER_KEYS = frozenset({"host", "port", "file_port"})
 _CREDENTIAL_KEYS = frozenset({"env_file", "username", "password"})
 # [web]: the dashboard's users and audit log (read by pyctiarbin.web.auth).
-_TOP_KEYS = frozenset({"credentials", "cyclers", "web"})
+_TOP_KEYS = frozenset({"credentials", "cyclers", "mqtt", "web"})
+_MQTT_KEYS = frozenset(
+    {"url", "username", "password", "ca_file", "cert_file", "key_file", "queue_size"}
+)
+
+#: Where the logger's MQTT publisher finds its broker credentials and TLS files (these win over
+#: the config file's ``[mqtt]`` table).
+ENV_MQTT_USERNAME = "PYCTI_MQTT_USERNAME"
+ENV_MQTT_PASSWORD = "PYCTI_MQTT_PASSWORD"
+ENV_MQTT_CA_FILE = "PYCTI_MQTT_CA_FILE"
+ENV_MQTT_CERT_FILE = "PYCTI_MQTT_CERT_FILE"
+ENV_MQTT_KEY_FILE = "PYCTI_MQTT_KEY_FILE"
 
 
 class ConfigError(ValueError):
@@ -136,12 +153,28 @@ class CredentialsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """The ``[mqtt]`` table: the broker the logger publishes to (``url``,
+    ``mqtt://HOST[:PORT][/PREFIX]`` or ``mqtts://``), its credentials and TLS files, and the
+    queue size per cycler. The password never appears in the repr."""
+
+    url: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    queue_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LabConfig:
     """A loaded lab config file (``path`` is None for an empty, in-memory config)."""
 
     path: Path | None = None
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     cyclers: Mapping[str, CyclerAddress] = field(default_factory=lambda: MappingProxyType({}))
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
     def cycler(self, name: str) -> CyclerAddress:
         """The cycler called ``name``.
@@ -265,6 +298,42 @@ def _parse_cycler(name: str, table: Any, path: Path) -> CyclerAddress:
     return CyclerAddress(host, port, file_port, name)
 
 
+def _parse_mqtt(table: Any, path: Path) -> MqttConfig:
+    where = f"{path}: [mqtt]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(table) - _MQTT_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{where} has unknown key(s) {', '.join(sorted(unknown))}; "
+            f"expected {', '.join(sorted(_MQTT_KEYS))}"
+        )
+    text = {
+        key: _check_text(table[key], f"{where} {key}")
+        for key in table
+        if key in ("url", "username", "ca_file", "cert_file", "key_file")
+    }
+    files = {}
+    for key in ("ca_file", "cert_file", "key_file"):
+        if key in text:
+            file = Path(text[key]).expanduser()
+            files[key] = file if file.is_absolute() else path.parent / file
+    password = None
+    if "password" in table:
+        if not isinstance(table["password"], str):
+            raise ConfigError(f"{where} password must be a string")
+        _check_private(path)
+        password = table["password"]
+    queue_size = table.get("queue_size")
+    if queue_size is not None and (
+        isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1
+    ):
+        raise ConfigError(f"{where} queue_size must be a positive integer, not {queue_size!r}")
+    return MqttConfig(
+        text.get("url"), text.get("username"), password, queue_size=queue_size, **files
+    )
+
+
 def load_lab_config(path: str | os.PathLike[str]) -> LabConfig:
     """Read the lab config file at ``path`` (TOML, see the module docstring).
 
@@ -286,7 +355,7 @@ def load_lab_config(path: str | os.PathLike[str]) -> LabConfig:
     if unknown:
         raise ConfigError(
             f"{config_path} has unknown top-level key(s) {', '.join(sorted(unknown))}; "
-            "expected [credentials] and [cyclers.NAME] tables"
+            "expected [credentials], [cyclers.NAME] and [mqtt] tables"
         )
     credentials = _parse_credentials(data.get("credentials", {}), config_path)
     cyclers_table = data.get("cyclers", {})
@@ -295,7 +364,8 @@ def load_lab_config(path: str | os.PathLike[str]) -> LabConfig:
     cyclers = {
         name: _parse_cycler(name, table, config_path) for name, table in cyclers_table.items()
     }
-    return LabConfig(config_path, credentials, MappingProxyType(cyclers))
+    mqtt = _parse_mqtt(data["mqtt"], config_path) if "mqtt" in data else MqttConfig()
+    return LabConfig(config_path, credentials, MappingProxyType(cyclers), mqtt)
 
 
 # ------------------------------------------------------------------------------------------

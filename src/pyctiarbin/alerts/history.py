@@ -20,10 +20,10 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..logger import CyclerSpec, ReadingBatch
+from ..logger import CyclerSpec
 from .engine import AlertEngine
 from .events import AlertEvent
 from .listener import AlertListener
@@ -188,26 +188,19 @@ class RecordingAlertListener(AlertListener):
         cyclers: Sequence[CyclerSpec] = (),
         *,
         close_timeout_s: float = 10.0,
+        on_alert: Callable[[AlertEvent], None] | None = None,
     ) -> None:
-        super().__init__(engine, cyclers, close_timeout_s=close_timeout_s)
+        super().__init__(engine, cyclers, close_timeout_s=close_timeout_s, on_alert=on_alert)
         self.history = history
 
     async def on_start(self, cyclers: Sequence[str]) -> None:
         await asyncio.to_thread(self.history.open)
         await super().on_start(cyclers)
 
-    async def on_readings(self, batch: ReadingBatch) -> None:
-        events = self.engine.on_readings(
-            batch.cycler.name, [reading.status for reading in batch.readings], batch.unix_time_s
-        )
+    async def publish(self, events: Sequence[AlertEvent]) -> None:
         if events:
             await asyncio.to_thread(self.history.write, events)
-
-    async def on_error(self, cycler: str | None, error: BaseException) -> None:
-        if cycler is not None:
-            events = self.engine.on_error(cycler, error, time.time())
-            if events:
-                await asyncio.to_thread(self.history.write, events)
+        await super().publish(events)
 
     async def stop(self) -> None:
         try:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..client import AsyncCyclerClient
 from ..logger import CyclerSpec, Listener, Logger, ReadingBatch
 from .engine import AlertEngine
+from .events import AlertEvent
 from .notifiers import AsyncClientStopper
 
 __all__ = ["AlertListener", "run_alerts"]
@@ -37,7 +38,9 @@ class AlertListener(Listener):
     ``cyclers``: the logger's :class:`CyclerSpec` list, needed only by rules with
     ``action = "stop"`` (the listener then opens its own control connection to a cycler the
     first time it must stop a channel there). The engine is closed when the logger stops
-    (queued alerts are delivered first, for up to ``close_timeout_s``).
+    (queued alerts are delivered first, for up to ``close_timeout_s``). ``on_alert`` is called
+    (on the event loop's thread) with every event the engine produced, e.g. an MQTT
+    publisher's :meth:`~pyctiarbin.logger.mqtt.MqttPublisher.alert_sink`.
     """
 
     def __init__(
@@ -46,8 +49,10 @@ class AlertListener(Listener):
         cyclers: Sequence[CyclerSpec] = (),
         *,
         close_timeout_s: float = 10.0,
+        on_alert: Callable[[AlertEvent], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.on_alert = on_alert
         self.specs = {spec.name: spec for spec in cyclers}
         self.close_timeout_s = close_timeout_s
         self._clients: dict[str, AsyncCyclerClient] = {}
@@ -72,14 +77,21 @@ class AlertListener(Listener):
             self.engine.set_stopper(AsyncClientStopper(self._clients, asyncio.get_running_loop()))
 
     async def on_readings(self, batch: ReadingBatch) -> None:
-        self.engine.on_readings(
+        events = self.engine.on_readings(
             batch.cycler.name, [reading.status for reading in batch.readings], batch.unix_time_s
         )
+        await self.publish(events)
 
     async def on_error(self, cycler: str | None, error: BaseException) -> None:
         # cycler None: one of this listener's own methods raised; the logger logged it.
         if cycler is not None:
-            self.engine.on_error(cycler, error, time.time())
+            await self.publish(self.engine.on_error(cycler, error, time.time()))
+
+    async def publish(self, events: Sequence[AlertEvent]) -> None:
+        """Hand the engine's new events on to ``on_alert``; subclasses add destinations."""
+        if self.on_alert is not None:
+            for event in events:
+                self.on_alert(event)
 
     async def stop(self) -> None:
         # Off the event loop: delivering the last alerts (and a stop action, which needs this

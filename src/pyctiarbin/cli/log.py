@@ -31,13 +31,16 @@ from .app import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..config import LabConfig
     from ..logger import DatabaseSink, Logger
+    from ..logger.mqtt import MqttPublisher
 
 __all__ = ["register"]
 
 DEFAULT_DB = "sqlite:///pycti-log.db"
 _PANEL_CYCLERS = MULTI_CYCLER_PANEL
 _PANEL_STORAGE = "Storage"
+_PANEL_MQTT = "Publishing (MQTT)"
 
 
 def _tolerances(values: list[str] | None) -> dict[str, float]:
@@ -76,6 +79,28 @@ def _open_sink(url: str, **options: object) -> DatabaseSink:
         return open_sink(url, **options)
     except ImportError as exc:
         raise CliError(f"--db {url.split('://')[0]}://...: {exc}") from exc
+
+
+def _mqtt_publisher(
+    url: str | None, queue: int | None, config: LabConfig | None
+) -> MqttPublisher | None:
+    mqtt_config = config.mqtt if config is not None else None
+    if url is None and mqtt_config is not None:
+        url = mqtt_config.url
+    if url is None:
+        if queue is not None:
+            raise CliError("--mqtt-queue needs --mqtt URL (or a [mqtt] url in the config file)")
+        return None
+    try:
+        from ..logger.mqtt import MqttPublisher, MqttSettings
+
+        options: dict[str, Any] = {"queue_size": queue} if queue is not None else {}
+        settings = MqttSettings.from_url(url, config=mqtt_config, **options)
+        return MqttPublisher(settings)
+    except ValueError as exc:
+        raise CliError(f"--mqtt: {exc}", ExitCode.USAGE) from None
+    except ImportError as exc:
+        raise CliError(f"--mqtt: {exc}") from exc
 
 
 async def _run_logger(logger: Logger, duration_s: float | None, live: Console | None) -> None:
@@ -233,6 +258,28 @@ def register(app: typer.Typer) -> None:
                 metavar="RULES.toml",
             ),
         ] = None,
+        mqtt: Annotated[
+            str | None,
+            typer.Option(
+                "--mqtt",
+                help="Also publish every reading to this MQTT broker: mqtt://HOST[:PORT][/PREFIX] "
+                "or mqtts:// (TLS). Credentials and TLS files: PYCTI_MQTT_* variables or the "
+                "config file's [mqtt] table (see docs/mqtt.md). Default: the config's [mqtt] url.",
+                metavar="URL",
+                rich_help_panel=_PANEL_MQTT,
+            ),
+        ] = None,
+        mqtt_queue: Annotated[
+            int | None,
+            typer.Option(
+                "--mqtt-queue",
+                help="Messages kept per cycler while the broker is away (default 50000).",
+                min=1,
+                max=60_000,
+                metavar="MESSAGES",
+                rich_help_panel=_PANEL_MQTT,
+            ),
+        ] = None,
     ) -> None:
         """Log every channel of every cycler into a database until stopped.
 
@@ -243,18 +290,17 @@ def register(app: typer.Typer) -> None:
         """
         from ..logger import Listener, Logger, OnChangeFilter, OwnershipError
 
-        specs = cycler_specs(
-            cycler,
-            load_lab_config(config_path) if config_path is not None else None,
-            env_file,
-            user,
-        )
+        lab_config = load_lab_config(config_path) if config_path is not None else None
+        specs = cycler_specs(cycler, lab_config, env_file, user)
         filter_ = None
         if on_change:
             filter_ = OnChangeFilter(_tolerances(tolerance), max_interval)
         elif tolerance:
             raise CliError("--tolerance only applies with --on-change")
         listeners: list[Listener] = []
+        publisher = _mqtt_publisher(mqtt, mqtt_queue, lab_config)
+        if publisher is not None:
+            listeners.append(publisher)
         if alerts is not None:
             from ..alerts import RuleError, load_alert_config
             from .alerts import alerts_on_stdout
@@ -266,7 +312,14 @@ def register(app: typer.Typer) -> None:
             from ..alerts.history import AlertHistory, RecordingAlertListener
 
             # The alerts also go to the database (table alert_events) for the dashboard.
-            listeners.append(RecordingAlertListener(alert_config.engine(), AlertHistory(db), specs))
+            listeners.append(
+                RecordingAlertListener(
+                    alert_config.engine(),
+                    AlertHistory(db),
+                    specs,
+                    on_alert=publisher.alert_sink() if publisher is not None else None,
+                )
+            )
         sink = _open_sink(db, max_buffer_rows=max_buffer, spill_path=spill, on_change=filter_)
         logger = Logger(
             specs,
@@ -319,6 +372,15 @@ def register(app: typer.Typer) -> None:
         if not show_live:
             for line in health_lines(health):
                 typer.echo(line)
+        if publisher is not None:
+            mqtt_stats = publisher.stats()
+            if mqtt_stats.dropped or mqtt_stats.unpublished:
+                typer.echo(
+                    f"pycti log: MQTT {mqtt_stats.url}: {mqtt_stats.dropped} reading(s) dropped "
+                    f"(queue full), {mqtt_stats.unpublished} message(s) not published at stop; "
+                    "the database has every reading",
+                    err=True,
+                )
         stats = sink.stats()
         if stats.backlog_rows:
             typer.echo(

@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from .mqtt import MqttStats
 from .poller import CyclerState, Logger, LoggerHealth
 from .sinks.base import SinkStats
 
@@ -144,6 +145,17 @@ def render_health(health: LoggerHealth, now_unix_s: float | None = None) -> Grou
                     str(stats.write_errors),
                     Text(stats.last_error[:80], style="red") if stats.last_error else "",
                 )
+            elif isinstance(stats, MqttStats):
+                up = stats.connected == stats.cyclers
+                listeners.add_row(
+                    stats.url,
+                    Text(f"up {stats.connected}/{stats.cyclers}", style="green" if up else "red"),
+                    f"{stats.published} published",
+                    f"{stats.queued} queued",
+                    str(entry.queued),
+                    Text(f"{stats.dropped} dropped", style="red") if stats.dropped else "0",
+                    "",
+                )
             else:
                 listeners.add_row(
                     entry.name, "-", "-", "-", str(entry.queued), "-", listener_details(stats)
@@ -168,6 +180,12 @@ def health_lines(health: LoggerHealth, now_unix_s: float | None = None) -> list[
             lines.append(
                 f"{stats.url} {_sink_state(stats)} written={stats.rows_written} "
                 f"backlog={stats.buffered_rows}+{stats.spilled_rows} errors={stats.write_errors}"
+            )
+        elif isinstance(stats, MqttStats):
+            lines.append(
+                f"{stats.url} connected={stats.connected}/{stats.cyclers} "
+                f"published={stats.published} queued={stats.queued} dropped={stats.dropped} "
+                f"unpublished={stats.unpublished}"
             )
         elif stats is not None:
             lines.append(f"{entry.name} queued={entry.queued} {listener_details(stats)}")

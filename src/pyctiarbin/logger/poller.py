@@ -19,13 +19,16 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..client import AsyncCyclerClient, ConnectionState
 from ..errors import CtiError, LoginError, UnexpectedFeedback
 from .boundaries import BoundaryTracker, ChannelTrack
 from .listener import Listener, OwnershipGuard, StateSource
 from .readings import CyclerInfo, CyclerSpec, Gap, ReadingBatch
+
+if TYPE_CHECKING:
+    from .mqtt import MqttSettings
 
 __all__ = [
     "CyclerHealth",
@@ -165,11 +168,14 @@ class Logger:
     Options: ``aux`` (read aux/BMS/SMB values too; default True), ``timeout_s`` (answer timeout
     per poll, default ``max(1, interval)``), ``backoff_s``/``max_backoff_s`` (reconnect backoff),
     ``standby`` (wait for a cycler owned by another logger instead of failing),
-    ``claim_retry_s`` (how often a standby logger tries to take over).
+    ``claim_retry_s`` (how often a standby logger tries to take over), ``mqtt`` (a broker URL
+    ``mqtt://HOST[:PORT][/PREFIX]`` or :class:`~pyctiarbin.logger.mqtt.MqttSettings`: also
+    publish every reading there, see :class:`~pyctiarbin.logger.mqtt.MqttPublisher`).
 
     Raises:
         ValueError: from the constructor, for duplicate cycler names, one address (host and
-            port, the host compared without case) given twice, or a bad interval.
+            port, the host compared without case) given twice, a bad interval or a bad MQTT URL.
+        ImportError: from the constructor, for ``mqtt`` without paho-mqtt installed.
     """
 
     def __init__(
@@ -184,6 +190,7 @@ class Logger:
         max_backoff_s: float = 30.0,
         standby: bool = False,
         claim_retry_s: float = 5.0,
+        mqtt: str | MqttSettings | None = None,
     ) -> None:
         if not cyclers:
             raise ValueError("no cycler to log")
@@ -210,6 +217,10 @@ class Logger:
             raise ValueError("backoff_s, max_backoff_s and claim_retry_s must be positive")
         self.cyclers = list(cyclers)
         self.listeners = list(listeners)
+        if mqtt is not None:
+            from .mqtt import MqttPublisher
+
+            self.listeners.append(MqttPublisher(mqtt))
         self.interval_s = float(interval_s)
         self.aux = aux
         self.timeout_s = float(timeout_s) if timeout_s is not None else max(1.0, self.interval_s)

@@ -1,0 +1,714 @@
+"""Live readings on an MQTT broker: the logger's readings, channel states and events as JSON.
+
+:class:`MqttPublisher` is a :class:`~pyctiarbin.logger.Listener`. For each cycler it keeps its
+own connection to the broker (so each cycler has its own last will) and publishes:
+
+* ``PREFIX/<cycler>/<channel>/reading``: every reading (QoS 1);
+* ``PREFIX/<cycler>/<channel>/state``: status, test and step, retained, when they change;
+* ``PREFIX/<cycler>/events``: cycler up/down, gaps, test boundaries, alerts, queue overflows;
+* ``PREFIX/<cycler>/online``: retained ``true`` while the logger runs, ``false`` when it stops
+  or (the last will) when its connection dies.
+
+What it guarantees: publishing never blocks the poller or the database sinks. Messages wait in
+a bounded in-memory queue per cycler while the broker is away and go out in order, per cycler,
+when it is back (a window of messages is handed to the MQTT client at a time, and the next one
+only once the broker acknowledged the whole window, so a reconnect can re-send but never
+reorder). A reading that finds the queue full is dropped and counted (:meth:`stats`, a log
+line, and a ``queue_overflow`` event once the queue has room again). QoS 1 means "at least
+once": after a reconnect a subscriber may see a reading twice (same channel and
+``unix_time_s``).
+
+The payloads are described by the JSON Schema :func:`payload_schema` (shipped as
+``mqtt_payloads.schema.json``); see ``docs/mqtt.md``. The MQTT protocol itself is paho-mqtt's
+(``pip install 'pycti-arbin[mqtt]'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..config import (
+    ENV_MQTT_CA_FILE,
+    ENV_MQTT_CERT_FILE,
+    ENV_MQTT_KEY_FILE,
+    ENV_MQTT_PASSWORD,
+    ENV_MQTT_USERNAME,
+    MqttConfig,
+)
+from .listener import Listener
+from .readings import READING_COLUMNS, CyclerInfo, Gap, Reading, ReadingBatch, reading_row
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from ..alerts.events import AlertEvent
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "MqttPublisher",
+    "MqttSettings",
+    "MqttStats",
+    "payload_schema",
+    "reading_payload",
+]
+
+log = logging.getLogger("pyctiarbin.logger")
+
+DEFAULT_PREFIX = "pycti"
+_DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+#: paho numbers its messages with 16-bit ids; a queue that large could reuse one.
+_MAX_QUEUE = 60_000
+_INSTALL_HINT = "MQTT publishing needs paho-mqtt: pip install 'pycti-arbin[mqtt]'"
+_SCHEMA_FILE = "mqtt_payloads.schema.json"
+
+
+# -- settings ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """Where to publish and how to log in. The password never appears in the repr.
+
+    Build it with :meth:`from_url` (``mqtt://HOST[:PORT][/PREFIX]``, ``mqtts://`` for TLS),
+    which takes credentials and TLS files from the environment or the lab config, never from
+    the URL.
+
+    ``queue_size``: messages kept per cycler while the broker is away (at most 60000);
+    ``window``: messages handed to the MQTT client before waiting for the broker's
+    acknowledgements; ``drain_timeout_s``: how long :meth:`MqttPublisher.stop` waits for the
+    queue to empty.
+
+    Raises:
+        ValueError: from the constructor, for an empty host, a bad port, prefix or size.
+    """
+
+    host: str
+    port: int = 1883
+    prefix: str = DEFAULT_PREFIX
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    queue_size: int = 50_000
+    window: int = 500
+    keepalive_s: int = 30
+    drain_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("MQTT broker: the host is empty")
+        port = self.port
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"MQTT broker port must be 1..65535, not {port!r}")
+        prefix = self.prefix
+        if not prefix or prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
+            raise ValueError(f"MQTT topic prefix {prefix!r} must be non-empty levels joined by '/'")
+        if any(c in prefix for c in "+#\0"):
+            raise ValueError(f"MQTT topic prefix {prefix!r} must not hold '+', '#' or NUL")
+        if not 1 <= self.queue_size <= _MAX_QUEUE:
+            raise ValueError(f"MQTT queue_size must be 1..{_MAX_QUEUE}, not {self.queue_size!r}")
+        if not 1 <= self.window <= self.queue_size:
+            raise ValueError(f"MQTT window must be 1..queue_size, not {self.window!r}")
+        if self.keepalive_s < 5 or self.drain_timeout_s < 0:
+            raise ValueError("MQTT keepalive_s must be >= 5 and drain_timeout_s >= 0")
+        if self.password is not None and self.username is None:
+            raise ValueError("an MQTT password is given without a user name")
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        config: MqttConfig | None = None,
+        environ: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> MqttSettings:
+        """Settings for ``mqtt://HOST[:PORT][/PREFIX]`` or ``mqtts://...`` (TLS; port 8883).
+
+        The user name, password and TLS files come from the environment
+        (``PYCTI_MQTT_USERNAME``, ``PYCTI_MQTT_PASSWORD``, ``PYCTI_MQTT_CA_FILE``,
+        ``PYCTI_MQTT_CERT_FILE``, ``PYCTI_MQTT_KEY_FILE``), else from ``config`` (the lab
+        config's ``[mqtt]`` table). ``options`` set the other fields (``queue_size``, ...).
+
+        Raises:
+            ValueError: for another scheme, credentials in the URL, a missing host, a bad
+                port or prefix, or a password without a user name.
+        """
+        parts = urllib.parse.urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, not {url!r}")
+        if "@" in parts.netloc:
+            raise ValueError(
+                "MQTT URL must not hold a user name or password; set "
+                f"{ENV_MQTT_USERNAME}/{ENV_MQTT_PASSWORD} or the config file's [mqtt] table"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError(f"MQTT URL takes no ?query or #fragment: {url!r}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"MQTT URL {url!r}: the port must be a number in 1..65535") from None
+        host = parts.hostname or ""
+        if not host:
+            raise ValueError(f"MQTT URL {url!r} has no host")
+        prefix = parts.path.strip("/") or DEFAULT_PREFIX
+        env = os.environ if environ is None else environ
+        cfg = config if config is not None else MqttConfig()
+
+        def pick(name: str, configured: Any) -> Any:
+            value = env.get(name)
+            return value if value else configured
+
+        def path(name: str, configured: Path | None) -> Path | None:
+            value = pick(name, configured)
+            return Path(value).expanduser() if value is not None else None
+
+        values: dict[str, Any] = {
+            "host": host,
+            "port": port if port is not None else _DEFAULT_PORTS[scheme],
+            "prefix": prefix,
+            "tls": scheme == "mqtts",
+            "username": pick(ENV_MQTT_USERNAME, cfg.username),
+            "password": pick(ENV_MQTT_PASSWORD, cfg.password),
+            "ca_file": path(ENV_MQTT_CA_FILE, cfg.ca_file),
+            "cert_file": path(ENV_MQTT_CERT_FILE, cfg.cert_file),
+            "key_file": path(ENV_MQTT_KEY_FILE, cfg.key_file),
+        }
+        if cfg.queue_size is not None:
+            values["queue_size"] = cfg.queue_size
+        values.update(options)
+        return cls(**values)
+
+    @property
+    def display_url(self) -> str:
+        """The broker's URL without credentials, for logs and tables."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}/{self.prefix}"
+
+
+# -- payloads ----------------------------------------------------------------------------------
+
+# Columns written raw (they already are JSON text in the row) after the others.
+_RAW_JSON = ("aux", "bms", "smb")
+_SCALAR_COLUMNS = tuple(c for c in READING_COLUMNS if c not in _RAW_JSON)
+_SCALAR_COUNT = len(_SCALAR_COLUMNS)
+if READING_COLUMNS[_SCALAR_COUNT:] != _RAW_JSON:  # pragma: no cover - a layout change
+    raise RuntimeError("reading_payload expects aux, bms, smb as the last reading columns")
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def reading_payload(reading: Reading) -> bytes:
+    """The JSON payload of one reading: the ``readings`` table row as an object (the same
+    names and values the database stores; aux, BMS and SMB as nested JSON, not text)."""
+    row = reading_row(reading)
+    head = _dumps(dict(zip(_SCALAR_COLUMNS, row, strict=False)))
+    aux, bms, smb = row[_SCALAR_COUNT:]
+    return (
+        f'{head[:-1]},"aux":{aux or "null"},"bms":{bms or "null"},"smb":{smb or "null"}}}'
+    ).encode()
+
+
+def _state_of(reading: Reading) -> tuple[Any, ...]:
+    s = reading.status
+    return (
+        s.status.label,
+        reading.test_id,
+        s.schedule,
+        s.test_name,
+        s.barcode,
+        s.step_and_cycle_format,
+    )
+
+
+def _state_payload(reading: Reading, state: tuple[Any, ...]) -> bytes:
+    keys = ("status", "test_id", "schedule", "test_name", "barcode", "step_and_cycle_format")
+    body: dict[str, Any] = {
+        "cycler": reading.cycler,
+        "channel": reading.channel,
+        "unix_time_s": reading.unix_time_s,
+    }
+    body.update(zip(keys, state, strict=True))
+    return _dumps(body).encode()
+
+
+def _event_payload(event: str, cycler: str, unix_time_s: float, /, **details: Any) -> bytes:
+    body = {"event": event, "cycler": cycler, "unix_time_s": unix_time_s, **details}
+    return _dumps(body).encode()
+
+
+def _online_payload(cycler: str, online: bool, reason: str) -> bytes:
+    body: dict[str, Any] = {"cycler": cycler, "online": online, "reason": reason}
+    if online or reason != "connection lost":
+        body["unix_time_s"] = time.time()
+    return _dumps(body).encode()
+
+
+def payload_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of every payload: ``$defs`` ``reading``, ``state``,
+    ``event`` and ``online``, one per topic kind."""
+    text = resources.files(__package__).joinpath(_SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+# -- one cycler's connection -------------------------------------------------------------------
+
+
+def _import_paho() -> Any:
+    try:
+        import paho.mqtt.client as paho
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    return paho
+
+
+_Message = tuple[str, bytes, bool]
+
+
+class _CyclerLink:
+    """One cycler's MQTT connection, its queue and its counters.
+
+    Locking: paho calls ``on_publish`` holding its own message lock, so ``_lock`` is taken
+    after paho's, never around a call into paho.
+    """
+
+    def __init__(self, settings: MqttSettings, cycler: str, client_id: str) -> None:
+        paho = _import_paho()
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.cycler = cycler
+        self.settings = settings
+        self.online_topic = f"{settings.prefix}/{cycler}/online"
+        self._lock = threading.Lock()
+        self._queue: deque[_Message] = deque()
+        self._window = 0  # messages handed to paho, not yet acknowledged
+        self._connected = False
+        self._closing = False
+        self._ever_connected = False
+        self._last_refusal = ""
+        self._failing = False
+        self._accepted = (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN)
+        self.published = 0
+        self.dropped = 0
+        self.unpublished = 0
+        self.reconnects = 0
+        self._dropping_since: float | None = None
+        self._dropped_in_episode = 0
+        client: Client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=True,
+            protocol=paho.MQTTv311,
+        )
+        client.max_inflight_messages_set(settings.window)
+        client.max_queued_messages_set(0)  # bounded by our own queue instead
+        client.reconnect_delay_set(1, 30)
+        client.will_set(
+            self.online_topic, _online_payload(cycler, False, "connection lost"), 1, True
+        )
+        if settings.username is not None:
+            client.username_pw_set(settings.username, settings.password)
+        if settings.tls:
+            client.tls_set(
+                ca_certs=str(settings.ca_file) if settings.ca_file else None,
+                certfile=str(settings.cert_file) if settings.cert_file else None,
+                keyfile=str(settings.key_file) if settings.key_file else None,
+            )
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        self.client = client
+
+    def start(self) -> None:
+        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive_s)
+        self.client.loop_start()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def queued(self) -> int:
+        """Messages not yet acknowledged by the broker."""
+        return len(self._queue) + self._window
+
+    # -- feeding (the event loop's thread) -----------------------------------------------------
+
+    def put(self, messages: Sequence[_Message], *, bounded: bool = True) -> int:
+        """Queue ``messages`` (in order); returns how many found no room (bounded only)."""
+        refused = 0
+        with self._lock:
+            room = self.settings.queue_size - len(self._queue) - self._window
+            if bounded and room < len(messages):
+                refused = len(messages) - max(0, room)
+                messages = messages[: max(0, room)]
+                self.dropped += refused
+            self._queue.extend(messages)
+            batch = self._take_window() if self._window == 0 and self._connected else []
+        self._hand(batch)
+        if refused:
+            self._count_refused(refused)
+        elif self._dropping_since is not None and bounded:
+            self._end_overflow()
+        return refused
+
+    def _take_window(self) -> list[_Message]:
+        # Called with _lock held.
+        count = min(len(self._queue), self.settings.window)
+        batch = [self._queue.popleft() for _ in range(count)]
+        self._window = count
+        return batch
+
+    def _hand(self, batch: list[_Message]) -> None:
+        publish = self.client.publish
+        for topic, payload, retain in batch:
+            info = publish(topic, payload, 1, retain)
+            if info.rc not in self._accepted:  # without a connection: sent after the reconnect
+                # Not expected with an unbounded paho queue and 16-bit ids to spare.
+                with self._lock:
+                    self._window -= 1
+                    self.dropped += 1
+                log.error(
+                    "MQTT %s: the client refused a message for %s (error %d)",
+                    self.cycler,
+                    topic,
+                    info.rc,
+                )
+
+    def _count_refused(self, count: int) -> None:
+        self._dropped_in_episode += count
+        if self._dropping_since is None:
+            self._dropping_since = time.time()
+            log.warning(
+                "MQTT %s: the queue is full (%d messages, broker %s); new readings are dropped "
+                "from MQTT (the database still gets them) until the broker takes them",
+                self.cycler,
+                self.settings.queue_size,
+                "connected" if self._connected else "unreachable",
+            )
+
+    def _end_overflow(self) -> None:
+        since, count = self._dropping_since, self._dropped_in_episode
+        self._dropping_since = None
+        self._dropped_in_episode = 0
+        now = time.time()
+        log.warning(
+            "MQTT %s: %d reading(s) were dropped while the queue was full (%.1f s)",
+            self.cycler,
+            count,
+            now - (since or now),
+        )
+        event = _event_payload(
+            "queue_overflow", self.cycler, now, dropped=count, start_s=since, end_s=now
+        )
+        self.put([(f"{self.settings.prefix}/{self.cycler}/events", event, False)], bounded=False)
+
+    # -- paho's network thread -----------------------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            refusal = str(reason_code)
+            if refusal != self._last_refusal:
+                log.error(
+                    "MQTT %s: broker %s refused the connection: %s",
+                    self.cycler,
+                    self.settings.display_url,
+                    refusal,
+                )
+            self._last_refusal = refusal
+            return
+        self._last_refusal = ""
+        self._failing = False
+        online = (self.online_topic, _online_payload(self.cycler, True, "logger running"), True)
+        with self._lock:
+            self._connected = True
+            if self._ever_connected:
+                self.reconnects += 1
+            self._ever_connected = True
+            backlog = len(self._queue) + self._window
+            # The online flag goes first: it is retained and its order does not matter.
+            self._queue.appendleft(online)
+            batch = self._take_window() if self._window == 0 else []
+        log.info(
+            "MQTT %s: connected to %s (%d message(s) waiting)",
+            self.cycler,
+            self.settings.display_url,
+            backlog,
+        )
+        # Within on_connect paho sends these before re-sending nothing (the window was empty).
+        self._hand(batch)
+
+    def _on_connect_fail(self, client: Client, userdata: Any) -> None:
+        # paho retries by itself (1 s doubling to 30 s); say so once per outage.
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "MQTT %s: cannot connect to the broker %s; queueing up to %d messages and retrying",
+                self.cycler,
+                self.settings.display_url,
+                self.settings.queue_size,
+            )
+
+    def _on_disconnect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            was_connected = self._connected
+            self._connected = False
+        if was_connected and not self._closing:
+            log.warning(
+                "MQTT %s: lost the broker %s (%s); queueing up to %d messages",
+                self.cycler,
+                self.settings.display_url,
+                reason_code,
+                self.settings.queue_size,
+            )
+
+    def _on_publish(
+        self,
+        client: Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        with self._lock:
+            self.published += 1
+            self._window -= 1
+            batch = self._take_window() if self._window == 0 and self._connected else []
+        self._hand(batch)
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Disconnect (no last will: the offline flag was published) and end paho's thread."""
+        self.unpublished = self.queued
+        self._closing = True
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# -- the listener ------------------------------------------------------------------------------
+
+
+@dataclass
+class MqttStats:
+    """Figures of an :class:`MqttPublisher` (``Logger.health()``, the live view)."""
+
+    url: str
+    #: Cyclers whose connection to the broker is up / all cyclers.
+    connected: int = 0
+    cyclers: int = 0
+    #: Messages the broker acknowledged.
+    published: int = 0
+    #: Messages waiting for the broker (queued or not yet acknowledged).
+    queued: int = 0
+    #: Readings dropped because a queue was full (the database still has them).
+    dropped: int = 0
+    #: Messages still waiting when the publisher stopped (broker unreachable).
+    unpublished: int = 0
+    reconnects: int = 0
+    dropped_by_cycler: dict[str, int] = field(default_factory=dict)
+
+
+class MqttPublisher(Listener):
+    """Publishes the logger's readings, channel states and events to an MQTT broker.
+
+    ``MqttPublisher("mqtt://broker.lab:1883/lab1")`` or ``MqttPublisher(MqttSettings(...))``;
+    credentials and TLS files as :meth:`MqttSettings.from_url` finds them. Add it to the
+    logger's listeners (or pass ``mqtt=`` to :class:`~pyctiarbin.logger.Logger`).
+    :meth:`alert_sink` gives the callback that puts alert events on the events topic.
+
+    Raises:
+        ImportError: from the constructor, when paho-mqtt is not installed (with the hint).
+        ValueError: from the constructor, for a malformed URL or settings.
+    """
+
+    def __init__(self, broker: str | MqttSettings) -> None:
+        _import_paho()
+        self.settings = (
+            broker if isinstance(broker, MqttSettings) else MqttSettings.from_url(broker)
+        )
+        self._links: dict[str, _CyclerLink] = {}
+        self._states: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._topics: dict[tuple[str, int], tuple[str, str]] = {}
+        self._client_tag = f"{socket.gethostname()[:20]}-{os.getpid()}"
+
+    def __repr__(self) -> str:
+        return f"MqttPublisher({self.settings.display_url!r})"
+
+    def _link(self, cycler: str) -> _CyclerLink:
+        link = self._links.get(cycler)
+        if link is None:
+            link = _CyclerLink(self.settings, cycler, f"pycti-{cycler}-{self._client_tag}")
+            self._links[cycler] = link
+            link.start()
+        return link
+
+    async def on_start(self, cyclers: Sequence[str]) -> None:
+        for name in cyclers:
+            self._link(name)
+
+    async def on_readings(self, batch: ReadingBatch) -> None:
+        cycler = batch.cycler.name
+        prefix = self.settings.prefix
+        link = self._link(cycler)
+        states = self._states
+        topics = self._topics
+        readings: list[_Message] = []
+        changes: list[_Message] = []
+        for reading in batch.readings:
+            key = (cycler, reading.status.channel_index)
+            names = topics.get(key)
+            if names is None:
+                base = f"{prefix}/{cycler}/{reading.channel}"
+                names = topics[key] = (f"{base}/reading", f"{base}/state")
+            readings.append((names[0], reading_payload(reading), False))
+            state = _state_of(reading)
+            if states.get(key) != state:
+                states[key] = state
+                changes.append((names[1], _state_payload(reading, state), True))
+        events = f"{prefix}/{cycler}/events"
+        for event in batch.events:
+            payload = _event_payload(
+                "test",
+                cycler,
+                event.unix_time_s,
+                channel=event.channel,
+                kind=event.kind.value,
+                test_id=event.test_id,
+                status=event.status,
+                previous_status=event.previous_status,
+                schedule=event.schedule,
+                test_name=event.test_name,
+                barcode=event.barcode,
+                test_time_s=event.test_time_s,
+            )
+            changes.append((events, payload, False))
+        if readings:
+            link.put(readings)
+        if changes:
+            # State and events are few and are never dropped (they bypass the bound).
+            link.put(changes, bounded=False)
+
+    async def on_cycler(self, info: CyclerInfo) -> None:
+        payload = _event_payload(
+            "cycler_up",
+            info.name,
+            time.time(),
+            address=f"{info.host}:{info.port}",
+            serial_number=info.serial_number,
+            num_channels=info.num_channels,
+        )
+        self._put_event(info.name, payload)
+
+    async def on_gap(self, gap: Gap) -> None:
+        if gap.end_s is None:
+            payload = _event_payload(
+                "cycler_down", gap.cycler, time.time(), start_s=gap.start_s, reason=gap.reason
+            )
+        else:
+            payload = _event_payload(
+                "gap",
+                gap.cycler,
+                gap.end_s,
+                start_s=gap.start_s,
+                end_s=gap.end_s,
+                missed_intervals=gap.missed_intervals,
+                reason=gap.reason,
+            )
+        self._put_event(gap.cycler, payload)
+
+    def alert_sink(self) -> Callable[[AlertEvent], None]:
+        """A callback for alert events (``AlertListener(..., on_alert=...)``): each goes to
+        ``PREFIX/<cycler>/events`` as ``{"event": "alert", ...}``. Call it on the event loop's
+        thread."""
+
+        def publish_alert(alert: AlertEvent) -> None:
+            details = alert.to_dict()
+            details["alert"] = details.pop("event")
+            details.pop("cycler")
+            payload = _event_payload("alert", alert.cycler, alert.time, **details)
+            self._put_event(alert.cycler, payload)
+
+        return publish_alert
+
+    def _put_event(self, cycler: str, payload: bytes) -> None:
+        topic = f"{self.settings.prefix}/{cycler}/events"
+        self._link(cycler).put([(topic, payload, False)], bounded=False)
+
+    async def stop(self) -> None:
+        """Publish ``online: false``, wait up to ``drain_timeout_s`` for the queues to empty,
+        then disconnect. What could not be published is logged and counted."""
+        links = list(self._links.values())
+        for link in links:
+            if link._dropping_since is not None:
+                link._end_overflow()
+            offline = _online_payload(link.cycler, False, "logger stopped")
+            link.put([(link.online_topic, offline, True)], bounded=False)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.drain_timeout_s
+        while any(link.queued for link in links) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for link in links:
+            link.close()
+            if link.unpublished:
+                log.warning(
+                    "MQTT %s: %d message(s) were not published (the broker %s did not take them "
+                    "before the stop)",
+                    link.cycler,
+                    link.unpublished,
+                    self.settings.display_url,
+                )
+            if link.dropped:
+                log.warning(
+                    "MQTT %s: %d reading(s) in all were dropped because the queue was full",
+                    link.cycler,
+                    link.dropped,
+                )
+
+    def stats(self) -> MqttStats:
+        """A snapshot of the publisher's figures."""
+        links = list(self._links.values())
+        return MqttStats(
+            url=self.settings.display_url,
+            connected=sum(link.connected for link in links),
+            cyclers=len(links),
+            published=sum(link.published for link in links),
+            queued=sum(link.queued for link in links),
+            dropped=sum(link.dropped for link in links),
+            unpublished=sum(link.unpublished for link in links),
+            reconnects=sum(link.reconnects for link in links),
+            dropped_by_cycler={link.cycler: link.dropped for link in links if link.dropped},
+        )
