@@ -223,7 +223,7 @@ def test_log_evaluates_alert_rules_on_the_logged_readings(
     assert "bay1 ch 3" in fired[0]
     # The closing summary has the alert listener's figures too.
     assert result.stdout.splitlines()[-1] == (
-        "AlertListener queued=0 active: 1; active alerts: cell too hot (bay1 ch 3); "
+        "RecordingAlertListener queued=0 active: 1; active alerts: cell too hot (bay1 ch 3); "
         "log delivered: 1; log failed: 0"
     )
     # The same readings were stored: the logger did the polling, once.
