@@ -73,6 +73,7 @@ from ..protocol import (
     AutoCalibrationFeedback,
     AutoCalibrationRequest,
     AutoCalibrationResult,
+    AuxOptions,
     BarcodeChannelType,
     BarcodeEntry,
     BrowseDirectoryFeedback,
@@ -1473,7 +1474,7 @@ class _Server:
     def _channel_info_simple(
         self, connection: _Connection, request: SimpleChannelInfoRequest
     ) -> list[Reply]:
-        records = self._records(request.channel_index, request.selection, 1)
+        records = self._records(request.channel_index, request.selection, AuxOptions.AUX)
         simple = tuple(
             SimpleChannelRecord(
                 r.channel_index,
