@@ -40,7 +40,7 @@ def test_mv_list_is_the_dlls_26_and_20_items_and_round_trips() -> None:
 
 
 def test_mv_list_reading_takes_the_i32_slot_when_the_u32_slot_is_empty() -> None:
-    dwords, qwords = mv_list(ResumeData(cycle=3), 2)
+    dwords, _qwords = mv_list(ResumeData(cycle=3), 2)
     from dataclasses import replace
 
     dwords = (replace(dwords[0], value_u32=0), *dwords[1:])
