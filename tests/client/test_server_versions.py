@@ -134,5 +134,5 @@ def test_override_of_the_reported_version(kind: str) -> None:
 
 def test_server_version_option_is_checked() -> None:
     for bad in ("MitsX_9", 1.5, True):
-        with pytest.raises(ValueError, match="server version"):
+        with pytest.raises(ValueError, match=r"server.version"):
             CyclerClient("127.0.0.1", username="a", password="b", server_version=bad)  # type: ignore[arg-type]
