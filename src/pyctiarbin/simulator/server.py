@@ -2076,13 +2076,14 @@ class Simulator:
 
     def _log_started(self) -> None:
         logger.info(
-            "simulator: %d channels on %s:%d (files: %s), root %s, speed %gx",
+            "simulator: %d channels on %s:%d (files: %s), root %s, speed %gx, server version %s",
             self.config.channels,
             self.host,
             self.port,
             self.file_port,
             self._root,
             self.config.speed,
+            self.config.server_version.name,
         )
 
     # -- where it is ---------------------------------------------------------------------------
