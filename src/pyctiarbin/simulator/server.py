@@ -52,6 +52,7 @@ import socket
 import struct
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -328,8 +329,8 @@ class _Server:
         self.port = 0
         self.file_port: int | None = None
         self.handlers = self._handler_table()
-        #: Command codes of the requests received, in order (for tests and tools).
-        self.received_codes: list[int] = []
+        #: Command codes of the latest requests received, oldest first (for tests and tools).
+        self.received_codes: deque[int] = deque(maxlen=_RECEIVED_CODES_KEPT)
         # State of the commands of newer servers.
         self.data_log_interval_s = 1.0
         self.trays_engaged: dict[int, bool] = {index: False for index in range(_TRAYS)}
@@ -1790,6 +1791,8 @@ def _resume_data_failed(request: Any) -> Reply:
 
 
 _TRAYS = 4
+#: How many request codes a simulator remembers (a long-running one must not grow).
+_RECEIVED_CODES_KEPT = 100_000
 _VLS_NAMES = (*ChannelRecord.LAYOUT.names, "aux", "bms", "smb")
 _MV_UD_NUMBER = {int(code): number for number, code in enumerate(MetaCode, start=1)}
 # Meta code -> the channel reading GET_MV answers for it (DLL reference 5.2).
@@ -2164,7 +2167,8 @@ class Simulator:
 
     @property
     def received_codes(self) -> list[int]:
-        """The command codes of every request received (both ports), oldest first (a copy)."""
+        """The command codes of the requests received (both ports; the latest 100 000), oldest
+        first (a copy)."""
         return list(self._running_server().received_codes)
 
     def clear_received_codes(self) -> None:
