@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -11,10 +12,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from ..errors import UnsupportedCommand
+from ..errors import CtiTimeout, UnsupportedCommand
 from .app import CyclerOptions, cycler_command, out_console, read_every_channel
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 
 class InfoFormat(str, enum.Enum):
@@ -57,10 +60,12 @@ T = TypeVar("T")
 
 
 def _if_supported(query: Callable[[], T]) -> T | None:
-    """``query()``, or None when the server answers that it does not know the command."""
+    """``query()``, or None when the server answers that it does not know the command, or
+    (as a server that ignores unknown commands does) does not answer it at all."""
     try:
         return query()
-    except UnsupportedCommand:
+    except (UnsupportedCommand, CtiTimeout) as exc:
+        log.debug("not shown: %s", exc)
         return None
 
 
