@@ -323,7 +323,7 @@ class LinkCore:
                     "ArbinSpoofer does, needs lenient_checksum=True)"
                 )
             error: CtiError = CtiConnectionError(
-                f"{op.name}: {where} sent {exc}{hint}; the connection was closed, as its "
+                f"{op.name}: {where}: {exc}{hint}; the connection was closed, as its "
                 f"answers can no longer be matched to requests{suffix}",
                 outcome_unknown=unknown,
             )
