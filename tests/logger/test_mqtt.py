@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-pytest.importorskip("paho.mqtt", reason="the mqtt extra (paho-mqtt) is not installed")
+pytest.importorskip("gmqtt", reason="the mqtt extra (gmqtt) is not installed")
+pytest.importorskip("paho.mqtt", reason="the test extra (paho-mqtt, the subscriber) is missing")
 jsonschema = pytest.importorskip("jsonschema")
 
 from pyctiarbin import CyclerClient  # noqa: E402
@@ -577,9 +578,9 @@ def test_pycti_log_refuses_a_queue_size_without_a_broker(tmp_path: Path) -> None
     assert "--mqtt-queue needs --mqtt URL" in result.stderr
 
 
-def test_without_paho_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "paho.mqtt.client", None)
+def test_without_gmqtt_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gmqtt", None)
     with pytest.raises(ImportError, match=r"pip install 'pycti-arbin\[mqtt\]'"):
         MqttPublisher("mqtt://127.0.0.1/lab")
-    with pytest.raises(ImportError, match="paho-mqtt"):
+    with pytest.raises(ImportError, match="gmqtt"):
         Logger([CyclerSpec("a", "127.0.0.1", 9031)], mqtt="mqtt://127.0.0.1/lab")
