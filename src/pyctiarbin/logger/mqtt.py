@@ -30,6 +30,8 @@ import contextlib
 import functools
 import json
 import logging
+import math
+import operator
 import os
 import socket
 import ssl
@@ -52,7 +54,16 @@ from ..config import (
     MqttConfig,
 )
 from .listener import Listener
-from .readings import READING_COLUMNS, CyclerInfo, Gap, Reading, ReadingBatch, reading_row
+from .readings import (
+    READING_COLUMNS,
+    CyclerInfo,
+    Gap,
+    Reading,
+    ReadingBatch,
+    _bms_json,
+    _smb_json,
+    aux_json,
+)
 
 if TYPE_CHECKING:
     from ..alerts.events import AlertEvent
@@ -206,49 +217,60 @@ class MqttSettings:
 
 # -- payloads ----------------------------------------------------------------------------------
 
-# The payload is the row as a JSON object, built from three parts: the columns that rarely
-# change (cycler, channel, test, status, names: encoded once per distinct value), the time and
-# the measurements (repr() of a finite float is the JSON number json.dumps writes), and aux, BMS
-# and SMB, which the row already holds as JSON text.
+# The payload is the ``readings`` row as a JSON object, built from three parts without
+# building the row: the columns that rarely change (cycler, channel, test, status, names:
+# encoded once per distinct value), the time and the measurements (the repr() of a finite float
+# is the JSON number json.dumps writes; one %-format for all of them), and aux, BMS and SMB as
+# the row holds them. tests/logger/test_mqtt.py checks that the payload equals the row.
 _RAW_JSON = ("aux", "bms", "smb")
-_SCALAR_COLUMNS = tuple(c for c in READING_COLUMNS if c not in _RAW_JSON)
-_SCALAR_COUNT = len(_SCALAR_COLUMNS)
-_TIME_INDEX = READING_COLUMNS.index("unix_time_s")
+_SCALAR_COUNT = len(READING_COLUMNS) - len(_RAW_JSON)
 _MEASURE_START = READING_COLUMNS.index(MEASUREMENT_FIELDS[0])
+# cycler, channel, unix_time_s, test_id, status: taken from the reading, not the record.
+_HEAD_COLUMNS = ("cycler", "channel", "unix_time_s", "test_id", "status")
+_RECORD_COLUMNS = READING_COLUMNS[len(_HEAD_COLUMNS) : _MEASURE_START]
 if (  # pragma: no cover - a layout change
-    READING_COLUMNS[_SCALAR_COUNT:] != _RAW_JSON
+    READING_COLUMNS[: len(_HEAD_COLUMNS)] != _HEAD_COLUMNS
     or READING_COLUMNS[_MEASURE_START:_SCALAR_COUNT] != MEASUREMENT_FIELDS
-    or _TIME_INDEX >= _MEASURE_START
+    or READING_COLUMNS[_SCALAR_COUNT:] != _RAW_JSON
 ):
-    raise RuntimeError(
-        "reading_payload expects the layout: names and status, measurements, aux, bms, smb"
-    )
-_STATIC_COLUMNS = (
-    *READING_COLUMNS[:_TIME_INDEX],
-    *READING_COLUMNS[_TIME_INDEX + 1 : _MEASURE_START],
-)
-_MEASUREMENTS_FORMAT = ",".join(f'"{name}":%s' for name in MEASUREMENT_FIELDS)
+    raise RuntimeError("reading_payload expects the readings columns in another layout")
+_STATIC_COLUMNS = ("cycler", "channel", "test_id", "status", *_RECORD_COLUMNS)
+_record_values = operator.attrgetter(*_RECORD_COLUMNS)
+_measurements = operator.attrgetter(*MEASUREMENT_FIELDS)
+_MEASUREMENTS_FORMAT = ",".join(f'"{name}":%r' for name in MEASUREMENT_FIELDS)
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 @functools.lru_cache(maxsize=4096)
 def _static_fragment(values: tuple[Any, ...]) -> str:
-    # '{"cycler":...,"master_channel":0,' for one channel's unchanging columns.
-    return _dumps(dict(zip(_STATIC_COLUMNS, values, strict=True)))[:-1] + ","
+    # '{"cycler":...,"master_channel":0,' for one channel's unchanging columns; values[3] is
+    # the status code, stored as its label.
+    labelled = (*values[:3], values[3].label, *values[4:])
+    return _dumps(dict(zip(_STATIC_COLUMNS, labelled, strict=True)))[:-1] + ","
+
+
+def _measurements_json(values: tuple[float, ...]) -> str:
+    if math.isfinite(sum(values)):  # all finite (an overflow to inf takes the long way)
+        return _MEASUREMENTS_FORMAT % values
+    return _MEASUREMENTS_FORMAT.replace("%r", "%s") % tuple(
+        [repr(v) if math.isfinite(v) else "null" for v in values]
+    )
 
 
 def reading_payload(reading: Reading) -> bytes:
     """The JSON payload of one reading: the ``readings`` table row as an object (the same
     names and values the database stores; aux, BMS and SMB as nested JSON, not text)."""
-    row = reading_row(reading)
-    head = _static_fragment(row[:_TIME_INDEX] + row[_TIME_INDEX + 1 : _MEASURE_START])
-    numbers = _MEASUREMENTS_FORMAT % tuple(
-        ["null" if v is None else repr(v) for v in row[_MEASURE_START:_SCALAR_COUNT]]
+    s = reading.status
+    head = _static_fragment(
+        (reading.cycler, s.channel_index + 1, reading.test_id, s.status, *_record_values(s))
     )
-    aux, bms, smb = row[_SCALAR_COUNT:]
+    numbers = _measurements_json(_measurements(s))
+    aux = aux_json(s) or "null"
+    bms = _bms_json(s) or "null"
+    smb = _smb_json(s) or "null"
     return (
-        f'{head}"unix_time_s":{row[_TIME_INDEX]!r},{numbers},'
-        f'"aux":{aux or "null"},"bms":{bms or "null"},"smb":{smb or "null"}}}'
+        f'{head}"unix_time_s":{reading.unix_time_s!r},{numbers},'
+        f'"aux":{aux},"bms":{bms},"smb":{smb}}}'
     ).encode()
 
 
