@@ -24,10 +24,10 @@ jsonschema = pytest.importorskip("jsonschema")
 
 from pyctiarbin import CyclerClient  # noqa: E402
 from pyctiarbin.alerts.events import AlertEvent, EventKind, Severity  # noqa: E402
+from pyctiarbin.client.status import ChannelStatus  # noqa: E402
 from pyctiarbin.config import ConfigError, load_lab_config  # noqa: E402
 from pyctiarbin.logger import CyclerSpec, Gap, Logger, open_sink  # noqa: E402
 from pyctiarbin.logger.live import health_lines, render_health  # noqa: E402
-from pyctiarbin.client.status import ChannelStatus  # noqa: E402
 from pyctiarbin.logger.mqtt import (  # noqa: E402
     MqttPublisher,
     MqttSettings,
@@ -41,6 +41,7 @@ from pyctiarbin.simulator import Simulator  # noqa: E402
 from .mqtt_support import (  # noqa: E402
     OwnMosquitto,
     Subscriber,
+    free_port,
     make_password_file,
     make_tls_files,
     shared_broker,
@@ -425,6 +426,26 @@ def test_what_was_in_flight_when_the_broker_died_is_sent_again(tmp_path: Path) -
     # The online flag twice (each connection) and the gaps; then the offline flag at the stop.
     assert published == len(gaps) + 2
     assert (stats.published, stats.reconnects, stats.unpublished) == (len(gaps) + 3, 1, 0)
+
+
+def test_a_broker_never_reached_leaves_everything_counted_as_not_published(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()  # nothing listens there
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", port, unique_prefix(), drain_timeout_s=0.5))
+    gap = Gap("bay1", 1_700_000_000.0, 1_700_000_010.0, 9, "timed out")
+
+    async def main() -> None:
+        await publisher.on_start(["bay1"])
+        await publisher.on_gap(gap)
+        await asyncio.sleep(0.3)  # a first attempt fails meanwhile
+        await publisher.stop()
+
+    with caplog.at_level("WARNING", logger="pyctiarbin.logger"):
+        asyncio.run(main())
+    stats = publisher.stats()
+    assert (stats.published, stats.unpublished, stats.connected) == (0, 2, 0)  # gap, offline
+    assert "cannot connect to the broker" in caplog.text and "not published" in caplog.text
 
 
 def unique_readings(subscriber: Subscriber) -> set[tuple[str, int, float]]:

@@ -615,16 +615,17 @@ class _CyclerLink:
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await connecting
-        if self._ever_connected or self._last_refusal:
-            try:
-                await asyncio.wait_for(self.client.disconnect(), _DISCONNECT_TIMEOUT_S)
-            except (OSError, asyncio.TimeoutError) as exc:
-                log.warning(
-                    "MQTT %s: the disconnect from %s did not end cleanly: %r",
-                    self.cycler,
-                    self.settings.display_url,
-                    exc,
-                )
+        self.client.stop_reconnect()
+        try:
+            # Also closes a connection that the cancelled first attempt left half-open.
+            await asyncio.wait_for(self.client.disconnect(), _DISCONNECT_TIMEOUT_S)
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.warning(
+                "MQTT %s: the disconnect from %s did not end cleanly: %r",
+                self.cycler,
+                self.settings.display_url,
+                exc,
+            )
         self._connected = False
 
 
