@@ -562,6 +562,17 @@ def test_the_lab_config_mqtt_table(tmp_path: Path) -> None:
         load_lab_config(config)
 
 
+def test_a_tls_file_that_cannot_be_loaded_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "missing-ca.pem"
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", 8883, "lab", tls=True, ca_file=missing))
+
+    async def main() -> None:
+        await publisher.on_start(["bay1"])
+
+    with pytest.raises(ValueError, match=r"cannot load the CA file .*missing-ca\.pem"):
+        asyncio.run(main())
+
+
 def pycti_log(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``pycti log --cycler a=127.0.0.1:9 ARGS`` (nothing listens there: for usage errors)."""
     return subprocess.run(

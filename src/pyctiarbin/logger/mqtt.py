@@ -426,38 +426,59 @@ class _CyclerLink:
         self._refused = gmqtt.MQTTConnectError
         self._publish = client.publish
         self.client = client
+        self._ssl = self._ssl_context()
         self._connecting: asyncio.Task[None] | None = None
 
     def _ssl_context(self) -> ssl.SSLContext | bool:
         settings = self.settings
         if not settings.tls:
             return False
-        context = ssl.create_default_context(
-            cafile=str(settings.ca_file) if settings.ca_file else None
-        )
-        if settings.cert_file is not None:
-            context.load_cert_chain(
-                str(settings.cert_file), str(settings.key_file) if settings.key_file else None
+        try:
+            context = ssl.create_default_context(
+                cafile=str(settings.ca_file) if settings.ca_file else None
             )
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"MQTT TLS: cannot load the CA file {settings.ca_file}: {exc}"
+            ) from exc
+        if settings.cert_file is not None:
+            try:
+                context.load_cert_chain(
+                    str(settings.cert_file), str(settings.key_file) if settings.key_file else None
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    f"MQTT TLS: cannot load the client certificate {settings.cert_file} "
+                    f"(key {settings.key_file}): {exc}"
+                ) from exc
         return context
 
     def start(self) -> None:
         self._connecting = asyncio.get_running_loop().create_task(
             self._connect(), name=f"mqtt-connect-{self.cycler}"
         )
+        self._connecting.add_done_callback(self._connect_ended)
+
+    def _connect_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "MQTT %s: connecting to %s failed for good; nothing will be published",
+                self.cycler,
+                self.settings.display_url,
+                exc_info=task.exception(),
+            )
 
     async def _connect(self) -> None:
         """Connect the first time, retrying (1 s doubling to 30 s) until the broker takes us;
         from then on gmqtt reconnects by itself."""
         settings = self.settings
-        context = self._ssl_context()
         delay = 1.0
         while not self._closing:
             try:
                 await self.client.connect(
                     settings.host,
                     settings.port,
-                    ssl=context,
+                    ssl=self._ssl,
                     keepalive=settings.keepalive_s,
                     version=self._v311,
                 )
@@ -662,7 +683,8 @@ class MqttPublisher(Listener):
 
     Raises:
         ImportError: from the constructor, when gmqtt is not installed (with the hint).
-        ValueError: from the constructor, for a malformed URL or settings.
+        ValueError: from the constructor, for a malformed URL or settings; from
+            :meth:`on_start` (or the first message of a cycler), for TLS files it cannot load.
     """
 
     def __init__(self, broker: str | MqttSettings) -> None:
