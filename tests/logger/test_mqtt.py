@@ -18,21 +18,30 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-pytest.importorskip("paho.mqtt", reason="the mqtt extra (paho-mqtt) is not installed")
+pytest.importorskip("gmqtt", reason="the mqtt extra (gmqtt) is not installed")
+pytest.importorskip("paho.mqtt", reason="the test extra (paho-mqtt, the subscriber) is missing")
 jsonschema = pytest.importorskip("jsonschema")
 
 from pyctiarbin import CyclerClient  # noqa: E402
 from pyctiarbin.alerts.events import AlertEvent, EventKind, Severity  # noqa: E402
+from pyctiarbin.client.status import ChannelStatus  # noqa: E402
 from pyctiarbin.config import ConfigError, load_lab_config  # noqa: E402
 from pyctiarbin.logger import CyclerSpec, Gap, Logger, open_sink  # noqa: E402
 from pyctiarbin.logger.live import health_lines, render_health  # noqa: E402
-from pyctiarbin.logger.mqtt import MqttPublisher, MqttSettings, payload_schema  # noqa: E402
-from pyctiarbin.logger.readings import READING_COLUMNS  # noqa: E402
+from pyctiarbin.logger.mqtt import (  # noqa: E402
+    MqttPublisher,
+    MqttSettings,
+    payload_schema,
+    reading_payload,
+)
+from pyctiarbin.logger.readings import READING_COLUMNS, Reading, reading_row  # noqa: E402
+from pyctiarbin.protocol import AuxReadings, AuxValue, BmsValue, SmbValue, StatusCode  # noqa: E402
 from pyctiarbin.simulator import Simulator  # noqa: E402
 
 from .mqtt_support import (  # noqa: E402
     OwnMosquitto,
     Subscriber,
+    free_port,
     make_password_file,
     make_tls_files,
     shared_broker,
@@ -371,11 +380,120 @@ def test_a_broker_restart_loses_nothing_within_the_queue_bound(
     validate_all(messages)
 
 
+def test_what_was_in_flight_when_the_broker_died_is_sent_again(tmp_path: Path) -> None:
+    """A broker that dies with messages unacknowledged and comes back without our session
+    (it was killed: nothing saved): those messages go out again, before the ones after them."""
+    broker = OwnMosquitto(tmp_path)
+    broker.start()
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", broker.port, unique_prefix(), window=50))
+    gaps = [Gap("bay1", 1_700_000_000.0 + k, 1_700_000_000.5 + k, 1, "timed out") for k in range(5)]
+
+    def broker_state() -> str:
+        assert broker.process is not None
+        return Path(f"/proc/{broker.process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+    async def until(condition: Callable[[], bool], what: str) -> None:
+        for _ in range(600):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        pytest.fail(f"timed out waiting for {what}")
+
+    async def main() -> tuple[int, int]:
+        await publisher.on_start(["bay1"])
+        await until(lambda: publisher.stats().published == 1, "the online flag")
+        assert broker.process is not None
+        broker.process.send_signal(signal.SIGSTOP)  # it takes the messages but acknowledges none
+        await until(lambda: broker_state() == "T", "the broker to stop")
+        for gap in gaps:
+            await publisher.on_gap(gap)
+        await asyncio.sleep(0.2)
+        waiting = publisher.stats().queued
+        broker.process.kill()
+        broker.process.wait(10)
+        await asyncio.to_thread(broker.start)
+        await until(lambda: publisher.stats().queued == 0, "the broker to take everything")
+        published = publisher.stats().published
+        await publisher.stop()
+        return waiting, published
+
+    try:
+        waiting, published = asyncio.run(main())
+    finally:
+        broker.stop()
+    stats = publisher.stats()
+    assert waiting == len(gaps)
+    # The online flag twice (each connection) and the gaps; then the offline flag at the stop.
+    assert published == len(gaps) + 2
+    assert (stats.published, stats.reconnects, stats.unpublished) == (len(gaps) + 3, 1, 0)
+
+
+def test_a_broker_never_reached_leaves_everything_counted_as_not_published(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()  # nothing listens there
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", port, unique_prefix(), drain_timeout_s=0.5))
+    gap = Gap("bay1", 1_700_000_000.0, 1_700_000_010.0, 9, "timed out")
+
+    async def main() -> None:
+        await publisher.on_start(["bay1"])
+        await publisher.on_gap(gap)
+        await asyncio.sleep(0.3)  # a first attempt fails meanwhile
+        await publisher.stop()
+
+    with caplog.at_level("WARNING", logger="pyctiarbin.logger"):
+        asyncio.run(main())
+    stats = publisher.stats()
+    assert (stats.published, stats.unpublished, stats.connected) == (0, 2, 0)  # gap, offline
+    assert "cannot connect to the broker" in caplog.text and "not published" in caplog.text
+
+
 def unique_readings(subscriber: Subscriber) -> set[tuple[str, int, float]]:
     """The readings received so far, each once (QoS 1 may repeat one after a reconnect)."""
     return {
         (p["cycler"], p["channel"], p["unix_time_s"]) for _, p, _ in subscriber.received("/reading")
     }
+
+
+# -- payloads ----------------------------------------------------------------------------------
+
+
+def test_a_reading_payload_is_its_stored_row() -> None:
+    """The payload is built from cached pieces; it must equal the row the database stores,
+    for odd texts, numbers that are not finite, and a channel whose test changes."""
+    status = ChannelStatus(
+        channel_index=6,
+        status=StatusCode.EXTERNAL_CHARGE,
+        schedule='Cycle "A".sdx',
+        test_name="ü\\ test",
+        voltage_v=3.123456789,
+        current_a=float("nan"),
+        power_w=-1e-300,
+        charge_capacity_ah=float("-inf"),
+        aux=AuxReadings(temperature=(AuxValue(25.123, 1e-07), AuxValue(float("inf"), -2.5))),
+        bms=(BmsValue(0, 50.5, "%"),),
+        smb=(SmbValue(2, 'SN "7"', ""), SmbValue(3, 4.2, "V")),
+    )
+    renamed = ChannelStatus(channel_index=6, status=StatusCode.IDLE, test_name="next")
+    plain = ChannelStatus(channel_index=0, status=StatusCode.IDLE)
+    readings = [
+        Reading("bay1", 1_700_000_000.123456, 99, status),
+        Reading("bay1", 1_700_000_001.5, 99, status),
+        Reading("bay1", 1_700_000_002.0, 100, renamed),
+        Reading("bay-2", 0.1, None, plain),
+    ]
+    check = validators()["reading"]
+    for reading in readings:
+        payload = json.loads(reading_payload(reading))
+        row = dict(zip(READING_COLUMNS, reading_row(reading), strict=True))
+        for name in ("aux", "bms", "smb"):
+            row[name] = json.loads(row[name]) if row[name] is not None else None
+        assert payload == row
+        check.validate(payload)
+    first = json.loads(reading_payload(readings[0]))
+    assert first["current_a"] is None and first["charge_capacity_ah"] is None
+    assert first["power_w"] == -1e-300 and first["unix_time_s"] == 1_700_000_000.123456
+    assert json.loads(reading_payload(readings[2]))["test_name"] == "next"
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -442,6 +560,17 @@ def test_the_lab_config_mqtt_table(tmp_path: Path) -> None:
     config.write_text('[mqtt]\nurl = "mqtt://b"\nport = 1\n')
     with pytest.raises(ConfigError, match=r"\[mqtt\] has unknown key\(s\) port"):
         load_lab_config(config)
+
+
+def test_a_tls_file_that_cannot_be_loaded_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "missing-ca.pem"
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", 8883, "lab", tls=True, ca_file=missing))
+
+    async def main() -> None:
+        await publisher.on_start(["bay1"])
+
+    with pytest.raises(ValueError, match=r"cannot load the CA file .*missing-ca\.pem"):
+        asyncio.run(main())
 
 
 def pycti_log(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -577,9 +706,9 @@ def test_pycti_log_refuses_a_queue_size_without_a_broker(tmp_path: Path) -> None
     assert "--mqtt-queue needs --mqtt URL" in result.stderr
 
 
-def test_without_paho_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "paho.mqtt.client", None)
+def test_without_gmqtt_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gmqtt", None)
     with pytest.raises(ImportError, match=r"pip install 'pycti-arbin\[mqtt\]'"):
         MqttPublisher("mqtt://127.0.0.1/lab")
-    with pytest.raises(ImportError, match="paho-mqtt"):
+    with pytest.raises(ImportError, match="gmqtt"):
         Logger([CyclerSpec("a", "127.0.0.1", 9031)], mqtt="mqtt://127.0.0.1/lab")

@@ -19,18 +19,22 @@ once": after a reconnect a subscriber may see a reading twice (same channel and
 ``unix_time_s``).
 
 The payloads are described by the JSON Schema :func:`payload_schema` (shipped as
-``mqtt_payloads.schema.json``); see ``docs/mqtt.md``. The MQTT protocol itself is paho-mqtt's
-(``pip install 'pycti-arbin[mqtt]'``).
+``mqtt_payloads.schema.json``); see ``docs/mqtt.md``. The MQTT protocol itself is gmqtt's, an
+asyncio client that runs on the logger's event loop (``pip install 'pycti-arbin[mqtt]'``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
+import math
+import operator
 import os
 import socket
-import threading
+import ssl
 import time
 import urllib.parse
 from collections import deque
@@ -40,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..client.status import MEASUREMENT_FIELDS
 from ..config import (
     ENV_MQTT_CA_FILE,
     ENV_MQTT_CERT_FILE,
@@ -49,13 +54,18 @@ from ..config import (
     MqttConfig,
 )
 from .listener import Listener
-from .readings import READING_COLUMNS, CyclerInfo, Gap, Reading, ReadingBatch, reading_row
+from .readings import (
+    READING_COLUMNS,
+    CyclerInfo,
+    Gap,
+    Reading,
+    ReadingBatch,
+    _bms_json,
+    _smb_json,
+    aux_json,
+)
 
 if TYPE_CHECKING:
-    from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags
-    from paho.mqtt.properties import Properties
-    from paho.mqtt.reasoncodes import ReasonCode
-
     from ..alerts.events import AlertEvent
 
 __all__ = [
@@ -71,9 +81,10 @@ log = logging.getLogger("pyctiarbin.logger")
 
 DEFAULT_PREFIX = "pycti"
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
-#: paho numbers its messages with 16-bit ids; a queue that large could reuse one.
+#: Messages are numbered with 16-bit packet ids; a window that large could reuse one.
 _MAX_QUEUE = 60_000
-_INSTALL_HINT = "MQTT publishing needs paho-mqtt: pip install 'pycti-arbin[mqtt]'"
+_INSTALL_HINT = "MQTT publishing needs gmqtt: pip install 'pycti-arbin[mqtt]'"
+_DISCONNECT_TIMEOUT_S = 5.0
 _SCHEMA_FILE = "mqtt_payloads.schema.json"
 
 
@@ -206,23 +217,60 @@ class MqttSettings:
 
 # -- payloads ----------------------------------------------------------------------------------
 
-# Columns written raw (they already are JSON text in the row) after the others.
+# The payload is the ``readings`` row as a JSON object, built from three parts without
+# building the row: the columns that rarely change (cycler, channel, test, status, names:
+# encoded once per distinct value), the time and the measurements (the repr() of a finite float
+# is the JSON number json.dumps writes; one %-format for all of them), and aux, BMS and SMB as
+# the row holds them. tests/logger/test_mqtt.py checks that the payload equals the row.
 _RAW_JSON = ("aux", "bms", "smb")
-_SCALAR_COLUMNS = tuple(c for c in READING_COLUMNS if c not in _RAW_JSON)
-_SCALAR_COUNT = len(_SCALAR_COLUMNS)
-if READING_COLUMNS[_SCALAR_COUNT:] != _RAW_JSON:  # pragma: no cover - a layout change
-    raise RuntimeError("reading_payload expects aux, bms, smb as the last reading columns")
+_SCALAR_COUNT = len(READING_COLUMNS) - len(_RAW_JSON)
+_MEASURE_START = READING_COLUMNS.index(MEASUREMENT_FIELDS[0])
+# cycler, channel, unix_time_s, test_id, status: taken from the reading, not the record.
+_HEAD_COLUMNS = ("cycler", "channel", "unix_time_s", "test_id", "status")
+_RECORD_COLUMNS = READING_COLUMNS[len(_HEAD_COLUMNS) : _MEASURE_START]
+if (  # pragma: no cover - a layout change
+    READING_COLUMNS[: len(_HEAD_COLUMNS)] != _HEAD_COLUMNS
+    or READING_COLUMNS[_MEASURE_START:_SCALAR_COUNT] != MEASUREMENT_FIELDS
+    or READING_COLUMNS[_SCALAR_COUNT:] != _RAW_JSON
+):
+    raise RuntimeError("reading_payload expects the readings columns in another layout")
+_STATIC_COLUMNS = ("cycler", "channel", "test_id", "status", *_RECORD_COLUMNS)
+_record_values = operator.attrgetter(*_RECORD_COLUMNS)
+_measurements = operator.attrgetter(*MEASUREMENT_FIELDS)
+_MEASUREMENTS_FORMAT = ",".join(f'"{name}":%r' for name in MEASUREMENT_FIELDS)
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+@functools.lru_cache(maxsize=4096)
+def _static_fragment(values: tuple[Any, ...]) -> str:
+    # '{"cycler":...,"master_channel":0,' for one channel's unchanging columns; values[3] is
+    # the status code, stored as its label.
+    labelled = (*values[:3], values[3].label, *values[4:])
+    return _dumps(dict(zip(_STATIC_COLUMNS, labelled, strict=True)))[:-1] + ","
+
+
+def _measurements_json(values: tuple[float, ...]) -> str:
+    if math.isfinite(sum(values)):  # all finite (an overflow to inf takes the long way)
+        return _MEASUREMENTS_FORMAT % values
+    return _MEASUREMENTS_FORMAT.replace("%r", "%s") % tuple(
+        [repr(v) if math.isfinite(v) else "null" for v in values]
+    )
 
 
 def reading_payload(reading: Reading) -> bytes:
     """The JSON payload of one reading: the ``readings`` table row as an object (the same
     names and values the database stores; aux, BMS and SMB as nested JSON, not text)."""
-    row = reading_row(reading)
-    head = _dumps(dict(zip(_SCALAR_COLUMNS, row, strict=False)))
-    aux, bms, smb = row[_SCALAR_COUNT:]
+    s = reading.status
+    head = _static_fragment(
+        (reading.cycler, s.channel_index + 1, reading.test_id, s.status, *_record_values(s))
+    )
+    numbers = _measurements_json(_measurements(s))
+    aux = aux_json(s) or "null"
+    bms = _bms_json(s) or "null"
+    smb = _smb_json(s) or "null"
     return (
-        f'{head[:-1]},"aux":{aux or "null"},"bms":{bms or "null"},"smb":{smb or "null"}}}'
+        f'{head}"unix_time_s":{reading.unix_time_s!r},{numbers},'
+        f'"aux":{aux},"bms":{bms},"smb":{smb}}}'
     ).encode()
 
 
@@ -272,75 +320,192 @@ def payload_schema() -> dict[str, Any]:
 # -- one cycler's connection -------------------------------------------------------------------
 
 
-def _import_paho() -> Any:
+def _import_gmqtt() -> Any:
     try:
-        import paho.mqtt.client as paho
+        import gmqtt  # type: ignore[import-untyped]
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
-    return paho
+    return gmqtt
 
 
 _Message = tuple[str, bytes, bool]
+#: Fixed wait between two connection attempts once the broker went away (gmqtt's reconnect).
+_RECONNECT_DELAY_S = 2
+#: The first connection's attempts: 1 s doubling up to this.
+_MAX_CONNECT_DELAY_S = 30.0
+
+
+class _AckTracker:
+    """The in-flight store handed to gmqtt (its ``persistent_storage``): gmqtt keeps the
+    packets of unacknowledged QoS 1 messages here, re-sends them after a reconnect that finds
+    the broker's session, and clears them when the session is gone. Each event is passed on
+    to the link, which counts acknowledgements and re-queues what a lost session dropped."""
+
+    def __init__(self, link: _CyclerLink) -> None:
+        self._link = link
+        self._packets: dict[int, bytes] = {}
+        self._empty_waiters: list[asyncio.Future[None]] = []
+
+    # The interface gmqtt's Client calls.
+
+    def push_message(self, mid: int, raw_package: bytes) -> None:
+        if mid not in self._packets:
+            self._link.handed(mid)
+        self._packets[mid] = raw_package
+
+    def remove_message_by_mid(self, mid: int) -> None:
+        if self._packets.pop(mid, None) is not None:
+            self._link.acknowledged(mid)
+            if not self._packets:
+                self._wake()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._packets
+
+    async def wait_empty(self) -> None:
+        if self._packets:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._empty_waiters.append(waiter)
+            await waiter
+
+    def clear(self) -> None:
+        mids = list(self._packets)
+        self._packets.clear()
+        self._wake()
+        if mids:
+            self._link.session_lost(mids)
+
+    def get_all(self) -> list[tuple[int, bytes]]:
+        return list(self._packets.items())
+
+    def _wake(self) -> None:
+        waiters, self._empty_waiters = self._empty_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class _CyclerLink:
-    """One cycler's MQTT connection, its queue and its counters.
-
-    Locking: paho calls ``on_publish`` holding its own message lock, so ``_lock`` is taken
-    after paho's, never around a call into paho.
-    """
+    """One cycler's MQTT connection, its queue and its counters. Everything runs on the event
+    loop's thread (gmqtt is an asyncio client): no locks, no thread of its own."""
 
     def __init__(self, settings: MqttSettings, cycler: str, client_id: str) -> None:
-        paho = _import_paho()
-        from paho.mqtt.enums import CallbackAPIVersion
+        gmqtt = _import_gmqtt()
 
         self.cycler = cycler
         self.settings = settings
         self.online_topic = f"{settings.prefix}/{cycler}/online"
-        self._lock = threading.Lock()
         self._queue: deque[_Message] = deque()
-        self._window = 0  # messages handed to paho, not yet acknowledged
+        #: Messages handed to gmqtt and not yet acknowledged, by packet id, in send order.
+        self._in_flight: dict[int, _Message] = {}
+        self._handing: _Message | None = None
         self._connected = False
         self._closing = False
         self._ever_connected = False
-        self._last_refusal = ""
         self._failing = False
-        self._accepted = (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN)
+        self._last_refusal = ""
         self.published = 0
         self.dropped = 0
         self.unpublished = 0
         self.reconnects = 0
         self._dropping_since: float | None = None
         self._dropped_in_episode = 0
-        client: Client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=True,
-            protocol=paho.MQTTv311,
-        )
-        client.max_inflight_messages_set(settings.window)
-        client.max_queued_messages_set(0)  # bounded by our own queue instead
-        client.reconnect_delay_set(1, 30)
-        client.will_set(
+        will = gmqtt.Message(
             self.online_topic, _online_payload(cycler, False, "connection lost"), 1, True
         )
+        client = gmqtt.Client(
+            client_id, clean_session=True, will_message=will, persistent_storage=_AckTracker(self)
+        )
+        client.set_config({"reconnect_delay": _RECONNECT_DELAY_S})
         if settings.username is not None:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            client.tls_set(
-                ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                certfile=str(settings.cert_file) if settings.cert_file else None,
-                keyfile=str(settings.key_file) if settings.key_file else None,
-            )
+            client.set_auth_credentials(settings.username, settings.password)
         client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
+        self._v311 = gmqtt.constants.MQTTv311
+        self._refused = gmqtt.MQTTConnectError
+        self._publish = client.publish
         self.client = client
+        self._ssl = self._ssl_context()
+        self._connecting: asyncio.Task[None] | None = None
+
+    def _ssl_context(self) -> ssl.SSLContext | bool:
+        settings = self.settings
+        if not settings.tls:
+            return False
+        try:
+            context = ssl.create_default_context(
+                cafile=str(settings.ca_file) if settings.ca_file else None
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"MQTT TLS: cannot load the CA file {settings.ca_file}: {exc}"
+            ) from exc
+        if settings.cert_file is not None:
+            try:
+                context.load_cert_chain(
+                    str(settings.cert_file), str(settings.key_file) if settings.key_file else None
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    f"MQTT TLS: cannot load the client certificate {settings.cert_file} "
+                    f"(key {settings.key_file}): {exc}"
+                ) from exc
+        return context
 
     def start(self) -> None:
-        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive_s)
-        self.client.loop_start()
+        self._connecting = asyncio.get_running_loop().create_task(
+            self._connect(), name=f"mqtt-connect-{self.cycler}"
+        )
+        self._connecting.add_done_callback(self._connect_ended)
+
+    def _connect_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "MQTT %s: connecting to %s failed for good; nothing will be published",
+                self.cycler,
+                self.settings.display_url,
+                exc_info=task.exception(),
+            )
+
+    async def _connect(self) -> None:
+        """Connect the first time, retrying (1 s doubling to 30 s) until the broker takes us;
+        from then on gmqtt reconnects by itself."""
+        settings = self.settings
+        delay = 1.0
+        while not self._closing:
+            try:
+                await self.client.connect(
+                    settings.host,
+                    settings.port,
+                    ssl=self._ssl,
+                    keepalive=settings.keepalive_s,
+                    version=self._v311,
+                )
+                return
+            except self._refused as exc:
+                refusal = str(exc)
+                if refusal != self._last_refusal:
+                    log.error(
+                        "MQTT %s: broker %s refused the connection: %s",
+                        self.cycler,
+                        settings.display_url,
+                        refusal,
+                    )
+                self._last_refusal = refusal
+            except OSError as exc:
+                if not self._failing:
+                    self._failing = True
+                    log.warning(
+                        "MQTT %s: cannot connect to the broker %s (%s); queueing up to %d "
+                        "messages and retrying",
+                        self.cycler,
+                        settings.display_url,
+                        exc,
+                        settings.queue_size,
+                    )
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, _MAX_CONNECT_DELAY_S)
 
     @property
     def connected(self) -> bool:
@@ -349,50 +514,88 @@ class _CyclerLink:
     @property
     def queued(self) -> int:
         """Messages not yet acknowledged by the broker."""
-        return len(self._queue) + self._window
+        return len(self._queue) + len(self._in_flight)
 
-    # -- feeding (the event loop's thread) -----------------------------------------------------
+    # -- feeding -------------------------------------------------------------------------------
 
     def put(self, messages: Sequence[_Message], *, bounded: bool = True) -> int:
         """Queue ``messages`` (in order); returns how many found no room (bounded only)."""
         refused = 0
-        with self._lock:
-            room = self.settings.queue_size - len(self._queue) - self._window
-            if bounded and room < len(messages):
+        if bounded:
+            room = self.settings.queue_size - len(self._queue) - len(self._in_flight)
+            if room < len(messages):
                 refused = len(messages) - max(0, room)
                 messages = messages[: max(0, room)]
                 self.dropped += refused
-            self._queue.extend(messages)
-            batch = self._take_window() if self._window == 0 and self._connected else []
-        self._hand(batch)
+        self._queue.extend(messages)
+        if not self._in_flight and self._connected:
+            self._hand_window()
         if refused:
             self._count_refused(refused)
         elif self._dropping_since is not None and bounded:
             self._end_overflow()
         return refused
 
-    def _take_window(self) -> list[_Message]:
-        # Called with _lock held.
-        count = min(len(self._queue), self.settings.window)
-        batch = [self._queue.popleft() for _ in range(count)]
-        self._window = count
-        return batch
+    def _hand_window(self) -> None:
+        """Hand the next window of queued messages to gmqtt (none is in flight)."""
+        queue = self._queue
+        publish = self._publish
+        for _ in range(min(len(queue), self.settings.window)):
+            message = self._handing = queue.popleft()
+            publish(message[0], message[1], 1, message[2])
+        self._handing = None
 
-    def _hand(self, batch: list[_Message]) -> None:
-        publish = self.client.publish
-        for topic, payload, retain in batch:
-            info = publish(topic, payload, 1, retain)
-            if info.rc not in self._accepted:  # without a connection: sent after the reconnect
-                # Not expected with an unbounded paho queue and 16-bit ids to spare.
-                with self._lock:
-                    self._window -= 1
-                    self.dropped += 1
-                log.error(
-                    "MQTT %s: the client refused a message for %s (error %d)",
-                    self.cycler,
-                    topic,
-                    info.rc,
-                )
+    # -- gmqtt's callbacks (the event loop's thread) -------------------------------------------
+
+    def handed(self, mid: int) -> None:
+        if self._handing is None:  # pragma: no cover - gmqtt stores only what we publish
+            raise RuntimeError(f"MQTT {self.cycler}: gmqtt stored a message we did not hand it")
+        self._in_flight[mid] = self._handing
+
+    def acknowledged(self, mid: int) -> None:
+        del self._in_flight[mid]
+        self.published += 1
+        if not self._in_flight and self._connected:
+            self._hand_window()
+
+    def session_lost(self, mids: list[int]) -> None:
+        """The broker lost our session (it restarted without it): what was in flight goes back
+        to the head of the queue, in order, to be sent again."""
+        lost = [self._in_flight.pop(mid) for mid in mids if mid in self._in_flight]
+        self._queue.extendleft(reversed(lost))
+
+    def _on_connect(self, client: Any, session_present: int, result: int, properties: Any) -> None:
+        self._last_refusal = ""
+        self._failing = False
+        self._connected = True
+        if self._ever_connected:
+            self.reconnects += 1
+        self._ever_connected = True
+        backlog = self.queued
+        # The online flag goes first: it is retained and its order does not matter.
+        self._queue.appendleft(
+            (self.online_topic, _online_payload(self.cycler, True, "logger running"), True)
+        )
+        log.info(
+            "MQTT %s: connected to %s (%d message(s) waiting)",
+            self.cycler,
+            self.settings.display_url,
+            backlog,
+        )
+        # What is still in flight is being re-sent by gmqtt; the next window waits for it.
+        if not self._in_flight:
+            self._hand_window()
+
+    def _on_disconnect(self, client: Any, packet: Any, exc: Any = None) -> None:
+        was_connected = self._connected
+        self._connected = False
+        if was_connected and not self._closing:
+            log.warning(
+                "MQTT %s: lost the broker %s; queueing up to %d messages",
+                self.cycler,
+                self.settings.display_url,
+                self.settings.queue_size,
+            )
 
     def _count_refused(self, count: int) -> None:
         self._dropped_in_episode += count
@@ -422,101 +625,29 @@ class _CyclerLink:
         )
         self.put([(f"{self.settings.prefix}/{self.cycler}/events", event, False)], bounded=False)
 
-    # -- paho's network thread -----------------------------------------------------------------
-
-    def _on_connect(
-        self,
-        client: Client,
-        userdata: Any,
-        flags: ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason_code.is_failure:
-            refusal = str(reason_code)
-            if refusal != self._last_refusal:
-                log.error(
-                    "MQTT %s: broker %s refused the connection: %s",
-                    self.cycler,
-                    self.settings.display_url,
-                    refusal,
-                )
-            self._last_refusal = refusal
-            return
-        self._last_refusal = ""
-        self._failing = False
-        online = (self.online_topic, _online_payload(self.cycler, True, "logger running"), True)
-        with self._lock:
-            self._connected = True
-            if self._ever_connected:
-                self.reconnects += 1
-            self._ever_connected = True
-            backlog = len(self._queue) + self._window
-            # The online flag goes first: it is retained and its order does not matter.
-            self._queue.appendleft(online)
-            batch = self._take_window() if self._window == 0 else []
-        log.info(
-            "MQTT %s: connected to %s (%d message(s) waiting)",
-            self.cycler,
-            self.settings.display_url,
-            backlog,
-        )
-        # Within on_connect paho sends these before re-sending nothing (the window was empty).
-        self._hand(batch)
-
-    def _on_connect_fail(self, client: Client, userdata: Any) -> None:
-        # paho retries by itself (1 s doubling to 30 s); say so once per outage.
-        if not self._failing:
-            self._failing = True
-            log.warning(
-                "MQTT %s: cannot connect to the broker %s; queueing up to %d messages and retrying",
-                self.cycler,
-                self.settings.display_url,
-                self.settings.queue_size,
-            )
-
-    def _on_disconnect(
-        self,
-        client: Client,
-        userdata: Any,
-        flags: DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        with self._lock:
-            was_connected = self._connected
-            self._connected = False
-        if was_connected and not self._closing:
-            log.warning(
-                "MQTT %s: lost the broker %s (%s); queueing up to %d messages",
-                self.cycler,
-                self.settings.display_url,
-                reason_code,
-                self.settings.queue_size,
-            )
-
-    def _on_publish(
-        self,
-        client: Client,
-        userdata: Any,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties,
-    ) -> None:
-        with self._lock:
-            self.published += 1
-            self._window -= 1
-            batch = self._take_window() if self._window == 0 and self._connected else []
-        self._hand(batch)
-
     # -- stopping ------------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Disconnect (no last will: the offline flag was published) and end paho's thread."""
+    async def close(self) -> None:
+        """Disconnect (no last will: the offline flag was published) and stop reconnecting."""
         self.unpublished = self.queued
         self._closing = True
-        self.client.disconnect()
-        self.client.loop_stop()
+        connecting = self._connecting
+        if connecting is not None and not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
+        self.client.stop_reconnect()
+        try:
+            # Also closes a connection that the cancelled first attempt left half-open.
+            await asyncio.wait_for(self.client.disconnect(), _DISCONNECT_TIMEOUT_S)
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.warning(
+                "MQTT %s: the disconnect from %s did not end cleanly: %r",
+                self.cycler,
+                self.settings.display_url,
+                exc,
+            )
+        self._connected = False
 
 
 # -- the listener ------------------------------------------------------------------------------
@@ -551,12 +682,13 @@ class MqttPublisher(Listener):
     :meth:`alert_sink` gives the callback that puts alert events on the events topic.
 
     Raises:
-        ImportError: from the constructor, when paho-mqtt is not installed (with the hint).
-        ValueError: from the constructor, for a malformed URL or settings.
+        ImportError: from the constructor, when gmqtt is not installed (with the hint).
+        ValueError: from the constructor, for a malformed URL or settings; from
+            :meth:`on_start` (or the first message of a cycler), for TLS files it cannot load.
     """
 
     def __init__(self, broker: str | MqttSettings) -> None:
-        _import_paho()
+        _import_gmqtt()
         self.settings = (
             broker if isinstance(broker, MqttSettings) else MqttSettings.from_url(broker)
         )
@@ -682,7 +814,7 @@ class MqttPublisher(Listener):
         while any(link.queued for link in links) and loop.time() < deadline:
             await asyncio.sleep(0.02)
         for link in links:
-            link.close()
+            await link.close()
             if link.unpublished:
                 log.warning(
                     "MQTT %s: %d message(s) were not published (the broker %s did not take them "
