@@ -175,7 +175,7 @@ class Logger:
     Raises:
         ValueError: from the constructor, for duplicate cycler names, one address (host and
             port, the host compared without case) given twice, a bad interval or a bad MQTT URL.
-        ImportError: from the constructor, for ``mqtt`` without paho-mqtt installed.
+        ImportError: from the constructor, for ``mqtt`` without gmqtt installed.
     """
 
     def __init__(
