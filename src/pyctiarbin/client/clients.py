@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from ..credentials import Credentials, resolve_credentials
 from ..protocol import (
     ChannelSelection,
+    ChannelTable,
     DirEntry,
     LoginFeedback,
     ResumeDataRecord,
@@ -232,6 +233,18 @@ class CyclerClient(_ClientState):
         """
         return self._run(ops.read_channels(channels, selection, aux))
 
+    def read_channels_columns(
+        self,
+        channels: Iterable[int] | None = None,
+        *,
+        selection: int = ChannelSelection.ALL,
+        aux: bool | int = False,
+    ) -> ChannelTable:
+        """:meth:`read_channels` as columns: one :class:`ChannelTable` whose rows are the
+        channels, sorted by channel (``table["voltage_v"]``, ``table.array("voltage_v")``,
+        ``table.records()``). Cheaper than building a status per channel."""
+        return self._run(ops.read_channels_columns(channels, selection, aux))
+
     def get_start_data(self, channels: Target) -> list[StartDataRecord]:
         """GET_START_DATA for the channels."""
         return self._run(ops.get_start_data(channels))
@@ -419,6 +432,16 @@ class AsyncCyclerClient(_ClientState):
     ) -> list[ChannelStatus]:
         """See :meth:`CyclerClient.read_channels`."""
         return await self._run(ops.read_channels(channels, selection, aux))
+
+    async def read_channels_columns(
+        self,
+        channels: Iterable[int] | None = None,
+        *,
+        selection: int = ChannelSelection.ALL,
+        aux: bool | int = False,
+    ) -> ChannelTable:
+        """See :meth:`CyclerClient.read_channels_columns`."""
+        return await self._run(ops.read_channels_columns(channels, selection, aux))
 
     async def get_start_data(self, channels: Target) -> list[StartDataRecord]:
         return await self._run(ops.get_start_data(channels))

@@ -19,9 +19,10 @@ requests count from ``dwCmd`` to the checksum (total - 12); feedbacks count the 
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from ..errors import ChecksumError, LengthError, TruncatedFrameError
@@ -37,6 +38,7 @@ __all__ = [
     "FrameReader",
     "build_frame",
     "checksum",
+    "use_numpy",
 ]
 
 TOKEN: Final = 0x11DDDDDDDDDDDDDD
@@ -63,19 +65,71 @@ _BLOCK: Final = 256
 _PROBE: Final = 4096
 _adler32 = zlib.adler32
 
+#: Ranges of at least this many bytes (a whole-cycler status answer is 350 KB) are summed by
+#: numpy when it is installed: one C pass that copies nothing, two to three times faster than
+#: dropping the zeros. Below it, numpy's call overhead costs more than it saves.
+NUMPY_MIN_SIZE: Final = 32 * 1024
+# The numpy sum, None when numpy is not installed or acceleration is off (see use_numpy).
+_numpy_sum: Callable[[bytes | bytearray | memoryview, int, int], int] | None = None
+_numpy_wanted = os.environ.get("PYCTI_PURE_PYTHON", "") in ("", "0")
+_numpy_checked = False
+
+
+def use_numpy(enabled: bool) -> bool:
+    """Let :func:`checksum` use numpy for large ranges (if installed), or not; returns whether
+    it did before. The environment variable ``PYCTI_PURE_PYTHON=1`` turns it off at import.
+    Both ways give the same sums; the tests run both."""
+    global _numpy_wanted, _numpy_checked, _numpy_sum  # noqa: PLW0603 - one process-wide switch
+    before = _numpy_wanted
+    _numpy_wanted, _numpy_checked, _numpy_sum = enabled, False, None
+    return before
+
+
+def _load_numpy_sum() -> None:
+    global _numpy_checked, _numpy_sum  # noqa: PLW0603 - resolved once, on first use
+    _numpy_checked = True
+    if not _numpy_wanted:
+        return
+    try:
+        import numpy  # noqa: PLC0415 - optional, and only worth importing for big frames
+    except ImportError:
+        return
+    frombuffer, uint8, uint16 = numpy.frombuffer, numpy.uint8, numpy.uint16
+
+    def numpy_sum(data: bytes | bytearray | memoryview, start: int, end: int) -> int:
+        # Summed in uint16, numpy wraps modulo 2**16: exactly the CTI checksum.
+        return int(frombuffer(data, uint8, end - start, start).sum(dtype=uint16))
+
+    _numpy_sum = numpy_sum
+
 
 def checksum(data: bytes | bytearray | memoryview, start: int = 0, end: int | None = None) -> int:
     """Return the CTI checksum of ``data[start:end]``: the byte sum modulo 2**16."""
+    size = len(data)
     if end is None:
-        end = len(data)
-    part = data[start:end]
-    if isinstance(part, memoryview):
-        part = part.tobytes()
+        end = size
+    if end - start >= NUMPY_MIN_SIZE:
+        if not _numpy_checked:
+            _load_numpy_sum()
+        if _numpy_sum is not None:
+            return _numpy_sum(data, start, end)
+    # The bytes of ``part`` beyond ``end`` (a frame's own checksum field) are subtracted at
+    # the end; that spares copying a whole frame to leave them out.
+    excess = 0
+    if start == 0 and type(data) is bytes and size - end <= 2:
+        part = data
+        excess = sum(data[end:])
+    else:
+        part = data[start:end]
+        if isinstance(part, memoryview):
+            part = part.tobytes()
     # Status and control frames are mostly NUL padding: drop the zeros first. File chunks are
     # dense with data; a look at their first bytes spares them a pass that would not pay.
     if end - start <= _PROBE or len(part[:_PROBE].translate(None, b"\x00")) < _PROBE // 2:
         part = part.translate(None, b"\x00")
-    total = 0
+    if len(part) <= _BLOCK:
+        return (_adler32(part, 0) - excess) & 0xFFFF
+    total = -excess
     for offset in range(0, len(part), _BLOCK):
         total += _adler32(part[offset : offset + _BLOCK], 0)
     return total & 0xFFFF

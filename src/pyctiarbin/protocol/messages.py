@@ -16,9 +16,12 @@ command's result table, with meanings) and ``COMMAND`` (the command's name in er
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import EncodeError
@@ -93,6 +96,7 @@ from .fields import (
     WideCounted,
     WireStruct,
     count,
+    decode_ascii,
     decode_wide,
     encode_ascii,
     part_of,
@@ -105,6 +109,7 @@ from .framing import register_direction
 
 __all__ = [
     "AUX_KINDS",
+    "CHANNEL_FIELDS",
     "GET_MV_VERSION",
     "MAX_FILE_CHUNK",
     "MAX_GET_MV_ENTRIES",
@@ -141,6 +146,7 @@ __all__ = [
     "ChannelInfoVlsRequest",
     "ChannelRecord",
     "ChannelResult",
+    "ChannelTable",
     "ChannelsInfoExFeedback",
     "ChannelsInfoExRequest",
     "CheckFileExFeedback",
@@ -985,12 +991,227 @@ _NO_COUNTS = (0,) * 14
 _STATUS_BY_CODE = {int(member): member for member in StatusCode}
 
 
+# --------------------------------------------------------------------------------------------
+# The records of one channel-info answer as columns
+
+#: Every attribute of a :class:`ChannelRecord`, in constructor (and wire) order: the columns of a
+#: :class:`ChannelTable`.
+CHANNEL_FIELDS: tuple[str, ...] = (*ChannelRecord.LAYOUT.names, "aux", "bms", "smb")
+_WIDE_TEXT = ("schedule", "test_name", "barcode", "can_config_name", "smb_config_name")
+_ASCII_TEXT = ("exit_condition", "step_and_cycle_format")
+_ZERO_COUNTS = bytes(_AUX_COUNTS.size)
+R = TypeVar("R", bound=ChannelRecord)
+
+
+def _gather_format() -> tuple[str, tuple[tuple[str, int, int], ...]]:
+    """The struct format reading one record without its text fields, and where the texts are.
+
+    Each text field is read as its first character only (a u16 unit or a byte; zero means an
+    empty text); the texts that are not empty are decoded from the buffer afterwards.
+    """
+    parts, texts, at = ["<"], [], 0
+    for name, kind in ChannelRecord.LAYOUT.encoders:
+        size = struct.calcsize("<" + kind.fmt)
+        if name in _WIDE_TEXT or name in _ASCII_TEXT:
+            marker = "H" if name in _WIDE_TEXT else "B"
+            parts.append(f"{marker}{size - struct.calcsize(marker)}x")
+            texts.append((name, at, size))
+        else:
+            parts.append(kind.fmt)
+        at += size
+    parts.append(f"{_AUX_COUNTS.size}s")  # the fourteen counts, compared as one bytes value
+    return "".join(parts), tuple(texts)
+
+
+_GATHER_RECORD, _TEXT_FIELDS = _gather_format()
+_GATHER_ITEMS = len(struct.unpack_from(_GATHER_RECORD, bytes(_RECORD_SIZE)))
+
+
+@functools.lru_cache(maxsize=64)
+def _gather(count: int) -> struct.Struct:
+    """One struct reading ``count`` consecutive plain records (no aux, BMS or SMB part)."""
+    return struct.Struct("<" + _GATHER_RECORD[1:] * count)
+
+
+def _decode_status(code: int) -> StatusCode:
+    status = _STATUS_BY_CODE.get(code)
+    return status if status is not None else StatusCode(code)  # ValueError if undocumented
+
+
+class ChannelTable:
+    """The records of a channel-info answer as columns: one tuple per field, row ``i`` of every
+    column belonging to the same channel.
+
+    The columns are the attributes of :class:`ChannelRecord` (:data:`CHANNEL_FIELDS`: 
+    ``channel_index``, ``status``, ..., ``voltage_v``, ..., ``aux``, ``bms``, ``smb``), with the
+    same values a record has; ``table["voltage_v"]`` is a tuple of floats, ``table.records()``
+    builds the records. :meth:`unpack_from` decodes the records of one answer together: a
+    status scan of a whole cycler costs one struct call, not one per channel.
+    :meth:`array` gives a numeric column as a numpy array (numpy is optional).
+    """
+
+    __slots__ = ("_columns", "_length")
+
+    def __init__(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Raises ValueError if a field of :data:`CHANNEL_FIELDS` is missing, unknown fields
+        are given, or the columns differ in length."""
+        unknown = set(columns) - set(CHANNEL_FIELDS)
+        missing = [name for name in CHANNEL_FIELDS if name not in columns]
+        if unknown or missing:
+            raise ValueError(
+                f"a channel table needs the columns {list(CHANNEL_FIELDS)}; "
+                f"missing {missing}, unknown {sorted(unknown)}"
+            )
+        self._columns = {name: tuple(columns[name]) for name in CHANNEL_FIELDS}
+        lengths = {len(column) for column in self._columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"the columns of a channel table differ in length: {sorted(lengths)}")
+        self._length = lengths.pop()
+
+    @classmethod
+    def _trusted(cls, columns: Sequence[tuple[Any, ...]], length: int) -> ChannelTable:
+        # The decoder's columns are complete and of one length by construction.
+        table = cls.__new__(cls)
+        table._columns = dict(zip(CHANNEL_FIELDS, columns, strict=True))
+        table._length = length
+        return table
+
+    @classmethod
+    def from_records(cls, records: Iterable[ChannelRecord]) -> ChannelTable:
+        """The table of ``records`` (records, or :class:`ChannelRecord` subclasses)."""
+        rows = [attrgetter(*CHANNEL_FIELDS)(record) for record in records]
+        if not rows:
+            return cls._trusted([() for _ in CHANNEL_FIELDS], 0)
+        return cls._trusted(list(zip(*rows, strict=True)), len(rows))
+
+    @classmethod
+    def unpack_from(
+        cls, buffer: Buffer, offset: int, end: int, count: int
+    ) -> tuple[ChannelTable, int]:
+        """Decode ``count`` consecutive records at ``offset`` (not past ``end``).
+
+        Raises struct.error or ValueError as :meth:`ChannelRecord.unpack_from` does, for the
+        same inputs. When every record is plain (no aux, BMS or SMB part; what a status scan
+        returns), one struct call reads them all; otherwise they are read one by one.
+        """
+        after = offset + count * _RECORD_SIZE
+        if count > 1 and after == end:
+            flat = _gather(count).unpack_from(buffer, offset)
+            width = _GATHER_ITEMS
+            counts = flat[width - 1 :: width]
+            if counts.count(_ZERO_COUNTS) == count:
+                return cls._from_gathered(buffer, offset, count, flat), after
+        unpack_record = ChannelRecord.unpack_from
+        records = []
+        for _ in range(count):
+            record, offset = unpack_record(buffer, offset, end)
+            records.append(record)
+        return cls.from_records(records), offset
+
+    @classmethod
+    def _from_gathered(
+        cls, buffer: Buffer, offset: int, count: int, flat: tuple[Any, ...]
+    ) -> ChannelTable:
+        width = _GATHER_ITEMS
+        columns: list[tuple[Any, ...]] = [flat[k::width] for k in range(width - 1)]
+        codes = columns[1]
+        columns[1] = tuple(map(_decode_status, codes))
+        for (name, at, size), position in zip(_TEXT_FIELDS, _TEXT_POSITIONS, strict=True):
+            firsts = columns[position]
+            if not any(firsts):
+                columns[position] = ("",) * count
+                continue
+            decode_text = decode_wide if name in _WIDE_TEXT else decode_ascii
+            start = offset + at
+            columns[position] = tuple(
+                decode_text(buffer[start + i * _RECORD_SIZE : start + i * _RECORD_SIZE + size])
+                if first
+                else ""
+                for i, first in enumerate(firsts)
+            )
+        columns += [(_NO_AUX,) * count, ((),) * count, ((),) * count]
+        return cls._trusted(columns, count)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, name: str) -> tuple[Any, ...]:
+        """The column ``name`` (a field of :data:`CHANNEL_FIELDS`, or ``"channel"``, the
+        1-based channel numbers); KeyError naming the fields for any other name."""
+        column = self._columns.get(name)
+        if column is not None:
+            return column
+        if name == "channel":
+            return self.channel
+        raise KeyError(f"no column {name!r}; the columns are {list(CHANNEL_FIELDS)} and 'channel'")
+
+    @property
+    def channel(self) -> tuple[int, ...]:
+        """The 1-based channel numbers MITS shows (``channel_index + 1``)."""
+        return tuple(index + 1 for index in self._columns["channel_index"])
+
+    @property
+    def columns(self) -> dict[str, tuple[Any, ...]]:
+        """Every column by field name, in :data:`CHANNEL_FIELDS` order (a new dict)."""
+        return dict(self._columns)
+
+    def records(self, cls: type[R] = ChannelRecord) -> list[R]:  # type: ignore[assignment]
+        """The rows as records of ``cls`` (:class:`ChannelRecord` or a subclass adding no
+        field, such as the client's ``ChannelStatus``)."""
+        return list(map(cls, *self._columns.values()))
+
+    def take(self, rows: Iterable[int]) -> ChannelTable:
+        """A table of the given rows (0-based positions), in the order given."""
+        picked = list(rows)
+        columns = [tuple(column[row] for row in picked) for column in self._columns.values()]
+        return type(self)._trusted(columns, len(picked))
+
+    def array(self, name: str) -> Any:
+        """The numeric column ``name`` as a numpy array (``status`` as its integer codes).
+
+        Raises ValueError for a text or aux/BMS/SMB column and ModuleNotFoundError if numpy
+        is not installed.
+        """
+        if name not in _NUMERIC_DTYPES:
+            raise ValueError(
+                f"{name!r} is not a numeric column; numeric columns: {list(_NUMERIC_DTYPES)}"
+            )
+        import numpy  # noqa: PLC0415 - optional dependency, imported when asked for
+
+        return numpy.array(self[name], dtype=_NUMERIC_DTYPES[name])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChannelTable):
+            return NotImplemented
+        return self._columns == other._columns
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<ChannelTable: {self._length} channels>"
+
+
+_TEXT_POSITIONS = tuple(CHANNEL_FIELDS.index(name) for name, _at, _size in _TEXT_FIELDS)
+_DTYPES = {"B": "u1", "h": "i2", "H": "u2", "I": "u4", "f": "f4", "d": "f8"}
+_NUMERIC_DTYPES: dict[str, str] = {
+    name: "<" + _DTYPES[kind.fmt]
+    for name, kind in ChannelRecord.LAYOUT.encoders
+    if name not in _WIDE_TEXT and name not in _ASCII_TEXT
+}
+
+
+class _KeepsTable(Message):
+    # The table a feedback was decoded from, with the records it belongs to: (records, table).
+    __slots__ = ("_table",)
+
+
 @dataclass(slots=True)
-class ChannelInfoFeedback(Message):
+class ChannelInfoFeedback(_KeepsTable):
     """GET_CHANNELS_INFO feedback: u32 ChannelNum at 20, then that many :class:`ChannelRecord`.
 
     A 1-channel feedback without aux is 1779 bytes; 16 channels are 28074 bytes. MITS 10 may
     answer a one-channel request with every channel: select records by ``channel_index``.
+    :attr:`table` gives the same records as columns (a :class:`ChannelTable`).
     """
 
     CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_FEEDBACK
@@ -1006,12 +1227,23 @@ class ChannelInfoFeedback(Message):
         if number == 1:  # the answer to a one-channel read
             record, offset = ChannelRecord.unpack_from(buffer, offset, end)
             return cls((record,)), offset
-        unpack_record = ChannelRecord.unpack_from
-        records = []
-        for _ in range(number):
-            record, offset = unpack_record(buffer, offset, end)
-            records.append(record)
-        return cls(tuple(records)), offset
+        # Several records (a scan) are decoded together, as columns; the records come from them.
+        table, offset = ChannelTable.unpack_from(buffer, offset, end, number)
+        feedback = cls(tuple(table.records()))
+        feedback._table = (feedback.channels, table)
+        return feedback, offset
+
+    @property
+    def table(self) -> ChannelTable:
+        """The records as columns (decoded with them, or built from :attr:`channels`)."""
+        try:
+            records, table = self._table
+        except AttributeError:
+            records = None
+        if records is not self.channels:
+            table = ChannelTable.from_records(self.channels)
+            self._table = (self.channels, table)
+        return table
 
 
 def _vls_counts(obj: Any) -> tuple[int, ...]:
