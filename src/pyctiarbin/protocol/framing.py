@@ -79,19 +79,19 @@ def use_numpy(enabled: bool) -> bool:
     """Let :func:`checksum` use numpy for large ranges (if installed), or not; returns whether
     it did before. The environment variable ``PYCTI_PURE_PYTHON=1`` turns it off at import.
     Both ways give the same sums; the tests run both."""
-    global _numpy_wanted, _numpy_checked, _numpy_sum  # noqa: PLW0603 - one process-wide switch
+    global _numpy_wanted, _numpy_checked, _numpy_sum
     before = _numpy_wanted
     _numpy_wanted, _numpy_checked, _numpy_sum = enabled, False, None
     return before
 
 
 def _load_numpy_sum() -> None:
-    global _numpy_checked, _numpy_sum  # noqa: PLW0603 - resolved once, on first use
+    global _numpy_checked, _numpy_sum
     _numpy_checked = True
     if not _numpy_wanted:
         return
     try:
-        import numpy  # noqa: PLC0415 - optional, and only worth importing for big frames
+        import numpy
     except ImportError:
         return
     frombuffer, uint8, uint16 = numpy.frombuffer, numpy.uint8, numpy.uint16
@@ -108,6 +108,9 @@ def checksum(data: bytes | bytearray | memoryview, start: int = 0, end: int | No
     size = len(data)
     if end is None:
         end = size
+    if not 0 <= start <= end <= size:  # slice semantics (negative or outlying bounds)
+        start, end, _step = slice(start, end).indices(size)
+        end = max(start, end)
     if end - start >= NUMPY_MIN_SIZE:
         if not _numpy_checked:
             _load_numpy_sum()
@@ -116,13 +119,14 @@ def checksum(data: bytes | bytearray | memoryview, start: int = 0, end: int | No
     # The bytes of ``part`` beyond ``end`` (a frame's own checksum field) are subtracted at
     # the end; that spares copying a whole frame to leave them out.
     excess = 0
-    if start == 0 and type(data) is bytes and size - end <= 2:
+    part: bytes | bytearray
+    if start == 0 and isinstance(data, bytes) and size - end <= 2:
         part = data
-        excess = sum(data[end:])
+        if end != size:
+            excess = data[-1] + data[-2] if end == size - 2 else data[-1]
     else:
-        part = data[start:end]
-        if isinstance(part, memoryview):
-            part = part.tobytes()
+        piece = data[start:end]
+        part = piece.tobytes() if isinstance(piece, memoryview) else piece
     # Status and control frames are mostly NUL padding: drop the zeros first. File chunks are
     # dense with data; a look at their first bytes spares them a pass that would not pay.
     if end - start <= _PROBE or len(part[:_PROBE].translate(None, b"\x00")) < _PROBE // 2:
@@ -187,6 +191,12 @@ def frame_size(dw_len: int, code: int, role: str) -> int:
     return dw_len + 12 if code in _REQUEST_CODES and code not in _FEEDBACK_CODES else dw_len
 
 
+# A reader's store starts at 64 KiB and grows to the largest frame it has held; above 1 MiB
+# (file chunks) it shrinks back once empty.
+_STORE_SIZE: Final = 64 * 1024
+_STORE_KEEP: Final = 1024 * 1024
+
+
 class FrameReader:
     """Turn a byte stream into whole CTI frames. No I/O: feed it what the socket gave.
 
@@ -216,9 +226,11 @@ class FrameReader:
     """
 
     __slots__ = (
-        "_buffer",
+        "_end",
         "_max_frame_size",
         "_role",
+        "_start",
+        "_store",
         "_zero_checksum",
         "skipped_bytes",
         "zero_checksum_frames",
@@ -237,67 +249,93 @@ class FrameReader:
             raise ValueError(f"max_frame_size must be at least {MIN_FRAME_SIZE}")
         self._role = role
         self._max_frame_size = max_frame_size
-        self._buffer = bytearray()
+        # The unread bytes are _store[_start:_end]. The store keeps its size from frame to
+        # frame: a whole-cycler answer (350 KB) is copied into memory already in use, not into
+        # fresh pages each time (which costs more than the copy).
+        self._store = bytearray(_STORE_SIZE)
+        self._start = self._end = 0
         self._zero_checksum = zero_checksum
         self.skipped_bytes = 0
         self.zero_checksum_frames = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
-        self._buffer += data
+        count = len(data)
+        end = self._end
+        if end + count > len(self._store):
+            self._make_room(count)
+            end = self._end
+        self._store[end : end + count] = data
+        self._end = end + count
+
+    def _make_room(self, count: int) -> None:
+        """Move the unread bytes to the front of the store, in a larger one if need be."""
+        start, end = self._start, self._end
+        unread = end - start
+        store = self._store
+        if unread + count > len(store):
+            store = bytearray(max(unread + count, 2 * len(store)))
+        with memoryview(self._store) as old:
+            store[:unread] = old[start:end]
+        self._store, self._start, self._end = store, 0, unread
+
+    def _consume(self, count: int) -> None:
+        self._start += count
+        if self._start == self._end:
+            self._start = self._end = 0
+            if len(self._store) > _STORE_KEEP:  # after a file chunk: give the memory back
+                self._store = bytearray(_STORE_SIZE)
 
     @property
     def buffered(self) -> int:
         """Number of bytes held that do not yet form a whole frame."""
-        return len(self._buffer)
+        return self._end - self._start
 
     def next_frame(self) -> bytes | None:
         """Return the next whole frame, ``None`` if more data is needed, or raise (see class)."""
-        buf = self._buffer
+        buf = self._store
         while True:
-            if len(buf) < 8:
+            start, end = self._start, self._end
+            if end - start < 8:
                 self._skip_to_possible_token()
                 return None
-            if not buf.startswith(TOKEN_BYTES):
-                index = buf.find(TOKEN_BYTES)
+            if not buf.startswith(TOKEN_BYTES, start):
+                index = buf.find(TOKEN_BYTES, start, end)
                 if index < 0:
                     self._skip_to_possible_token()
                     return None
-                self.skipped_bytes += index
-                del buf[:index]
+                self.skipped_bytes += index - start
+                self._consume(index - start)
                 continue
-            if len(buf) < 16:
+            if end - start < 16:
                 return None
-            dw_len, code = _LEN_AND_CODE.unpack_from(buf, 8)
+            dw_len, code = _LEN_AND_CODE.unpack_from(buf, start + 8)
             size = frame_size(dw_len, code, self._role)
             if size < MIN_FRAME_SIZE or size > self._max_frame_size:
                 # Not a frame we can trust: skip this token and look for the next one.
-                del buf[:8]
+                self._consume(8)
                 self.skipped_bytes += 8
                 raise LengthError(
                     f"frame length {size} is outside {MIN_FRAME_SIZE}..{self._max_frame_size}"
                 )
-            if len(buf) < size:
+            if end - start < size:
                 return None
-            if self._zero_checksum and buf[size - 2] == 0 and buf[size - 1] == 0:
-                computed = checksum(buf, 0, size - 2)
+            if self._zero_checksum and buf[start + size - 2] == 0 and buf[start + size - 1] == 0:
+                computed = checksum(buf, start, start + size - 2)
                 if computed != 0:
                     # The 0.0.13 shape: the real checksum follows the zeroed field.
-                    if len(buf) < size + 2:
+                    if end - start < size + 2:
                         return None
-                    (trailing,) = CHECKSUM.unpack_from(buf, size)
+                    (trailing,) = CHECKSUM.unpack_from(buf, start + size)
                     if trailing == computed:
-                        frame = bytes(buf[:size])
-                        del buf[: size + 2]
+                        with memoryview(buf) as view:
+                            frame = bytes(view[start : start + size])
+                        self._consume(size + 2)
                         self.zero_checksum_frames += 1
                         return frame
-            if len(buf) == size:  # the usual case: exactly one frame is buffered
-                frame = bytes(buf)
-                buf.clear()
-            else:
-                with memoryview(buf) as view:
-                    frame = bytes(view[:size])
-                del buf[:size]
+            with memoryview(buf) as view:
+                frame = bytes(view[start : start + size])
+            self._consume(size)
             (stored,) = CHECKSUM.unpack_from(frame, size - 2)
             computed = checksum(frame, 0, size - 2)
             if stored != computed:
@@ -311,20 +349,20 @@ class FrameReader:
 
     def _skip_to_possible_token(self) -> None:
         # Keep only a tail that could be the start of a token split across reads.
-        buf = self._buffer
+        buf, start, end = self._store, self._start, self._end
         keep = 0
-        for length in range(min(7, len(buf)), 0, -1):
-            if buf.endswith(TOKEN_BYTES[:length]):
+        for length in range(min(7, end - start), 0, -1):
+            if buf.endswith(TOKEN_BYTES[:length], start, end):
                 keep = length
                 break
-        drop = len(buf) - keep
+        drop = end - start - keep
         if drop:
             self.skipped_bytes += drop
-            del buf[:drop]
+            self._consume(drop)
 
     def close(self) -> None:
         """Declare the end of the stream; raises if a partial frame is left over."""
-        if self._buffer:
-            left = len(self._buffer)
-            self._buffer.clear()
+        if self._end > self._start:
+            left = self._end - self._start
+            self._start = self._end = 0
             raise TruncatedFrameError(f"stream ended inside a frame ({left} bytes left over)")

@@ -16,13 +16,14 @@ command's result table, with meanings) and ``COMMAND`` (the command's name in er
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..errors import EncodeError
 from .codes import (
@@ -964,30 +965,78 @@ class ChannelRecord(WireStruct):
         if after > end:
             raise struct.error(f"a channel record needs {_RECORD_SIZE} bytes, {end - offset} left")
         v = _RECORD_UNPACK(buffer, offset)
+        if v[25] != _ZERO_COUNTS:  # an aux, BMS or SMB part follows
+            return cls._unpack_with_extras(buffer, offset, end, v)
         status = _STATUS_BY_CODE.get(v[1])
-        # Empty text fields (most of them) are recognised inline, without a call.
+        if status is None:
+            status = StatusCode(v[1])  # UNKNOWN_<code> for an undocumented code
+        schedule, test_name, barcode, can, smb = v[3], v[4], v[7], v[8], v[9]
+        try:
+            # Empty text fields (most of them) are recognised inline, without a call.
+            return cls(
+                v[0],
+                status,
+                v[2],
+                _utf16(schedule)[0].partition("\x00")[0] if schedule[0] or schedule[1] else "",
+                _utf16(test_name)[0].partition("\x00")[0] if test_name[0] or test_name[1] else "",
+                v[5].partition(b"\x00")[0].decode("latin-1"),
+                v[6].partition(b"\x00")[0].decode("latin-1"),
+                _utf16(barcode)[0].partition("\x00")[0] if barcode[0] or barcode[1] else "",
+                _utf16(can)[0].partition("\x00")[0] if can[0] or can[1] else "",
+                _utf16(smb)[0].partition("\x00")[0] if smb[0] or smb[1] else "",
+                v[10],
+                v[11],
+                v[12],
+                v[13],
+                v[14],
+                v[15],
+                v[16],
+                v[17],
+                v[18],
+                v[19],
+                v[20],
+                v[21],
+                v[22],
+                v[23],
+                v[24],
+            ), after
+        except UnicodeDecodeError:
+            # Bytes after a text's NUL are padding: decode_wide stops at the NUL, or raises.
+            return cls._unpack_with_extras(buffer, offset, end, v)
+
+    @classmethod
+    def _unpack_with_extras(
+        cls, buffer: Buffer, offset: int, end: int, v: tuple[Any, ...]
+    ) -> tuple[ChannelRecord, int]:
+        status = _STATUS_BY_CODE.get(v[1])
         head = (
             v[0],
             status if status is not None else StatusCode(v[1]),
             v[2],
-            decode_wide(v[3]) if v[3][0] or v[3][1] else "",
-            decode_wide(v[4]) if v[4][0] or v[4][1] else "",
-            v[5].partition(b"\x00")[0].decode("latin-1"),
-            v[6].partition(b"\x00")[0].decode("latin-1"),
-            decode_wide(v[7]) if v[7][0] or v[7][1] else "",
-            decode_wide(v[8]) if v[8][0] or v[8][1] else "",
-            decode_wide(v[9]) if v[9][0] or v[9][1] else "",
+            decode_wide(v[3]),
+            decode_wide(v[4]),
+            decode_ascii(v[5]),
+            decode_ascii(v[6]),
+            decode_wide(v[7]),
+            decode_wide(v[8]),
+            decode_wide(v[9]),
             *v[10:25],
         )
-        if v[25:] == _NO_COUNTS:
+        after = offset + _RECORD_SIZE
+        if v[25] == _ZERO_COUNTS:
             return cls(*head), after
         extras, after = _CHANNEL_EXTRAS.decode(buffer, after - _AUX_COUNTS.size, end, {})
         return cls(*head, *extras), after
 
 
-_RECORD_UNPACK = struct.Struct(ChannelRecord.LAYOUT.struct.format + "14H").unpack_from
+# The fixed part of a record and its fourteen counts, these as one bytes value (all zero in a
+# plain record).
+_RECORD_UNPACK = struct.Struct(
+    ChannelRecord.LAYOUT.struct.format + f"{_AUX_COUNTS.size}s"
+).unpack_from
 _RECORD_SIZE = ChannelRecord.LAYOUT.size + _AUX_COUNTS.size
-_NO_COUNTS = (0,) * 14
+_ZERO_COUNTS = bytes(_AUX_COUNTS.size)
+_utf16 = codecs.utf_16_le_decode
 _STATUS_BY_CODE = {int(member): member for member in StatusCode}
 
 
@@ -999,7 +1048,6 @@ _STATUS_BY_CODE = {int(member): member for member in StatusCode}
 CHANNEL_FIELDS: tuple[str, ...] = (*ChannelRecord.LAYOUT.names, "aux", "bms", "smb")
 _WIDE_TEXT = ("schedule", "test_name", "barcode", "can_config_name", "smb_config_name")
 _ASCII_TEXT = ("exit_condition", "step_and_cycle_format")
-_ZERO_COUNTS = bytes(_AUX_COUNTS.size)
 R = TypeVar("R", bound=ChannelRecord)
 
 
@@ -1035,14 +1083,14 @@ def _gather(count: int) -> struct.Struct:
 
 def _decode_status(code: int) -> StatusCode:
     status = _STATUS_BY_CODE.get(code)
-    return status if status is not None else StatusCode(code)  # ValueError if undocumented
+    return status if status is not None else StatusCode(code)  # UNKNOWN_<code> if undocumented
 
 
 class ChannelTable:
     """The records of a channel-info answer as columns: one tuple per field, row ``i`` of every
     column belonging to the same channel.
 
-    The columns are the attributes of :class:`ChannelRecord` (:data:`CHANNEL_FIELDS`: 
+    The columns are the attributes of :class:`ChannelRecord` (:data:`CHANNEL_FIELDS`:
     ``channel_index``, ``status``, ..., ``voltage_v``, ..., ``aux``, ``bms``, ``smb``), with the
     same values a record has; ``table["voltage_v"]`` is a tuple of floats, ``table.records()``
     builds the records. :meth:`unpack_from` decodes the records of one answer together: a
@@ -1114,20 +1162,20 @@ class ChannelTable:
     ) -> ChannelTable:
         width = _GATHER_ITEMS
         columns: list[tuple[Any, ...]] = [flat[k::width] for k in range(width - 1)]
-        codes = columns[1]
-        columns[1] = tuple(map(_decode_status, codes))
+        try:
+            columns[1] = tuple(map(_STATUS_BY_CODE.__getitem__, columns[1]))
+        except KeyError:  # an undocumented code: a pseudo-member UNKNOWN_<code>
+            columns[1] = tuple(map(_decode_status, columns[1]))
         for (name, at, size), position in zip(_TEXT_FIELDS, _TEXT_POSITIONS, strict=True):
             firsts = columns[position]
             if not any(firsts):
                 columns[position] = ("",) * count
                 continue
             decode_text = decode_wide if name in _WIDE_TEXT else decode_ascii
-            start = offset + at
+            starts = range(offset + at, offset + at + count * _RECORD_SIZE, _RECORD_SIZE)
             columns[position] = tuple(
-                decode_text(buffer[start + i * _RECORD_SIZE : start + i * _RECORD_SIZE + size])
-                if first
-                else ""
-                for i, first in enumerate(firsts)
+                decode_text(bytes(buffer[start : start + size])) if first else ""
+                for start, first in zip(starts, firsts, strict=True)
             )
         columns += [(_NO_AUX,) * count, ((),) * count, ((),) * count]
         return cls._trusted(columns, count)
@@ -1176,7 +1224,7 @@ class ChannelTable:
             raise ValueError(
                 f"{name!r} is not a numeric column; numeric columns: {list(_NUMERIC_DTYPES)}"
             )
-        import numpy  # noqa: PLC0415 - optional dependency, imported when asked for
+        import numpy
 
         return numpy.array(self[name], dtype=_NUMERIC_DTYPES[name])
 
@@ -1201,8 +1249,32 @@ _NUMERIC_DTYPES: dict[str, str] = {
 
 
 class _KeepsTable(Message):
-    # The table a feedback was decoded from, with the records it belongs to: (records, table).
+    """Holds the table a channel-info feedback was decoded as: ``(records, table)``, where
+    ``records`` is the ``channels`` tuple the table belongs to, or None while the records have
+    not been built. A feedback decoded from several records builds them on first access of
+    ``channels`` (a scan that only wants columns, or statuses, never pays for them)."""
+
     __slots__ = ("_table",)
+    _table: tuple[tuple[ChannelRecord, ...] | None, ChannelTable]
+
+    def _keep_table(self, records: tuple[ChannelRecord, ...] | None, table: ChannelTable) -> None:
+        self._table = (records, table)
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached when a slot is unset: ``channels`` of a feedback decoded as a table.
+            if name == "channels":
+                try:
+                    records, table = object.__getattribute__(self, "_table")
+                except AttributeError:
+                    records = table = None
+                if records is None and table is not None:
+                    channels = tuple(table.records())
+                    self.channels = channels
+                    self._keep_table(channels, table)
+                    return channels
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 @dataclass(slots=True)
@@ -1227,23 +1299,35 @@ class ChannelInfoFeedback(_KeepsTable):
         if number == 1:  # the answer to a one-channel read
             record, offset = ChannelRecord.unpack_from(buffer, offset, end)
             return cls((record,)), offset
-        # Several records (a scan) are decoded together, as columns; the records come from them.
+        # Several records (a scan) are decoded together, as columns; the records are built
+        # from the columns when ``channels`` is first read.
         table, offset = ChannelTable.unpack_from(buffer, offset, end, number)
-        feedback = cls(tuple(table.records()))
-        feedback._table = (feedback.channels, table)
+        feedback = cls.__new__(cls)
+        feedback._keep_table(None, table)
         return feedback, offset
 
     @property
     def table(self) -> ChannelTable:
         """The records as columns (decoded with them, or built from :attr:`channels`)."""
+        records: tuple[ChannelRecord, ...] | None
+        table: ChannelTable | None
         try:
             records, table = self._table
         except AttributeError:
-            records = None
-        if records is not self.channels:
-            table = ChannelTable.from_records(self.channels)
-            self._table = (self.channels, table)
+            records, table = None, None
+        try:
+            channels = _CHANNELS_SLOT.__get__(self)  # without building them
+        except AttributeError:
+            if table is None:
+                raise
+            return table  # decoded as a table; records not built
+        if table is None or records is not channels:
+            table = ChannelTable.from_records(channels)
+            self._keep_table(channels, table)
         return table
+
+
+_CHANNELS_SLOT = ChannelInfoFeedback.__dict__["channels"]
 
 
 def _vls_counts(obj: Any) -> tuple[int, ...]:
