@@ -231,6 +231,7 @@ class FrameReader:
         "_role",
         "_start",
         "_store",
+        "_view",
         "_zero_checksum",
         "skipped_bytes",
         "zero_checksum_frames",
@@ -253,6 +254,7 @@ class FrameReader:
         # frame: a whole-cycler answer (350 KB) is copied into memory already in use, not into
         # fresh pages each time (which costs more than the copy).
         self._store = bytearray(_STORE_SIZE)
+        self._view = memoryview(self._store)  # the store never resizes: it is replaced
         self._start = self._end = 0
         self._zero_checksum = zero_checksum
         self.skipped_bytes = 0
@@ -275,9 +277,8 @@ class FrameReader:
         store = self._store
         if unread + count > len(store):
             store = bytearray(max(unread + count, 2 * len(store)))
-        with memoryview(self._store) as old:
-            store[:unread] = old[start:end]
-        self._store, self._start, self._end = store, 0, unread
+        store[:unread] = self._view[start:end]
+        self._store, self._view, self._start, self._end = store, memoryview(store), 0, unread
 
     def _consume(self, count: int) -> None:
         self._start += count
@@ -285,6 +286,7 @@ class FrameReader:
             self._start = self._end = 0
             if len(self._store) > _STORE_KEEP:  # after a file chunk: give the memory back
                 self._store = bytearray(_STORE_SIZE)
+                self._view = memoryview(self._store)
 
     @property
     def buffered(self) -> int:
@@ -293,6 +295,8 @@ class FrameReader:
 
     def next_frame(self) -> bytes | None:
         """Return the next whole frame, ``None`` if more data is needed, or raise (see class)."""
+        if self._start == self._end:
+            return None
         buf = self._store
         while True:
             start, end = self._start, self._end
@@ -328,13 +332,11 @@ class FrameReader:
                         return None
                     (trailing,) = CHECKSUM.unpack_from(buf, start + size)
                     if trailing == computed:
-                        with memoryview(buf) as view:
-                            frame = bytes(view[start : start + size])
+                        frame = bytes(self._view[start : start + size])
                         self._consume(size + 2)
                         self.zero_checksum_frames += 1
                         return frame
-            with memoryview(buf) as view:
-                frame = bytes(view[start : start + size])
+            frame = bytes(self._view[start : start + size])
             self._consume(size)
             (stored,) = CHECKSUM.unpack_from(frame, size - 2)
             computed = checksum(frame, 0, size - 2)

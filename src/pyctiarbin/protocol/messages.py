@@ -964,26 +964,27 @@ class ChannelRecord(WireStruct):
         after = offset + _RECORD_SIZE
         if after > end:
             raise struct.error(f"a channel record needs {_RECORD_SIZE} bytes, {end - offset} left")
-        v = _RECORD_UNPACK(buffer, offset)
+        # Text fields are read as their first character only (zero: an empty text, as most
+        # are); the others are decoded from the buffer.
+        v = _RECORD_MARKERS(buffer, offset)
         if v[25] != _ZERO_COUNTS:  # an aux, BMS or SMB part follows
-            return cls._unpack_with_extras(buffer, offset, end, v)
+            return cls._unpack_with_extras(buffer, offset, end, _RECORD_UNPACK(buffer, offset))
         status = _STATUS_BY_CODE.get(v[1])
         if status is None:
             status = StatusCode(v[1])  # UNKNOWN_<code> for an undocumented code
-        schedule, test_name, barcode, can, smb = v[3], v[4], v[7], v[8], v[9]
+        at = offset
         try:
-            # Empty text fields (most of them) are recognised inline, without a call.
             return cls(
                 v[0],
                 status,
                 v[2],
-                _utf16(schedule)[0].partition("\x00")[0] if schedule[0] or schedule[1] else "",
-                _utf16(test_name)[0].partition("\x00")[0] if test_name[0] or test_name[1] else "",
-                v[5].partition(b"\x00")[0].decode("latin-1"),
-                v[6].partition(b"\x00")[0].decode("latin-1"),
-                _utf16(barcode)[0].partition("\x00")[0] if barcode[0] or barcode[1] else "",
-                _utf16(can)[0].partition("\x00")[0] if can[0] or can[1] else "",
-                _utf16(smb)[0].partition("\x00")[0] if smb[0] or smb[1] else "",
+                _utf16(buffer[at + 7 : at + 407])[0].partition("\x00")[0] if v[3] else "",
+                _utf16(buffer[at + 407 : at + 551])[0].partition("\x00")[0] if v[4] else "",
+                decode_ascii(bytes(buffer[at + 551 : at + 651])) if v[5] else "",
+                decode_ascii(bytes(buffer[at + 651 : at + 715])) if v[6] else "",
+                _utf16(buffer[at + 715 : at + 859])[0].partition("\x00")[0] if v[7] else "",
+                _utf16(buffer[at + 859 : at + 1259])[0].partition("\x00")[0] if v[8] else "",
+                _utf16(buffer[at + 1259 : at + 1659])[0].partition("\x00")[0] if v[9] else "",
                 v[10],
                 v[11],
                 v[12],
@@ -1002,7 +1003,7 @@ class ChannelRecord(WireStruct):
             ), after
         except UnicodeDecodeError:
             # Bytes after a text's NUL are padding: decode_wide stops at the NUL, or raises.
-            return cls._unpack_with_extras(buffer, offset, end, v)
+            return cls._unpack_with_extras(buffer, offset, end, _RECORD_UNPACK(buffer, offset))
 
     @classmethod
     def _unpack_with_extras(
@@ -1072,6 +1073,12 @@ def _gather_format() -> tuple[str, tuple[tuple[str, int, int], ...]]:
 
 
 _GATHER_RECORD, _TEXT_FIELDS = _gather_format()
+_RECORD_MARKERS = struct.Struct(_GATHER_RECORD).unpack_from
+# unpack_from spells the text fields' offsets out, for speed; they must be these.
+if tuple((at, size) for _name, at, size in _TEXT_FIELDS) != (
+    (7, 400), (407, 144), (551, 100), (651, 64), (715, 144), (859, 400), (1259, 400)
+):  # pragma: no cover - a change of the declared layout
+    raise RuntimeError("ChannelRecord.unpack_from's text offsets do not match its layout")
 _GATHER_ITEMS = len(struct.unpack_from(_GATHER_RECORD, bytes(_RECORD_SIZE)))
 
 
