@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -45,18 +44,6 @@ records = builds_record(ChannelRecord)
 plain_records = records.map(
     lambda record: dataclasses.replace(record, aux=AuxReadings(), bms=(), smb=())
 )
-
-
-@pytest.fixture(params=[True, False], ids=["numpy-sum", "pure-python-sum"])
-def numpy_sum(request: pytest.FixtureRequest) -> Iterator[bool]:
-    """Run a test with the numpy checksum of large frames, and without it."""
-    if request.param:
-        pytest.importorskip("numpy")
-    before = framing.use_numpy(bool(request.param))
-    try:
-        yield bool(request.param)
-    finally:
-        framing.use_numpy(before)
 
 
 def one_by_one(frame: bytes) -> list[ChannelRecord]:
@@ -142,7 +129,7 @@ def test_one_record_with_extras_among_plain_ones(
     assert feedback.table["smb"][len(plain[:where])] == (SmbValue(2, "text", ""),)
 
 
-def test_a_whole_cycler_answer_decodes_as_columns(numpy_sum: bool) -> None:
+def test_a_whole_cycler_answer_decodes_as_columns(checksum_backend: str) -> None:
     frame = plain_frame(200)
     assert len(frame) == 24 + 200 * RECORD_SIZE + 2
     reader = FrameReader("client")
@@ -251,7 +238,8 @@ def test_numeric_columns_as_numpy_arrays() -> None:
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 255, 4096, 70_000, 400_000])
-def test_checksum_with_and_without_numpy(numpy_sum: bool, size: int) -> None:
+def test_checksum_backends_agree(checksum_backend: str, size: int) -> None:
+    assert framing.checksum_backend() == checksum_backend
     pattern = bytes(range(256)) * (size // 256 + 1)
     for data in (pattern[:size], bytes(size), b"\xff" * size):
         expected = sum(data) & 0xFFFF
@@ -261,3 +249,14 @@ def test_checksum_with_and_without_numpy(numpy_sum: bool, size: int) -> None:
         if size > 4:
             assert checksum(data, 1, size - 2) == sum(data[1 : size - 2]) & 0xFFFF
             assert checksum(data, 0, size - 2) == sum(data[: size - 2]) & 0xFFFF
+            assert checksum(data, -3) == sum(data[-3:]) & 0xFFFF
+
+
+def test_checksum_backend_choice() -> None:
+    with pytest.raises(ValueError, match="one of \\['auto', 'compiled', 'numpy', 'python'\\]"):
+        framing.use_checksum_backend("fortran")
+    before = framing.use_checksum_backend("python")
+    try:
+        assert framing.checksum_backend() == "python"
+    finally:
+        framing.use_checksum_backend(before)

@@ -19,6 +19,7 @@ requests count from ``dwCmd`` to the checksum (total - 12); feedbacks count the 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import struct
 import zlib
@@ -38,7 +39,8 @@ __all__ = [
     "FrameReader",
     "build_frame",
     "checksum",
-    "use_numpy",
+    "checksum_backend",
+    "use_checksum_backend",
 ]
 
 TOKEN: Final = 0x11DDDDDDDDDDDDDD
@@ -65,33 +67,67 @@ _BLOCK: Final = 256
 _PROBE: Final = 4096
 _adler32 = zlib.adler32
 
-#: Ranges of at least this many bytes (a whole-cycler status answer is 350 KB) are summed by
-#: numpy when it is installed: one C pass that copies nothing, two to three times faster than
-#: dropping the zeros. Below it, numpy's call overhead costs more than it saves.
+#: With numpy (and no compiled checksum), ranges of at least this many bytes (a whole-cycler
+#: status answer is 350 KB) are summed by numpy: one C pass that copies nothing, two to three
+#: times faster than dropping the zeros. Below it, numpy's call overhead costs more than it saves.
 NUMPY_MIN_SIZE: Final = 32 * 1024
-# The numpy sum, None when numpy is not installed or acceleration is off (see use_numpy).
-_numpy_sum: Callable[[bytes | bytearray | memoryview, int, int], int] | None = None
-_numpy_wanted = os.environ.get("PYCTI_PURE_PYTHON", "") in ("", "0")
+
+_ByteSum = Callable[[bytes | bytearray | memoryview, int, int], int]
+_BACKENDS: Final = ("auto", "compiled", "numpy", "python")
+# The choice (see use_checksum_backend), the C byte sum when built and chosen, and the numpy
+# sum when chosen and installed (looked up on first use).
+_backend = "python" if os.environ.get("PYCTI_PURE_PYTHON", "") not in ("", "0") else "auto"
+_compiled_sum: _ByteSum | None = None
+_numpy_sum: _ByteSum | None = None
 _numpy_checked = False
 
 
-def use_numpy(enabled: bool) -> bool:
-    """Let :func:`checksum` use numpy for large ranges (if installed), or not; returns whether
-    it did before. The environment variable ``PYCTI_PURE_PYTHON=1`` turns it off at import.
-    Both ways give the same sums; the tests run both."""
-    global _numpy_wanted, _numpy_checked, _numpy_sum
-    before = _numpy_wanted
-    _numpy_wanted, _numpy_checked, _numpy_sum = enabled, False, None
+def _compiled_module() -> _ByteSum | None:
+    try:
+        from ._checksum import byte_sum  # built only where a compiler was
+    except ImportError:
+        return None
+    return byte_sum
+
+
+def use_checksum_backend(name: str) -> str:
+    """Choose how :func:`checksum` sums: ``"compiled"`` (the optional C extension),
+    ``"numpy"`` (for large ranges, if numpy is installed), ``"python"`` (no acceleration) or
+    ``"auto"`` (the compiled one if built, else numpy if installed). Returns the previous choice.
+
+    Every backend gives the same sums; the tests run each. ``PYCTI_PURE_PYTHON=1`` in the
+    environment chooses ``"python"`` at import. Raises ValueError for another name and
+    ModuleNotFoundError if the chosen acceleration is not installed.
+    """
+    global _backend, _compiled_sum, _numpy_sum, _numpy_checked  # one process-wide switch
+    if name not in _BACKENDS:
+        raise ValueError(f"checksum backend must be one of {list(_BACKENDS)}, not {name!r}")
+    compiled = _compiled_module() if name in ("auto", "compiled") else None
+    if name == "compiled" and compiled is None:
+        raise ModuleNotFoundError("the compiled checksum (protocol._checksum) is not built")
+    if name == "numpy" and importlib.util.find_spec("numpy") is None:
+        raise ModuleNotFoundError("numpy is not installed")
+    before = _backend
+    _backend, _compiled_sum, _numpy_sum, _numpy_checked = name, compiled, None, False
     return before
 
 
+def checksum_backend() -> str:
+    """What :func:`checksum` uses now: ``"compiled"``, ``"numpy"`` or ``"python"``."""
+    if _compiled_sum is not None:
+        return "compiled"
+    if _backend in ("auto", "numpy") and importlib.util.find_spec("numpy") is not None:
+        return "numpy"
+    return "python"
+
+
 def _load_numpy_sum() -> None:
-    global _numpy_checked, _numpy_sum
+    global _numpy_checked, _numpy_sum  # resolved once, on first use
     _numpy_checked = True
-    if not _numpy_wanted:
+    if _backend not in ("auto", "numpy"):
         return
     try:
-        import numpy
+        import numpy  # optional; only worth importing for big frames
     except ImportError:
         return
     frombuffer, uint8, uint16 = numpy.frombuffer, numpy.uint8, numpy.uint16
@@ -105,6 +141,8 @@ def _load_numpy_sum() -> None:
 
 def checksum(data: bytes | bytearray | memoryview, start: int = 0, end: int | None = None) -> int:
     """Return the CTI checksum of ``data[start:end]``: the byte sum modulo 2**16."""
+    if _compiled_sum is not None:
+        return _compiled_sum(data, start, end)  # type: ignore[arg-type]
     size = len(data)
     if end is None:
         end = size
@@ -137,6 +175,9 @@ def checksum(data: bytes | bytearray | memoryview, start: int = 0, end: int | No
     for offset in range(0, len(part), _BLOCK):
         total += _adler32(part[offset : offset + _BLOCK], 0)
     return total & 0xFFFF
+
+
+use_checksum_backend(_backend)  # the compiled sum, if chosen and built
 
 
 def build_frame(
