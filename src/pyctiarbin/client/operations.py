@@ -305,7 +305,13 @@ def _channel_info_frame(index: int, selection: int, options: int) -> bytes:
 
 def read_channel(channel: int, aux: bool | int = False) -> Operation[ChannelStatus]:
     options = _aux_options(aux)
+    if type(channel) is int:  # the usual call: the operation is made once, then reused
+        return _read_channel(channel, options)
+    return _read_channel.__wrapped__(channel, options)
 
+
+@functools.lru_cache(maxsize=1024)
+def _read_channel(channel: int, options: int) -> Operation[ChannelStatus]:
     def run(info: LoginFeedback) -> OpGen[ChannelStatus]:
         index = channel_index(channel, info.num_channels)
         yield _channel_info_frame(index, ChannelSelection.ALL, options)

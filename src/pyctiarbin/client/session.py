@@ -403,6 +403,9 @@ class SyncLink(LinkCore):
         self._lock = threading.RLock()
         self._view = memoryview(bytearray(_RECV_SIZE))
         self._armed_timeout = 0.0
+        # Asks whether the idle socket is readable, without building lists each time as
+        # select.select does (poll objects are not on Windows: select.select is used there).
+        self._poller: Any = None
 
     def open(self) -> LoginFeedback:
         """Connect and log in (if not connected yet). Raises CtiConnectionError, LoginError."""
@@ -431,6 +434,9 @@ class SyncLink(LinkCore):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._armed_timeout = self.connect_timeout
         self._sock = sock
+        if hasattr(select, "poll"):
+            self._poller = select.poll()
+            self._poller.register(sock, select.POLLIN)
         if not self._login:
             self._connected(self.login_info or LoginFeedback())
             return
@@ -442,6 +448,7 @@ class SyncLink(LinkCore):
 
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
+        self._poller = None
         if sock is not None:
             with contextlib.suppress(OSError):  # closing a broken socket
                 sock.close()
@@ -459,7 +466,10 @@ class SyncLink(LinkCore):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise CtiTimeout("timed out")
-        if remaining < self._armed_timeout - _TIMEOUT_SLACK_S or remaining > self._armed_timeout:
+        # Re-arming costs a system call, so the armed timeout may differ from what remains by
+        # the slack either way; a read that times out early waits out the rest (_receive).
+        armed = self._armed_timeout
+        if remaining < armed - _TIMEOUT_SLACK_S or remaining > armed + _TIMEOUT_SLACK_S:
             sock.settimeout(remaining)
             self._armed_timeout = remaining
 
@@ -474,6 +484,8 @@ class SyncLink(LinkCore):
             try:
                 count = sock.recv_into(view)
             except TimeoutError:
+                if deadline - time.monotonic() > 0:
+                    continue  # armed a little short of the deadline: wait out the rest
                 raise CtiTimeout("timed out") from None
             if not count:
                 raise CtiConnectionError(
@@ -488,7 +500,11 @@ class SyncLink(LinkCore):
         sock = self._sock
         if reason is None and sock is not None:
             try:
-                readable, _, _ = select.select([sock], [], [], 0)
+                poller = self._poller
+                if poller is not None:
+                    readable = bool(poller.poll(0))
+                else:
+                    readable = bool(select.select([sock], [], [], 0)[0])
                 if readable:
                     peek = sock.recv(1, socket.MSG_PEEK)
                     reason = (
