@@ -260,3 +260,23 @@ def test_checksum_backend_choice() -> None:
         assert framing.checksum_backend() == "python"
     finally:
         framing.use_checksum_backend(before)
+
+
+def test_the_reader_reuses_its_store_across_frame_sizes() -> None:
+    # The reader's store grows for a whole-cycler answer and is reused; frames of every size
+    # and items wider than a byte come through unchanged.
+    reader = FrameReader("client")
+    small = encode(ChannelInfoFeedback(channels=(ChannelRecord(channel_index=3),)))
+    big = plain_frame(700)  # 1.2 MB: above what the store keeps once empty
+    for frame in (small, plain_frame(200), small + small, big, small):
+        for start in range(0, len(frame), 100_000):
+            reader.feed(frame[start : start + 100_000])
+        got = []
+        while (one := reader.next_frame()) is not None:
+            got.append(one)
+        assert b"".join(got) == frame
+        assert reader.buffered == 0
+    even = small[: len(small) // 2 * 2]
+    reader.feed(memoryview(even).cast("H"))
+    reader.feed(small[len(even) :])
+    assert reader.next_frame() == small

@@ -304,6 +304,9 @@ class FrameReader:
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
         count = len(data)
+        if isinstance(data, memoryview) and data.nbytes != count:  # items wider than a byte
+            data = data.tobytes()
+            count = len(data)
         end = self._end
         if end + count > len(self._store):
             self._make_room(count)
