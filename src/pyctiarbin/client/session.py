@@ -181,7 +181,8 @@ class LinkCore:
                 continue
             # Bytes skipped before this frame come before it in the inbox: they are what the
             # waiting operation meets first.
-            self._note_skipped()
+            if reader.skipped_bytes != self._reported_skipped:
+                self._note_skipped()
             if frame is None:
                 break
             try:

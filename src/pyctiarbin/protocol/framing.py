@@ -358,7 +358,7 @@ class FrameReader:
             if end - start < 16:
                 return None
             dw_len, code = _LEN_AND_CODE.unpack_from(buf, start + 8)
-            size = frame_size(dw_len, code, self._role)
+            size = dw_len if self._role == "client" else frame_size(dw_len, code, self._role)
             if size < MIN_FRAME_SIZE or size > self._max_frame_size:
                 # Not a frame we can trust: skip this token and look for the next one.
                 self._consume(8)
@@ -381,9 +381,15 @@ class FrameReader:
                         self.zero_checksum_frames += 1
                         return frame
             frame = bytes(self._view[start : start + size])
-            self._consume(size)
+            if start + size == end:  # the usual case: the store held this frame alone
+                self._start = self._end = 0
+                if len(buf) > _STORE_KEEP:
+                    self._consume(0)
+            else:
+                self._consume(size)
             (stored,) = CHECKSUM.unpack_from(frame, size - 2)
-            computed = checksum(frame, 0, size - 2)
+            byte_sum = _compiled_sum or checksum
+            computed = byte_sum(frame, 0, size - 2)
             if stored != computed:
                 error = ChecksumError(
                     f"checksum mismatch in a {size}-byte frame (code 0x{code:08X}): "
