@@ -28,7 +28,7 @@ from pathlib import Path
 
 from _seed import seed_python
 from pyctiarbin import CyclerClient
-from pyctiarbin.protocol import ChannelInfoRequest, encode
+from pyctiarbin.protocol import ChannelInfoRequest, encode, framing
 
 USER, PASSWORD = "bench", "bench-pass"
 
@@ -248,7 +248,10 @@ def main() -> None:
     floor = {key + "_us": median_us(v) for key, v in results["floor"].items()}
     floor["scan_bytes"] = float(contenders["floor"].scan_bytes)  # type: ignore[attr-defined]
 
-    print(f"Client benchmark: {args.channels}-channel simulator, medians per operation")
+    print(
+        f"Client benchmark: {args.channels}-channel simulator, medians per operation "
+        f"(checksum backend {framing.checksum_backend()})"
+    )
     print(
         f"{'operation':<34}{'ours':>12}{'seed 0.0.13':>14}{'raw floor':>12}"
         f"{'seed/ours':>11}{'ours/floor':>12}"

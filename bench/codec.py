@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from _seed import SEED_SPEC, run_in_seed
-from pyctiarbin.protocol import ChannelInfoFeedback, decode, encode
+from pyctiarbin.protocol import ChannelInfoFeedback, decode, encode, framing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CAPTURE = REPO_ROOT / "tests" / "data" / "captures" / "server_channel_info_msg.bin"
@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"Codec benchmark: channel-info feedback, {CAPTURE.name}")
     print(f"Python {platform.python_version()} ({sys.implementation.name}) on both sides")
-    print(f"ours = pyctiarbin.protocol (decode verifies the checksum), seed = {SEED_SPEC}")
+    print(
+        f"ours = pyctiarbin.protocol (decode verifies the checksum, backend "
+        f"{framing.checksum_backend()}; PYCTI_PURE_PYTHON=1 for pure Python), seed = {SEED_SPEC}"
+    )
     print(f"MEDIAN of {args.repeat} timeit repeats (ours and the seed's alternated), us per call")
     print()
     header = f"{'operation':<31} {'ours (us)':>10} {'seed (us)':>10} {'seed/ours':>10}"

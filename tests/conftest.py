@@ -124,3 +124,19 @@ def seed_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 def seed_env() -> dict[str, str]:
     """An environment for running the seed: no CTI credentials, no path to this project."""
     return _clean_env()
+
+
+@pytest.fixture(params=["compiled", "numpy", "python"])
+def checksum_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a test with each way of computing the checksum (the compiled and the numpy
+    accelerations, where installed, and pure Python); restores the choice afterwards."""
+    from pyctiarbin.protocol import framing
+
+    try:
+        before = framing.use_checksum_backend(str(request.param))
+    except ModuleNotFoundError as exc:
+        pytest.skip(f"checksum backend {request.param!r} not available: {exc}")
+    try:
+        yield str(request.param)
+    finally:
+        framing.use_checksum_backend(before)

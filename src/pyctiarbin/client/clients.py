@@ -32,6 +32,7 @@ from ..credentials import Credentials, resolve_credentials
 from ..protocol import (
     BarcodeChannelType,
     ChannelSelection,
+    ChannelTable,
     DirEntry,
     FileKind,
     LoginFeedback,
@@ -271,6 +272,18 @@ class CyclerClient(_ClientState):
         ``selection``: :class:`ChannelSelection` ALL, RUNNING or UNSAFE.
         """
         return self._run(ops.read_channels(channels, selection, aux))
+
+    def read_channels_columns(
+        self,
+        channels: Iterable[int] | None = None,
+        *,
+        selection: int = ChannelSelection.ALL,
+        aux: bool | int = False,
+    ) -> ChannelTable:
+        """:meth:`read_channels` as columns: one :class:`ChannelTable` whose rows are the
+        channels, sorted by channel (``table["voltage_v"]``, ``table.array("voltage_v")``,
+        ``table.records()``). Cheaper than building a status per channel."""
+        return self._run(ops.read_channels_columns(channels, selection, aux))
 
     def get_start_data(self, channels: Target) -> list[StartDataRecord]:
         """GET_START_DATA for the channels."""
@@ -564,6 +577,16 @@ class AsyncCyclerClient(_ClientState):
     ) -> list[ChannelStatus]:
         """See :meth:`CyclerClient.read_channels`."""
         return await self._run(ops.read_channels(channels, selection, aux))
+
+    async def read_channels_columns(
+        self,
+        channels: Iterable[int] | None = None,
+        *,
+        selection: int = ChannelSelection.ALL,
+        aux: bool | int = False,
+    ) -> ChannelTable:
+        """See :meth:`CyclerClient.read_channels_columns`."""
+        return await self._run(ops.read_channels_columns(channels, selection, aux))
 
     async def get_start_data(self, channels: Target) -> list[StartDataRecord]:
         return await self._run(ops.get_start_data(channels))

@@ -62,6 +62,7 @@ from ..protocol import (
     ChannelSelection,
     ChannelsInfoExFeedback,
     ChannelsInfoExRequest,
+    ChannelTable,
     CheckFileExFeedback,
     CheckFileExRequest,
     CommandCode,
@@ -430,7 +431,13 @@ def _channel_info_frame(index: int, selection: int, options: int) -> bytes:
 
 def read_channel(channel: int, aux: bool | int = False) -> Operation[ChannelStatus]:
     options = _aux_options(aux)
+    if type(channel) is int:  # the usual call: the operation is made once, then reused
+        return _read_channel(channel, options)
+    return _read_channel.__wrapped__(channel, options)
 
+
+@functools.lru_cache(maxsize=1024)
+def _read_channel(channel: int, options: int) -> Operation[ChannelStatus]:
     def run(info: LoginFeedback) -> OpGen[ChannelStatus]:
         index = channel_index(channel, info.num_channels)
         variant = _channel_variant(info.version)
@@ -457,11 +464,33 @@ def read_channels(
     selection: int = ChannelSelection.ALL,
     aux: bool | int = False,
 ) -> Operation[list[ChannelStatus]]:
+    read = _read_table(channels, selection, aux)
+
+    def run(info: LoginFeedback) -> OpGen[list[ChannelStatus]]:
+        table = yield from read(info)
+        return table.records(ChannelStatus)
+
+    return Operation("read_channels", False, run)
+
+
+def read_channels_columns(
+    channels: Iterable[int] | None = None,
+    selection: int = ChannelSelection.ALL,
+    aux: bool | int = False,
+) -> Operation[ChannelTable]:
+    return Operation("read_channels_columns", False, _read_table(channels, selection, aux))
+
+
+def _read_table(
+    channels: Iterable[int] | None, selection: int, aux: bool | int
+) -> Callable[[LoginFeedback], OpGen[ChannelTable]]:
+    """What read_channels and read_channels_columns share: the answer as a table of the
+    channels asked for, by channel index."""
     options = _aux_options(aux)
     wanted_channels = None if channels is None else list(channels)
     selection = ChannelSelection(_check_int("selection", selection))
 
-    def run(info: LoginFeedback) -> OpGen[list[ChannelStatus]]:
+    def run(info: LoginFeedback) -> OpGen[ChannelTable]:
         wanted = (
             None
             if wanted_channels is None
@@ -470,40 +499,41 @@ def read_channels(
         variant = _channel_variant(info.version)
         if variant != CommandCode.GET_CHANNELS_INFO:
             records = yield from _variant_records(variant, -1, selection, options)
+            table = ChannelTable.from_records(records)
         else:
             yield _channel_info_frame(-1, selection, options)
             feedback = yield from expect(ChannelInfoFeedback)
-            records = list(feedback.channels)
-        if (
-            variant == CommandCode.GET_CHANNELS_INFO
-            and selection == ChannelSelection.ALL
-            and len(records) == 1 < info.num_channels
-        ):
-            # Protocol v1.1 servers answer "all channels" with one feedback per channel.
-            while len(records) < info.num_channels:
-                more = yield from expect(ChannelInfoFeedback)
-                records.extend(more.channels)
-        seen = [record.channel_index for record in records]
-        if len(set(seen)) != len(seen) or not all(0 <= i < info.num_channels for i in seen):
+            table = feedback.table
+            if selection == ChannelSelection.ALL and len(table) == 1 < info.num_channels:
+                # Protocol v1.1 servers answer "all channels" with one feedback per channel.
+                records = list(feedback.channels)
+                while len(records) < info.num_channels:
+                    more = yield from expect(ChannelInfoFeedback)
+                    records.extend(more.channels)
+                table = ChannelTable.from_records(records)
+        seen = table["channel_index"]
+        if seen != _all_indexes(len(seen)):  # anything but the usual 0, 1, ..., n - 1
+            if len(set(seen)) != len(seen) or not all(0 <= i < info.num_channels for i in seen):
+                raise Mismatch(f"a read of all channels was answered with channel indexes {seen}")
+            table = table.take(sorted(range(len(seen)), key=seen.__getitem__))
+            seen = table["channel_index"]
+        elif len(seen) > info.num_channels:
             raise Mismatch(f"a read of all channels was answered with channel indexes {seen}")
-        statuses = [
-            ChannelStatus.from_record(record)
-            for record in records
-            if wanted is None or record.channel_index in wanted
-        ]
-        statuses.sort(key=lambda status: status.channel_index)
-        if (
-            wanted is not None
-            and selection == ChannelSelection.ALL
-            and len(statuses) != len(wanted)
-        ):
-            missing = sorted(wanted - {s.channel_index for s in statuses})
-            raise UnexpectedFeedback(
-                f"the cycler's answer lacks channels {[i + 1 for i in missing]}"
-            )
-        return statuses
+        if wanted is not None:
+            table = table.take(row for row, index in enumerate(seen) if index in wanted)
+            if selection == ChannelSelection.ALL and len(table) != len(wanted):
+                missing = sorted(wanted - set(table["channel_index"]))
+                raise UnexpectedFeedback(
+                    f"the cycler's answer lacks channels {[i + 1 for i in missing]}"
+                )
+        return table
 
-    return Operation("read_channels", False, run)
+    return run
+
+
+@functools.lru_cache(maxsize=64)
+def _all_indexes(count: int) -> tuple[int, ...]:
+    return tuple(range(count))
 
 
 def _check_record_indexes(

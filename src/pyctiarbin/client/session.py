@@ -189,7 +189,8 @@ class LinkCore:
                 continue
             # Bytes skipped before this frame come before it in the inbox: they are what the
             # waiting operation meets first.
-            self._note_skipped()
+            if reader.skipped_bytes != self._reported_skipped:
+                self._note_skipped()
             if frame is None:
                 break
             try:
@@ -422,6 +423,9 @@ class SyncLink(LinkCore):
         self._lock = threading.RLock()
         self._view = memoryview(bytearray(_RECV_SIZE))
         self._armed_timeout = 0.0
+        # Asks whether the idle socket is readable, without building lists each time as
+        # select.select does (poll objects are not on Windows: select.select is used there).
+        self._poller: Any = None
 
     def open(self) -> LoginFeedback:
         """Connect and log in (if not connected yet). Raises CtiConnectionError, LoginError."""
@@ -450,6 +454,9 @@ class SyncLink(LinkCore):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._armed_timeout = self.connect_timeout
         self._sock = sock
+        if hasattr(select, "poll"):
+            self._poller = select.poll()
+            self._poller.register(sock, select.POLLIN)
         if not self._login:
             self._connected(self.login_info or LoginFeedback())
             return
@@ -461,6 +468,7 @@ class SyncLink(LinkCore):
 
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
+        self._poller = None
         if sock is not None:
             with contextlib.suppress(OSError):  # closing a broken socket
                 sock.close()
@@ -478,7 +486,10 @@ class SyncLink(LinkCore):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise CtiTimeout("timed out")
-        if remaining < self._armed_timeout - _TIMEOUT_SLACK_S or remaining > self._armed_timeout:
+        # Re-arming costs a system call, so the armed timeout may differ from what remains by
+        # the slack either way; a read that times out early waits out the rest (_receive).
+        armed = self._armed_timeout
+        if remaining < armed - _TIMEOUT_SLACK_S or remaining > armed + _TIMEOUT_SLACK_S:
             sock.settimeout(remaining)
             self._armed_timeout = remaining
 
@@ -493,6 +504,8 @@ class SyncLink(LinkCore):
             try:
                 count = sock.recv_into(view)
             except TimeoutError:
+                if deadline - time.monotonic() > 0:
+                    continue  # armed a little short of the deadline: wait out the rest
                 raise CtiTimeout("timed out") from None
             if not count:
                 raise CtiConnectionError(
@@ -507,7 +520,11 @@ class SyncLink(LinkCore):
         sock = self._sock
         if reason is None and sock is not None:
             try:
-                readable, _, _ = select.select([sock], [], [], 0)
+                poller = self._poller
+                if poller is not None:
+                    readable = bool(poller.poll(0))
+                else:
+                    readable = bool(select.select([sock], [], [], 0)[0])
                 if readable:
                     peek = sock.recv(1, socket.MSG_PEEK)
                     reason = (

@@ -16,10 +16,14 @@ command's result table, with meanings) and ``COMMAND`` (the command's name in er
 
 from __future__ import annotations
 
+import codecs
+import functools
 import json
 import struct
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..errors import EncodeError
 from .codes import (
@@ -93,6 +97,7 @@ from .fields import (
     WideCounted,
     WireStruct,
     count,
+    decode_ascii,
     decode_wide,
     encode_ascii,
     part_of,
@@ -105,6 +110,7 @@ from .framing import register_direction
 
 __all__ = [
     "AUX_KINDS",
+    "CHANNEL_FIELDS",
     "GET_MV_VERSION",
     "MAX_FILE_CHUNK",
     "MAX_GET_MV_ENTRIES",
@@ -141,6 +147,7 @@ __all__ = [
     "ChannelInfoVlsRequest",
     "ChannelRecord",
     "ChannelResult",
+    "ChannelTable",
     "ChannelsInfoExFeedback",
     "ChannelsInfoExRequest",
     "CheckFileExFeedback",
@@ -957,40 +964,333 @@ class ChannelRecord(WireStruct):
         after = offset + _RECORD_SIZE
         if after > end:
             raise struct.error(f"a channel record needs {_RECORD_SIZE} bytes, {end - offset} left")
-        v = _RECORD_UNPACK(buffer, offset)
+        # Text fields are read as their first character only (zero: an empty text, as most
+        # are); the others are decoded from the buffer.
+        v = _RECORD_MARKERS(buffer, offset)
+        if v[25] != _ZERO_COUNTS:  # an aux, BMS or SMB part follows
+            return cls._unpack_with_extras(buffer, offset, end, _RECORD_UNPACK(buffer, offset))
         status = _STATUS_BY_CODE.get(v[1])
-        # Empty text fields (most of them) are recognised inline, without a call.
+        if status is None:
+            status = StatusCode(v[1])  # UNKNOWN_<code> for an undocumented code
+        at = offset
+        try:
+            return cls(
+                v[0],
+                status,
+                v[2],
+                _utf16(buffer[at + 7 : at + 407])[0].partition("\x00")[0] if v[3] else "",
+                _utf16(buffer[at + 407 : at + 551])[0].partition("\x00")[0] if v[4] else "",
+                decode_ascii(bytes(buffer[at + 551 : at + 651])) if v[5] else "",
+                decode_ascii(bytes(buffer[at + 651 : at + 715])) if v[6] else "",
+                _utf16(buffer[at + 715 : at + 859])[0].partition("\x00")[0] if v[7] else "",
+                _utf16(buffer[at + 859 : at + 1259])[0].partition("\x00")[0] if v[8] else "",
+                _utf16(buffer[at + 1259 : at + 1659])[0].partition("\x00")[0] if v[9] else "",
+                v[10],
+                v[11],
+                v[12],
+                v[13],
+                v[14],
+                v[15],
+                v[16],
+                v[17],
+                v[18],
+                v[19],
+                v[20],
+                v[21],
+                v[22],
+                v[23],
+                v[24],
+            ), after
+        except UnicodeDecodeError:
+            # Bytes after a text's NUL are padding: decode_wide stops at the NUL, or raises.
+            return cls._unpack_with_extras(buffer, offset, end, _RECORD_UNPACK(buffer, offset))
+
+    @classmethod
+    def _unpack_with_extras(
+        cls, buffer: Buffer, offset: int, end: int, v: tuple[Any, ...]
+    ) -> tuple[ChannelRecord, int]:
+        status = _STATUS_BY_CODE.get(v[1])
         head = (
             v[0],
             status if status is not None else StatusCode(v[1]),
             v[2],
-            decode_wide(v[3]) if v[3][0] or v[3][1] else "",
-            decode_wide(v[4]) if v[4][0] or v[4][1] else "",
-            v[5].partition(b"\x00")[0].decode("latin-1"),
-            v[6].partition(b"\x00")[0].decode("latin-1"),
-            decode_wide(v[7]) if v[7][0] or v[7][1] else "",
-            decode_wide(v[8]) if v[8][0] or v[8][1] else "",
-            decode_wide(v[9]) if v[9][0] or v[9][1] else "",
+            decode_wide(v[3]),
+            decode_wide(v[4]),
+            decode_ascii(v[5]),
+            decode_ascii(v[6]),
+            decode_wide(v[7]),
+            decode_wide(v[8]),
+            decode_wide(v[9]),
             *v[10:25],
         )
-        if v[25:] == _NO_COUNTS:
+        after = offset + _RECORD_SIZE
+        if v[25] == _ZERO_COUNTS:
             return cls(*head), after
         extras, after = _CHANNEL_EXTRAS.decode(buffer, after - _AUX_COUNTS.size, end, {})
         return cls(*head, *extras), after
 
 
-_RECORD_UNPACK = struct.Struct(ChannelRecord.LAYOUT.struct.format + "14H").unpack_from
+# The fixed part of a record and its fourteen counts, these as one bytes value (all zero in a
+# plain record).
+_RECORD_UNPACK = struct.Struct(
+    ChannelRecord.LAYOUT.struct.format + f"{_AUX_COUNTS.size}s"
+).unpack_from
 _RECORD_SIZE = ChannelRecord.LAYOUT.size + _AUX_COUNTS.size
-_NO_COUNTS = (0,) * 14
+_ZERO_COUNTS = bytes(_AUX_COUNTS.size)
+_utf16 = codecs.utf_16_le_decode
 _STATUS_BY_CODE = {int(member): member for member in StatusCode}
 
 
+# --------------------------------------------------------------------------------------------
+# The records of one channel-info answer as columns
+
+#: Every attribute of a :class:`ChannelRecord`, in constructor (and wire) order: the columns of a
+#: :class:`ChannelTable`.
+CHANNEL_FIELDS: tuple[str, ...] = (*ChannelRecord.LAYOUT.names, "aux", "bms", "smb")
+_WIDE_TEXT = ("schedule", "test_name", "barcode", "can_config_name", "smb_config_name")
+_ASCII_TEXT = ("exit_condition", "step_and_cycle_format")
+R = TypeVar("R", bound=ChannelRecord)
+
+
+def _gather_format() -> tuple[str, tuple[tuple[str, int, int], ...]]:
+    """The struct format reading one record without its text fields, and where the texts are.
+
+    Each text field is read as its first character only (a u16 unit or a byte; zero means an
+    empty text); the texts that are not empty are decoded from the buffer afterwards.
+    """
+    parts, texts, at = ["<"], [], 0
+    for name, kind in ChannelRecord.LAYOUT.encoders:
+        size = struct.calcsize("<" + kind.fmt)
+        if name in _WIDE_TEXT or name in _ASCII_TEXT:
+            marker = "H" if name in _WIDE_TEXT else "B"
+            parts.append(f"{marker}{size - struct.calcsize(marker)}x")
+            texts.append((name, at, size))
+        else:
+            parts.append(kind.fmt)
+        at += size
+    parts.append(f"{_AUX_COUNTS.size}s")  # the fourteen counts, compared as one bytes value
+    return "".join(parts), tuple(texts)
+
+
+_GATHER_RECORD, _TEXT_FIELDS = _gather_format()
+_RECORD_MARKERS = struct.Struct(_GATHER_RECORD).unpack_from
+# unpack_from spells the text fields' offsets out, for speed; they must be these.
+if tuple((at, size) for _name, at, size in _TEXT_FIELDS) != (
+    (7, 400), (407, 144), (551, 100), (651, 64), (715, 144), (859, 400), (1259, 400)
+):  # pragma: no cover - a change of the declared layout
+    raise RuntimeError("ChannelRecord.unpack_from's text offsets do not match its layout")
+_GATHER_ITEMS = len(struct.unpack_from(_GATHER_RECORD, bytes(_RECORD_SIZE)))
+
+
+@functools.lru_cache(maxsize=64)
+def _gather(count: int) -> struct.Struct:
+    """One struct reading ``count`` consecutive plain records (no aux, BMS or SMB part)."""
+    return struct.Struct("<" + _GATHER_RECORD[1:] * count)
+
+
+def _decode_status(code: int) -> StatusCode:
+    status = _STATUS_BY_CODE.get(code)
+    return status if status is not None else StatusCode(code)  # UNKNOWN_<code> if undocumented
+
+
+class ChannelTable:
+    """The records of a channel-info answer as columns: one tuple per field, row ``i`` of every
+    column belonging to the same channel.
+
+    The columns are the attributes of :class:`ChannelRecord` (:data:`CHANNEL_FIELDS`:
+    ``channel_index``, ``status``, ..., ``voltage_v``, ..., ``aux``, ``bms``, ``smb``), with the
+    same values a record has; ``table["voltage_v"]`` is a tuple of floats, ``table.records()``
+    builds the records. :meth:`unpack_from` decodes the records of one answer together: a
+    status scan of a whole cycler costs one struct call, not one per channel.
+    :meth:`array` gives a numeric column as a numpy array (numpy is optional).
+    """
+
+    __slots__ = ("_columns", "_length")
+
+    def __init__(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Raises ValueError if a field of :data:`CHANNEL_FIELDS` is missing, unknown fields
+        are given, or the columns differ in length."""
+        unknown = set(columns) - set(CHANNEL_FIELDS)
+        missing = [name for name in CHANNEL_FIELDS if name not in columns]
+        if unknown or missing:
+            raise ValueError(
+                f"a channel table needs the columns {list(CHANNEL_FIELDS)}; "
+                f"missing {missing}, unknown {sorted(unknown)}"
+            )
+        self._columns = {name: tuple(columns[name]) for name in CHANNEL_FIELDS}
+        lengths = {len(column) for column in self._columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"the columns of a channel table differ in length: {sorted(lengths)}")
+        self._length = lengths.pop()
+
+    @classmethod
+    def _trusted(cls, columns: Sequence[tuple[Any, ...]], length: int) -> ChannelTable:
+        # The decoder's columns are complete and of one length by construction.
+        table = cls.__new__(cls)
+        table._columns = dict(zip(CHANNEL_FIELDS, columns, strict=True))
+        table._length = length
+        return table
+
+    @classmethod
+    def from_records(cls, records: Iterable[ChannelRecord]) -> ChannelTable:
+        """The table of ``records`` (records, or :class:`ChannelRecord` subclasses)."""
+        rows = [attrgetter(*CHANNEL_FIELDS)(record) for record in records]
+        if not rows:
+            return cls._trusted([() for _ in CHANNEL_FIELDS], 0)
+        return cls._trusted(list(zip(*rows, strict=True)), len(rows))
+
+    @classmethod
+    def unpack_from(
+        cls, buffer: Buffer, offset: int, end: int, count: int
+    ) -> tuple[ChannelTable, int]:
+        """Decode ``count`` consecutive records at ``offset`` (not past ``end``).
+
+        Raises struct.error or ValueError as :meth:`ChannelRecord.unpack_from` does, for the
+        same inputs. When every record is plain (no aux, BMS or SMB part; what a status scan
+        returns), one struct call reads them all; otherwise they are read one by one.
+        """
+        after = offset + count * _RECORD_SIZE
+        if count > 1 and after == end:
+            flat = _gather(count).unpack_from(buffer, offset)
+            width = _GATHER_ITEMS
+            counts = flat[width - 1 :: width]
+            if counts.count(_ZERO_COUNTS) == count:
+                return cls._from_gathered(buffer, offset, count, flat), after
+        unpack_record = ChannelRecord.unpack_from
+        records = []
+        for _ in range(count):
+            record, offset = unpack_record(buffer, offset, end)
+            records.append(record)
+        return cls.from_records(records), offset
+
+    @classmethod
+    def _from_gathered(
+        cls, buffer: Buffer, offset: int, count: int, flat: tuple[Any, ...]
+    ) -> ChannelTable:
+        width = _GATHER_ITEMS
+        columns: list[tuple[Any, ...]] = [flat[k::width] for k in range(width - 1)]
+        try:
+            columns[1] = tuple(map(_STATUS_BY_CODE.__getitem__, columns[1]))
+        except KeyError:  # an undocumented code: a pseudo-member UNKNOWN_<code>
+            columns[1] = tuple(map(_decode_status, columns[1]))
+        for (name, at, size), position in zip(_TEXT_FIELDS, _TEXT_POSITIONS, strict=True):
+            firsts = columns[position]
+            if not any(firsts):
+                columns[position] = ("",) * count
+                continue
+            decode_text = decode_wide if name in _WIDE_TEXT else decode_ascii
+            starts = range(offset + at, offset + at + count * _RECORD_SIZE, _RECORD_SIZE)
+            columns[position] = tuple(
+                decode_text(bytes(buffer[start : start + size])) if first else ""
+                for start, first in zip(starts, firsts, strict=True)
+            )
+        columns += [(_NO_AUX,) * count, ((),) * count, ((),) * count]
+        return cls._trusted(columns, count)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, name: str) -> tuple[Any, ...]:
+        """The column ``name`` (a field of :data:`CHANNEL_FIELDS`, or ``"channel"``, the
+        1-based channel numbers); KeyError naming the fields for any other name."""
+        column = self._columns.get(name)
+        if column is not None:
+            return column
+        if name == "channel":
+            return self.channel
+        raise KeyError(f"no column {name!r}; the columns are {list(CHANNEL_FIELDS)} and 'channel'")
+
+    @property
+    def channel(self) -> tuple[int, ...]:
+        """The 1-based channel numbers MITS shows (``channel_index + 1``)."""
+        return tuple(index + 1 for index in self._columns["channel_index"])
+
+    @property
+    def columns(self) -> dict[str, tuple[Any, ...]]:
+        """Every column by field name, in :data:`CHANNEL_FIELDS` order (a new dict)."""
+        return dict(self._columns)
+
+    def records(self, cls: type[R] = ChannelRecord) -> list[R]:  # type: ignore[assignment]
+        """The rows as records of ``cls`` (:class:`ChannelRecord` or a subclass adding no
+        field, such as the client's ``ChannelStatus``)."""
+        return list(map(cls, *self._columns.values()))
+
+    def take(self, rows: Iterable[int]) -> ChannelTable:
+        """A table of the given rows (0-based positions), in the order given."""
+        picked = list(rows)
+        columns = [tuple(column[row] for row in picked) for column in self._columns.values()]
+        return type(self)._trusted(columns, len(picked))
+
+    def array(self, name: str) -> Any:
+        """The numeric column ``name`` as a numpy array (``status`` as its integer codes).
+
+        Raises ValueError for a text or aux/BMS/SMB column and ModuleNotFoundError if numpy
+        is not installed.
+        """
+        if name not in _NUMERIC_DTYPES:
+            raise ValueError(
+                f"{name!r} is not a numeric column; numeric columns: {list(_NUMERIC_DTYPES)}"
+            )
+        import numpy
+
+        return numpy.array(self[name], dtype=_NUMERIC_DTYPES[name])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChannelTable):
+            return NotImplemented
+        return self._columns == other._columns
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<ChannelTable: {self._length} channels>"
+
+
+_TEXT_POSITIONS = tuple(CHANNEL_FIELDS.index(name) for name, _at, _size in _TEXT_FIELDS)
+_DTYPES = {"B": "u1", "h": "i2", "H": "u2", "I": "u4", "f": "f4", "d": "f8"}
+_NUMERIC_DTYPES: dict[str, str] = {
+    name: "<" + _DTYPES[kind.fmt]
+    for name, kind in ChannelRecord.LAYOUT.encoders
+    if name not in _WIDE_TEXT and name not in _ASCII_TEXT
+}
+
+
+class _KeepsTable(Message):
+    """Holds the table a channel-info feedback was decoded as: ``(records, table)``, where
+    ``records`` is the ``channels`` tuple the table belongs to, or None while the records have
+    not been built. A feedback decoded from several records builds them on first access of
+    ``channels`` (a scan that only wants columns, or statuses, never pays for them)."""
+
+    __slots__ = ("_table",)
+    _table: tuple[tuple[ChannelRecord, ...] | None, ChannelTable]
+
+    def _keep_table(self, records: tuple[ChannelRecord, ...] | None, table: ChannelTable) -> None:
+        self._table = (records, table)
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached when a slot is unset: ``channels`` of a feedback decoded as a table.
+            if name == "channels":
+                try:
+                    records, table = object.__getattribute__(self, "_table")
+                except AttributeError:
+                    records = table = None
+                if records is None and table is not None:
+                    channels = tuple(table.records())
+                    self.channels = channels
+                    self._keep_table(channels, table)
+                    return channels
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
 @dataclass(slots=True)
-class ChannelInfoFeedback(Message):
+class ChannelInfoFeedback(_KeepsTable):
     """GET_CHANNELS_INFO feedback: u32 ChannelNum at 20, then that many :class:`ChannelRecord`.
 
     A 1-channel feedback without aux is 1779 bytes; 16 channels are 28074 bytes. MITS 10 may
     answer a one-channel request with every channel: select records by ``channel_index``.
+    :attr:`table` gives the same records as columns (a :class:`ChannelTable`).
     """
 
     CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_FEEDBACK
@@ -1006,12 +1306,35 @@ class ChannelInfoFeedback(Message):
         if number == 1:  # the answer to a one-channel read
             record, offset = ChannelRecord.unpack_from(buffer, offset, end)
             return cls((record,)), offset
-        unpack_record = ChannelRecord.unpack_from
-        records = []
-        for _ in range(number):
-            record, offset = unpack_record(buffer, offset, end)
-            records.append(record)
-        return cls(tuple(records)), offset
+        # Several records (a scan) are decoded together, as columns; the records are built
+        # from the columns when ``channels`` is first read.
+        table, offset = ChannelTable.unpack_from(buffer, offset, end, number)
+        feedback = cls.__new__(cls)
+        feedback._keep_table(None, table)
+        return feedback, offset
+
+    @property
+    def table(self) -> ChannelTable:
+        """The records as columns (decoded with them, or built from :attr:`channels`)."""
+        records: tuple[ChannelRecord, ...] | None
+        table: ChannelTable | None
+        try:
+            records, table = self._table
+        except AttributeError:
+            records, table = None, None
+        try:
+            channels = _CHANNELS_SLOT.__get__(self)  # without building them
+        except AttributeError:
+            if table is None:
+                raise
+            return table  # decoded as a table; records not built
+        if table is None or records is not channels:
+            table = ChannelTable.from_records(channels)
+            self._keep_table(channels, table)
+        return table
+
+
+_CHANNELS_SLOT = ChannelInfoFeedback.__dict__["channels"]
 
 
 def _vls_counts(obj: Any) -> tuple[int, ...]:

@@ -1,0 +1,282 @@
+"""The columnar decoding of channel-info answers (ChannelTable) against the record path.
+
+A feedback with several records is decoded as columns; its records (``channels``) are built
+from them. Every field, aux/BMS/SMB included, must come out the same as decoding the records
+one by one with :meth:`ChannelRecord.unpack_from`, and malformed records must fail the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyctiarbin.client.status import ChannelStatus
+from pyctiarbin.protocol import (
+    CHANNEL_FIELDS,
+    AuxReadings,
+    AuxValue,
+    BmsValue,
+    ChannelInfoFeedback,
+    ChannelRecord,
+    ChannelTable,
+    FrameReader,
+    ProtocolError,
+    SmbValue,
+    StatusCode,
+    checksum,
+    decode,
+    encode,
+    framing,
+)
+
+from .strategies import CAPTURES_DIR, builds_record, fix_checksum
+
+CAPTURE = (CAPTURES_DIR / "server_channel_info_msg.bin").read_bytes()
+RECORD_SIZE = 1753
+RECORDS_AT = 24  # 20-byte header, u32 count
+SCHEDULE_AT, STATUS_AT, COUNTS_AT = 7, 4, 1725
+
+records = builds_record(ChannelRecord)
+plain_records = records.map(
+    lambda record: dataclasses.replace(record, aux=AuxReadings(), bms=(), smb=())
+)
+
+
+def one_by_one(frame: bytes) -> list[ChannelRecord]:
+    """The records of a channel-info frame, each decoded by the record path."""
+    (count,) = struct.unpack_from("<I", frame, 20)
+    offset, end, result = RECORDS_AT, len(frame) - 2, []
+    for _ in range(count):
+        record, offset = ChannelRecord.unpack_from(frame, offset, end)
+        result.append(record)
+    assert offset == end
+    return result
+
+
+def assert_same(table: ChannelTable, expected: list[ChannelRecord]) -> None:
+    """Every column of ``table`` holds, row by row, the attributes of ``expected``."""
+    assert len(table) == len(expected)
+    for name in CHANNEL_FIELDS:
+        assert table[name] == tuple(getattr(record, name) for record in expected), name
+    assert table["channel"] == tuple(record.channel_index + 1 for record in expected)
+    assert table.records() == expected
+    statuses = table.records(ChannelStatus)
+    assert statuses == [ChannelStatus.from_record(record) for record in expected]
+    assert [s.to_dict() for s in statuses] == [
+        ChannelStatus.from_record(record).to_dict() for record in expected
+    ]
+
+
+def plain_frame(count: int) -> bytes:
+    base = decode(CAPTURE)
+    assert isinstance(base, ChannelInfoFeedback)
+    record = base.channels[0]
+    return encode(
+        ChannelInfoFeedback(
+            channels=tuple(
+                dataclasses.replace(record, channel_index=i, voltage_v=float(i))
+                for i in range(count)
+            )
+        )
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(records, max_size=4))
+def test_columns_equal_records_for_every_field(generated: list[ChannelRecord]) -> None:
+    # Records with aux, BMS and SMB parts: the table is read record by record.
+    frame = encode(ChannelInfoFeedback(channels=tuple(generated)))
+    feedback = decode(frame)
+    assert isinstance(feedback, ChannelInfoFeedback)
+    assert_same(feedback.table, one_by_one(frame))
+    assert list(feedback.channels) == generated
+    assert encode(feedback) == frame
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(plain_records, min_size=2, max_size=5))
+def test_columns_of_plain_records_read_together_equal_records(
+    generated: list[ChannelRecord],
+) -> None:
+    # Plain records only: the one-struct-call path, texts of every width and script included.
+    frame = encode(ChannelInfoFeedback(channels=tuple(generated)))
+    table, offset = ChannelTable.unpack_from(frame, RECORDS_AT, len(frame) - 2, len(generated))
+    assert offset == len(frame) - 2
+    assert_same(table, one_by_one(frame))
+    assert table.records() == generated
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(plain_records, min_size=1, max_size=3), records, st.integers(0, 4))
+def test_one_record_with_extras_among_plain_ones(
+    plain: list[ChannelRecord], extra: ChannelRecord, where: int
+) -> None:
+    extra = dataclasses.replace(
+        extra,
+        aux=AuxReadings(temperature=(AuxValue(25.5, 0.25),)),
+        bms=(BmsValue(1, 3.5, "V"),),
+        smb=(SmbValue(2, "text", ""),),
+    )
+    generated = [*plain[:where], extra, *plain[where:]]
+    frame = encode(ChannelInfoFeedback(channels=tuple(generated)))
+    feedback = decode(frame)
+    assert isinstance(feedback, ChannelInfoFeedback)
+    assert_same(feedback.table, one_by_one(frame))
+    assert feedback.table["smb"][len(plain[:where])] == (SmbValue(2, "text", ""),)
+
+
+def test_a_whole_cycler_answer_decodes_as_columns(checksum_backend: str) -> None:
+    frame = plain_frame(200)
+    assert len(frame) == 24 + 200 * RECORD_SIZE + 2
+    reader = FrameReader("client")
+    for start in range(0, len(frame), 65536):  # as a socket delivers it
+        reader.feed(frame[start : start + 65536])
+    read = reader.next_frame()
+    assert read == frame
+    feedback = decode(read)
+    assert isinstance(feedback, ChannelInfoFeedback)
+    table = feedback.table
+    assert table["channel_index"] == tuple(range(200))
+    assert table["voltage_v"] == tuple(float(i) for i in range(200))
+    assert table["schedule"] == ("Rest+207855.sdx",) * 200
+    assert table["status"] == (StatusCode.REST,) * 200
+    assert_same(table, one_by_one(frame))
+    # The records are built from the columns on first access, equal to a plain decode.
+    assert feedback == ChannelInfoFeedback(channels=tuple(one_by_one(frame)))
+    assert encode(feedback) == frame
+
+
+def test_the_table_follows_the_channels_of_its_feedback() -> None:
+    feedback = decode(plain_frame(5))
+    assert isinstance(feedback, ChannelInfoFeedback)
+    first = feedback.table
+    assert feedback.table is first  # kept, not rebuilt
+    feedback.channels = feedback.channels[:2]
+    assert feedback.table["channel_index"] == (0, 1)
+    built = ChannelInfoFeedback(channels=(ChannelRecord(channel_index=4),))
+    assert built.table["channel_index"] == (4,)
+    assert dataclasses.replace(feedback, channels=()).table["voltage_v"] == ()
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        feedback.nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def corrupt(frame: bytes, at: int, data: bytes) -> bytes:
+    changed = bytearray(frame)
+    changed[at : at + len(data)] = data
+    return fix_checksum(changed)
+
+
+@pytest.mark.parametrize(
+    ("record", "at", "data"),
+    [
+        (2, SCHEDULE_AT, "\ud800".encode("utf-16-le", "surrogatepass")),  # unpaired surrogate
+        (0, SCHEDULE_AT + 2, "\udc00".encode("utf-16-le", "surrogatepass")),  # lone low one
+        (1, COUNTS_AT, struct.pack("<H", 1)),  # an aux count the frame has no bytes for
+        (2, COUNTS_AT + 26, struct.pack("<H", 1)),  # an SMB count, likewise
+    ],
+)
+def test_malformed_records_fail_as_in_the_record_path(record: int, at: int, data: bytes) -> None:
+    frame = corrupt(plain_frame(3), RECORDS_AT + record * RECORD_SIZE + at, data)
+    with pytest.raises(ProtocolError):
+        decode(frame)
+    with pytest.raises((struct.error, ValueError)):
+        one_by_one(frame)
+
+
+def test_an_undocumented_status_code_decodes_alike_in_both_paths() -> None:
+    frame = corrupt(plain_frame(3), RECORDS_AT + RECORD_SIZE + STATUS_AT, struct.pack("<h", 999))
+    table = decode(frame).table  # type: ignore[attr-defined]
+    assert table["status"][1] == 999
+    assert table["status"][1].name == "UNKNOWN_999"
+    assert_same(table, one_by_one(frame))
+
+
+def test_garbage_after_a_text_terminator_is_padding_in_both_paths() -> None:
+    # A NUL unit ends the text; an unpaired surrogate after it is padding, not an error.
+    tail = "A\x00\ud800".encode("utf-16-le", "surrogatepass")
+    frame = corrupt(plain_frame(3), RECORDS_AT + RECORD_SIZE + SCHEDULE_AT, tail)
+    feedback = decode(frame)
+    assert isinstance(feedback, ChannelInfoFeedback)
+    assert feedback.table["schedule"][1] == "A"
+    assert_same(feedback.table, one_by_one(frame))
+
+
+def test_table_api() -> None:
+    feedback = decode(plain_frame(4))
+    assert isinstance(feedback, ChannelInfoFeedback)
+    table = feedback.table
+    picked = table.take([3, 1])
+    assert picked["channel_index"] == (3, 1)
+    assert picked.records() == [table.records()[3], table.records()[1]]
+    assert ChannelTable(table.columns) == table
+    assert ChannelTable.from_records([]) == ChannelTable({name: () for name in CHANNEL_FIELDS})
+    assert len(ChannelTable.from_records([])) == 0
+    assert repr(table) == "<ChannelTable: 4 channels>"
+    with pytest.raises(KeyError, match="no column 'volts'"):
+        table["volts"]
+    with pytest.raises(ValueError, match="missing \\['bms', 'smb'\\]"):
+        ChannelTable({name: () for name in CHANNEL_FIELDS[:-2]})
+    with pytest.raises(ValueError, match="differ in length"):
+        ChannelTable({**table.columns, "voltage_v": (1.0,)})
+    with pytest.raises(ValueError, match="'schedule' is not a numeric column"):
+        table.array("schedule")
+
+
+def test_numeric_columns_as_numpy_arrays() -> None:
+    numpy = pytest.importorskip("numpy")
+    table = decode(plain_frame(3)).table  # type: ignore[attr-defined]
+    voltages = table.array("voltage_v")
+    assert voltages.dtype == numpy.float32
+    assert voltages.tolist() == list(table["voltage_v"])
+    assert table.array("status").tolist() == [int(StatusCode.REST)] * 3
+    assert table.array("test_time_s").dtype == numpy.float64
+    assert table.array("channel_index").tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 255, 4096, 70_000, 400_000])
+def test_checksum_backends_agree(checksum_backend: str, size: int) -> None:
+    assert framing.checksum_backend() == checksum_backend
+    pattern = bytes(range(256)) * (size // 256 + 1)
+    for data in (pattern[:size], bytes(size), b"\xff" * size):
+        expected = sum(data) & 0xFFFF
+        assert checksum(data) == expected
+        assert checksum(bytearray(data)) == expected
+        assert checksum(memoryview(data)) == expected
+        if size > 4:
+            assert checksum(data, 1, size - 2) == sum(data[1 : size - 2]) & 0xFFFF
+            assert checksum(data, 0, size - 2) == sum(data[: size - 2]) & 0xFFFF
+            assert checksum(data, -3) == sum(data[-3:]) & 0xFFFF
+
+
+def test_checksum_backend_choice() -> None:
+    with pytest.raises(ValueError, match="one of \\['auto', 'compiled', 'numpy', 'python'\\]"):
+        framing.use_checksum_backend("fortran")
+    before = framing.use_checksum_backend("python")
+    try:
+        assert framing.checksum_backend() == "python"
+    finally:
+        framing.use_checksum_backend(before)
+
+
+def test_the_reader_reuses_its_store_across_frame_sizes() -> None:
+    # The reader's store grows for a whole-cycler answer and is reused; frames of every size
+    # and items wider than a byte come through unchanged.
+    reader = FrameReader("client")
+    small = encode(ChannelInfoFeedback(channels=(ChannelRecord(channel_index=3),)))
+    big = plain_frame(700)  # 1.2 MB: above what the store keeps once empty
+    for frame in (small, plain_frame(200), small + small, big, small):
+        for start in range(0, len(frame), 100_000):
+            reader.feed(frame[start : start + 100_000])
+        got = []
+        while (one := reader.next_frame()) is not None:
+            got.append(one)
+        assert b"".join(got) == frame
+        assert reader.buffered == 0
+    even = small[: len(small) // 2 * 2]
+    reader.feed(memoryview(even).cast("H"))
+    reader.feed(small[len(even) :])
+    assert reader.next_frame() == small
