@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from ..client.status import ChannelStatus
+from ..shared import Backoff
 from .events import AlertEvent, EventKind, format_duration
 from .notifiers import ChannelStopper, DeliveryError, LogNotifier, Notifier, StopChannelAction
 from .rules import Observation, Rule, RuleMemory, UnreachableRule
@@ -123,8 +124,9 @@ class _Worker:
     def _deliver(self, event: AlertEvent) -> None:
         notifier = self.notifier
         attempts = 1 + max(0, notifier.retries)
-        delay = notifier.backoff_s
+        backoff = Backoff(notifier.backoff_s)
         for attempt in range(1, attempts + 1):
+            delay = backoff.delay(attempt)
             self.stats.attempts += 1
             try:
                 notifier.send(event)
@@ -166,7 +168,6 @@ class _Worker:
             if self._abandon.wait(delay):
                 self.stats.dropped += 1
                 return
-            delay *= 2
 
 
 class AlertEngine:

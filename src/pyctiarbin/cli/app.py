@@ -36,7 +36,6 @@ from rich.console import Console
 
 from ..config import (
     CONFIG_ENV_VAR,
-    DEFAULT_PORT,
     ConfigError,
     CyclerAddress,
     LabConfig,
@@ -57,6 +56,7 @@ from ..errors import (
     ProtocolError,
     UnexpectedFeedback,
 )
+from ..shared import DEFAULT_PORT, ChannelSpecError, parse_channel_spec
 
 if TYPE_CHECKING:
     from ..client import ChannelStatus, CyclerClient
@@ -639,21 +639,12 @@ def parse_channels(values: Sequence[str] | None) -> list[int]:
     """
     channels: set[int] = set()
     for value in values or ():
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            first, dash, last = part.partition("-")
-            try:
-                low = int(first)
-                high = int(last) if dash else low
-            except ValueError:
-                raise CliError(
-                    f"--channel {value!r}: expected a channel number, a range A-B or a list A,B,C"
-                ) from None
-            if low < 1 or high < low:
-                raise CliError(f"--channel {value!r}: channels start at 1 and a range goes upwards")
-            channels.update(range(low, high + 1))
+        if not value.strip(" ,"):
+            continue
+        try:
+            channels |= parse_channel_spec(value, what=f"--channel {value!r}")
+        except ChannelSpecError as exc:
+            raise CliError(str(exc)) from None
     return sorted(channels)
 
 

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from ..config import CyclerAddress, LabConfig, load_lab_config, resolve_cycler
 from ..config import resolve_lab_credentials as _resolve_credentials
+from ..status_formats import plain_table
 from .app import (
     MULTI_CYCLER_PANEL,
     CliError,
@@ -26,7 +27,6 @@ from .app import (
     group_app,
     out_console,
 )
-from .output import plain_table
 
 if TYPE_CHECKING:
     from ..plan import Plan, PlanReport

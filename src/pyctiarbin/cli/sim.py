@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..shared import DEFAULT_PORT
 from .app import CliError, ExitCode
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def sim(
     port: Annotated[
         int,
         typer.Option("--port", help="CTI control port (0: any free port).", min=0, max=65535),
-    ] = 9031,
+    ] = DEFAULT_PORT,
     file_port: Annotated[
         int | None,
         typer.Option(

@@ -11,6 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..protocol import AuxOptions
+from ..status_formats import (
+    channel_record,
+    csv_text,
+    json_text,
+    plain_table,
+    status_document,
+    status_rich_table,
+    status_table_rows,
+)
 from .app import (
     ChannelsOption,
     CliError,
@@ -19,15 +28,6 @@ from .app import (
     out_console,
     parse_channels,
     read_every_channel,
-)
-from .output import (
-    channel_record,
-    csv_text,
-    json_text,
-    plain_table,
-    status_document,
-    status_rich_table,
-    status_table_rows,
 )
 
 if TYPE_CHECKING:

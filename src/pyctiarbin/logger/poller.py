@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..client import AsyncCyclerClient, ConnectionState
 from ..errors import CtiError, LoginError, UnexpectedFeedback
+from ..shared import Backoff
 from .boundaries import BoundaryTracker, ChannelTrack
 from .listener import Listener, OwnershipGuard, StateSource
 from .readings import CyclerInfo, CyclerSpec, Gap, ReadingBatch
@@ -226,6 +227,7 @@ class Logger:
         self.timeout_s = float(timeout_s) if timeout_s is not None else max(1.0, self.interval_s)
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff(backoff_s, max_backoff_s)
         self.standby = standby
         self.claim_retry_s = claim_retry_s
         self._health = {spec.name: CyclerHealth(spec.name, spec.address) for spec in cyclers}
@@ -534,7 +536,7 @@ class Logger:
                     if isinstance(exc, LoginError):
                         delay = self.max_backoff_s
                     else:
-                        delay = min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
+                        delay = self._backoff.delay(failures)
                     retry_at = loop.time() + delay
                     k += 1
                     continue
