@@ -289,10 +289,11 @@ class LabData:
                 ) from exc
             from psycopg import sql
 
-            from .logger.sinks.postgres import _redact, _split_url
+            from .logger.sinks.database import redact_url
+            from .logger.sinks.postgres import _split_url
 
             dsn, schema = _split_url(url)
-            self.display_url = _redact(url)
+            self.display_url = redact_url(url)
             self.dialect = _POSTGRES
             self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
             self._conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
