@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..status_formats import plain_table
-from .app import CliError, CyclerOptions, cycler_command, err_console, group_app, out_console
+from .common import CliError, CyclerOptions, cycler_command, err_console, group_app, out_console
 
 __all__ = ["register"]
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .app import CyclerOptions, cycler_command, out_console, read_every_channel
+from .common import CyclerOptions, cycler_command, out_console, read_every_channel
 
 __all__ = ["register"]
 

@@ -17,7 +17,7 @@ from rich.text import Text
 from ..config import CyclerAddress, LabConfig, load_lab_config, resolve_cycler
 from ..config import resolve_lab_credentials as _resolve_credentials
 from ..status_formats import plain_table
-from .app import (
+from .common import (
     MULTI_CYCLER_PANEL,
     CliError,
     ConfigOption,

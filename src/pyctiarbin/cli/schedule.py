@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..status_formats import format_duration, plain_table
-from .app import CliError, ExitCode, group_app, out_console
+from .common import CliError, ExitCode, group_app, out_console
 
 if TYPE_CHECKING:
     from ..simulator.schedule import Schedule

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..shared import DEFAULT_PORT
-from .app import CliError, ExitCode
+from .common import CliError, ExitCode
 
 if TYPE_CHECKING:
     from ..simulator.config import SimulatorConfig

@@ -20,7 +20,7 @@ from ..status_formats import (
     status_rich_table,
     status_table_rows,
 )
-from .app import (
+from .common import (
     ChannelsOption,
     CliError,
     CyclerOptions,
