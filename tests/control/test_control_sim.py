@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from lab_servers import PASSWORD, USER
 from pyctiarbin.client import AsyncCyclerClient
 from pyctiarbin.control import (
     ControlInput,
@@ -27,8 +28,6 @@ from pyctiarbin.control import (
 )
 from pyctiarbin.protocol import StatusCode
 from pyctiarbin.simulator import Simulator
-
-from .conftest import PASSWORD, USER
 
 PERIOD_S = 0.25
 
