@@ -7,7 +7,9 @@ depends on the time it lets pass, not on the load of the machine.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 
 import pytest
 
@@ -37,6 +39,23 @@ class ManualClock:
         self.now_s += seconds
 
 
+@contextlib.contextmanager
+def started_on_manual_clock(
+    speed: float, schedule: str, channel_index: int = 0, channels: int = 1
+) -> Iterator[tuple[Simulator, RawClient, ManualClock]]:
+    """A simulator on a manual clock, and a logged-in client whose ``channel_index`` runs
+    ``schedule``."""
+    clock = ManualClock()
+    with Simulator(channels=channels, speed=speed) as sim, RawClient(sim.host, sim.port) as client:
+        sim.cycler.set_clock(clock)
+        client.login("admin", "admin")
+        assign = AssignScheduleRequest(channel_index=channel_index, schedule=schedule)
+        assert client.result(assign) == 0
+        start = StartRequest(test_name=schedule, channel_indexes=(channel_index,))
+        assert client.result(start) == 0
+        yield sim, client, clock
+
+
 def read(client: RawClient, index: int) -> ChannelRecord:
     answer = client.request(ChannelInfoRequest(channel_index=index))
     assert isinstance(answer, ChannelInfoFeedback)
@@ -44,14 +63,7 @@ def read(client: RawClient, index: int) -> ChannelRecord:
 
 
 def test_cccv_charge_reaches_its_limit_and_tapers() -> None:
-    clock = ManualClock()
-    with Simulator(channels=2, speed=3600.0) as sim, RawClient(sim.host, sim.port) as client:
-        sim.cycler.set_clock(clock)
-        client.login("admin", "admin")
-        assert (
-            client.result(AssignScheduleRequest(channel_index=1, schedule="CCCV_Charge.sdx")) == 0
-        )
-        assert client.result(StartRequest(test_name="cccv", channel_indexes=(1,))) == 0
+    with started_on_manual_clock(3600.0, "CCCV_Charge.sdx", 1, channels=2) as (sim, client, clock):
         samples: list[ChannelRecord] = []
         # 18 simulated seconds between reads; the charge takes well under 20 simulated hours.
         for _ in range(4000):
@@ -95,12 +107,7 @@ def test_cccv_charge_reaches_its_limit_and_tapers() -> None:
 
 
 def test_simulated_time_follows_speed() -> None:
-    clock = ManualClock()
-    with Simulator(channels=1, speed=120.0) as sim, RawClient(sim.host, sim.port) as client:
-        sim.cycler.set_clock(clock)
-        client.login("admin", "admin")
-        client.request(AssignScheduleRequest(channel_index=0, schedule="Rest.sdx"))
-        client.request(StartRequest(test_name="clock", channel_indexes=(0,)))
+    with started_on_manual_clock(120.0, "Rest.sdx") as (sim, client, clock):
         clock.advance(0.5)
         record = read(client, 0)
         assert record.test_time_s == pytest.approx(120.0 * 0.5)
@@ -112,12 +119,7 @@ def test_simulated_time_follows_speed() -> None:
 
 
 def test_meta_variable_drives_the_current_and_the_capacity() -> None:
-    clock = ManualClock()
-    with Simulator(channels=1, speed=600.0) as sim, RawClient(sim.host, sim.port) as client:
-        sim.cycler.set_clock(clock)
-        client.login("admin", "admin")
-        client.request(AssignScheduleRequest(channel_index=0, schedule="MV_Current.sdx"))
-        client.request(StartRequest(test_name="mv", channel_indexes=(0,)))
+    with started_on_manual_clock(600.0, "MV_Current.sdx") as (sim, client, clock):
         assert read(client, 0).status is StatusCode.REST  # MV_UD1 = 0: no current
         client.request(SetMetaVariableRequest(channel_index=0, value=-1.5))
         clock.advance(0.3)
