@@ -13,6 +13,7 @@ from pyctiarbin.shared import (
     DEFAULT_PORT,
     Backoff,
     ChannelSpecError,
+    ClosedOnExit,
     parse_channel_spec,
 )
 
@@ -70,3 +71,23 @@ def test_bad_channel_specs_name_what_is_wrong(spec: object, message: str) -> Non
     with pytest.raises(ChannelSpecError) as caught:
         parse_channel_spec(spec, what="rule r")
     assert str(caught.value).startswith(message)
+
+
+class _Resource(ClosedOnExit):
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_closed_on_exit_gives_the_object_and_closes_it_once_even_on_an_error() -> None:
+    resource = _Resource()
+    with resource as entered:
+        assert entered is resource and resource.closed == 0
+    assert resource.closed == 1
+
+    failing = _Resource()
+    with pytest.raises(RuntimeError, match="boom"), failing:
+        raise RuntimeError("boom")
+    assert failing.closed == 1

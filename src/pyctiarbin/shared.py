@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_PORT",
     "Backoff",
     "ChannelSpecError",
+    "ClosedOnExit",
     "parse_channel_spec",
     "tomllib",
 ]
@@ -58,6 +60,27 @@ class Backoff:
 
     def __repr__(self) -> str:
         return f"Backoff(first_s={self.first_s!r}, max_s={self.max_s!r})"
+
+
+_Closable = TypeVar("_Closable", bound="ClosedOnExit")
+
+
+class ClosedOnExit:
+    """A mixin: ``with obj:`` gives ``obj`` and calls its ``close()`` on the way out."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Closable) -> _Closable:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class ChannelSpecError(ValueError):

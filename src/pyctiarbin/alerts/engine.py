@@ -27,10 +27,9 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
 from ..client.status import ChannelStatus
-from ..shared import Backoff
+from ..shared import Backoff, ClosedOnExit
 from .events import AlertEvent, EventKind, format_duration
 from .notifiers import ChannelStopper, DeliveryError, LogNotifier, Notifier, StopChannelAction
 from .rules import Observation, Rule, RuleMemory, UnreachableRule
@@ -170,7 +169,7 @@ class _Worker:
                 return
 
 
-class AlertEngine:
+class AlertEngine(ClosedOnExit):
     """Applies ``rules`` to readings and delivers the events to notifiers.
 
     ``notifiers``: the notifiers rules may name (a :class:`LogNotifier` called ``"log"`` is
@@ -396,16 +395,6 @@ class AlertEngine:
     # python-can style listener name: the logger calls stop() when it shuts down.
     stop = close
 
-    def __enter__(self) -> AlertEngine:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (
