@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "status",
     "info",
     "control",
+    "barcode",
     "files",
     "sim",
     "log",

@@ -318,6 +318,30 @@ def mv_set(
     _run(options, f"set {summary}", channel, every, yes, body)
 
 
+def mv_get(
+    options: CyclerOptions,
+    variables: Annotated[
+        list[str],
+        typer.Argument(
+            help="Variables: 1..16 or MV_UD1..MV_UD16, or PV_Voltage, PV_Current, PV_TestTime, "
+            "PV_StepTime, PV_StepIndex, PV_CycleIndex, PV_ChargeCapacity, ...",
+            metavar="VAR...",
+        ),
+    ],
+    channel: ChannelsOption = None,
+    every: AllOption = False,
+) -> None:
+    """Read meta variables of channels in one GET_MV request (servers that have GET_MV:
+    MitsX_2 and newer), one line per channel: ``channel N: VAR=VALUE ...``."""
+    names: list[int | str] = [int(v) if v.strip().isdigit() else v for v in variables]
+    target = channel_target(channel, every)
+    with options.connect() as client:
+        values = client.get_meta_variables(_EVERY if target is None else target, names)
+    for number, per_channel in sorted(values.items()):
+        text = " ".join(f"{name}={value:g}" for name, value in per_channel.items())
+        sys.stdout.write(f"channel {number}: {text}\n")
+
+
 def register(app: typer.Typer) -> None:
     """Add the control commands and the ``mv`` group to ``app``."""
     app.command("assign")(cycler_command(assign))
@@ -326,6 +350,7 @@ def register(app: typer.Typer) -> None:
     app.command("resume")(cycler_command(resume))
     app.command("continue")(cycler_command(continue_))
     app.command("jump")(cycler_command(jump))
-    mv_app = group_app("mv", "Meta variables (MV_UD1..16) of running channels.")
+    mv_app = group_app("mv", "Meta variables: set MV_UD1..16 of running channels, or read them.")
     mv_app.command("set")(cycler_command(mv_set))
+    mv_app.command("get")(cycler_command(mv_get))
     app.add_typer(mv_app, name="mv")

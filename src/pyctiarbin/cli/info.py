@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
 
+from ..errors import CtiTimeout, UnsupportedCommand
 from .common import CyclerOptions, cycler_command, out_console, read_every_channel
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 
 class InfoFormat(str, enum.Enum):
@@ -34,6 +39,9 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("nickname", "Nickname"),
     ("num_channels", "Channels"),
     ("version", "CTI version"),
+    ("server_version", "Server version"),
+    ("software_version", "Software version"),
+    ("machine_type", "Machine type"),
     ("allow_control", "Control allowed"),
     ("user_type", "User type"),
     ("note", "Note"),
@@ -43,6 +51,22 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("email", "E-mail"),
     ("call", "Phone"),
 )
+
+
+# Asked with a command of its own, which an older server may not know.
+_QUERIED = frozenset({"software_version", "machine_type"})
+
+T = TypeVar("T")
+
+
+def _if_supported(query: Callable[[], T]) -> T | None:
+    """``query()``, or None when the server answers that it does not know the command, or
+    (as a server that ignores unknown commands does) does not answer it at all."""
+    try:
+        return query()
+    except (UnsupportedCommand, CtiTimeout) as exc:
+        log.debug("not shown: %s", exc)
+        return None
 
 
 def info(
@@ -58,13 +82,17 @@ def info(
     ] = InfoFormat.TABLE,
 ) -> None:
     """Log in and show the cycler's login feedback (serial number, nickname, channel count,
-    CTI version, whether control is allowed, contact details) and the connection used."""
+    server version, whether control is allowed, contact details), the server's software
+    version and machine type, and the connection used. A query the server does not support
+    shows as "not supported" (null in JSON)."""
     address = options.address()
     credentials = options.credentials()
     with options.connect() as client:
         login = client.login_info
         # The file port answers a login too: a read of the channels tells a control port.
         read_every_channel(client, address)
+        software = _if_supported(client.server_software_version)
+        machine = _if_supported(client.machine_type)
     data: dict[str, Any] = {
         "cycler": address.label,
         "host": address.host,
@@ -76,6 +104,9 @@ def info(
         "nickname": login.nickname,
         "num_channels": login.num_channels,
         "version": login.version,
+        "server_version": login.server_version.name,
+        "software_version": software,
+        "machine_type": machine.name if machine is not None else None,
         "allow_control": bool(login.allow_control),
         "user_type": login.user_type,
         "note": login.note,
@@ -91,6 +122,8 @@ def info(
     rows: list[tuple[str, str]] = []
     for key, label in _FIELDS:
         value = data[key]
+        if value is None and key in _QUERIED:
+            value = "not supported"
         if value is None or value == "":
             continue
         rows.append((label, "yes" if value is True else "no" if value is False else str(value)))

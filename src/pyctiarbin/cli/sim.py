@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..protocol.codes import ServerVersion
 from ..shared import DEFAULT_PORT
 from .common import CliError, ExitCode
 
@@ -109,8 +110,7 @@ def sim(
         float,
         typer.Option(
             "--login-timeout",
-            help="Close a connection that has not logged in within this many seconds "
-            "(0: never).",
+            help="Close a connection that has not logged in within this many seconds (0: never).",
             min=0.0,
             metavar="SECONDS",
         ),
@@ -168,6 +168,17 @@ def sim(
         bool,
         typer.Option("--silent", help="Read requests, never answer.", rich_help_panel=_FAULTS),
     ] = False,
+    server_version: Annotated[
+        str,
+        typer.Option(
+            "--server-version",
+            help="Answer as this server version (the login reports it): Pro7, Pro8, Pro8_2, "
+            "MitsX_1..MitsX_8, SPTT (MitsX_SPTT), Pro7_MVUD, TY_Pro7_2..4, TY_Pro8_1/2/4, "
+            "TY_Pro8_SPTT, ZY_Pro8_GX. Newer versions are sent VLS, JSON or resume-by-MV "
+            "variants; commands a version lacks are answered with UNKNOWN_CODE_FEEDBACK.",
+            metavar="NAME",
+        ),
+    ] = "Pro8",
     cells: Annotated[
         list[str] | None,
         typer.Option(
@@ -203,6 +214,10 @@ def sim(
         stray_bytes=stray_bytes,
         silent=silent,
     )
+    try:
+        config = dataclasses.replace(config, server_version=ServerVersion.from_name(server_version))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--server-version") from exc
     if cells:
         config = _with_cells(config, cells)
     try:

@@ -30,16 +30,24 @@ from typing import Any, TypeVar
 
 from ..credentials import Credentials, resolve_credentials
 from ..protocol import (
+    BarcodeChannelType,
     ChannelSelection,
     DirEntry,
+    FileKind,
     LoginFeedback,
+    MachineType,
+    MvDataType,
     ResumeDataRecord,
     ResumeExEntry,
+    ServerVersion,
+    SimpleChannelRecord,
     StartDataRecord,
     StartExEntry,
+    TestObjectRecord,
+    TimeSensitiveResultEntry,
 )
 from . import operations as ops
-from .operations import MvValues, Operation, ProgressCallback, Target
+from .operations import FileCheck, MvValues, Operation, ProgressCallback, Target
 from .session import AsyncLink, ConnectionState, LinkCore, RetryPolicy, SyncLink
 from .status import ChannelStatus
 
@@ -65,6 +73,7 @@ class _ClientConfig:
     retry: RetryPolicy
     file_login: bool
     lenient_checksum: bool = False
+    server_version: ServerVersion | None = None
 
     def link_kwargs(self, label: str, login: bool) -> dict[str, Any]:
         return {
@@ -74,6 +83,7 @@ class _ClientConfig:
             "label": label,
             "login": login,
             "zero_checksum": self.lenient_checksum,
+            "server_version": self.server_version,
         }
 
 
@@ -97,6 +107,7 @@ class _ClientState:
         max_backoff_s: float = 5.0,
         file_login: bool = True,
         lenient_checksum: bool = False,
+        server_version: ServerVersion | str | int | None = None,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError("host must be a non-empty string")
@@ -115,6 +126,7 @@ class _ClientState:
             RetryPolicy(retries, backoff_s, max_backoff_s),
             file_login,
             lenient_checksum,
+            _server_version(server_version),
         )
         self._open_links(self._config)
 
@@ -158,13 +170,41 @@ class _ClientState:
     def num_channels(self) -> int:
         return self.login_info.num_channels
 
+    @property
+    def server_version(self) -> ServerVersion:
+        """The server version whose command variants the client uses: the login's, or the
+        ``server_version`` option. Raises CtiConnectionError before the first connection."""
+        return self.login_info.server_version
+
+    @property
+    def reported_server_version(self) -> ServerVersion:
+        """The server version the login feedback reported (even when overridden)."""
+        info = self.login_info  # raises if not connected
+        reported = self._control.reported_version
+        return reported if reported is not None else info.server_version
+
+
+def _server_version(value: ServerVersion | str | int | None) -> ServerVersion | None:
+    """Check the ``server_version`` option: a ServerVersion, its name or its number."""
+    if value is None or isinstance(value, ServerVersion):
+        return value
+    if isinstance(value, str):
+        return ServerVersion.from_name(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFFFF:
+        return ServerVersion(value)
+    raise ValueError(f"server_version must be a ServerVersion, its name or number, not {value!r}")
+
 
 class CyclerClient(_ClientState):
     """A blocking CTI client. Safe to share between threads (one command at a time).
 
     ``CyclerClient(host, port=9031, *, username=None, password=None, env_path=None,
     timeout=10.0, connect_timeout=None, file_port=9032, retries=3, backoff_s=0.2,
-    max_backoff_s=5.0, file_login=True, lenient_checksum=False)``
+    max_backoff_s=5.0, file_login=True, lenient_checksum=False, server_version=None)``
+
+    Command variants (legacy, VLS, JSON, resume-by-MV) follow the server version the login
+    reports, as in Arbin's client; ``server_version`` (a :class:`ServerVersion`, its name such
+    as ``"MitsX_3"``, or its number) overrides it for a server that reports the wrong one.
 
     ``lenient_checksum=True`` also accepts a peer that sends every frame with its checksum
     field zeroed and the real checksum in two bytes after the frame (pycti-arbin 0.0.13's
@@ -309,6 +349,111 @@ class CyclerClient(_ClientState):
     def start_auto_calibration(self) -> None:
         """Start auto-calibration (the Calibration window must be open on the server)."""
         self._run(ops.start_auto_calibration())
+
+    # -- commands of newer servers (see ServerVersion.capabilities) ---------------------------
+
+    def get_meta_variables(
+        self, channels: Target, variables: Iterable[int | str]
+    ) -> dict[int, dict[int | str, float]]:
+        """GET_MV: ``{channel: {variable: value}}`` for MV_UD1..16 (``3``, ``"MV_UD3"``) or
+        ``PV_*`` names (``"PV_Voltage"``)."""
+        return self._run(ops.get_meta_variables(channels, variables))
+
+    def set_meta_variables_ex(
+        self, values: MvValues, *, data_type: int = MvDataType.META_VALUE
+    ) -> None:
+        """UPDATE_MV_ADVANCED_EX: set_meta_variables with a data type and per-value results."""
+        self._run(ops.set_meta_variables_ex(values, data_type))
+
+    def set_meta_variables_time_sensitive(
+        self,
+        values: dict[int, dict[int | str, float]],
+        *,
+        timeout_s: float = 1.0,
+        log_to_database: bool = True,
+    ) -> list[TimeSensitiveResultEntry]:
+        """POST_TIME_SENSITIVE_SET_MV (MitsX_4..8): up to 8 MV_UD values per channel."""
+        return self._run(ops.set_meta_variables_time_sensitive(values, timeout_s, log_to_database))
+
+    def read_channels_simple(
+        self, channels: Iterable[int] | None = None, *, selection: int = ChannelSelection.ALL
+    ) -> list[SimpleChannelRecord]:
+        """GET_CHANNELS_INFO_SIMPLE_MODE: compact records of all channels (or those listed)."""
+        return self._run(ops.read_channels_simple(channels, selection))
+
+    def read_current_voltage(self, channel: int) -> tuple[float, float]:
+        """The minimalist read: one channel's ``(current_a, voltage_v)``."""
+        return self._run(ops.read_current_voltage(channel))
+
+    def read_test_objects(self, channels: Iterable[int] | None = None) -> list[TestObjectRecord]:
+        """GET_CHANNELS_INFO_EX: each channel's test object."""
+        return self._run(ops.read_test_objects(channels))
+
+    def get_barcodes(
+        self, channels: Target, *, channel_type: int = BarcodeChannelType.IV
+    ) -> dict[int, str]:
+        """GET_BARCODE_INFO: ``{channel: barcode}``."""
+        return self._run(ops.get_barcodes(channels, channel_type))
+
+    def set_barcodes(
+        self, barcodes: dict[int, str], *, channel_type: int = BarcodeChannelType.IV
+    ) -> None:
+        """ASSIGN_BARCODE_INFO: set ``{channel: barcode}``."""
+        self._run(ops.set_barcodes(barcodes, channel_type))
+
+    def machine_type(self) -> MachineType:
+        """GET_MACHINE_TYPE: IV, SPTT or ALL."""
+        return self._run(ops.machine_type())
+
+    def tray_status(self, trays: Iterable[int]) -> list[dict[str, Any]]:
+        """GET_TRAY_STATUS (MitsX_SPTT)."""
+        return self._run(ops.tray_status(trays))
+
+    def engage_trays(self, engage: dict[int, bool]) -> None:
+        """ENGAGE_TRAY (MitsX_SPTT): ``{tray: True to engage}``."""
+        self._run(ops.engage_trays(engage))
+
+    def set_data_log_interval(self, interval_s: float) -> None:
+        """SET_INTERVALTIME_LOGDATA: the data-log interval in seconds."""
+        self._run(ops.set_data_log_interval(interval_s))
+
+    def server_software_version(self) -> str:
+        """GET_SERVER_SOFTWARE_VERSION_NUMBER: the server software's version text."""
+        return self._run(ops.server_software_version())
+
+    def string_limits(self) -> dict[int, int]:
+        """GET_STRING_LIMIT_LENGTH: ``{string type: longest length}`` (1 = test name)."""
+        return self._run(ops.string_limits())
+
+    def check_file(self, path: str, data: bytes | None = None) -> FileCheck:
+        """CHECK_FILE_EX: does ``path`` exist on the cycler (and match ``data``'s MD5)?"""
+        return self._run(ops.check_file(path, data))
+
+    def assign_file(
+        self, channels: Target, file_name: str, *, kind: int = FileKind.SCHEDULE
+    ) -> None:
+        """ASSIGN_FILE: assign a file of ``kind`` (:class:`FileKind`) to the channels."""
+        self._run(ops.assign_file(channels, file_name, kind))
+
+    def modify_schedule(self, changes: Sequence[dict[str, Any]]) -> None:
+        """MODIFY_SCHEDULE (MitsX_8): change schedules' aux requirements."""
+        self._run(ops.modify_schedule(changes))
+
+    def start_advanced(
+        self,
+        channels: Target,
+        test_name: str,
+        schedule: str,
+        *,
+        barcode: str = "",
+        test_object: dict[str, Any] | None = None,
+    ) -> None:
+        """SCHEDULE_START_ADVANCED (MitsX_6..8): start with schedule, barcode, test object."""
+        self._run(ops.start_advanced(channels, test_name, schedule, barcode, test_object))
+
+    def aux_mapping(self) -> dict[int, dict[str, int]]:
+        """GET_MAPPING_AUX (MitsX_8): ``{channel: {aux type: count}}``."""
+        return self._run(ops.aux_mapping())
 
 
 class Files:
@@ -479,6 +624,115 @@ class AsyncCyclerClient(_ClientState):
 
     async def start_auto_calibration(self) -> None:
         await self._run(ops.start_auto_calibration())
+
+    # -- commands of newer servers (see ServerVersion.capabilities) ---------------------------
+
+    async def get_meta_variables(
+        self, channels: Target, variables: Iterable[int | str]
+    ) -> dict[int, dict[int | str, float]]:
+        """GET_MV: ``{channel: {variable: value}}`` for MV_UD1..16 (``3``, ``"MV_UD3"``) or
+        ``PV_*`` names (``"PV_Voltage"``)."""
+        return await self._run(ops.get_meta_variables(channels, variables))
+
+    async def set_meta_variables_ex(
+        self, values: MvValues, *, data_type: int = MvDataType.META_VALUE
+    ) -> None:
+        """UPDATE_MV_ADVANCED_EX: set_meta_variables with a data type and per-value results."""
+        await self._run(ops.set_meta_variables_ex(values, data_type))
+
+    async def set_meta_variables_time_sensitive(
+        self,
+        values: dict[int, dict[int | str, float]],
+        *,
+        timeout_s: float = 1.0,
+        log_to_database: bool = True,
+    ) -> list[TimeSensitiveResultEntry]:
+        """POST_TIME_SENSITIVE_SET_MV (MitsX_4..8): up to 8 MV_UD values per channel."""
+        return await self._run(
+            ops.set_meta_variables_time_sensitive(values, timeout_s, log_to_database)
+        )
+
+    async def read_channels_simple(
+        self, channels: Iterable[int] | None = None, *, selection: int = ChannelSelection.ALL
+    ) -> list[SimpleChannelRecord]:
+        """GET_CHANNELS_INFO_SIMPLE_MODE: compact records of all channels (or those listed)."""
+        return await self._run(ops.read_channels_simple(channels, selection))
+
+    async def read_current_voltage(self, channel: int) -> tuple[float, float]:
+        """The minimalist read: one channel's ``(current_a, voltage_v)``."""
+        return await self._run(ops.read_current_voltage(channel))
+
+    async def read_test_objects(
+        self, channels: Iterable[int] | None = None
+    ) -> list[TestObjectRecord]:
+        """GET_CHANNELS_INFO_EX: each channel's test object."""
+        return await self._run(ops.read_test_objects(channels))
+
+    async def get_barcodes(
+        self, channels: Target, *, channel_type: int = BarcodeChannelType.IV
+    ) -> dict[int, str]:
+        """GET_BARCODE_INFO: ``{channel: barcode}``."""
+        return await self._run(ops.get_barcodes(channels, channel_type))
+
+    async def set_barcodes(
+        self, barcodes: dict[int, str], *, channel_type: int = BarcodeChannelType.IV
+    ) -> None:
+        """ASSIGN_BARCODE_INFO: set ``{channel: barcode}``."""
+        await self._run(ops.set_barcodes(barcodes, channel_type))
+
+    async def machine_type(self) -> MachineType:
+        """GET_MACHINE_TYPE: IV, SPTT or ALL."""
+        return await self._run(ops.machine_type())
+
+    async def tray_status(self, trays: Iterable[int]) -> list[dict[str, Any]]:
+        """GET_TRAY_STATUS (MitsX_SPTT)."""
+        return await self._run(ops.tray_status(trays))
+
+    async def engage_trays(self, engage: dict[int, bool]) -> None:
+        """ENGAGE_TRAY (MitsX_SPTT): ``{tray: True to engage}``."""
+        await self._run(ops.engage_trays(engage))
+
+    async def set_data_log_interval(self, interval_s: float) -> None:
+        """SET_INTERVALTIME_LOGDATA: the data-log interval in seconds."""
+        await self._run(ops.set_data_log_interval(interval_s))
+
+    async def server_software_version(self) -> str:
+        """GET_SERVER_SOFTWARE_VERSION_NUMBER: the server software's version text."""
+        return await self._run(ops.server_software_version())
+
+    async def string_limits(self) -> dict[int, int]:
+        """GET_STRING_LIMIT_LENGTH: ``{string type: longest length}`` (1 = test name)."""
+        return await self._run(ops.string_limits())
+
+    async def check_file(self, path: str, data: bytes | None = None) -> FileCheck:
+        """CHECK_FILE_EX: does ``path`` exist on the cycler (and match ``data``'s MD5)?"""
+        return await self._run(ops.check_file(path, data))
+
+    async def assign_file(
+        self, channels: Target, file_name: str, *, kind: int = FileKind.SCHEDULE
+    ) -> None:
+        """ASSIGN_FILE: assign a file of ``kind`` (:class:`FileKind`) to the channels."""
+        await self._run(ops.assign_file(channels, file_name, kind))
+
+    async def modify_schedule(self, changes: Sequence[dict[str, Any]]) -> None:
+        """MODIFY_SCHEDULE (MitsX_8): change schedules' aux requirements."""
+        await self._run(ops.modify_schedule(changes))
+
+    async def start_advanced(
+        self,
+        channels: Target,
+        test_name: str,
+        schedule: str,
+        *,
+        barcode: str = "",
+        test_object: dict[str, Any] | None = None,
+    ) -> None:
+        """SCHEDULE_START_ADVANCED (MitsX_6..8): start with schedule, barcode, test object."""
+        await self._run(ops.start_advanced(channels, test_name, schedule, barcode, test_object))
+
+    async def aux_mapping(self) -> dict[int, dict[str, int]]:
+        """GET_MAPPING_AUX (MitsX_8): ``{channel: {aux type: count}}``."""
+        return await self._run(ops.aux_mapping())
 
 
 class AsyncFiles:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import logging
 import math
 import time
@@ -31,19 +32,39 @@ from ..errors import (
     CommandRejected,
     CtiError,
     FileOperationFailed,
+    ProtocolError,
     UnexpectedFeedback,
+    UnsupportedCommand,
 )
 from ..protocol import (
+    AssignBarcodeFeedback,
+    AssignBarcodeRequest,
+    AssignFileFeedback,
+    AssignFileRequest,
     AssignScheduleFeedback,
     AssignScheduleRequest,
     AutoCalibrationFeedback,
     AutoCalibrationRequest,
+    AuxChannelType,
     AuxOptions,
+    BarcodeChannelType,
+    BarcodeEntry,
+    BarcodeQuery,
     BrowseDirectoryFeedback,
     BrowseDirectoryRequest,
     ChannelInfoFeedback,
+    ChannelInfoJsonFeedback,
+    ChannelInfoJsonRequest,
     ChannelInfoRequest,
+    ChannelInfoVlsFeedback,
+    ChannelInfoVlsRequest,
+    ChannelRecord,
     ChannelSelection,
+    ChannelsInfoExFeedback,
+    ChannelsInfoExRequest,
+    CheckFileExFeedback,
+    CheckFileExRequest,
+    CommandCode,
     ConnectFeedback,
     ConnectRequest,
     ContinueFeedback,
@@ -53,50 +74,111 @@ from ..protocol import (
     DirEntry,
     DownloadFileFeedback,
     DownloadFileRequest,
+    EngageTrayFeedback,
+    EngageTrayRequest,
+    FileKind,
     FileTransferResult,
+    GetBarcodeFeedback,
+    GetBarcodeRequest,
+    GetMachineTypeFeedback,
+    GetMachineTypeRequest,
+    GetMappingAuxFeedback,
+    GetMappingAuxRequest,
+    GetMetaVariableResult,
+    GetMetaVariablesFeedback,
+    GetMetaVariablesRequest,
+    GetResumeDataByMvFeedback,
+    GetResumeDataByMvRequest,
     GetResumeDataFeedback,
     GetResumeDataRequest,
+    GetResumeDataVlsFeedback,
+    GetResumeDataVlsRequest,
     GetSerialNumberFeedback,
     GetSerialNumberRequest,
+    GetServerSoftwareVersionFeedback,
+    GetServerSoftwareVersionRequest,
     GetStartDataFeedback,
     GetStartDataRequest,
+    GetStringLimitsFeedback,
+    GetStringLimitsRequest,
+    GetTrayStatusFeedback,
+    GetTrayStatusRequest,
     JumpFeedback,
     JumpRequest,
     LoginFeedback,
+    MachineType,
     MetaVariableEntry,
+    MetaVariableExEntry,
+    MetaVariableQuery,
+    MinimalistFeedback,
+    ModifyScheduleFeedback,
+    ModifyScheduleRequest,
+    ModifyScheduleResult,
+    MvDataType,
     NewFolderFeedback,
     NewFolderRequest,
     ResultFeedback,
+    ResumeByMvEntry,
+    ResumeByMvFeedback,
+    ResumeByMvRequest,
     ResumeData,
     ResumeDataRecord,
     ResumeExEntry,
     ResumeExRequest,
+    ResumeExVlsFeedback,
+    ResumeExVlsRequest,
     ResumeFeedback,
     ResumeRequest,
     SendMessageFeedback,
     SendMessageRequest,
+    ServerVersion,
+    SetDataLogIntervalFeedback,
+    SetDataLogIntervalRequest,
     SetMetaVariableFeedback,
     SetMetaVariableRequest,
+    SimpleChannelInfoFeedback,
+    SimpleChannelInfoRequest,
+    SimpleChannelRecord,
+    StartAdvancedFeedback,
+    StartAdvancedRequest,
     StartDataRecord,
     StartExEntry,
     StartExRequest,
+    StartExVlsFeedback,
+    StartExVlsRequest,
     StartFeedback,
     StartRequest,
+    StartResult,
+    StartVlsFeedback,
+    StartVlsRequest,
     StopFeedback,
     StopRequest,
+    TestObjectRecord,
+    TimeSensitiveEntry,
+    TimeSensitiveResultEntry,
+    TimeSensitiveSetMvFeedback,
+    TimeSensitiveSetMvRequest,
+    TimeSensitiveSlot,
+    TrayResult,
+    UpdateMetaVariablesExFeedback,
+    UpdateMetaVariablesExRequest,
     UpdateMetaVariablesFeedback,
     UpdateMetaVariablesRequest,
     UploadFileFeedback,
     UploadFileRequest,
+    VlsExEntry,
     encode,
     meta_code_for,
 )
 from ..protocol.messages import MAX_MV_ENTRIES, Message
+from ..protocol.variants import channel_record_from_json, mv_list, resume_data_from_mv_list
 from .status import ChannelStatus
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "PV_CODES",
     "RECEIVE",
+    "FileCheck",
     "Mismatch",
     "Operation",
     "ProgressCallback",
@@ -217,13 +299,24 @@ def expect(cls: type[M]) -> OpGen[M]:
 
 
 def _collect_results(
-    cls: type[ResultFeedback], indexes: Sequence[int]
+    cls: type[ResultFeedback],
+    indexes: Sequence[int],
+    also: type[ResultFeedback] | None = None,
 ) -> OpGen[dict[int, ResultFeedback]]:
-    """Collect exactly one result feedback per channel index asked for."""
+    """Collect exactly one result feedback per channel index asked for (a ``cls``, or an
+    ``also`` where a command may be answered with either)."""
     pending = set(indexes)
     results: dict[int, ResultFeedback] = {}
     while pending:
-        feedback = yield from expect(cls)
+        if also is None:
+            feedback = yield from expect(cls)
+        else:
+            message = yield RECEIVE
+            if type(message) is not cls and type(message) is not also:
+                raise Mismatch(
+                    f"a {type(message).__name__} arrived while waiting for a {cls.__name__}"
+                )
+            feedback = message
         index = feedback.channel_index
         if index not in pending and index == -1 and len(pending) == 1:
             # v1.1 says a success may carry -1 instead of the channel.
@@ -296,6 +389,39 @@ def _raise_rejections(command: str, results: Mapping[int, ResultFeedback]) -> No
 # Reads
 
 
+@functools.lru_cache(maxsize=64)
+def _channel_variant(version: int) -> int:
+    """The channel-data request code Arbin's client sends to server ``version`` (2.2)."""
+    return int(ServerVersion(version).channel_info_code)
+
+
+def _version(info: LoginFeedback) -> ServerVersion:
+    return ServerVersion(info.version)
+
+
+def _variant_records(
+    code: int, index: int, selection: int, options: int
+) -> OpGen[list[ChannelRecord]]:
+    """Channel records read with the VLS or the JSON channel-data request."""
+    if code == CommandCode.GET_CHANNELS_INFO_VLS:
+        yield encode(ChannelInfoVlsRequest(index, selection, options))
+        vls = yield from expect(ChannelInfoVlsFeedback)
+        return [record.to_channel_record() for record in vls.channels]
+    yield encode(
+        ChannelInfoJsonRequest(
+            {"NeedType": options, "ChannelIndex": index, "FilterMonitorChannelType": selection}
+        )
+    )
+    feedback = yield from expect(ChannelInfoJsonFeedback)
+    items = feedback.content.get("m_Channels")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ProtocolError("a JSON channel-data feedback without an 'm_Channels' list of objects")
+    try:
+        return [channel_record_from_json(item) for item in items]
+    except ValueError as exc:
+        raise ProtocolError(f"a JSON channel-data feedback: {exc}") from exc
+
+
 @functools.lru_cache(maxsize=1024)
 def _channel_info_frame(index: int, selection: int, options: int) -> bytes:
     # Status polls repeat the same few requests; their frames are encoded once.
@@ -307,15 +433,20 @@ def read_channel(channel: int, aux: bool | int = False) -> Operation[ChannelStat
 
     def run(info: LoginFeedback) -> OpGen[ChannelStatus]:
         index = channel_index(channel, info.num_channels)
-        yield _channel_info_frame(index, ChannelSelection.ALL, options)
-        feedback = yield from expect(ChannelInfoFeedback)
+        variant = _channel_variant(info.version)
+        if variant == CommandCode.GET_CHANNELS_INFO:
+            yield _channel_info_frame(index, ChannelSelection.ALL, options)
+            feedback = yield from expect(ChannelInfoFeedback)
+            records: Sequence[ChannelRecord] = feedback.channels
+        else:
+            records = yield from _variant_records(variant, index, ChannelSelection.ALL, options)
         # MITS 10 answers a one-channel request with every channel: pick the one asked for.
-        for record in feedback.channels:
+        for record in records:
             if record.channel_index == index:
                 return ChannelStatus.from_record(record)
         raise Mismatch(
             f"a read of channel {channel} was answered with channel indexes "
-            f"{[r.channel_index for r in feedback.channels]}, not {index}"
+            f"{[r.channel_index for r in records]}, not {index}"
         )
 
     return Operation("read_channel", False, run)
@@ -336,10 +467,18 @@ def read_channels(
             if wanted_channels is None
             else set(channel_indexes(wanted_channels, info.num_channels))
         )
-        yield _channel_info_frame(-1, selection, options)
-        feedback = yield from expect(ChannelInfoFeedback)
-        records = list(feedback.channels)
-        if selection == ChannelSelection.ALL and len(records) == 1 < info.num_channels:
+        variant = _channel_variant(info.version)
+        if variant != CommandCode.GET_CHANNELS_INFO:
+            records = yield from _variant_records(variant, -1, selection, options)
+        else:
+            yield _channel_info_frame(-1, selection, options)
+            feedback = yield from expect(ChannelInfoFeedback)
+            records = list(feedback.channels)
+        if (
+            variant == CommandCode.GET_CHANNELS_INFO
+            and selection == ChannelSelection.ALL
+            and len(records) == 1 < info.num_channels
+        ):
             # Protocol v1.1 servers answer "all channels" with one feedback per channel.
             while len(records) < info.num_channels:
                 more = yield from expect(ChannelInfoFeedback)
@@ -387,12 +526,42 @@ def get_start_data(channels: Target) -> Operation[list[StartDataRecord]]:
 
 
 def get_resume_data(channels: Target) -> Operation[list[ResumeDataRecord]]:
+    """GET_RESUME_DATA, or its resume-by-MV or VLS variant as the server version asks (2.2);
+    the variants' MV lists are returned as :class:`ResumeData` (the step labels, the test id
+    and counters 5..8 of the MV list are not carried)."""
+
     def run(info: LoginFeedback) -> OpGen[list[ResumeDataRecord]]:
         indexes = channel_indexes(channels, info.num_channels)
-        yield encode(GetResumeDataRequest(tuple(indexes)))
-        feedback = yield from expect(GetResumeDataFeedback)
-        _check_record_indexes("GET_RESUME_DATA", indexes, feedback.records)
-        return list(feedback.records)
+        code = _version(info).resume_data_code
+        if code == CommandCode.GET_RESUME_DATA:
+            yield encode(GetResumeDataRequest(tuple(indexes)))
+            feedback = yield from expect(GetResumeDataFeedback)
+            records = list(feedback.records)
+        else:
+            if code == CommandCode.GET_RESUME_DATA_VLS:
+                yield encode(GetResumeDataVlsRequest(tuple(indexes)))
+                variant: Any = yield from expect(GetResumeDataVlsFeedback)
+            else:
+                yield encode(GetResumeDataByMvRequest(tuple(indexes)))
+                variant = yield from expect(GetResumeDataByMvFeedback)
+            records = []
+            for record in variant.records:
+                data, _step = resume_data_from_mv_list(record.dwords, record.qwords)
+                records.append(
+                    ResumeDataRecord(
+                        channel_index=record.channel_index,
+                        channel_code=record.channel_code,
+                        test_name=record.test_name,
+                        schedule=record.schedule,
+                        creator=record.creator,
+                        comment=record.comment,
+                        start_time=record.start_time,
+                        resume_data=data,
+                        steps=record.steps,
+                    )
+                )
+        _check_record_indexes("GET_RESUME_DATA", indexes, records)
+        return records
 
     return Operation("get_resume_data", False, run)
 
@@ -470,25 +639,57 @@ def assign_schedule(
 
 
 def start(target: Target, test_name: str) -> Operation[None]:
+    """SCHEDULE_START, or SCHEDULE_START_VLS for a VLS server (2.2)."""
     if not isinstance(test_name, str) or not test_name:
         raise ValueError("test_name must be a non-empty string")
 
-    def build(indexes: list[int], every: bool) -> list[Message]:
-        return [StartRequest(test_name, tuple(indexes))]
+    def run(info: LoginFeedback) -> OpGen[None]:
+        indexes = tuple(channel_indexes(target, info.num_channels))
+        feedback_cls: type[ResultFeedback]
+        if _version(info).uses_vls:
+            yield encode(StartVlsRequest(test_name, indexes))
+            feedback_cls = StartVlsFeedback
+        else:
+            yield encode(StartRequest(test_name, indexes))
+            feedback_cls = StartFeedback
+        results = yield from _collect_results(feedback_cls, indexes)
+        _raise_rejections("start", results)
 
-    return _per_channel("start", target, build, StartFeedback)
+    return Operation("start", True, run)
+
+
+def _vls_entry(entry: StartExEntry | ResumeExEntry) -> VlsExEntry:
+    dwords, qwords = mv_list(entry.resume_data, entry.select_step)
+    return VlsExEntry(
+        channel_index=entry.channel_index,
+        test_id=0,
+        dwords=dwords,
+        qwords=qwords,
+        test_name=entry.test_name,
+        schedule=entry.schedule,
+    )
 
 
 def start_ex(entries: Sequence[StartExEntry]) -> Operation[None]:
-    """START_EX with explicit entries (``channel_index`` in each entry is 0-based)."""
+    """START_EX with explicit entries (``channel_index`` in each entry is 0-based); a VLS
+    server is sent START_EX_VLS, whose one creator and comment are the first entry's."""
     checked = tuple(entries)
     if not checked or not all(isinstance(e, StartExEntry) for e in checked):
         raise ValueError("start_ex needs one or more StartExEntry")
 
     def run(info: LoginFeedback) -> OpGen[None]:
         indexes = [channel_index(e.channel_index + 1, info.num_channels) for e in checked]
-        yield encode(StartExRequest(checked))
-        results = yield from _collect_results(StartFeedback, indexes)
+        feedback_cls: type[ResultFeedback] = StartFeedback
+        if _version(info).uses_vls:
+            first = checked[0]
+            vls = tuple(_vls_entry(entry) for entry in checked)
+            yield encode(
+                StartExVlsRequest(creator=first.creator, comment=first.comment, entries=vls)
+            )
+            feedback_cls = StartExVlsFeedback
+        else:
+            yield encode(StartExRequest(checked))
+        results = yield from _collect_results(feedback_cls, indexes)
         _raise_rejections("start", results)
 
     return Operation("start_ex", True, run)
@@ -511,15 +712,33 @@ def resume(target: Target) -> Operation[None]:
 
 
 def resume_ex(entries: Sequence[ResumeExEntry]) -> Operation[None]:
-    """RESUME_EX with explicit entries (``channel_index`` in each entry is 0-based)."""
+    """RESUME_EX with explicit entries (``channel_index`` in each entry is 0-based); a VLS
+    server is sent RESUME_EX_VLS, MitsX_1/2/SPTT RESUME_BY_MV (2.2)."""
     checked = tuple(entries)
     if not checked or not all(isinstance(e, ResumeExEntry) for e in checked):
         raise ValueError("resume_ex needs one or more ResumeExEntry")
 
     def run(info: LoginFeedback) -> OpGen[None]:
         indexes = [channel_index(e.channel_index + 1, info.num_channels) for e in checked]
-        yield encode(ResumeExRequest(checked))
-        results = yield from _collect_results(ResumeFeedback, indexes)
+        code = _version(info).resume_ex_code
+        if code == CommandCode.RESUME_EX_VLS:
+            yield encode(ResumeExVlsRequest(entries=tuple(map(_vls_entry, checked))))
+            results = yield from _collect_results(ResumeExVlsFeedback, indexes)
+        elif code == CommandCode.RESUME_BY_MV:
+            by_mv = []
+            for entry in checked:
+                dwords, qwords = mv_list(entry.resume_data, entry.select_step)
+                by_mv.append(
+                    ResumeByMvEntry(
+                        entry.channel_index, entry.test_name, entry.schedule, 0, dwords, qwords
+                    )
+                )
+            yield encode(ResumeByMvRequest(tuple(by_mv)))
+            # Which feedback a server sends is open question 1: either is the answer.
+            results = yield from _collect_results(ResumeByMvFeedback, indexes, also=ResumeFeedback)
+        else:
+            yield encode(ResumeExRequest(checked))
+            results = yield from _collect_results(ResumeFeedback, indexes)
         _raise_rejections("resume", results)
 
     return Operation("resume_ex", True, run)
@@ -825,3 +1044,599 @@ def resume_ex_entry(
     if _check_int("step", step) < 1:
         raise ValueError(f"step must be 1 or more, not {step}")
     return ResumeExEntry(index, test_name, schedule, step - 1, resume_data or ResumeData())
+
+
+# --------------------------------------------------------------------------------------------
+# Commands of ArbinCTI.dll beyond the documents (DLL reference 4.2-4.7). Which server version
+# takes which is in ``ServerVersion.capabilities``; a server that lacks one answers
+# UNKNOWN_CODE_FEEDBACK, which raises UnsupportedCommand. Where Arbin's client itself refuses
+# a command for a version (time-sensitive MV set, trays), so does this one, before sending.
+
+#: Process-variable meta codes the client's own logic names (DLL reference 5.2), readable
+#: with :func:`get_meta_variables` beside MV_UD1..16.
+PV_CODES: dict[str, int] = {
+    "PV_STEPINDEX": 1,
+    "PV_CYCLEINDEX": 2,
+    "PV_STEPTIME": 3,
+    "PV_TESTTIME": 4,
+    "PV_VOLTAGE": 21,
+    "PV_CURRENT": 22,
+    "PV_CHARGECAPACITY": 23,
+    "PV_DISCHARGECAPACITY": 24,
+    "PV_CHARGEENERGY": 25,
+    "PV_DISCHARGEENERGY": 26,
+}
+
+_task_ids = itertools.count(1)
+
+
+def _readable_code(variable: int | str) -> int:
+    """Meta code of ``variable``: MV_UD1..16 (as :func:`meta_code_for`) or a ``PV_*`` name."""
+    if isinstance(variable, str):
+        key = variable.strip().upper().replace("_", "")
+        for name, code in PV_CODES.items():
+            if name.replace("_", "") == key:
+                return code
+    return int(meta_code_for(variable))
+
+
+def _refuse_locally(name: str, code: int, why: str) -> UnsupportedCommand:
+    error = UnsupportedCommand(name, code, CommandCode(code).name)
+    error.args = (f"{error}: {why}",)
+    return error
+
+
+def _raise_entry_errors(command: str, table: Any, outcomes: Sequence[tuple[int, int]]) -> None:
+    """Raise for per-entry results ``(channel index, code)`` that are not 0: one
+    :class:`CommandRejected`, or :class:`BatchRejected` when several channels answered."""
+    rejections: dict[int, CommandRejected] = {}
+    for index, code in outcomes:
+        if code and index + 1 not in rejections:
+            rejections[index + 1] = CommandRejected.for_code(
+                command, code, table.describe(code), channel=index + 1
+            )
+    if not rejections:
+        return
+    channels = {index + 1 for index, _code in outcomes}
+    if len(channels) == 1:
+        raise next(iter(rejections.values()))
+    raise BatchRejected(command, rejections, sorted(channels - set(rejections)))
+
+
+def _mv_triples(values: MvValues) -> list[tuple[int, int | str, float]]:
+    if isinstance(values, Mapping):
+        return [(ch, var, val) for ch, per in values.items() for var, val in per.items()]
+    return [tuple(item) for item in values]  # type: ignore[misc]
+
+
+def get_meta_variables(
+    channels: Target, variables: Iterable[int | str]
+) -> Operation[dict[int, dict[int | str, float]]]:
+    """GET_MV: read meta variables (MV_UD1..16 as ``1``..``16`` or ``"MV_UD3"``, or a
+    ``PV_*`` name such as ``"PV_Voltage"``) of one or more channels in one request.
+
+    Returns ``{channel: {variable as given: value}}``. At most 128 values per request but for
+    MitsX_SPTT, as Arbin's client allows. A per-value error raises CommandRejected (or
+    BatchRejected) with the GET_MV result code.
+    """
+    wanted = list(variables)
+    if not wanted:
+        raise ValueError("no meta variable given")
+    codes = [_readable_code(variable) for variable in wanted]
+
+    def run(info: LoginFeedback) -> OpGen[dict[int, dict[int | str, float]]]:
+        indexes = channel_indexes(channels, info.num_channels)
+        queries = tuple(
+            MetaVariableQuery(index, 0, MvDataType.META_VALUE, code)
+            for index in indexes
+            for code in codes
+        )
+        if len(queries) > 128 and not _version(info).uses_json_channels:
+            raise ValueError(f"{len(queries)} values; one GET_MV request holds at most 128")
+        yield encode(GetMetaVariablesRequest(queries=queries))
+        feedback = yield from expect(GetMetaVariablesFeedback)
+        answered = [(value.channel_index, value.meta_code) for value in feedback.values]
+        if answered != [(query.channel_index, query.meta_code) for query in queries]:
+            raise Mismatch(f"GET_MV asked for {len(queries)} values, answered for {answered}")
+        _raise_entry_errors(
+            "get_meta_variables",
+            GetMetaVariableResult,
+            [(value.channel_index, value.error) for value in feedback.values],
+        )
+        result: dict[int, dict[int | str, float]] = {index + 1: {} for index in indexes}
+        values = iter(feedback.values)
+        for index in indexes:
+            for variable in wanted:
+                result[index + 1][variable] = next(values).value
+        return result
+
+    return Operation("get_meta_variables", False, run)
+
+
+def set_meta_variables_ex(
+    values: MvValues, data_type: int = MvDataType.META_VALUE
+) -> Operation[None]:
+    """UPDATE_MV_ADVANCED_EX: many values in one request, each with its data type
+    (:class:`MvDataType`) and its own result. At most 118 values but for MitsX_SPTT."""
+    triples = _mv_triples(values)
+    if not triples:
+        raise ValueError("no meta variable given")
+    kind = int(MvDataType(_check_int("data_type", data_type)))
+    prepared = [
+        (ch, int(meta_code_for(var)), _check_finite(f"value for channel {ch} {var}", val))
+        for ch, var, val in triples
+    ]
+
+    def run(info: LoginFeedback) -> OpGen[None]:
+        if len(prepared) > 118 and not _version(info).uses_json_channels:
+            raise ValueError(f"{len(prepared)} values; one request holds at most 118")
+        entries = tuple(
+            MetaVariableExEntry(channel_index(ch, info.num_channels), code, kind, 0, val)
+            for ch, code, val in prepared
+        )
+        yield encode(UpdateMetaVariablesExRequest(entries))
+        feedback = yield from expect(UpdateMetaVariablesExFeedback)
+        answered = [(e.channel_index, e.meta_code) for e in feedback.entries]
+        if answered != [(e.channel_index, e.meta_code) for e in entries]:
+            raise Mismatch(f"UPDATE_MV_ADVANCED_EX answered for {answered}")
+        _raise_entry_errors(
+            "update_meta_variables",
+            feedback.RESULTS,
+            [(e.channel_index, e.error) for e in feedback.entries],
+        )
+
+    return Operation("set_meta_variables_ex", True, run)
+
+
+def set_meta_variables_time_sensitive(
+    values: Mapping[int, Mapping[int | str, float]],
+    timeout_s: float = 1.0,
+    log_to_database: bool = True,
+) -> Operation[list[TimeSensitiveResultEntry]]:
+    """POST_TIME_SENSITIVE_SET_MV (MitsX_4..8): up to 8 MV_UD values per channel, answered
+    with each channel's step, status, current, voltage and MV_UD1..16 (returned). Arbin's
+    client refuses it for other versions; so does this one (UnsupportedCommand, nothing sent).
+    """
+    timeout = _check_finite("timeout_s", timeout_s)
+    if not isinstance(values, Mapping) or not values:
+        raise ValueError("values must map channels to {variable: value}")
+    prepared: list[tuple[int, list[TimeSensitiveSlot]]] = []
+    for ch, per_channel in values.items():
+        slots = [
+            TimeSensitiveSlot(_check_finite(f"value for channel {ch}", val), meta_code_for(v), True)
+            for v, val in per_channel.items()
+        ]
+        if not 1 <= len(slots) <= 8:
+            raise ValueError(f"channel {ch}: 1 to 8 meta variables per channel, not {len(slots)}")
+        slots.extend(TimeSensitiveSlot() for _ in range(8 - len(slots)))
+        prepared.append((ch, slots))
+
+    def run(info: LoginFeedback) -> OpGen[list[TimeSensitiveResultEntry]]:
+        version = _version(info)
+        if not version.time_sensitive:
+            raise _refuse_locally(
+                "set_meta_variables_time_sensitive",
+                CommandCode.TIME_SENSITIVE_SET_MV,
+                f"only MitsX_4..8 servers take it, this one is {version.name}",
+            )
+        entries = tuple(
+            TimeSensitiveEntry(
+                channel_index(ch, info.num_channels), 1 if log_to_database else 0, tuple(slots)
+            )
+            for ch, slots in prepared
+        )
+        yield encode(TimeSensitiveSetMvRequest(timeout_s=timeout, entries=entries))
+        feedback = yield from expect(TimeSensitiveSetMvFeedback)
+        answered = sorted(e.channel_index for e in feedback.entries)
+        if answered != sorted(e.channel_index for e in entries):
+            raise Mismatch(f"TIME_SENSITIVE_SET_MV answered for channel indexes {answered}")
+        _raise_entry_errors(
+            "set_meta_variables_time_sensitive",
+            feedback.RESULTS,
+            [(e.channel_index, 0 if e.result in (0, 1) else e.result) for e in feedback.entries],
+        )
+        return sorted(feedback.entries, key=lambda e: e.channel_index)
+
+    return Operation("set_meta_variables_time_sensitive", True, run)
+
+
+def read_channels_simple(
+    channels: Iterable[int] | None = None, selection: int = ChannelSelection.ALL
+) -> Operation[list[SimpleChannelRecord]]:
+    """GET_CHANNELS_INFO_SIMPLE_MODE: status, times, voltage, current and aux values of all
+    channels (or those listed) in one compact request, sorted by channel."""
+    wanted_channels = None if channels is None else list(channels)
+    chosen = ChannelSelection(_check_int("selection", selection))
+
+    def run(info: LoginFeedback) -> OpGen[list[SimpleChannelRecord]]:
+        wanted = (
+            None
+            if wanted_channels is None
+            else set(channel_indexes(wanted_channels, info.num_channels))
+        )
+        yield encode(SimpleChannelInfoRequest(-1, chosen))
+        feedback = yield from expect(SimpleChannelInfoFeedback)
+        seen = [record.channel_index for record in feedback.channels]
+        if len(set(seen)) != len(seen) or not all(0 <= i < info.num_channels for i in seen):
+            raise Mismatch(f"a simple-mode read was answered with channel indexes {seen}")
+        return sorted(
+            (r for r in feedback.channels if wanted is None or r.channel_index in wanted),
+            key=lambda r: r.channel_index,
+        )
+
+    return Operation("read_channels_simple", False, run)
+
+
+def read_current_voltage(channel: int) -> Operation[tuple[float, float]]:
+    """The MINIMALIST read (GET_MV's code, version word 0x0201): one channel's
+    ``(current_a, voltage_v)``. A per-value error raises CommandRejected."""
+
+    def run(info: LoginFeedback) -> OpGen[tuple[float, float]]:
+        index = channel_index(channel, info.num_channels)
+        yield encode(GetMetaVariablesRequest.minimalist(index))
+        feedback = yield from expect(MinimalistFeedback)
+        by_code = {v.meta_code: v for v in feedback.values if v.channel_index == index}
+        if len(feedback.values) != 2 or set(by_code) != {21, 22}:
+            raise Mismatch(
+                f"a minimalist read of channel {channel} was answered with "
+                f"{[(v.channel_index, v.meta_code) for v in feedback.values]}"
+            )
+        _raise_entry_errors(
+            "read_current_voltage",
+            GetMetaVariableResult,
+            [(index, by_code[22].error), (index, by_code[21].error)],
+        )
+        return by_code[22].value, by_code[21].value
+
+    return Operation("read_current_voltage", False, run)
+
+
+def read_test_objects(channels: Iterable[int] | None = None) -> Operation[list[TestObjectRecord]]:
+    """GET_CHANNELS_INFO_EX: each channel's test object (name, chart, nominal values, mass)."""
+    wanted_channels = None if channels is None else list(channels)
+
+    def run(info: LoginFeedback) -> OpGen[list[TestObjectRecord]]:
+        wanted = (
+            None
+            if wanted_channels is None
+            else set(channel_indexes(wanted_channels, info.num_channels))
+        )
+        yield encode(ChannelsInfoExRequest(-1, ChannelSelection.ALL))
+        feedback = yield from expect(ChannelsInfoExFeedback)
+        seen = [record.channel_index for record in feedback.records]
+        if len(set(seen)) != len(seen) or not all(0 <= i < info.num_channels for i in seen):
+            raise Mismatch(f"a test-object read was answered with channel indexes {seen}")
+        return sorted(
+            (r for r in feedback.records if wanted is None or r.channel_index in wanted),
+            key=lambda r: r.channel_index,
+        )
+
+    return Operation("read_test_objects", False, run)
+
+
+def get_barcodes(
+    channels: Target, channel_type: int = BarcodeChannelType.IV
+) -> Operation[dict[int, str]]:
+    """GET_BARCODE_INFO: ``{channel: barcode}``. A per-channel error raises CommandRejected."""
+    kind = int(BarcodeChannelType(_check_int("channel_type", channel_type)))
+
+    def run(info: LoginFeedback) -> OpGen[dict[int, str]]:
+        indexes = channel_indexes(channels, info.num_channels)
+        yield encode(GetBarcodeRequest(kind, tuple(BarcodeQuery(i) for i in indexes)))
+        feedback = yield from expect(GetBarcodeFeedback)
+        answered = [entry.channel_index for entry in feedback.entries]
+        if sorted(answered) != sorted(indexes):
+            raise Mismatch(f"GET_BARCODE_INFO for {indexes} answered for {answered}")
+        _raise_entry_errors(
+            "get_barcodes",
+            feedback.RESULTS,
+            [(entry.channel_index, entry.error) for entry in feedback.entries],
+        )
+        return {entry.channel_index + 1: entry.barcode for entry in feedback.entries}
+
+    return Operation("get_barcodes", False, run)
+
+
+def set_barcodes(
+    barcodes: Mapping[int, str], channel_type: int = BarcodeChannelType.IV
+) -> Operation[None]:
+    """ASSIGN_BARCODE_INFO: set ``{channel: barcode}`` (at most 72 characters each)."""
+    kind = int(BarcodeChannelType(_check_int("channel_type", channel_type)))
+    if not isinstance(barcodes, Mapping) or not barcodes:
+        raise ValueError("barcodes must map channel numbers to barcodes")
+    for ch, code in barcodes.items():
+        if not isinstance(code, str) or len(code) > 72:
+            raise ValueError(f"channel {ch}: a barcode is a string of at most 72 characters")
+
+    def run(info: LoginFeedback) -> OpGen[None]:
+        entries = tuple(
+            BarcodeEntry(channel_index(ch, info.num_channels), 0, code)
+            for ch, code in barcodes.items()
+        )
+        yield encode(AssignBarcodeRequest(kind, entries))
+        feedback = yield from expect(AssignBarcodeFeedback)
+        answered = sorted(entry.channel_index for entry in feedback.entries)
+        if answered != sorted(entry.channel_index for entry in entries):
+            raise Mismatch(f"ASSIGN_BARCODE_INFO answered for channel indexes {answered}")
+        _raise_entry_errors(
+            "set_barcodes",
+            feedback.RESULTS,
+            [(entry.channel_index, entry.error) for entry in feedback.entries],
+        )
+
+    return Operation("set_barcodes", True, run)
+
+
+def machine_type() -> Operation[MachineType]:
+    """GET_MACHINE_TYPE: IV, SPTT or ALL."""
+
+    def run(info: LoginFeedback) -> OpGen[MachineType]:
+        yield encode(GetMachineTypeRequest())
+        feedback = yield from expect(GetMachineTypeFeedback)
+        if not feedback.ok:
+            raise CommandRejected.for_code("machine_type", feedback.result, feedback.meaning)
+        return MachineType(feedback.machine_type)
+
+    return Operation("machine_type", False, run)
+
+
+def _json_list(content: Mapping[str, Any], key: str, command: str) -> list[dict[str, Any]]:
+    items = content.get(key)
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ProtocolError(f"the {command} feedback has no {key!r} list of objects")
+    return items
+
+
+def _check_task(content: Mapping[str, Any], task_id: int, command: str) -> None:
+    if content.get("TaskID") != task_id:
+        raise Mismatch(f"a {command} feedback for task {content.get('TaskID')!r}, not {task_id}")
+
+
+def _require_sptt(info: LoginFeedback, name: str, code: int) -> None:
+    version = _version(info)
+    if not version.uses_json_channels:
+        raise _refuse_locally(name, code, f"only MitsX_SPTT servers take it, not {version.name}")
+
+
+def tray_status(trays: Iterable[int]) -> Operation[list[dict[str, Any]]]:
+    """GET_TRAY_STATUS (MitsX_SPTT; tray indexes as the server numbers them): one dict per
+    tray (``GlobalIndex``, ``IsEngagementDown``, ``IsEngagementUp``, ``IsTrayInserted``,
+    ``MetaValues``). A tray's error raises CommandRejected."""
+    wanted = [_check_int("tray", tray) for tray in trays]
+    if not wanted:
+        raise ValueError("no tray given")
+
+    def run(info: LoginFeedback) -> OpGen[list[dict[str, Any]]]:
+        _require_sptt(info, "tray_status", CommandCode.GET_TRAY_STATUS)
+        yield encode(GetTrayStatusRequest({"TrayIndexList": wanted}))
+        feedback = yield from expect(GetTrayStatusFeedback)
+        items = _json_list(feedback.content, "TrayStatusInfos", "GET_TRAY_STATUS")
+        if sorted(item.get("GlobalIndex", -1) for item in items) != sorted(wanted):
+            raise Mismatch("GET_TRAY_STATUS answered for other trays")
+        _raise_entry_errors(
+            "tray_status",
+            TrayResult,
+            [(item["GlobalIndex"], item.get("Error", 0)) for item in items],
+        )
+        return items
+
+    return Operation("tray_status", False, run)
+
+
+def engage_trays(engage: Mapping[int, bool]) -> Operation[None]:
+    """ENGAGE_TRAY (MitsX_SPTT): ``{tray index: True to engage, False to disengage}``."""
+    if not isinstance(engage, Mapping) or not engage:
+        raise ValueError("engage must map tray indexes to True/False")
+    items = [
+        {"GlobalIndex": _check_int("tray", t), "Engage": bool(e), "Error": 0}
+        for t, e in engage.items()
+    ]
+
+    def run(info: LoginFeedback) -> OpGen[None]:
+        _require_sptt(info, "engage_trays", CommandCode.ENGAGE_TRAY)
+        yield encode(EngageTrayRequest({"EngageTrays": items}))
+        feedback = yield from expect(EngageTrayFeedback)
+        answers = _json_list(feedback.content, "EngageTrayInfos", "ENGAGE_TRAY")
+        if sorted(a.get("GlobalIndex", -1) for a in answers) != sorted(engage):
+            raise Mismatch("ENGAGE_TRAY answered for other trays")
+        _raise_entry_errors(
+            "engage_trays", TrayResult, [(a["GlobalIndex"], a.get("Error", 0)) for a in answers]
+        )
+
+    return Operation("engage_trays", True, run)
+
+
+def set_data_log_interval(interval_s: float) -> Operation[None]:
+    """SET_INTERVALTIME_LOGDATA: the MCU data-log interval in seconds (positive)."""
+    interval = _check_finite("interval_s", interval_s)
+    if interval <= 0:
+        raise ValueError(f"interval_s must be positive, not {interval_s!r}")
+
+    def run(info: LoginFeedback) -> OpGen[None]:
+        yield encode(SetDataLogIntervalRequest(interval))
+        feedback = yield from expect(SetDataLogIntervalFeedback)
+        if not feedback.ok:
+            why = f"{feedback.meaning}: {feedback.reason}" if feedback.reason else feedback.meaning
+            raise CommandRejected.for_code("set_data_log_interval", feedback.result, why)
+
+    return Operation("set_data_log_interval", True, run)
+
+
+def server_software_version() -> Operation[str]:
+    """GET_SERVER_SOFTWARE_VERSION_NUMBER: the server software's version text."""
+
+    def run(info: LoginFeedback) -> OpGen[str]:
+        yield encode(GetServerSoftwareVersionRequest())
+        feedback = yield from expect(GetServerSoftwareVersionFeedback)
+        return feedback.version
+
+    return Operation("server_software_version", False, run)
+
+
+def string_limits() -> Operation[dict[int, int]]:
+    """GET_STRING_LIMIT_LENGTH: ``{string type: longest length}`` (type 1 is the test name)."""
+
+    def run(info: LoginFeedback) -> OpGen[dict[int, int]]:
+        yield encode(GetStringLimitsRequest())
+        feedback = yield from expect(GetStringLimitsFeedback)
+        return {limit.string_type: limit.limit for limit in feedback.limits}
+
+    return Operation("string_limits", False, run)
+
+
+@dataclass(frozen=True, slots=True)
+class FileCheck:
+    """CHECK_FILE_EX's answer: whether the folder and the file exist on the cycler, whether the
+    file's MD5 is the one given, the server's path for it and the server's reason text."""
+
+    path_exists: bool
+    name_exists: bool
+    md5_matches: bool
+    server_path: str
+    reason: str
+
+
+def check_file(path: str, data: bytes | None = None) -> Operation[FileCheck]:
+    """CHECK_FILE_EX for ``path`` (e.g. ``"Work\\\\Rest.sdx"``), comparing with the MD5 of
+    ``data`` when given."""
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError("path must be a non-empty string")
+    folder, _sep, name = path.replace("/", "\\").rpartition("\\")
+    digest = hashlib.md5(bytes(data)).digest() if data is not None else b"\x00" * 16
+
+    def run(info: LoginFeedback) -> OpGen[FileCheck]:
+        yield encode(CheckFileExRequest(folder, name, digest))
+        feedback = yield from expect(CheckFileExFeedback)
+        return FileCheck(
+            feedback.path_exists == 1,
+            feedback.name_exists == 1,
+            feedback.md5_matches == 1,
+            feedback.file_path,
+            feedback.reason,
+        )
+
+    return Operation("check_file", False, run)
+
+
+def assign_file(target: Target, file_name: str, kind: int = FileKind.SCHEDULE) -> Operation[None]:
+    """ASSIGN_FILE: assign a schedule, CAN/SMB configuration, simulation, test object or chart
+    file (:class:`FileKind`) to channels, or to ``"all"``."""
+    if not isinstance(file_name, str) or not file_name.strip():
+        raise ValueError("file_name must be a non-empty file name")
+    file_kind = int(FileKind(_check_int("kind", kind)))
+
+    def run(info: LoginFeedback) -> OpGen[None]:
+        indexes = channel_indexes(target, info.num_channels)
+        every = isinstance(target, str)
+        chosen = () if every else tuple(indexes)
+        yield encode(AssignFileRequest(file_name, every, file_kind, chosen))
+        feedback = yield from expect(AssignFileFeedback)
+        answered = [r.channel_index for r in feedback.results]
+        if not set(answered) <= set(indexes) or len(set(answered)) != len(answered):
+            raise Mismatch(f"ASSIGN_FILE for {indexes} answered for {answered}")
+        if not every and sorted(answered) != sorted(indexes):
+            raise Mismatch(f"ASSIGN_FILE for {indexes} answered for {answered}")
+        _raise_entry_errors(
+            "assign_file", feedback.RESULTS, [(r.channel_index, r.result) for r in feedback.results]
+        )
+
+    return Operation("assign_file", True, run)
+
+
+def modify_schedule(changes: Sequence[Mapping[str, Any]]) -> Operation[None]:
+    """MODIFY_SCHEDULE (MitsX_8): each change is a ``ScheduleModifyInfo`` object of the DLL
+    (``ScheduleName`` and the ``Aux...Requirement`` members). A schedule's error raises
+    CommandRejected with the server's message."""
+    items = [dict(change) for change in changes]
+    if not items or not all(isinstance(i.get("ScheduleName"), str) for i in items):
+        raise ValueError("each change needs a 'ScheduleName'")
+
+    def run(info: LoginFeedback) -> OpGen[None]:
+        task = next(_task_ids)
+        yield encode(ModifyScheduleRequest({"TaskID": task, "ScheduleModifyInfos": items}))
+        feedback = yield from expect(ModifyScheduleFeedback)
+        _check_task(feedback.content, task, "MODIFY_SCHEDULE")
+        for answer in _json_list(feedback.content, "ScheduleModifyInfos", "MODIFY_SCHEDULE"):
+            code = answer.get("Result", 0)
+            if code:
+                meaning = ModifyScheduleResult.describe(int(code))
+                text = answer.get("Message") or ""
+                raise CommandRejected.for_code(
+                    "modify_schedule",
+                    int(code),
+                    f"{answer.get('ScheduleName')}: {meaning}" + (f" ({text})" if text else ""),
+                )
+
+    return Operation("modify_schedule", True, run)
+
+
+def start_advanced(
+    target: Target,
+    test_name: str,
+    schedule: str,
+    barcode: str = "",
+    test_object: Mapping[str, Any] | None = None,
+) -> Operation[None]:
+    """SCHEDULE_START_ADVANCED (MitsX_6..8): start ``schedule`` as ``test_name`` on the
+    channels, with a barcode and the DLL's ``TestObject`` members (``Mass``,
+    ``NorminalCapacity``, ...). Failed channels raise CommandRejected/BatchRejected with their
+    START result code."""
+    if not isinstance(test_name, str) or not test_name:
+        raise ValueError("test_name must be a non-empty string")
+    if not isinstance(schedule, str) or not schedule.strip():
+        raise ValueError("schedule must be a non-empty file name")
+    extra = dict(test_object or {})
+
+    def run(info: LoginFeedback) -> OpGen[None]:
+        indexes = channel_indexes(target, info.num_channels)
+        task = next(_task_ids)
+        channels = [
+            {
+                "ChannelIndex": index,
+                "TestName": test_name,
+                "ScheduleName": schedule,
+                "Barcode": barcode,
+                "TestObject": extra,
+            }
+            for index in indexes
+        ]
+        yield encode(StartAdvancedRequest({"TaskID": task, "Channels": channels}))
+        feedback = yield from expect(StartAdvancedFeedback)
+        _check_task(feedback.content, task, "SCHEDULE_START_ADVANCED")
+        failed = _json_list(feedback.content, "FailedResults", "SCHEDULE_START_ADVANCED")
+        succeeded = feedback.content.get("SuccessfulChannelIDs", [])
+        answered = sorted([*succeeded, *(f.get("ChannelIndex") for f in failed)])
+        if answered != sorted(indexes):
+            raise Mismatch(f"SCHEDULE_START_ADVANCED for {indexes} answered for {answered}")
+        _raise_entry_errors(
+            "start",
+            StartResult,
+            [(i, 0) for i in succeeded]
+            + [(f["ChannelIndex"], f.get("StartResult", 0x11)) for f in failed],
+        )
+
+    return Operation("start_advanced", True, run)
+
+
+def aux_mapping() -> Operation[dict[int, dict[str, int]]]:
+    """GET_MAPPING_AUX (MitsX_8): ``{channel: {aux type name: count}}``."""
+
+    def run(info: LoginFeedback) -> OpGen[dict[int, dict[str, int]]]:
+        task = next(_task_ids)
+        yield encode(GetMappingAuxRequest({"TaskID": task}))
+        feedback = yield from expect(GetMappingAuxFeedback)
+        _check_task(feedback.content, task, "GET_MAPPING_AUX")
+        mapping: dict[int, dict[str, int]] = {}
+        for item in _json_list(feedback.content, "MappingInfos", "GET_MAPPING_AUX"):
+            counts: dict[str, int] = {}
+            for aux in item.get("AuxChannelInfos", []):
+                kind = aux.get("AuxChannelType")
+                try:
+                    name = AuxChannelType(kind).name if isinstance(kind, int) else str(kind)
+                except ValueError:
+                    name = str(kind)
+                counts[name] = int(aux.get("AuxCount", 0))
+            mapping[int(item.get("ChannelIndex", -1)) + 1] = counts
+        return mapping
+
+    return Operation("aux_mapping", False, run)

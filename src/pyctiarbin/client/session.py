@@ -32,6 +32,8 @@ Rules, the same for both (this module is the one place that applies them):
   the error says the outcome is unknown (``outcome_unknown=True``).
 * A timeout closes the connection (a late answer must not be taken for the next command's) and
   raises :class:`CtiTimeout`, also a builtin ``TimeoutError``.
+* Command variants follow the server version of the login feedback, as in Arbin's client
+  (DLL reference 2.2); ``server_version`` overrides it for a server that reports the wrong one.
 * ``zero_checksum=True`` (lenient, off by default) also accepts frames whose checksum field is
   zero and whose real checksum follows the frame, as pycti-arbin 0.0.13's ``ArbinSpoofer``
   sends them; a warning is logged once per connection.
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 import select
@@ -64,6 +67,7 @@ from ..protocol import (
     FrameReader,
     LoginFeedback,
     LoginRequest,
+    ServerVersion,
     UnknownCommandFeedback,
     decode,
     encode,
@@ -133,6 +137,7 @@ class LinkCore:
         label: str,
         login: bool = True,
         zero_checksum: bool = False,
+        server_version: ServerVersion | None = None,
     ) -> None:
         if timeout <= 0 or connect_timeout <= 0:
             raise ValueError("timeouts must be positive")
@@ -144,6 +149,9 @@ class LinkCore:
         self.label = label
         self.state = ConnectionState.DISCONNECTED
         self.login_info: LoginFeedback | None = None
+        #: The server version the login reported (``login_info`` holds the one in use).
+        self.reported_version: ServerVersion | None = None
+        self._server_version = server_version
         self._credentials = credentials
         self._login = login
         self._zero_checksum = zero_checksum
@@ -258,6 +266,17 @@ class LinkCore:
         return Operation("login", False, run)
 
     def _connected(self, info: LoginFeedback) -> None:
+        self.reported_version = info.server_version
+        override = self._server_version
+        if override is not None and override != info.version:
+            # Variants follow the version in the login info the operations are given.
+            log.info(
+                "%s: the server reports version %s; using %s as configured",
+                self.label,
+                info.server_version.name,
+                override.name,
+            )
+            info = dataclasses.replace(info, version=int(override))
         self.login_info = info
         self.state = ConnectionState.CONNECTED
         if self._login:
@@ -304,7 +323,7 @@ class LinkCore:
                     "ArbinSpoofer does, needs lenient_checksum=True)"
                 )
             error: CtiError = CtiConnectionError(
-                f"{op.name}: {where} sent {exc}{hint}; the connection was closed, as its "
+                f"{op.name}: {where}: {exc}{hint}; the connection was closed, as its "
                 f"answers can no longer be matched to requests{suffix}",
                 outcome_unknown=unknown,
             )

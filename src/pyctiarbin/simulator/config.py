@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ..protocol.codes import ServerVersion
 from .cell import CellParameters
 
 __all__ = [
@@ -112,6 +113,12 @@ class SimulatorConfig:
     refused with result 2), ``login_timeout_s`` (a connection that must log in and has not
     within this many seconds is closed; default 30 s, None = never).
 
+    Server version: ``server_version`` (a :class:`~pyctiarbin.protocol.ServerVersion` or its
+    name, e.g. ``"MitsX_3"``; default Pro8) is what the login reports; the server then answers
+    the command variants that version is sent (VLS, JSON channel data, resume-by-MV) and
+    answers UNKNOWN_CODE_FEEDBACK to commands that version lacks (see ``simulator/versions.py``).
+    ``software_version`` is the text GET_SERVER_SOFTWARE_VERSION_NUMBER answers.
+
     Raises:
         ValueError: from the constructor when a value is out of range.
     """
@@ -144,8 +151,20 @@ class SimulatorConfig:
     max_file_bytes: int = 64 * 1024 * 1024
     memory_budget_bytes: int = 128 * 1024 * 1024
     login_timeout_s: float | None = 30.0
+    server_version: ServerVersion = ServerVersion.PRO8
+    software_version: str = "8.00.0 (pycti-arbin simulator)"
 
     def __post_init__(self) -> None:
+        version: Any = self.server_version
+        if isinstance(version, str):
+            version = ServerVersion.from_name(version)
+        elif isinstance(version, int) and not isinstance(version, bool):
+            version = ServerVersion(version)
+        else:
+            raise ValueError(f"server_version must be a ServerVersion or its name, not {version!r}")
+        object.__setattr__(self, "server_version", version)
+        if not self.software_version.isascii() or len(self.software_version) > 1024:
+            raise ValueError("software_version must be ASCII text of at most 1024 characters")
         if not 1 <= self.channels <= 0xFFFF:
             raise ValueError(f"channels must be 1..65535, got {self.channels!r}")
         if not math.isfinite(self.speed) or self.speed <= 0:

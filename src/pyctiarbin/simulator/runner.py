@@ -275,6 +275,7 @@ def run(
                 f"file port: {files}",
                 f"root: {simulator.root} (user schedules in {simulator.work_dir})",
                 _describe_users(cfg, users_source),
+                f"server version: {cfg.server_version.name}",
             ]
             if cfg.faults.active:
                 lines.append(f"faults: {cfg.faults}")

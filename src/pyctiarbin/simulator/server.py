@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -51,6 +52,7 @@ import socket
 import struct
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -60,17 +62,36 @@ from typing import Any
 
 from ..errors import ChecksumError, ProtocolError
 from ..protocol import (
+    AssignBarcodeFeedback,
+    AssignBarcodeRequest,
+    AssignBarcodeResult,
+    AssignFileFeedback,
+    AssignFileRequest,
+    AssignFileResult,
     AssignResult,
     AssignScheduleFeedback,
     AssignScheduleRequest,
     AutoCalibrationFeedback,
     AutoCalibrationRequest,
     AutoCalibrationResult,
+    AuxOptions,
+    BarcodeChannelType,
+    BarcodeEntry,
     BrowseDirectoryFeedback,
     BrowseDirectoryRequest,
     BrowseResult,
     ChannelInfoFeedback,
+    ChannelInfoJsonFeedback,
+    ChannelInfoJsonRequest,
     ChannelInfoRequest,
+    ChannelInfoVlsFeedback,
+    ChannelInfoVlsRequest,
+    ChannelRecord,
+    ChannelResult,
+    ChannelsInfoExFeedback,
+    ChannelsInfoExRequest,
+    CheckFileExFeedback,
+    CheckFileExRequest,
     ConnectFeedback,
     ConnectRequest,
     ConnectResult,
@@ -80,44 +101,105 @@ from ..protocol import (
     DeleteFolderRequest,
     DownloadFileFeedback,
     DownloadFileRequest,
+    EngageTrayFeedback,
+    EngageTrayRequest,
+    FileKind,
     FileResult,
     FileTransferResult,
     FrameReader,
+    GetBarcodeFeedback,
+    GetBarcodeRequest,
+    GetBarcodeResult,
+    GetMachineTypeFeedback,
+    GetMachineTypeRequest,
+    GetMappingAuxFeedback,
+    GetMappingAuxRequest,
+    GetMetaVariableResult,
+    GetMetaVariablesFeedback,
+    GetMetaVariablesRequest,
+    GetResumeDataByMvFeedback,
+    GetResumeDataByMvRequest,
     GetResumeDataFeedback,
     GetResumeDataRequest,
+    GetResumeDataVlsFeedback,
+    GetResumeDataVlsRequest,
     GetSerialNumberFeedback,
     GetSerialNumberRequest,
+    GetServerSoftwareVersionFeedback,
+    GetServerSoftwareVersionRequest,
     GetStartDataFeedback,
     GetStartDataRequest,
+    GetStringLimitsFeedback,
+    GetStringLimitsRequest,
+    GetTrayStatusFeedback,
+    GetTrayStatusRequest,
     JumpFeedback,
     JumpRequest,
     LoginFeedback,
     LoginRequest,
     LoginResult,
+    MachineType,
+    MachineTypeResult,
     Message,
+    MetaCode,
+    MetaVariableExEntry,
+    MetaVariableQuery,
+    MinimalistFeedback,
+    ModifyScheduleFeedback,
+    ModifyScheduleRequest,
+    ModifyScheduleResult,
     NewFolderFeedback,
     NewFolderRequest,
     NewOrDeleteFeedback,
     NewOrDeleteRequest,
     ResultFeedback,
+    ResumeByMvFeedback,
+    ResumeByMvRecord,
+    ResumeByMvRequest,
     ResumeDataRecord,
     ResumeExRequest,
+    ResumeExVlsFeedback,
+    ResumeExVlsRequest,
     ResumeFeedback,
     ResumeRequest,
+    ResumeVlsRecord,
     SendMessageFeedback,
     SendMessageRequest,
     SendMessageResult,
     SerialResult,
+    ServerVersion,
+    SetDataLogIntervalFeedback,
+    SetDataLogIntervalRequest,
     SetMetaVariableFeedback,
     SetMetaVariableRequest,
+    SimpleChannelInfoFeedback,
+    SimpleChannelInfoRequest,
+    SimpleChannelRecord,
+    StartAdvancedFeedback,
+    StartAdvancedRequest,
     StartDataRecord,
     StartExRequest,
+    StartExVlsFeedback,
+    StartExVlsRequest,
     StartFeedback,
     StartRequest,
     StartResult,
+    StartVlsFeedback,
+    StartVlsRequest,
     StatusCode,
     StopFeedback,
     StopRequest,
+    StringLimit,
+    TestObjectRecord,
+    TimeSensitiveResult,
+    TimeSensitiveResultEntry,
+    TimeSensitiveSetMvFeedback,
+    TimeSensitiveSetMvRequest,
+    TrayResult,
+    UnknownCommandFeedback,
+    UpdateMetaVariableResult,
+    UpdateMetaVariablesExFeedback,
+    UpdateMetaVariablesExRequest,
     UpdateMetaVariablesFeedback,
     UpdateMetaVariablesRequest,
     UploadFileFeedback,
@@ -126,12 +208,14 @@ from ..protocol import (
     encode,
 )
 from ..protocol.framing import CHECKSUM, checksum
-from ..protocol.messages import MAX_MV_ENTRIES
+from ..protocol.messages import MAX_MV_ENTRIES, VlsChannelRecord
+from ..protocol.variants import channel_json, mv_list, resume_data_from_mv_list
 from .budget import MemoryBudget
 from .config import Faults, SimulatorConfig
 from .cycler import ChannelSnapshot, Cycler
 from .faults import FaultState, shape_frames
-from .files import FileService, UploadState, prepare_root
+from .files import FileService, PathRefused, UploadState, prepare_root
+from .versions import lacks
 
 __all__ = ["PRE_LOGIN_MAX_BYTES", "PortBindError", "Simulator"]
 
@@ -245,6 +329,11 @@ class _Server:
         self.port = 0
         self.file_port: int | None = None
         self.handlers = self._handler_table()
+        #: Command codes of the latest requests received, oldest first (for tests and tools).
+        self.received_codes: deque[int] = deque(maxlen=_RECEIVED_CODES_KEPT)
+        # State of the commands of newer servers.
+        self.data_log_interval_s = 1.0
+        self.trays_engaged: dict[int, bool] = {index: False for index in range(_TRAYS)}
 
     # -- the dispatch table --------------------------------------------------------------------
 
@@ -455,8 +544,263 @@ class _Server:
                     _FILES_ANY_PORT,
                 ),
             ),
+            *self._newer_handlers(r128, single),
         ]
         return {int(request.CODE): handler for request, handler in table}
+
+    def _newer_handlers(
+        self,
+        r128: Callable[..., _Refuse],
+        single: Callable[[Callable[[Any, str], Reply]], _Refuse],
+    ) -> list[tuple[type[Message], _Handler]]:
+        """The version variants and the commands of ArbinCTI.dll beyond the documents."""
+        return [
+            (
+                ChannelInfoVlsRequest,
+                _Handler(
+                    "channel_info_vls",
+                    self._channel_info_vls,
+                    single(lambda r, w: ChannelInfoVlsFeedback()),
+                ),
+            ),
+            (
+                ChannelInfoJsonRequest,
+                _Handler(
+                    "channel_info_json",
+                    self._channel_info_json,
+                    single(lambda r, w: ChannelInfoJsonFeedback({"m_Channels": []})),
+                ),
+            ),
+            (
+                StartVlsRequest,
+                _Handler(
+                    "start_vls",
+                    self._start_vls,
+                    r128(StartVlsFeedback, StartResult.ERROR),
+                    needs_control=True,
+                ),
+            ),
+            (
+                StartExVlsRequest,
+                _Handler(
+                    "start_ex_vls",
+                    self._start_ex_vls,
+                    r128(StartExVlsFeedback, StartResult.ERROR),
+                    needs_control=True,
+                ),
+            ),
+            (
+                ResumeExVlsRequest,
+                _Handler(
+                    "resume_ex_vls",
+                    self._resume_ex_vls,
+                    r128(ResumeExVlsFeedback, 0x11),
+                    needs_control=True,
+                ),
+            ),
+            (
+                ResumeByMvRequest,
+                _Handler(
+                    "resume_by_mv",
+                    self._resume_by_mv,
+                    r128(ResumeByMvFeedback, 0x11),
+                    needs_control=True,
+                ),
+            ),
+            (
+                GetResumeDataVlsRequest,
+                _Handler(
+                    "get_resume_data_vls",
+                    self._resume_data_vls,
+                    single(
+                        lambda r, w: GetResumeDataVlsFeedback(
+                            records=_mv_records_failed(r, ResumeVlsRecord)
+                        )
+                    ),
+                ),
+            ),
+            (
+                GetResumeDataByMvRequest,
+                _Handler(
+                    "get_resume_data_by_mv",
+                    self._resume_data_by_mv,
+                    single(
+                        lambda r, w: GetResumeDataByMvFeedback(
+                            records=_mv_records_failed(r, ResumeByMvRecord)
+                        )
+                    ),
+                ),
+            ),
+            (
+                GetMetaVariablesRequest,
+                _Handler("get_meta_variables", self._get_mvs, single(_get_mvs_failed)),
+            ),
+            (
+                UpdateMetaVariablesExRequest,
+                _Handler(
+                    "update_meta_variables_ex",
+                    self._update_mvs_ex,
+                    single(_update_mvs_ex_failed),
+                    needs_control=True,
+                ),
+            ),
+            (
+                TimeSensitiveSetMvRequest,
+                _Handler(
+                    "time_sensitive_set_mv",
+                    self._time_sensitive,
+                    single(_time_sensitive_failed),
+                    needs_control=True,
+                ),
+            ),
+            (
+                SimpleChannelInfoRequest,
+                _Handler(
+                    "channel_info_simple",
+                    self._channel_info_simple,
+                    single(lambda r, w: SimpleChannelInfoFeedback()),
+                ),
+            ),
+            (
+                ChannelsInfoExRequest,
+                _Handler(
+                    "channel_info_ex",
+                    self._channel_info_ex,
+                    single(lambda r, w: ChannelsInfoExFeedback()),
+                ),
+            ),
+            (
+                GetBarcodeRequest,
+                _Handler(
+                    "get_barcode",
+                    self._get_barcodes,
+                    single(
+                        lambda r, w: _barcodes_failed(r, GetBarcodeFeedback, GetBarcodeResult.ERROR)
+                    ),
+                ),
+            ),
+            (
+                AssignBarcodeRequest,
+                _Handler(
+                    "assign_barcode",
+                    self._assign_barcodes,
+                    single(
+                        lambda r, w: _barcodes_failed(
+                            r, AssignBarcodeFeedback, AssignBarcodeResult.ERROR
+                        )
+                    ),
+                    needs_control=True,
+                ),
+            ),
+            (
+                GetMachineTypeRequest,
+                _Handler(
+                    "get_machine_type",
+                    self._machine_type,
+                    single(lambda r, w: GetMachineTypeFeedback(result=MachineTypeResult.ERROR)),
+                ),
+            ),
+            (
+                GetTrayStatusRequest,
+                _Handler(
+                    "get_tray_status",
+                    self._tray_status,
+                    single(lambda r, w: GetTrayStatusFeedback({"TrayStatusInfos": []})),
+                ),
+            ),
+            (
+                EngageTrayRequest,
+                _Handler(
+                    "engage_tray",
+                    self._engage_trays,
+                    single(lambda r, w: EngageTrayFeedback({"EngageTrayInfos": []})),
+                    needs_control=True,
+                ),
+            ),
+            (
+                SetDataLogIntervalRequest,
+                _Handler(
+                    "set_data_log_interval",
+                    self._set_data_log_interval,
+                    single(lambda r, w: SetDataLogIntervalFeedback(result=2, reason=w)),
+                    needs_control=True,
+                ),
+            ),
+            (
+                GetServerSoftwareVersionRequest,
+                _Handler(
+                    "get_server_software_version",
+                    self._software_version,
+                    single(lambda r, w: GetServerSoftwareVersionFeedback()),
+                ),
+            ),
+            (
+                GetStringLimitsRequest,
+                _Handler(
+                    "get_string_limits",
+                    self._string_limits,
+                    single(lambda r, w: GetStringLimitsFeedback()),
+                ),
+            ),
+            (
+                CheckFileExRequest,
+                _Handler(
+                    "check_file_ex",
+                    self._check_file,
+                    single(lambda r, w: CheckFileExFeedback(reason=w)),
+                    _FILES_ANY_PORT,
+                ),
+            ),
+            (
+                AssignFileRequest,
+                _Handler(
+                    "assign_file",
+                    self._assign_file,
+                    single(
+                        lambda r, w: AssignFileFeedback(
+                            reason=w,
+                            results=tuple(
+                                ChannelResult(i, AssignFileResult.FAILED)
+                                for i in (getattr(r, "channel_indexes", None) or ())
+                            ),
+                        )
+                    ),
+                    needs_control=True,
+                ),
+            ),
+            (
+                ModifyScheduleRequest,
+                _Handler(
+                    "modify_schedule",
+                    self._modify_schedule,
+                    single(
+                        lambda r, w: _json_task_failed(
+                            r, ModifyScheduleFeedback, "ScheduleModifyInfos"
+                        )
+                    ),
+                    needs_control=True,
+                ),
+            ),
+            (
+                StartAdvancedRequest,
+                _Handler(
+                    "start_advanced",
+                    self._start_advanced,
+                    single(_start_advanced_failed),
+                    needs_control=True,
+                ),
+            ),
+            (
+                GetMappingAuxRequest,
+                _Handler(
+                    "get_mapping_aux",
+                    self._mapping_aux,
+                    single(
+                        lambda r, w: _json_task_failed(r, GetMappingAuxFeedback, "MappingInfos")
+                    ),
+                ),
+            ),
+        ]
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -665,6 +1009,15 @@ class _Server:
     def _dispatch(self, connection: _Connection, frame: bytes) -> list[bytes]:
         """Decode, check and handle one request; the encoded replies (maybe none)."""
         code = int.from_bytes(frame[12:16], "little")
+        self.received_codes.append(code)
+        if lacks(self.config.server_version, code):
+            logger.info(
+                "connection %d: command 0x%08X is not served by a %s server",
+                connection.number,
+                code,
+                self.config.server_version.name,
+            )
+            return [encode(UnknownCommandFeedback(command=code))]
         handler = self.handlers.get(code)
         if handler is None:
             logger.warning(
@@ -752,7 +1105,7 @@ class _Server:
                 nickname=config.nickname,
                 location="simulated",
                 other_comments=f"speed {self.cycler.speed:g}x",
-                version=1,
+                version=int(config.server_version),
                 allow_control=1 if connection.may_control else 0,
                 num_channels=config.channels,
                 user_type=0,
@@ -926,6 +1279,434 @@ class _Server:
         )
         return [GetResumeDataFeedback(records=records)]
 
+    # -- version variants and the commands of newer servers --------------------------------
+
+    def _records(self, index: int, selection: int, options: int) -> tuple[ChannelRecord, ...]:
+        """The channel records a legacy channel-info request would return, decoded."""
+        frame = self.cycler.channel_info_frame(index, selection, options)
+        feedback = decode(frame, verify_checksum=False)
+        assert isinstance(feedback, ChannelInfoFeedback)  # built just above
+        return feedback.channels
+
+    def _channel_info_vls(
+        self, connection: _Connection, request: ChannelInfoVlsRequest
+    ) -> list[Reply]:
+        records = self._records(request.channel_index, request.selection, request.aux_options)
+        vls = tuple(
+            VlsChannelRecord(**{name: getattr(r, name) for name in _VLS_NAMES}) for r in records
+        )
+        return [ChannelInfoVlsFeedback(vls)]
+
+    def _channel_info_json(
+        self, connection: _Connection, request: ChannelInfoJsonRequest
+    ) -> list[Reply]:
+        content = request.content
+        index = content.get("ChannelIndex", -1)
+        selection = content.get("FilterMonitorChannelType", 1)
+        if not isinstance(index, int) or not isinstance(selection, int):
+            raise ValueError("ChannelIndex and FilterMonitorChannelType must be integers")
+        records = self._records(index, selection, 0)
+        return [ChannelInfoJsonFeedback({"m_Channels": [channel_json(r) for r in records]})]
+
+    def _start_vls(self, connection: _Connection, request: StartVlsRequest) -> list[Reply]:
+        if not request.channel_indexes:
+            return [StartVlsFeedback(channel_index=-1, result=StartResult.SAFOR_GROUP)]
+        return [
+            StartVlsFeedback(channel_index=i, result=self.cycler.start(i, request.test_name))
+            for i in request.channel_indexes
+        ]
+
+    def _start_ex_vls(self, connection: _Connection, request: StartExVlsRequest) -> list[Reply]:
+        if not request.entries:
+            return [StartExVlsFeedback(channel_index=-1, result=StartResult.SAFOR_GROUP)]
+        replies: list[Reply] = []
+        for entry in request.entries:
+            index = _i32(entry.channel_index)
+            _data, step = resume_data_from_mv_list(entry.dwords, entry.qwords)
+            code = self._assign_for_start(index, entry.schedule)
+            if code == 0:
+                code = self.cycler.start(index, entry.test_name, step)
+            replies.append(StartExVlsFeedback(channel_index=index, result=code))
+        return replies
+
+    def _resume_by_list(
+        self, entries: Sequence[Any], feedback: type[ResultFeedback]
+    ) -> list[Reply]:
+        if not entries:
+            return [feedback(channel_index=-1, result=StartResult.SAFOR_GROUP)]
+        replies: list[Reply] = []
+        cycler = self.cycler
+        for entry in entries:
+            index = _i32(entry.channel_index)
+            code = cycler.resume(index)
+            if code in (0x15, 0x23):  # nothing to resume: start the schedule at the step
+                _data, step = resume_data_from_mv_list(entry.dwords, entry.qwords)
+                code = self._assign_for_start(index, entry.schedule)
+                if code == 0:
+                    code = cycler.start(index, entry.test_name, step)
+            replies.append(feedback(channel_index=index, result=code))
+        return replies
+
+    def _resume_ex_vls(self, connection: _Connection, request: ResumeExVlsRequest) -> list[Reply]:
+        return self._resume_by_list(request.entries, ResumeExVlsFeedback)
+
+    def _resume_by_mv(self, connection: _Connection, request: ResumeByMvRequest) -> list[Reply]:
+        # Open question 1: which feedback a server sends; the simulator sends 0xCD310006.
+        return self._resume_by_list(request.entries, ResumeByMvFeedback)
+
+    def _resume_data_vls(
+        self, connection: _Connection, request: GetResumeDataVlsRequest
+    ) -> list[Reply]:
+        return [
+            GetResumeDataVlsFeedback(self._mv_records(request.channel_indexes, ResumeVlsRecord))
+        ]
+
+    def _resume_data_by_mv(
+        self, connection: _Connection, request: GetResumeDataByMvRequest
+    ) -> list[Reply]:
+        return [
+            GetResumeDataByMvFeedback(self._mv_records(request.channel_indexes, ResumeByMvRecord))
+        ]
+
+    def _mv_records(self, indexes: Sequence[int], cls: Any) -> tuple[Any, ...]:
+        records = []
+        for index in indexes:
+            legacy = self.cycler.resume_data(index)
+            step = 0
+            if legacy.channel_code == 0:
+                step = max(self.cycler.snapshot(index).reading.step_number - 1, 0)
+            dwords, qwords = mv_list(legacy.resume_data, step)
+            records.append(
+                cls(
+                    channel_index=legacy.channel_index,
+                    channel_code=legacy.channel_code,
+                    test_name=legacy.test_name,
+                    schedule=legacy.schedule,
+                    creator=legacy.creator,
+                    comment=legacy.comment,
+                    start_time=legacy.start_time,
+                    dwords=dwords,
+                    qwords=qwords,
+                    steps=_one_byte_texts(legacy.steps),
+                )
+            )
+        return tuple(records)
+
+    def _meta_value(self, index: int, code: int) -> tuple[int, float]:
+        """``(GET_MV error, value)`` of meta code ``code`` on channel ``index``."""
+        if not 0 <= index < self.cycler.num_channels:
+            return GetMetaVariableResult.CHANNEL_INDEX, 0.0
+        reading = self.cycler.snapshot(index).reading
+        if code in _MV_UD_NUMBER:
+            return 0, reading.meta_variables[_MV_UD_NUMBER[code] - 1]
+        name = _PV_READINGS.get(code)
+        if name is None:
+            return GetMetaVariableResult.META_CODE_NOT_FOUND, 0.0
+        return 0, float(getattr(reading, name))
+
+    def _get_mvs(self, connection: _Connection, request: GetMetaVariablesRequest) -> list[Reply]:
+        values = []
+        for query in request.queries:
+            error, value = self._meta_value(query.channel_index, query.meta_code)
+            if query.data_type != 1 and not error:
+                error = GetMetaVariableResult.DATA_TYPE_NOT_SUPPORTED
+            values.append(
+                MetaVariableQuery(
+                    query.channel_index, error, query.data_type, query.meta_code, value
+                )
+            )
+        if request.is_minimalist:
+            return [MinimalistFeedback(tuple(values))]
+        return [GetMetaVariablesFeedback(tuple(values))]
+
+    def _update_mvs_ex(
+        self, connection: _Connection, request: UpdateMetaVariablesExRequest
+    ) -> list[Reply]:
+        answers = []
+        for entry in request.entries:
+            if entry.data_type != 1:
+                error = int(UpdateMetaVariableResult.DATA_TYPE_NOT_SUPPORTED)
+            else:
+                # SET_MV and UPDATE_MV_ADVANCED share the codes 0x00-0x12.
+                error = self.cycler.set_meta_variable(
+                    entry.channel_index, entry.meta_code, entry.value
+                )
+            answers.append(
+                MetaVariableExEntry(
+                    entry.channel_index, entry.meta_code, entry.data_type, error, entry.value
+                )
+            )
+        return [UpdateMetaVariablesExFeedback(tuple(answers))]
+
+    def _time_sensitive(
+        self, connection: _Connection, request: TimeSensitiveSetMvRequest
+    ) -> list[Reply]:
+        answers = []
+        cycler = self.cycler
+        for entry in request.entries:
+            index = entry.channel_index
+            if index >= cycler.num_channels:
+                answers.append(
+                    TimeSensitiveResultEntry(index, result=TimeSensitiveResult.CHANNEL_INDEX)
+                )
+                continue
+            result = 0
+            for slot in entry.slots:
+                if slot.enable:
+                    code = cycler.set_meta_variable(index, slot.meta_code, slot.value)
+                    if code == 0x12:  # not running: the DLL's SUCCESS_NOTRUNNING is not a set
+                        result = TimeSensitiveResult.ERROR
+                    elif code:
+                        result = TimeSensitiveResult.META_CODE_NOT_FOUND
+            snap = cycler.snapshot(index)
+            answers.append(
+                TimeSensitiveResultEntry(
+                    index,
+                    step_index=max(snap.reading.step_number - 1, 0),
+                    status=int(snap.status) & 0xFF,
+                    result=result,
+                    current_a=snap.reading.current_a,
+                    voltage_v=snap.reading.voltage_v,
+                    mv_ud=snap.meta_variables,
+                )
+            )
+        return [TimeSensitiveSetMvFeedback(tuple(answers))]
+
+    def _channel_info_simple(
+        self, connection: _Connection, request: SimpleChannelInfoRequest
+    ) -> list[Reply]:
+        records = self._records(request.channel_index, request.selection, AuxOptions.AUX)
+        simple = tuple(
+            SimpleChannelRecord(
+                r.channel_index,
+                r.master_channel,
+                max(self.cycler.snapshot(r.channel_index).reading.step_number - 1, 0),
+                r.status,
+                r.comm_failure,
+                r.test_time_s,
+                r.step_time_s,
+                r.voltage_v,
+                r.current_a,
+                r.aux,
+            )
+            for r in records
+        )
+        return [SimpleChannelInfoFeedback(simple)]
+
+    def _channel_info_ex(
+        self, connection: _Connection, request: ChannelsInfoExRequest
+    ) -> list[Reply]:
+        config = self.config
+        records = []
+        for r in self._records(request.channel_index, request.selection, 0):
+            cell = config.channel_cells.get(r.channel_index + 1, config.cell)
+            records.append(
+                TestObjectRecord(
+                    r.channel_index,
+                    test_object_name="Simulated NMC cell",
+                    nominal_capacity=cell.capacity_ah,
+                    max_current_charge=config.max_current_a,
+                    min_voltage_charge=2.5,
+                    max_voltage_charge=4.2,
+                    nominal_voltage=3.6,
+                    nominal_ir=cell.r0_ohm,
+                    mass=0.045,
+                )
+            )
+        return [ChannelsInfoExFeedback(tuple(records))]
+
+    def _get_barcodes(self, connection: _Connection, request: GetBarcodeRequest) -> list[Reply]:
+        entries = []
+        for query in request.queries:
+            index = query.channel_index
+            if request.channel_type != BarcodeChannelType.IV:
+                entries.append(BarcodeEntry(index, GetBarcodeResult.CHANNEL_TYPE_NOT_SUPPORTED))
+            elif index >= self.cycler.num_channels:
+                entries.append(BarcodeEntry(index, GetBarcodeResult.CHANNEL_INDEX))
+            else:
+                entries.append(BarcodeEntry(index, 0, self.cycler.snapshot(index).record.barcode))
+        return [GetBarcodeFeedback(request.channel_type, tuple(entries))]
+
+    def _assign_barcodes(
+        self, connection: _Connection, request: AssignBarcodeRequest
+    ) -> list[Reply]:
+        entries = []
+        cycler = self.cycler
+        for entry in request.entries:
+            index = entry.channel_index
+            if request.channel_type != BarcodeChannelType.IV:
+                error = int(AssignBarcodeResult.CHANNEL_TYPE_NOT_SUPPORTED)
+            elif index >= cycler.num_channels:
+                error = int(AssignBarcodeResult.CHANNEL_INDEX)
+            elif cycler.is_running(index):
+                error = int(AssignBarcodeResult.CHANNEL_RUNNING)
+            else:
+                cycler.set_barcode(index, entry.barcode)
+                error = 0
+            entries.append(BarcodeEntry(index, error, entry.barcode, entry.info))
+        return [AssignBarcodeFeedback(request.channel_type, tuple(entries))]
+
+    def _machine_type(self, connection: _Connection, request: GetMachineTypeRequest) -> list[Reply]:
+        sptt = self.config.server_version.uses_json_channels
+        return [GetMachineTypeFeedback(MachineType.SPTT if sptt else MachineType.IV)]
+
+    def _tray_status(self, connection: _Connection, request: GetTrayStatusRequest) -> list[Reply]:
+        trays = request.content.get("TrayIndexList", [])
+        if not isinstance(trays, list):
+            raise ValueError("TrayIndexList must be a list")
+        infos = []
+        for tray in trays:
+            engaged = self.trays_engaged.get(tray)
+            infos.append(
+                {
+                    "GlobalIndex": tray,
+                    "IsEngagementDown": bool(engaged),
+                    "IsEngagementUp": engaged is False,
+                    "IsTrayInserted": engaged is not None,
+                    "Error": 0 if engaged is not None else int(TrayResult.INDEX),
+                    "MetaValues": [],
+                }
+            )
+        return [GetTrayStatusFeedback({"TrayStatusInfos": infos})]
+
+    def _engage_trays(self, connection: _Connection, request: EngageTrayRequest) -> list[Reply]:
+        answers = []
+        for item in request.content.get("EngageTrays", []):
+            tray, engage = item.get("GlobalIndex"), bool(item.get("Engage"))
+            error = 0
+            if tray not in self.trays_engaged:
+                error = int(TrayResult.INDEX)
+            else:
+                self.trays_engaged[tray] = engage
+            answers.append({"GlobalIndex": tray, "Engage": engage, "Error": error})
+        return [EngageTrayFeedback({"EngageTrayInfos": answers})]
+
+    def _set_data_log_interval(
+        self, connection: _Connection, request: SetDataLogIntervalRequest
+    ) -> list[Reply]:
+        interval = request.interval_s
+        if not (math.isfinite(interval) and 0.01 <= interval <= 3600.0):
+            return [SetDataLogIntervalFeedback(result=3, reason="interval must be 0.01..3600 s")]
+        self.data_log_interval_s = interval
+        return [SetDataLogIntervalFeedback(result=0)]
+
+    def _software_version(
+        self, connection: _Connection, request: GetServerSoftwareVersionRequest
+    ) -> list[Reply]:
+        return [GetServerSoftwareVersionFeedback(self.config.software_version)]
+
+    def _string_limits(
+        self, connection: _Connection, request: GetStringLimitsRequest
+    ) -> list[Reply]:
+        # A VLS server takes test names of any length (START_VLS has no limit); legacy: 72.
+        limit = 1024 if self.config.server_version.uses_vls else 72
+        return [GetStringLimitsFeedback((StringLimit(1, limit),))]
+
+    def _check_file(self, connection: _Connection, request: CheckFileExRequest) -> list[Reply]:
+        try:
+            folder = self.files.resolve(request.directory)
+            path = self.files.resolve(f"{request.directory}\\{request.file_name}")
+        except PathRefused as exc:
+            return [CheckFileExFeedback(reason=str(exc)[:256])]
+        exists = path.is_file()
+        matches = exists and hashlib.md5(path.read_bytes()).digest() == request.md5
+        wire_path = str(path.relative_to(self.files.root)).replace("/", "\\")
+        return [
+            CheckFileExFeedback(
+                path_exists=int(folder.is_dir()),
+                name_exists=int(exists),
+                md5_matches=int(matches),
+                reason="" if exists else "file not found",
+                file_path=wire_path,
+            )
+        ]
+
+    def _assign_file(self, connection: _Connection, request: AssignFileRequest) -> list[Reply]:
+        indexes = range(self.cycler.num_channels) if request.for_all else request.channel_indexes
+        results = []
+        for index in indexes:
+            if request.file_kind != FileKind.SCHEDULE:
+                code = int(AssignFileResult.UNSUPPORTED_FILE_TYPE)
+            else:
+                code = self.cycler.assign(index, request.file_name)
+            results.append(ChannelResult(index, code))
+        return [AssignFileFeedback(results=tuple(results))]
+
+    def _modify_schedule(
+        self, connection: _Connection, request: ModifyScheduleRequest
+    ) -> list[Reply]:
+        content = request.content
+        answers = []
+        for info in content.get("ScheduleModifyInfos", []):
+            name = info.get("ScheduleName", "")
+            if not isinstance(name, str) or not name.strip():
+                result, message = ModifyScheduleResult.SCHEDULE_NAME_EMPTY, "no schedule name"
+            else:
+                try:
+                    self.cycler.load_schedule(name)
+                except Exception as exc:  # not found or not a schedule
+                    result, message = ModifyScheduleResult.SCHEDULE_NOT_FOUND, str(exc)
+                else:
+                    result, message = ModifyScheduleResult.SUCCESS, ""
+            answers.append({"ScheduleName": name, "Result": int(result), "Message": message})
+        return [
+            ModifyScheduleFeedback(
+                {"TaskID": content.get("TaskID"), "ScheduleModifyInfos": answers}
+            )
+        ]
+
+    def _start_advanced(
+        self, connection: _Connection, request: StartAdvancedRequest
+    ) -> list[Reply]:
+        content = request.content
+        succeeded: list[int] = []
+        failed: list[dict[str, Any]] = []
+        for channel in content.get("Channels", []):
+            index = channel.get("ChannelIndex", -1)
+            code = self._assign_for_start(index, str(channel.get("ScheduleName", "")))
+            if code == 0 and channel.get("Barcode"):
+                if self.cycler.is_running(index):
+                    code = int(StartResult.CHANNEL_RUNNING)
+                else:
+                    self.cycler.set_barcode(index, str(channel["Barcode"]))
+            if code == 0:
+                code = self.cycler.start(index, str(channel.get("TestName", "")))
+            if code == 0:
+                succeeded.append(index)
+            else:
+                failed.append(
+                    {
+                        "ChannelIndex": index,
+                        "StartResult": code,
+                        "Message": StartResult.describe(code),
+                    }
+                )
+        return [
+            StartAdvancedFeedback(
+                {
+                    "TaskID": content.get("TaskID"),
+                    "SuccessfulChannelIDs": succeeded,
+                    "FailedResults": failed,
+                }
+            )
+        ]
+
+    def _mapping_aux(self, connection: _Connection, request: GetMappingAuxRequest) -> list[Reply]:
+        config = self.config
+        infos = [
+            {
+                "ChannelIndex": index,
+                "AuxChannelInfos": [
+                    {"AuxChannelType": 0, "AuxCount": config.aux_voltage_count},
+                    {"AuxChannelType": 1, "AuxCount": config.aux_temperature_count},
+                ],
+            }
+            for index in range(config.channels)
+        ]
+        return [
+            GetMappingAuxFeedback({"TaskID": request.content.get("TaskID"), "MappingInfos": infos})
+        ]
+
     # -- file commands -------------------------------------------------------------------------
 
     def _browse(self, connection: _Connection, request: BrowseDirectoryRequest) -> list[Reply]:
@@ -1006,6 +1787,96 @@ def _resume_data_failed(request: Any) -> Reply:
     indexes = getattr(request, "channel_indexes", None) or ()
     return GetResumeDataFeedback(
         records=tuple(ResumeDataRecord(channel_index=i, channel_code=36) for i in indexes)
+    )
+
+
+_TRAYS = 4
+#: How many request codes a simulator remembers (a long-running one must not grow).
+_RECEIVED_CODES_KEPT = 100_000
+_VLS_NAMES = (*ChannelRecord.LAYOUT.names, "aux", "bms", "smb")
+_MV_UD_NUMBER = {int(code): number for number, code in enumerate(MetaCode, start=1)}
+# Meta code -> the channel reading GET_MV answers for it (DLL reference 5.2).
+_PV_READINGS = {
+    1: "step_number",
+    2: "cycle_index",
+    3: "step_time_s",
+    4: "test_time_s",
+    21: "voltage_v",
+    22: "current_a",
+    23: "charge_capacity_ah",
+    24: "discharge_capacity_ah",
+    25: "charge_energy_wh",
+    26: "discharge_energy_wh",
+}
+
+
+def _mv_records_failed(request: Any, cls: Any) -> tuple[Any, ...]:
+    indexes = getattr(request, "channel_indexes", None) or ()
+    return tuple(cls(channel_index=i, channel_code=36) for i in indexes)
+
+
+def _get_mvs_failed(request: Any, why: str) -> Reply:
+    queries = getattr(request, "queries", None) or ()
+    values = tuple(
+        MetaVariableQuery(q.channel_index, GetMetaVariableResult.ERROR, q.data_type, q.meta_code)
+        for q in queries
+    )
+    if getattr(request, "is_minimalist", False):
+        return MinimalistFeedback(values)
+    return GetMetaVariablesFeedback(values)
+
+
+def _update_mvs_ex_failed(request: Any, why: str) -> Reply:
+    entries = getattr(request, "entries", None) or ()
+    return UpdateMetaVariablesExFeedback(
+        tuple(
+            MetaVariableExEntry(e.channel_index, e.meta_code, e.data_type, 0x10, e.value)
+            for e in entries
+        )
+    )
+
+
+def _time_sensitive_failed(request: Any, why: str) -> Reply:
+    entries = getattr(request, "entries", None) or ()
+    return TimeSensitiveSetMvFeedback(
+        tuple(
+            TimeSensitiveResultEntry(
+                e.channel_index,
+                result=TimeSensitiveResult.NOT_ALLOWED_TO_CONTROL
+                if why == _NO_CONTROL
+                else TimeSensitiveResult.ERROR,
+            )
+            for e in entries
+        )
+    )
+
+
+def _barcodes_failed(request: Any, cls: Any, code: int) -> Reply:
+    items = getattr(request, "entries", None) or getattr(request, "queries", None) or ()
+    reply: Reply = cls(
+        getattr(request, "channel_type", 1),
+        tuple(BarcodeEntry(item.channel_index, code) for item in items),
+    )
+    return reply
+
+
+def _json_task_failed(request: Any, cls: Any, key: str) -> Reply:
+    content = getattr(request, "content", None) or {}
+    task = content.get("TaskID") if isinstance(content, dict) else None
+    reply: Reply = cls({"TaskID": task, key: [], "Error": "refused"})
+    return reply
+
+
+def _start_advanced_failed(request: Any, why: str) -> Reply:
+    content = getattr(request, "content", None)
+    content = content if isinstance(content, dict) else {}
+    failed = [
+        {"ChannelIndex": c.get("ChannelIndex"), "StartResult": 0x11, "Message": why}
+        for c in content.get("Channels", [])
+        if isinstance(c, dict)
+    ]
+    return StartAdvancedFeedback(
+        {"TaskID": content.get("TaskID"), "SuccessfulChannelIDs": [], "FailedResults": failed}
     )
 
 
@@ -1208,13 +2079,14 @@ class Simulator:
 
     def _log_started(self) -> None:
         logger.info(
-            "simulator: %d channels on %s:%d (files: %s), root %s, speed %gx",
+            "simulator: %d channels on %s:%d (files: %s), root %s, speed %gx, server version %s",
             self.config.channels,
             self.host,
             self.port,
             self.file_port,
             self._root,
             self.config.speed,
+            self.config.server_version.name,
         )
 
     # -- where it is ---------------------------------------------------------------------------
@@ -1292,6 +2164,21 @@ class Simulator:
         cycler = self.cycler
         with cycler.lock:
             return list(cycler.received_messages)
+
+    @property
+    def received_codes(self) -> list[int]:
+        """The command codes of the requests received (both ports; the latest 100 000), oldest
+        first (a copy)."""
+        return list(self._running_server().received_codes)
+
+    def clear_received_codes(self) -> None:
+        """Forget the request codes received so far."""
+        self._running_server().received_codes.clear()
+
+    @property
+    def server_version(self) -> ServerVersion:
+        """The server version this simulator reports and answers as."""
+        return self.config.server_version
 
     @property
     def session_count(self) -> int:
