@@ -19,7 +19,7 @@ or against a cycler (credentials from ARBIN_CTI_USERNAME / ARBIN_CTI_PASSWORD or
 
     python examples/fast_charge.py --host 192.168.10.21 --port 9031 --channels 3 --period 1
 
-The tests run :func:`fast_charge` against the simulator (tests/lab/test_fast_charge_example.py).
+The tests run :func:`fast_charge` against the simulator (tests/control/test_fast_charge_example.py).
 """
 
 from __future__ import annotations

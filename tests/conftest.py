@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+# The simulator and the notifier servers of the alert, control, plan and CLI tests.
+pytest_plugins = ["lab_servers"]
+
 # How long a test's threads may take to finish after the test body returned.
 _THREAD_GRACE_S = 2.0
 

@@ -39,7 +39,6 @@ import logging
 import os
 import re
 import stat
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +46,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .credentials import ENV_PASSWORD, ENV_USERNAME, Credentials
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+from .shared import DEFAULT_FILE_PORT, DEFAULT_PORT, tomllib
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -76,8 +71,6 @@ log = logging.getLogger("pyctiarbin.config")
 
 #: Environment variable naming the lab config file when no path is given explicitly.
 CONFIG_ENV_VAR = "PYCTI_CONFIG"
-DEFAULT_PORT = 9031
-DEFAULT_FILE_PORT = 9032
 #: Environment variables that replace DEFAULT_PORT / DEFAULT_FILE_PORT for a bare ``--host``.
 PORT_ENV_VAR = "PYCTI_PORT"
 FILE_PORT_ENV_VAR = "PYCTI_FILE_PORT"

@@ -29,12 +29,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .client.status import ChannelStatus
 from .logger.readings import READING_COLUMNS, TEST_COLUMNS, Reading, TestRecord, reading_row
 from .logger.sinks.sqlite import _READING_TYPES
+from .shared import ClosedOnExit
 
 __all__ = [
     "CYCLE_COLUMNS",
@@ -249,7 +249,7 @@ _POSTGRES = _Dialect(
 )
 
 
-class LabData:
+class LabData(ClosedOnExit):
     """Read-only access to a logger database (SQLite or PostgreSQL).
 
     ``LabData(url)`` connects at once (``sqlite:///path.db`` opens the file read-only: it must
@@ -289,10 +289,11 @@ class LabData:
                 ) from exc
             from psycopg import sql
 
-            from .logger.sinks.postgres import _redact, _split_url
+            from .logger.sinks.database import redact_url
+            from .logger.sinks.postgres import _split_url
 
             dsn, schema = _split_url(url)
-            self.display_url = _redact(url)
+            self.display_url = redact_url(url)
             self.dialect = _POSTGRES
             self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
             self._conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
@@ -302,16 +303,6 @@ class LabData:
             )
         self._has_alerts: bool | None = None
 
-    def __enter__(self) -> LabData:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<LabData {self.display_url}>"

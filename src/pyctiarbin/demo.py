@@ -32,11 +32,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
-from .cli.output import plain_table, status_rich_table, status_table_rows
 from .client import CyclerClient
 from .errors import BatchRejected, CommandRejected
 from .protocol import AuxOptions
+from .shared import DEFAULT_FILE_PORT
 from .simulator import Simulator
+from .status_formats import plain_table, status_rich_table, status_table_rows
 
 __all__ = ["DEMO_PLAN", "MV_PLAN", "main"]
 
@@ -220,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             CyclerClient(
                 sim.host,
                 sim.port,
-                file_port=sim.file_port or 9032,
+                file_port=sim.file_port or DEFAULT_FILE_PORT,
                 username="demo",
                 password=password,
             ) as client,

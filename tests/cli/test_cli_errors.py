@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pyctiarbin.cli import run
-from pyctiarbin.cli.app import ExitCode, settings
+from pyctiarbin.cli.common import ExitCode, settings
 from pyctiarbin.simulator import Simulator
 
 from .support import PASSWORD, USER, RunPycti, address, lines

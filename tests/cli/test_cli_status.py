@@ -8,8 +8,8 @@ import json
 import math
 
 from pyctiarbin import CyclerClient
-from pyctiarbin.cli.output import CHANNEL_KEYS, CSV_COLUMNS
 from pyctiarbin.simulator import Simulator
+from pyctiarbin.status_formats import CHANNEL_KEYS, CSV_COLUMNS
 
 from .support import PASSWORD, USER, RunPycti, address, lines
 

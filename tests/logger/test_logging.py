@@ -62,6 +62,21 @@ async def stop_test(sim: Simulator, channels: list[int]) -> None:
         await c.stop(channels)
 
 
+async def polled(logger: Logger, more: int, timeout_s: float = 20.0) -> None:
+    """Wait until every cycler of ``logger`` was polled ``more`` more times (however long the
+    machine needs; the test fails after ``timeout_s``)."""
+    before = [cycler.polls for cycler in logger.health().cyclers]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while any(
+        cycler.polls < count + more
+        for cycler, count in zip(logger.health().cyclers, before, strict=True)
+    ):
+        if loop.time() > deadline:
+            pytest.fail(f"the logger did not poll {more} more times in {timeout_s} s")
+        await asyncio.sleep(0.02)
+
+
 def assert_complete(url: str, cycler: str, channels: int, polls: int, missed: int) -> list[float]:
     """Every channel has one reading per poll, in order, at the same times, on the grid."""
     by_channel = readings_by_channel(url, cycler)
@@ -134,11 +149,11 @@ async def test_test_boundaries_are_recorded(tmp_path: Path) -> None:
     async with simulators(1, channels=2) as sims:
         logger = Logger(specs(sims), [open_sink(url)], interval_s=INTERVAL_S)
         run = asyncio.get_running_loop().create_task(logger.run())
-        await asyncio.sleep(0.6)
+        await polled(logger, 2)  # readings before the test
         await start_test(sims[0], [1], "t-boundary")
-        await asyncio.sleep(0.8)
+        await polled(logger, 3)  # readings while it runs
         await stop_test(sims[0], [1])
-        await asyncio.sleep(0.6)
+        await polled(logger, 2)  # the stop reading and one after it
         logger.stop()
         await run
 
@@ -182,7 +197,7 @@ async def test_a_cycler_killed_and_restarted_leaves_a_gap_and_logging_goes_on(
                 max_backoff_s=0.3,
             )
             run = asyncio.get_running_loop().create_task(logger.run())
-            await asyncio.sleep(1.0)
+            await polled(logger, 3)
             killed_at = time.time()
             await flaky.stop_async()
             await asyncio.sleep(1.5)
@@ -190,7 +205,7 @@ async def test_a_cycler_killed_and_restarted_leaves_a_gap_and_logging_goes_on(
             assert states == {"sim0": CyclerState.CONNECTED, "sim1": CyclerState.DISCONNECTED}
             flaky = await Simulator(channels=8, port=port).start_async()
             restarted_at = time.time()
-            await asyncio.sleep(1.2)
+            await polled(logger, 2)  # sim1 is read again (polls count successful reads)
             assert {c.name: c.state for c in logger.health().cyclers}["sim1"] is (
                 CyclerState.CONNECTED
             )

@@ -1,10 +1,15 @@
 """Physics seen over the wire: a CCCV charge at 3600x reaches its voltage limit and tapers
-the current like a real cell; simulated time follows --speed; MV_UD1 drives a current."""
+the current like a real cell; simulated time follows --speed; MV_UD1 drives a current.
+
+The simulator runs on a clock of the test's own (``Cycler.set_clock``), so what a test sees
+depends on the time it lets pass, not on the load of the machine.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,6 +26,36 @@ from pyctiarbin.simulator import Simulator
 from pyctiarbin.simulator.rawclient import RawClient
 
 
+class ManualClock:
+    """Wall-clock seconds that pass only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds
+
+
+@contextlib.contextmanager
+def started_on_manual_clock(
+    speed: float, schedule: str, channel_index: int = 0, channels: int = 1
+) -> Iterator[tuple[Simulator, RawClient, ManualClock]]:
+    """A simulator on a manual clock, and a logged-in client whose ``channel_index`` runs
+    ``schedule``."""
+    clock = ManualClock()
+    with Simulator(channels=channels, speed=speed) as sim, RawClient(sim.host, sim.port) as client:
+        sim.cycler.set_clock(clock)
+        client.login("admin", "admin")
+        assign = AssignScheduleRequest(channel_index=channel_index, schedule=schedule)
+        assert client.result(assign) == 0
+        start = StartRequest(test_name=schedule, channel_indexes=(channel_index,))
+        assert client.result(start) == 0
+        yield sim, client, clock
+
+
 def read(client: RawClient, index: int) -> ChannelRecord:
     answer = client.request(ChannelInfoRequest(channel_index=index))
     assert isinstance(answer, ChannelInfoFeedback)
@@ -28,20 +63,15 @@ def read(client: RawClient, index: int) -> ChannelRecord:
 
 
 def test_cccv_charge_reaches_its_limit_and_tapers() -> None:
-    with Simulator(channels=2, speed=3600.0) as sim, RawClient(sim.host, sim.port) as client:
-        client.login("admin", "admin")
-        assert (
-            client.result(AssignScheduleRequest(channel_index=1, schedule="CCCV_Charge.sdx")) == 0
-        )
-        assert client.result(StartRequest(test_name="cccv", channel_indexes=(1,))) == 0
+    with started_on_manual_clock(3600.0, "CCCV_Charge.sdx", 1, channels=2) as (sim, client, clock):
         samples: list[ChannelRecord] = []
-        deadline = time.monotonic() + 20.0
-        while time.monotonic() < deadline:
+        # 18 simulated seconds between reads; the charge takes well under 20 simulated hours.
+        for _ in range(4000):
             record = read(client, 1)
             samples.append(record)
             if record.status is StatusCode.FINISHED:
                 break
-            time.sleep(0.005)
+            clock.advance(0.005)
         assert samples[-1].status is StatusCode.FINISHED, "the charge did not finish in time"
         running = [s for s in samples if s.status is StatusCode.CHARGE]
         # One CCCV step: "Step and Cycle" says " CV" once the voltage is held.
@@ -77,30 +107,22 @@ def test_cccv_charge_reaches_its_limit_and_tapers() -> None:
 
 
 def test_simulated_time_follows_speed() -> None:
-    with Simulator(channels=1, speed=120.0) as sim, RawClient(sim.host, sim.port) as client:
-        client.login("admin", "admin")
-        client.request(AssignScheduleRequest(channel_index=0, schedule="Rest.sdx"))
-        client.request(StartRequest(test_name="clock", channel_indexes=(0,)))
-        started = time.monotonic()
-        time.sleep(0.5)
+    with started_on_manual_clock(120.0, "Rest.sdx") as (sim, client, clock):
+        clock.advance(0.5)
         record = read(client, 0)
-        elapsed = time.monotonic() - started
-        assert record.test_time_s == pytest.approx(120.0 * elapsed, rel=0.15)
+        assert record.test_time_s == pytest.approx(120.0 * 0.5)
         assert record.step_time_s == pytest.approx(record.test_time_s)
         sim.set_speed(1.0)
         before = read(client, 0).test_time_s
-        time.sleep(0.2)
-        assert read(client, 0).test_time_s - before == pytest.approx(0.2, abs=0.1)
+        clock.advance(0.2)
+        assert read(client, 0).test_time_s - before == pytest.approx(0.2)
 
 
 def test_meta_variable_drives_the_current_and_the_capacity() -> None:
-    with Simulator(channels=1, speed=600.0) as sim, RawClient(sim.host, sim.port) as client:
-        client.login("admin", "admin")
-        client.request(AssignScheduleRequest(channel_index=0, schedule="MV_Current.sdx"))
-        client.request(StartRequest(test_name="mv", channel_indexes=(0,)))
+    with started_on_manual_clock(600.0, "MV_Current.sdx") as (sim, client, clock):
         assert read(client, 0).status is StatusCode.REST  # MV_UD1 = 0: no current
         client.request(SetMetaVariableRequest(channel_index=0, value=-1.5))
-        time.sleep(0.3)
+        clock.advance(0.3)
         record = read(client, 0)
         assert record.status is StatusCode.DISCHARGE
         assert record.current_a == pytest.approx(-1.5)

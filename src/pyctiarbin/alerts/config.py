@@ -35,20 +35,15 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..shared import tomllib
 from .engine import AlertEngine
 from .notifiers import ChannelStopper, EmailNotifier, Notifier, WebhookNotifier
 from .rules import Rule, RuleError, rule_from_mapping
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = [
     "DEFAULT_SMTP_PASSWORD_ENV",

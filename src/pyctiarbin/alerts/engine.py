@@ -27,9 +27,9 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
 from ..client.status import ChannelStatus
+from ..shared import Backoff, ClosedOnExit
 from .events import AlertEvent, EventKind, format_duration
 from .notifiers import ChannelStopper, DeliveryError, LogNotifier, Notifier, StopChannelAction
 from .rules import Observation, Rule, RuleMemory, UnreachableRule
@@ -123,8 +123,9 @@ class _Worker:
     def _deliver(self, event: AlertEvent) -> None:
         notifier = self.notifier
         attempts = 1 + max(0, notifier.retries)
-        delay = notifier.backoff_s
+        backoff = Backoff(notifier.backoff_s)
         for attempt in range(1, attempts + 1):
+            delay = backoff.delay(attempt)
             self.stats.attempts += 1
             try:
                 notifier.send(event)
@@ -166,10 +167,9 @@ class _Worker:
             if self._abandon.wait(delay):
                 self.stats.dropped += 1
                 return
-            delay *= 2
 
 
-class AlertEngine:
+class AlertEngine(ClosedOnExit):
     """Applies ``rules`` to readings and delivers the events to notifiers.
 
     ``notifiers``: the notifiers rules may name (a :class:`LogNotifier` called ``"log"`` is
@@ -395,16 +395,6 @@ class AlertEngine:
     # python-can style listener name: the logger calls stop() when it shuts down.
     stop = close
 
-    def __enter__(self) -> AlertEngine:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

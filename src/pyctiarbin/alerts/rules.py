@@ -21,12 +21,13 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..client.status import MEASUREMENT_FIELDS, ChannelStatus
 from ..protocol import AUX_KINDS, StatusCode
+from ..shared import ChannelSpecError, parse_channel_spec
 from .events import Severity
 
 __all__ = [
@@ -457,39 +458,10 @@ def parse_channels(spec: Any, *, what: str = "channels") -> frozenset[int]:
     Raises:
         ValueError: (RuleError) for anything else, or a channel below 1, naming ``what``.
     """
-    numbers: set[int] = set()
-    items: Iterable[Any]
-    if isinstance(spec, str):
-        items = [part.strip() for part in spec.split(",") if part.strip()]
-    elif isinstance(spec, int) and not isinstance(spec, bool):
-        items = [spec]
-    elif isinstance(spec, (list, tuple)):
-        items = spec
-    else:
-        raise RuleError(f"{what}: expected a list of channels or a text like '1-8,10'")
-    for item in items:
-        if isinstance(item, int) and not isinstance(item, bool):
-            numbers.add(item)
-            continue
-        text = str(item).strip()
-        low, dash, high = text.partition("-")
-        try:
-            if dash:
-                first, last = int(low), int(high)
-                if last < first:
-                    raise RuleError(f"{what}: empty range {text!r}")
-                numbers.update(range(first, last + 1))
-            else:
-                numbers.add(int(text))
-        except ValueError as exc:
-            if isinstance(exc, RuleError):
-                raise
-            raise RuleError(f"{what}: {text!r} is not a channel number or range") from exc
-    if not numbers:
-        raise RuleError(f"{what}: no channel given")
-    if min(numbers) < 1:
-        raise RuleError(f"{what}: channels are numbered from 1 (got {min(numbers)})")
-    return frozenset(numbers)
+    try:
+        return parse_channel_spec(spec, what=what)
+    except ChannelSpecError as exc:
+        raise RuleError(str(exc)) from None
 
 
 def _string_list(value: Any, key: str, rule: str) -> tuple[str, ...]:

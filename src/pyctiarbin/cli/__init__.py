@@ -3,7 +3,7 @@
 Each command module ``pyctiarbin/cli/<name>.py`` defines ``register(app: typer.Typer) -> None``
 that adds its commands to the root application. To add a module, write it and add its name to
 :data:`COMMAND_MODULES`; nothing else changes. Shared options (cycler, credentials, channels),
-consoles and exit codes are in :mod:`pyctiarbin.cli.app`.
+consoles and exit codes are in :mod:`pyctiarbin.cli.common`.
 
 ``main()`` is the console-script entry point; ``python -m pyctiarbin.cli`` runs it too.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from .app import ExitCode, create_app, describe_error, settings
+from .common import ExitCode, create_app, describe_error, settings
 
 __all__ = ["COMMAND_MODULES", "build_app", "main", "run"]
 
@@ -67,7 +67,7 @@ def _usage_error(exc: Any) -> int:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run ``pycti`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
 
-    Errors end in one line on stderr and their exit code (see pyctiarbin.cli.app); with
+    Errors end in one line on stderr and their exit code (see pyctiarbin.cli.common); with
     ``--debug`` (or PYCTI_DEBUG=1) the traceback is printed too.
     """
     command = typer.main.get_command(build_app())

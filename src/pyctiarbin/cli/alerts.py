@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..config import load_lab_config
-from .app import (
+from .common import (
     MULTI_CYCLER_PANEL,
     CliError,
     ConfigOption,

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from ..errors import BatchRejected, CommandRejected, CtiConnectionError, CtiTimeout
 from ..protocol import meta_code_for
-from .app import (
+from .common import (
     AllOption,
     ChannelsOption,
     CliError,

@@ -27,8 +27,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from .app import CliError, CyclerOptions, cycler_command, err_console, group_app, out_console
-from .output import plain_table
+from ..status_formats import plain_table
+from .common import CliError, CyclerOptions, cycler_command, err_console, group_app, out_console
 
 __all__ = ["register"]
 

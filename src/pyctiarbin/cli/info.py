@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from ..errors import CtiTimeout, UnsupportedCommand
-from .app import CyclerOptions, cycler_command, out_console, read_every_channel
+from .common import CyclerOptions, cycler_command, out_console, read_every_channel
 
 __all__ = ["register"]
 

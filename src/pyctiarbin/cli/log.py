@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..config import load_lab_config
-from .app import (
+from .common import (
     MULTI_CYCLER_PANEL,
     CliError,
     ConfigOption,

@@ -16,7 +16,8 @@ from rich.text import Text
 
 from ..config import CyclerAddress, LabConfig, load_lab_config, resolve_cycler
 from ..config import resolve_lab_credentials as _resolve_credentials
-from .app import (
+from ..status_formats import plain_table
+from .common import (
     MULTI_CYCLER_PANEL,
     CliError,
     ConfigOption,
@@ -26,7 +27,6 @@ from .app import (
     group_app,
     out_console,
 )
-from .output import plain_table
 
 if TYPE_CHECKING:
     from ..plan import Plan, PlanReport

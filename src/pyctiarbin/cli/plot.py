@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .app import CliError, ExitCode
+from .common import CliError, ExitCode
 
 __all__ = ["register"]
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .app import CliError, ExitCode, group_app, out_console
-from .output import format_duration, plain_table
+from ..status_formats import format_duration, plain_table
+from .common import CliError, ExitCode, group_app, out_console
 
 if TYPE_CHECKING:
     from ..simulator.schedule import Schedule

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..protocol.codes import ServerVersion
-from .app import CliError, ExitCode
+from ..shared import DEFAULT_PORT
+from .common import CliError, ExitCode
 
 if TYPE_CHECKING:
     from ..simulator.config import SimulatorConfig
@@ -26,7 +27,7 @@ def sim(
     port: Annotated[
         int,
         typer.Option("--port", help="CTI control port (0: any free port).", min=0, max=65535),
-    ] = 9031,
+    ] = DEFAULT_PORT,
     file_port: Annotated[
         int | None,
         typer.Option(

@@ -11,16 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..protocol import AuxOptions
-from .app import (
-    ChannelsOption,
-    CliError,
-    CyclerOptions,
-    cycler_command,
-    out_console,
-    parse_channels,
-    read_every_channel,
-)
-from .output import (
+from ..status_formats import (
     channel_record,
     csv_text,
     json_text,
@@ -28,6 +19,15 @@ from .output import (
     status_document,
     status_rich_table,
     status_table_rows,
+)
+from .common import (
+    ChannelsOption,
+    CliError,
+    CyclerOptions,
+    cycler_command,
+    out_console,
+    parse_channels,
+    read_every_channel,
 )
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .app import CliError, ConfigOption
+from .common import CliError, ConfigOption
 
 __all__ = ["register"]
 

@@ -47,6 +47,7 @@ from ..errors import (
     TooFrequent,
 )
 from ..protocol import StatusCode
+from ..shared import DEFAULT_PORT
 from .types import (
     Algorithm,
     ChannelResult,
@@ -656,7 +657,7 @@ async def _run(
 
 def run_control_loop(
     host: str,
-    port: int = 9031,
+    port: int = DEFAULT_PORT,
     *,
     channels: int | Iterable[int],
     algorithm: Algorithm | Mapping[int, Algorithm],

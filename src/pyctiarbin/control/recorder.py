@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
+from ..shared import ClosedOnExit
 from .types import ControlRecord
 
 __all__ = ["CsvRecorder"]
@@ -29,7 +29,7 @@ COLUMNS = (
 )
 
 
-class CsvRecorder:
+class CsvRecorder(ClosedOnExit):
     """Pass as ``on_record`` to a :class:`~pyctiarbin.control.ControlLoop`: one row per
     variable written (columns: :data:`COLUMNS`). ``temperature_c`` is the first aux
     temperature, empty without aux data. Rows are flushed as they are written.
@@ -72,13 +72,3 @@ class CsvRecorder:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> CsvRecorder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -64,7 +64,7 @@ from .. import __version__
 from ..protocol import ChannelRecord
 from ..protocol.fields import F32
 from .readings import TestRecord
-from .sinks.base import Database, open_database
+from .sinks.database import Database, open_database
 
 __all__ = [
     "BDF_COLUMNS",

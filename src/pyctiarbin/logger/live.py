@@ -24,7 +24,7 @@ from rich.text import Text
 
 from .mqtt import MqttStats
 from .poller import CyclerState, Logger, LoggerHealth
-from .sinks.base import SinkStats
+from .sinks.buffered import SinkStats
 
 __all__ = ["LiveView", "health_lines", "listener_details", "render_health"]
 

@@ -19,15 +19,17 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..client import AsyncCyclerClient, ConnectionState
 from ..errors import CtiError, LoginError, UnexpectedFeedback
+from ..shared import Backoff
 from .boundaries import BoundaryTracker, ChannelTrack
 from .listener import Listener, OwnershipGuard, StateSource
 from .readings import CyclerInfo, CyclerSpec, Gap, ReadingBatch
 
 if TYPE_CHECKING:
+    from ..client import ChannelStatus
     from .mqtt import MqttSettings
 
 __all__ = [
@@ -114,12 +116,53 @@ class LoggerHealth:
     listeners: list[ListenerHealth] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _ReadingsEvent:
+    batch: ReadingBatch
+    kind: ClassVar[str] = "readings"
+
+    async def deliver(self, listener: Listener) -> None:
+        await listener.on_readings(self.batch)
+
+
+@dataclass(frozen=True, slots=True)
+class _GapEvent:
+    gap: Gap
+    kind: ClassVar[str] = "gap"
+
+    async def deliver(self, listener: Listener) -> None:
+        await listener.on_gap(self.gap)
+
+
+@dataclass(frozen=True, slots=True)
+class _CyclerEvent:
+    info: CyclerInfo
+    kind: ClassVar[str] = "cycler"
+
+    async def deliver(self, listener: Listener) -> None:
+        await listener.on_cycler(self.info)
+
+
+@dataclass(frozen=True, slots=True)
+class _ErrorEvent:
+    cycler: str
+    error: BaseException
+    kind: ClassVar[str] = "error"
+
+    async def deliver(self, listener: Listener) -> None:
+        await listener.on_error(self.cycler, self.error)
+
+
+#: What the logger hands its listeners, each event delivered by the listener method it names.
+_Event = _ReadingsEvent | _GapEvent | _CyclerEvent | _ErrorEvent
+
+
 class _Dispatcher:
     """One listener's queue and the task that feeds it."""
 
     def __init__(self, listener: Listener) -> None:
         self.listener = listener
-        self.queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[_Event | None] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -130,22 +173,13 @@ class _Dispatcher:
     async def _pump(self) -> None:
         listener = self.listener
         while True:
-            item = await self.queue.get()
-            if item is None:
+            event = await self.queue.get()
+            if event is None:
                 return
-            kind, payload = item
             try:
-                if kind == "readings":
-                    await listener.on_readings(payload)
-                elif kind == "gap":
-                    await listener.on_gap(payload)
-                elif kind == "cycler":
-                    await listener.on_cycler(payload)
-                else:
-                    cycler, error = payload
-                    await listener.on_error(cycler, error)
+                await event.deliver(listener)
             except Exception as exc:
-                log.exception("listener %s failed on %s", type(listener).__name__, kind)
+                log.exception("listener %s failed on %s", type(listener).__name__, event.kind)
                 try:
                     await listener.on_error(None, exc)
                 except Exception:
@@ -226,6 +260,7 @@ class Logger:
         self.timeout_s = float(timeout_s) if timeout_s is not None else max(1.0, self.interval_s)
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff(backoff_s, max_backoff_s)
         self.standby = standby
         self.claim_retry_s = claim_retry_s
         self._health = {spec.name: CyclerHealth(spec.name, spec.address) for spec in cyclers}
@@ -385,9 +420,9 @@ class Logger:
             )
             return {}, None
 
-    def _emit(self, kind: str, payload: Any) -> None:
+    def _emit(self, event: _Event) -> None:
         for dispatcher in self._dispatchers:
-            dispatcher.queue.put_nowait((kind, payload))
+            dispatcher.queue.put_nowait(event)
 
     async def _sleep_until(self, deadline: float) -> bool:
         """Sleep until the loop time ``deadline``; False if the logger was stopped meanwhile."""
@@ -422,186 +457,7 @@ class Logger:
         guards: list[OwnershipGuard],
         claimed: bool,
     ) -> None:
-        health = self._health[spec.name]
-        loop = asyncio.get_running_loop()
-        interval = self.interval_s
-        try:
-            client = AsyncCyclerClient(
-                spec.host,
-                spec.port,
-                username=spec.username,
-                password=spec.password,
-                env_path=spec.env_path,
-                timeout=self.timeout_s,
-                connect_timeout=self.timeout_s,
-                retries=1,
-                backoff_s=0.05,
-                max_backoff_s=0.05,
-                file_login=False,
-            )
-        except ValueError as exc:
-            health.state = CyclerState.FAILED
-            health.last_error = str(exc)
-            health.errors += 1
-            log.error("cannot log %s: %s", spec.name, exc)
-            self._emit("error", (spec.name, exc))
-            return
-        info: CyclerInfo | None = None
-        gap: Gap | None = None
-        failures = 0
-        retry_at = 0.0
-        k = 0
-        try:
-            if guards and not claimed and not await self._standby(guards, health):
-                return
-            tracks, last_good_s = await self._restore(spec.name)
-            tracker = BoundaryTracker(spec.name, tracks)
-            first_poll = True
-            # Start on the current slot of the shared grid if it is only just due, else on
-            # the next one.
-            k = max(0, math.ceil((loop.time() - start) / interval - 0.1))
-            while True:
-                due = start + k * interval
-                if not await self._sleep_until(due):
-                    break
-                late = loop.time() - due
-                if late >= interval:
-                    skipped = int(late // interval)
-                    k += skipped
-                    if gap is None:
-                        health.missed_intervals += skipped
-                        log.warning(
-                            "%s: late by %.3f s, skipped %d interval(s)", spec.name, late, skipped
-                        )
-                    else:
-                        health.gap_intervals += skipped
-                        gap = replace(gap, missed_intervals=gap.missed_intervals + skipped)
-                    continue
-                lost = self._lost(guards, spec.name)
-                if lost is not None:
-                    health.state = CyclerState.LOST
-                    health.owner = lost
-                    log.error("%s: ownership lost to %s; no longer polling it", spec.name, lost)
-                    if gap is not None:
-                        self._emit("gap", replace(gap, end_s=time.time()))
-                        gap = None
-                    if not self.standby or not await self._standby(guards, health):
-                        break
-                    # Taken back: carry on from what the other logger stored.
-                    tracks, last_good_s = await self._restore(spec.name)
-                    tracker = BoundaryTracker(spec.name, tracks)
-                    first_poll = True
-                    k = max(k, math.ceil((loop.time() - start) / interval))
-                    continue
-                if loop.time() < retry_at:
-                    # Backing off: this slot stays empty.
-                    health.gap_intervals += 1
-                    if gap is not None:
-                        gap = replace(gap, missed_intervals=gap.missed_intervals + 1)
-                    k += 1
-                    continue
-                reconnect = client.state is not ConnectionState.CONNECTED
-                t0 = time.time()
-                m0 = loop.time()
-                try:
-                    statuses = await client.read_channels(aux=self.aux)
-                    if not statuses:
-                        # The file port (or another server) answers a login but no read.
-                        raise UnexpectedFeedback(
-                            f"{spec.address} answered a read of every channel with no channel: "
-                            f"is {spec.port} its CTI control port?"
-                        )
-                except CtiError as exc:
-                    failures += 1
-                    health.errors += 1
-                    health.last_error = str(exc)
-                    health.state = CyclerState.DISCONNECTED
-                    health.gap_intervals += 1
-                    if gap is None:
-                        gap = Gap(
-                            spec.name,
-                            last_good_s if last_good_s is not None else t0,
-                            None,
-                            1,
-                            str(exc),
-                        )
-                        health.gaps += 1
-                        log.warning("%s: cannot read (%s); recording a gap", spec.name, exc)
-                        self._emit("gap", gap)
-                    else:
-                        gap = replace(gap, missed_intervals=gap.missed_intervals + 1)
-                    self._emit("error", (spec.name, exc))
-                    if isinstance(exc, LoginError):
-                        delay = self.max_backoff_s
-                    else:
-                        delay = min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
-                    retry_at = loop.time() + delay
-                    k += 1
-                    continue
-                t1 = time.time()
-                now_s = (t0 + t1) / 2
-                health.last_poll_latency_s = loop.time() - m0
-                if reconnect or info is None:
-                    login = client.login_info
-                    info = CyclerInfo(
-                        spec.name,
-                        spec.host,
-                        spec.port,
-                        login.serial_number,
-                        login.num_channels,
-                        login.nickname,
-                        login.version,
-                    )
-                    health.serial_number = info.serial_number
-                    health.num_channels = info.num_channels
-                    log.info(
-                        "%s: logging %d channels of %s (serial %s)",
-                        spec.name,
-                        info.num_channels,
-                        spec.address,
-                        info.serial_number or "?",
-                    )
-                    self._emit("cycler", info)
-                if gap is not None:
-                    closed = replace(gap, end_s=now_s)
-                    log.info(
-                        "%s: back after %.1f s (%d interval(s) without data)",
-                        spec.name,
-                        now_s - gap.start_s,
-                        gap.missed_intervals,
-                    )
-                    self._emit("gap", closed)
-                    gap = None
-                elif (
-                    first_poll and last_good_s is not None and now_s - last_good_s > 1.5 * interval
-                ):
-                    # The first poll of this run, long after the last stored one: the logger
-                    # itself was not running in between.
-                    missed = max(0, round((now_s - last_good_s) / interval) - 1)
-                    self._emit(
-                        "gap", Gap(spec.name, last_good_s, now_s, missed, "logger not running")
-                    )
-                    health.gaps += 1
-                failures = 0
-                health.state = CyclerState.CONNECTED
-                readings, events, tests = tracker.process(info, now_s, statuses)
-                self._emit(
-                    "readings",
-                    ReadingBatch(info, k, now_s, readings, events, tests),
-                )
-                health.polls += 1
-                first_poll = False
-                health.readings += len(readings)
-                health.last_reading_unix_s = now_s
-                last_good_s = now_s
-                k += 1
-        finally:
-            if gap is not None:
-                # Logging ends with the cycler still unreachable: the gap ends here too.
-                self._emit("gap", replace(gap, end_s=time.time()))
-            if health.state not in (CyclerState.FAILED, CyclerState.LOST):
-                health.state = CyclerState.STOPPED
-            await client.close()
+        await _CyclerPoller(self, spec, start, guards, claimed).run()
 
     def _lost(self, guards: list[OwnershipGuard], name: str) -> str | None:
         for guard in guards:
@@ -609,6 +465,254 @@ class Logger:
             if owner is not None:
                 return owner
         return None
+
+
+class _CyclerPoller:
+    """One cycler's polling for one run of a :class:`Logger`.
+
+    Poll ``k`` is due at ``start + k * interval`` (loop time). Each slot ends one way: skipped
+    (too late, or backing off after a failure), a failed read (opens or extends the gap and
+    backs off), or a batch of readings (closes the gap). A cycler lost to another logger stops
+    being polled, or with ``standby`` is waited for and taken back.
+    """
+
+    def __init__(
+        self,
+        logger: Logger,
+        spec: CyclerSpec,
+        start: float,
+        guards: list[OwnershipGuard],
+        claimed: bool,
+    ) -> None:
+        self.logger = logger
+        self.spec = spec
+        self.start = start
+        self.guards = guards
+        self.claimed = claimed
+        self.interval = logger.interval_s
+        self.health = logger._health[spec.name]
+        self.loop = asyncio.get_running_loop()
+        self.client: AsyncCyclerClient | None = None
+        self.info: CyclerInfo | None = None
+        #: The time without data under way, emitted when it opens and when it closes.
+        self.gap: Gap | None = None
+        #: Failed reads in a row (for the backoff).
+        self.failures = 0
+        self.retry_at = 0.0
+        #: The slot of the next poll.
+        self.k = 0
+        self.tracker = BoundaryTracker(spec.name, {})
+        self.last_good_s: float | None = None
+        self.first_poll = True
+
+    def _emit(self, event: _Event) -> None:
+        self.logger._emit(event)
+
+    def _open_client(self) -> AsyncCyclerClient | None:
+        spec, logger = self.spec, self.logger
+        try:
+            return AsyncCyclerClient(
+                spec.host,
+                spec.port,
+                username=spec.username,
+                password=spec.password,
+                env_path=spec.env_path,
+                timeout=logger.timeout_s,
+                connect_timeout=logger.timeout_s,
+                retries=1,
+                backoff_s=0.05,
+                max_backoff_s=0.05,
+                file_login=False,
+            )
+        except ValueError as exc:
+            self.health.state = CyclerState.FAILED
+            self.health.last_error = str(exc)
+            self.health.errors += 1
+            log.error("cannot log %s: %s", spec.name, exc)
+            self._emit(_ErrorEvent(spec.name, exc))
+            return None
+
+    async def _restore(self) -> None:
+        """Carry on from what is stored (at the start, or after taking the cycler back)."""
+        tracks, self.last_good_s = await self.logger._restore(self.spec.name)
+        self.tracker = BoundaryTracker(self.spec.name, tracks)
+        self.first_poll = True
+
+    def _slots_since_start(self) -> float:
+        return (self.loop.time() - self.start) / self.interval
+
+    async def run(self) -> None:
+        client = self._open_client()
+        if client is None:
+            return
+        self.client = client
+        logger, health = self.logger, self.health
+        try:
+            if self.guards and not self.claimed and not await logger._standby(self.guards, health):
+                return
+            await self._restore()
+            # Start on the current slot of the shared grid if it is only just due, else on
+            # the next one.
+            self.k = max(0, math.ceil(self._slots_since_start() - 0.1))
+            while True:
+                due = self.start + self.k * self.interval
+                if not await logger._sleep_until(due):
+                    break
+                late = self.loop.time() - due
+                if late >= self.interval:
+                    self._skip_late_slots(late)
+                    continue
+                lost = logger._lost(self.guards, self.spec.name)
+                if lost is not None:
+                    if not await self._taken_back_after_loss(lost):
+                        break
+                    continue
+                if self.loop.time() < self.retry_at:
+                    # Backing off: this slot stays empty.
+                    health.gap_intervals += 1
+                    self._extend_gap(1)
+                    self.k += 1
+                    continue
+                await self._poll(client)
+                self.k += 1
+        finally:
+            if self.gap is not None:
+                # Logging ends with the cycler still unreachable: the gap ends here too.
+                self._emit(_GapEvent(replace(self.gap, end_s=time.time())))
+            if health.state not in (CyclerState.FAILED, CyclerState.LOST):
+                health.state = CyclerState.STOPPED
+            await client.close()
+
+    def _extend_gap(self, intervals: int) -> None:
+        if self.gap is not None:
+            self.gap = replace(self.gap, missed_intervals=self.gap.missed_intervals + intervals)
+
+    def _skip_late_slots(self, late: float) -> None:
+        skipped = int(late // self.interval)
+        self.k += skipped
+        if self.gap is None:
+            self.health.missed_intervals += skipped
+            log.warning("%s: late by %.3f s, skipped %d interval(s)", self.spec.name, late, skipped)
+        else:
+            self.health.gap_intervals += skipped
+            self._extend_gap(skipped)
+
+    async def _taken_back_after_loss(self, owner: str) -> bool:
+        """The cycler was lost to ``owner``: True once taken back (standby), else False."""
+        health = self.health
+        health.state = CyclerState.LOST
+        health.owner = owner
+        log.error("%s: ownership lost to %s; no longer polling it", self.spec.name, owner)
+        if self.gap is not None:
+            self._emit(_GapEvent(replace(self.gap, end_s=time.time())))
+            self.gap = None
+        logger = self.logger
+        if not logger.standby or not await logger._standby(self.guards, health):
+            return False
+        # Taken back: carry on from what the other logger stored.
+        await self._restore()
+        self.k = max(self.k, math.ceil(self._slots_since_start()))
+        return True
+
+    async def _poll(self, client: AsyncCyclerClient) -> None:
+        spec = self.spec
+        reconnect = client.state is not ConnectionState.CONNECTED
+        t0 = time.time()
+        m0 = self.loop.time()
+        try:
+            statuses = await client.read_channels(aux=self.logger.aux)
+            if not statuses:
+                # The file port (or another server) answers a login but no read.
+                raise UnexpectedFeedback(
+                    f"{spec.address} answered a read of every channel with no channel: "
+                    f"is {spec.port} its CTI control port?"
+                )
+        except CtiError as exc:
+            self._read_failed(exc, t0)
+            return
+        t1 = time.time()
+        self.health.last_poll_latency_s = self.loop.time() - m0
+        self._read_succeeded(client, reconnect, (t0 + t1) / 2, statuses)
+
+    def _read_failed(self, exc: CtiError, t0: float) -> None:
+        spec, health = self.spec, self.health
+        self.failures += 1
+        health.errors += 1
+        health.last_error = str(exc)
+        health.state = CyclerState.DISCONNECTED
+        health.gap_intervals += 1
+        if self.gap is None:
+            start_s = self.last_good_s if self.last_good_s is not None else t0
+            self.gap = Gap(spec.name, start_s, None, 1, str(exc))
+            health.gaps += 1
+            log.warning("%s: cannot read (%s); recording a gap", spec.name, exc)
+            self._emit(_GapEvent(self.gap))
+        else:
+            self._extend_gap(1)
+        self._emit(_ErrorEvent(spec.name, exc))
+        logger = self.logger
+        # A refused login is not retried in a hot loop: wait the longest backoff.
+        if isinstance(exc, LoginError):
+            delay = logger.max_backoff_s
+        else:
+            delay = logger._backoff.delay(self.failures)
+        self.retry_at = self.loop.time() + delay
+
+    def _read_succeeded(
+        self,
+        client: AsyncCyclerClient,
+        reconnect: bool,
+        now_s: float,
+        statuses: list[ChannelStatus],
+    ) -> None:
+        spec, health = self.spec, self.health
+        info = self.info
+        if reconnect or info is None:
+            login = client.login_info
+            info = self.info = CyclerInfo(
+                spec.name,
+                spec.host,
+                spec.port,
+                login.serial_number,
+                login.num_channels,
+                login.nickname,
+                login.version,
+            )
+            health.serial_number = info.serial_number
+            health.num_channels = info.num_channels
+            log.info(
+                "%s: logging %d channels of %s (serial %s)",
+                spec.name,
+                info.num_channels,
+                spec.address,
+                info.serial_number or "?",
+            )
+            self._emit(_CyclerEvent(info))
+        gap, last_good_s, interval = self.gap, self.last_good_s, self.interval
+        if gap is not None:
+            log.info(
+                "%s: back after %.1f s (%d interval(s) without data)",
+                spec.name,
+                now_s - gap.start_s,
+                gap.missed_intervals,
+            )
+            self._emit(_GapEvent(replace(gap, end_s=now_s)))
+            self.gap = None
+        elif self.first_poll and last_good_s is not None and now_s - last_good_s > 1.5 * interval:
+            # The first poll of this run, long after the last stored one: the logger itself
+            # was not running in between.
+            missed = max(0, round((now_s - last_good_s) / interval) - 1)
+            self._emit(_GapEvent(Gap(spec.name, last_good_s, now_s, missed, "logger not running")))
+            health.gaps += 1
+        self.failures = 0
+        health.state = CyclerState.CONNECTED
+        readings, events, tests = self.tracker.process(info, now_s, statuses)
+        self._emit(_ReadingsEvent(ReadingBatch(info, self.k, now_s, readings, events, tests)))
+        health.polls += 1
+        self.first_poll = False
+        health.readings += len(readings)
+        health.last_reading_unix_s = now_s
+        self.last_good_s = now_s
 
 
 def install_stop_signals(logger: Logger) -> None:

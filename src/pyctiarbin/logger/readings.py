@@ -19,6 +19,7 @@ from typing import Any
 
 from ..client.status import MEASUREMENT_FIELDS, ChannelStatus
 from ..protocol import AUX_KINDS, ChannelRecord
+from ..shared import DEFAULT_PORT
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -54,7 +55,7 @@ class CyclerSpec:
 
     name: str
     host: str
-    port: int = 9031
+    port: int = DEFAULT_PORT
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     env_path: str | os.PathLike[str] | None = None

@@ -14,7 +14,6 @@ import csv
 import math
 import os
 import string
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +21,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..alerts.rules import RuleError, parse_channels
 from ..config import (
     CONFIG_ENV_VAR,
     ConfigError,
@@ -32,11 +30,7 @@ from ..config import (
     resolve_cycler,
 )
 from ..protocol import meta_code_for
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+from ..shared import DEFAULT_PORT, ChannelSpecError, parse_channel_spec, tomllib
 
 __all__ = [
     "TEMPLATE_FIELDS",
@@ -363,7 +357,7 @@ def _plan_cyclers(table: Any) -> dict[str, CyclerAddress]:
         if unknown:
             raise PlanError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         host = _text(spec["host"], f"{where} host")
-        port = spec.get("port", 9031)
+        port = spec.get("port", DEFAULT_PORT)
         # Default: the next port (9031 -> 9032); a bad port is reported below, first.
         file_port = spec.get("file_port", port + 1 if isinstance(port, int) else 0)
         for key, number in (("port", port), ("file_port", file_port)):
@@ -402,8 +396,8 @@ def parse_plan(
         if ("channels" in entry) == ("channel" in entry):
             raise PlanError(f"{where}: give channels (or channel)")
         try:
-            channels = sorted(parse_channels(entry.get("channels", entry.get("channel"))))
-        except RuleError as exc:
+            channels = sorted(parse_channel_spec(entry.get("channels", entry.get("channel"))))
+        except ChannelSpecError as exc:
             raise PlanError(f"{where}: {exc}") from None
         settings = {key: entry.get(key, data.get(key)) for key in _DEFAULT_KEYS}
         for key in ("schedule", "test_name"):
@@ -475,8 +469,8 @@ def parse_plan_csv(
             return cells[column[name]].strip() if name in column else ""
 
         try:
-            channels = sorted(parse_channels(cell("channel"), what="channel"))
-        except RuleError as exc:
+            channels = sorted(parse_channel_spec(cell("channel"), what="channel"))
+        except ChannelSpecError as exc:
             raise PlanError(f"{where}: {exc}") from None
         barcode = cell("barcode") or None
         mv = {name: cells[index] for index, name in mv_columns.items() if cells[index].strip()}

@@ -28,16 +28,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+from ..shared import tomllib
 
 __all__ = [
     "CELL_PRESETS",

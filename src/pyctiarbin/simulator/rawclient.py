@@ -12,15 +12,15 @@ so every answer it returns has passed the protocol layer's checks.
 from __future__ import annotations
 
 import socket
-from types import TracebackType
 
 from ..errors import CtiConnectionError
 from ..protocol import FrameReader, LoginFeedback, LoginRequest, Message, decode, encode
+from ..shared import ClosedOnExit
 
 __all__ = ["RawClient"]
 
 
-class RawClient:
+class RawClient(ClosedOnExit):
     """One TCP connection to a CTI server.
 
     Raises:
@@ -102,13 +102,3 @@ class RawClient:
         """Close the connection."""
         self.sock.close()
 
-    def __enter__(self) -> RawClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

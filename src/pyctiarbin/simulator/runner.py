@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from ..shared import DEFAULT_PORT
 from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, Faults, SimulatorConfig, resolve_users
 from .server import PortBindError, Simulator
 
@@ -62,7 +63,7 @@ def describe_port_error(exc: PortBindError, *, file_port_given: bool) -> str:
 def config_from_options(
     *,
     host: str = "127.0.0.1",
-    port: int = 9031,
+    port: int = DEFAULT_PORT,
     file_port: int | None = None,
     no_file_port: bool = False,
     channels: int = 16,
@@ -134,7 +135,9 @@ def build_arg_parser(prog: str = "python -m pyctiarbin.simulator") -> argparse.A
         description="Run a simulated Arbin cycler that serves CTI (MITS Pro-like).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=9031, help="control port (0: any free port)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="control port (0: any free port)"
+    )
     parser.add_argument(
         "--file-port",
         type=int,

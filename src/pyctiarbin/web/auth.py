@@ -21,17 +21,13 @@ import hmac
 import os
 import re
 import secrets
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+from ..shared import tomllib
 
 __all__ = [
     "Session",

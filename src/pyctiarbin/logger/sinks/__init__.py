@@ -6,16 +6,9 @@ the ``postgres`` extra). Add a scheme with :func:`register_database`.
 
 from __future__ import annotations
 
-from .base import (
-    Database,
-    DatabaseSink,
-    SinkStats,
-    open_database,
-    open_sink,
-    register_database,
-    registered_schemes,
-)
+from .buffered import DatabaseSink, SinkStats, open_sink
 from .chunk import Chunk
+from .database import Database, open_database, register_database, registered_schemes
 from .spill import SpillFile, SpillLocked
 
 __all__ = [

@@ -49,9 +49,10 @@ from ...protocol import AUX_KINDS
 from ..boundaries import ChannelTrack, status_from_label
 from ..listener import OwnershipGuard
 from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS, TestRecord
-from .base import Database, DatabaseSink, spill_path_for
+from .buffered import DatabaseSink
 from .chunk import Chunk
-from .sqlite import _filters, _readings_query
+from .database import Database, redact_url, spill_path_for
+from .queries import QueryBuilder
 
 __all__ = ["PostgresDatabase", "PostgresSink"]
 
@@ -162,6 +163,22 @@ def _split_url(url: str) -> tuple[str, str]:
     return parts._replace(scheme="postgresql", query=urlencode(kept)).geturl(), schema
 
 
+class PostgresQueries(QueryBuilder):
+    """The read queries in PostgreSQL's words: ``%s`` marks, tables in the logger's schema,
+    ``jsonb_array_length``."""
+
+    mark = "%s"
+
+    def __init__(self, schema_sql: str) -> None:
+        self._schema_sql = schema_sql
+
+    def table(self, name: str) -> str:
+        return f"{self._schema_sql}.{name}"
+
+    def aux_count(self, kind: str) -> str:
+        return f"MAX(jsonb_array_length(aux -> '{kind}'))"
+
+
 class _Fence:
     """Rows of a lost cycler from ``start_s`` (another process's claim) until ``end_s`` (our
     claim again, None while not reclaimed) must not be written."""
@@ -176,6 +193,60 @@ class _Fence:
         return when >= self.start_s and (self.end_s is None or when < self.end_s)
 
 
+class PostgresSink(DatabaseSink, OwnershipGuard):
+    """A :class:`DatabaseSink` on PostgreSQL that also claims cyclers (an
+    :class:`~pyctiarbin.logger.listener.OwnershipGuard`): the logger polls a cycler only while
+    this process holds its claim in the database."""
+
+    database: PostgresDatabase
+
+    async def claim(self, cycler: str) -> str | None:
+        """Claim ``cycler``: None if this process owns it now, or may log it until the
+        database can be reached (the claim is then *pending*, see :meth:`pending`), else who
+        has it."""
+        await self._start()
+        try:
+            return await self._in_db_thread(self._claim, cycler)
+        except psycopg.Error as exc:
+            await self._in_db_thread(self.database.claim_later, cycler)
+            log.warning(
+                "database %s unreachable (%s): logging %s anyway, buffering its rows; its claim "
+                "is taken once the database answers",
+                self.database.display_url,
+                _first_line(exc),
+                cycler,
+            )
+            return None
+
+    def _claim(self, cycler: str) -> str | None:
+        # In the database thread; a failed claim drops the connection there.
+        try:
+            return self.database.claim(cycler)
+        except BaseException:
+            self.database.disconnect()
+            raise
+
+    async def release(self, cycler: str) -> None:
+        """Give up the claim on ``cycler`` (nothing to do once the sink stopped: closing the
+        connection released every claim)."""
+        if self._db_thread is None:
+            self.database.claimed.pop(cycler, None)
+            return
+        await self._in_db_thread(self.database.release, cycler)
+
+    def lost(self) -> dict[str, str]:
+        """Cyclers lost to another process since this one claimed them."""
+        return dict(self.database.lost)
+
+    def pending(self) -> dict[str, str]:
+        """Cyclers logged without their claim, because the database is unreachable."""
+        reason = f"database {self.database.display_url} unreachable"
+        return dict.fromkeys(list(self.database.pending), reason)
+
+    def _awaits_database(self) -> bool:
+        return bool(self.database.pending)
+
+
 class PostgresDatabase(Database):
     """A PostgreSQL database holding the logger's tables (see the module docstring)."""
 
@@ -183,11 +254,12 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str, *, connect_timeout_s: float = 5.0) -> None:
         self._url, self.schema = _split_url(url)
-        self._display = _redact(url)
+        self._display = redact_url(url)
         self.connect_timeout_s = connect_timeout_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._conn: psycopg.Connection[Any] | None = None
         self._s = sql.Identifier(self.schema).as_string(None)
+        self._queries = PostgresQueries(self._s)
         self._channels: set[tuple[str, int]] = set()
         #: Cyclers this process owns (name -> advisory lock key).
         self.claimed: dict[str, int] = {}
@@ -200,7 +272,7 @@ class PostgresDatabase(Database):
         self._staging_ready = False
         self._prepare_statements()
 
-    sink_class: type[DatabaseSink]  # set below, once PostgresSink exists
+    sink_class = PostgresSink
 
     def __repr__(self) -> str:
         return f"<PostgresDatabase {self._display}>"
@@ -568,16 +640,8 @@ class PostgresDatabase(Database):
         Raises:
             psycopg.Error: if the database cannot be read.
         """
-        where, args = _filters(cyclers, channels, "%s")
-        return [
-            TestRecord(*row)
-            for row in self._require().execute(
-                f"SELECT {', '.join(TEST_COLUMNS)} FROM {self._s}.tests"
-                + where
-                + " ORDER BY first_seen_s, cycler, channel",
-                args,
-            )
-        ]
+        query, args = self._queries.tests(cyclers, channels)
+        return [TestRecord(*row) for row in self._require().execute(query, args)]
 
     def cycler_rows(self) -> list[dict[str, Any]]:
         """See :meth:`Database.cycler_rows`.
@@ -595,16 +659,8 @@ class PostgresDatabase(Database):
         Raises:
             psycopg.Error: if the database cannot be read.
         """
-        where, args = _filters(cyclers, None, "%s")
-        return [
-            (str(c), int(n))
-            for c, n in self._require().execute(
-                f"SELECT cycler, channel FROM {self._s}.channels"
-                + where
-                + " ORDER BY cycler, channel",
-                args,
-            )
-        ]
+        query, args = self._queries.channels(cyclers)
+        return [(str(c), int(n)) for c, n in self._require().execute(query, args)]
 
     def max_aux_count(
         self,
@@ -624,11 +680,7 @@ class PostgresDatabase(Database):
         """
         if kind not in AUX_KINDS:
             raise ValueError(f"unknown aux kind {kind!r}; kinds: {', '.join(AUX_KINDS)}")
-        query, args = _readings_query(test_id, cycler, channel, start_s, end_s, "%s")
-        query = query.replace(
-            f"SELECT {', '.join(READING_COLUMNS)} FROM readings ",
-            f"SELECT MAX(jsonb_array_length(aux -> '{kind}')) FROM {self._s}.readings ",
-        ).replace(" ORDER BY unix_time_s", "")
+        query, args = self._queries.max_aux_count(kind, test_id, cycler, channel, start_s, end_s)
         row = self._require().execute(query, args).fetchone()
         return int(row[0]) if row is not None and row[0] is not None else 0
 
@@ -647,8 +699,7 @@ class PostgresDatabase(Database):
             psycopg.Error: if the database cannot be read.
             ValueError: if neither a test nor a cycler and channel are given.
         """
-        query, args = _readings_query(test_id, cycler, channel, start_s, end_s, "%s")
-        query = query.replace(" FROM readings ", f" FROM {self._s}.readings ")
+        query, args = self._queries.readings(test_id, cycler, channel, start_s, end_s)
         conn = self._require()
         with conn.transaction(), conn.cursor(name=f"pycti_export_{uuid.uuid4().hex[:8]}") as cur:
             cur.itersize = 5000
@@ -662,69 +713,6 @@ class PostgresDatabase(Database):
                 yield record
 
 
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
-
-
-class PostgresSink(DatabaseSink, OwnershipGuard):
-    """A :class:`DatabaseSink` on PostgreSQL that also claims cyclers (an
-    :class:`~pyctiarbin.logger.listener.OwnershipGuard`): the logger polls a cycler only while
-    this process holds its claim in the database."""
-
-    database: PostgresDatabase
-
-    async def claim(self, cycler: str) -> str | None:
-        """Claim ``cycler``: None if this process owns it now, or may log it until the
-        database can be reached (the claim is then *pending*, see :meth:`pending`), else who
-        has it."""
-        await self._start()
-        try:
-            return await self._in_db_thread(self._claim, cycler)
-        except psycopg.Error as exc:
-            await self._in_db_thread(self.database.claim_later, cycler)
-            log.warning(
-                "database %s unreachable (%s): logging %s anyway, buffering its rows; its claim "
-                "is taken once the database answers",
-                self.database.display_url,
-                _first_line(exc),
-                cycler,
-            )
-            return None
-
-    def _claim(self, cycler: str) -> str | None:
-        # In the database thread; a failed claim drops the connection there.
-        try:
-            return self.database.claim(cycler)
-        except BaseException:
-            self.database.disconnect()
-            raise
-
-    async def release(self, cycler: str) -> None:
-        """Give up the claim on ``cycler`` (nothing to do once the sink stopped: closing the
-        connection released every claim)."""
-        if self._db_thread is None:
-            self.database.claimed.pop(cycler, None)
-            return
-        await self._in_db_thread(self.database.release, cycler)
-
-    def lost(self) -> dict[str, str]:
-        """Cyclers lost to another process since this one claimed them."""
-        return dict(self.database.lost)
-
-    def pending(self) -> dict[str, str]:
-        """Cyclers logged without their claim, because the database is unreachable."""
-        reason = f"database {self.database.display_url} unreachable"
-        return dict.fromkeys(list(self.database.pending), reason)
-
-    def _awaits_database(self) -> bool:
-        return bool(self.database.pending)
-
-
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
-
-PostgresDatabase.sink_class = PostgresSink

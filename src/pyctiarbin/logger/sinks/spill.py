@@ -1,6 +1,6 @@
 """The spill file: a local SQLite FIFO of chunks that could not reach the database yet.
 
-A :class:`~pyctiarbin.logger.sinks.base.DatabaseSink` keeps what it could not write in memory up
+A :class:`~pyctiarbin.logger.sinks.buffered.DatabaseSink` keeps what it could not write in memory up
 to a bound, then moves the oldest chunks here; once the database is back it drains this file
 first, in order, and then its memory. The file survives a crash of the logger: the next logger
 that opens it drains it. Writes to the database are idempotent, so a chunk written but not yet

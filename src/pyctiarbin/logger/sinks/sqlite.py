@@ -29,8 +29,9 @@ from urllib.parse import unquote, urlsplit
 from ...protocol import AUX_KINDS
 from ..boundaries import ChannelTrack, status_from_label
 from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS, TestRecord
-from .base import Database
 from .chunk import Chunk
+from .database import Database
+from .queries import QueryBuilder
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "SqliteDatabase"]
 
@@ -179,6 +180,21 @@ def path_from_url(url: str) -> Path:
     if not path:
         raise ValueError(f"no file name in {url!r}")
     return Path(path)
+
+
+class SqliteQueries(QueryBuilder):
+    """The read queries in SQLite's words (``?`` marks, JSON1's ``json_array_length``)."""
+
+    mark = "?"
+
+    def table(self, name: str) -> str:
+        return name
+
+    def aux_count(self, kind: str) -> str:
+        return f"MAX(json_array_length(aux, '$.{kind}'))"
+
+
+_QUERIES = SqliteQueries()
 
 
 class SqliteDatabase(Database):
@@ -390,13 +406,8 @@ class SqliteDatabase(Database):
         Raises:
             sqlite3.Error: if the database cannot be read.
         """
-        db = self._require()
-        sql = f"SELECT {', '.join(TEST_COLUMNS)} FROM tests"
-        where, args = _filters(cyclers, channels)
-        return [
-            TestRecord(*row)
-            for row in db.execute(sql + where + " ORDER BY first_seen_s, cycler, channel", args)
-        ]
+        query, args = _QUERIES.tests(cyclers, channels)
+        return [TestRecord(*row) for row in self._require().execute(query, args)]
 
     def cycler_rows(self) -> list[dict[str, Any]]:
         """See :meth:`Database.cycler_rows`.
@@ -414,13 +425,8 @@ class SqliteDatabase(Database):
         Raises:
             sqlite3.Error: if the database cannot be read.
         """
-        where, args = _filters(cyclers, None)
-        return [
-            (str(c), int(n))
-            for c, n in self._require().execute(
-                "SELECT cycler, channel FROM channels" + where + " ORDER BY cycler, channel", args
-            )
-        ]
+        query, args = _QUERIES.channels(cyclers)
+        return [(str(c), int(n)) for c, n in self._require().execute(query, args)]
 
     def max_aux_count(
         self,
@@ -440,11 +446,7 @@ class SqliteDatabase(Database):
         """
         if kind not in AUX_KINDS:
             raise ValueError(f"unknown aux kind {kind!r}; kinds: {', '.join(AUX_KINDS)}")
-        query, args = _readings_query(test_id, cycler, channel, start_s, end_s, "?")
-        query = query.replace(
-            f"SELECT {', '.join(READING_COLUMNS)} FROM",
-            f"SELECT MAX(json_array_length(aux, '$.{kind}')) FROM",
-        ).replace(" ORDER BY unix_time_s", "")
+        query, args = _QUERIES.max_aux_count(kind, test_id, cycler, channel, start_s, end_s)
         row = self._require().execute(query, args).fetchone()
         return int(row[0]) if row is not None and row[0] is not None else 0
 
@@ -463,61 +465,7 @@ class SqliteDatabase(Database):
             sqlite3.Error: if the database cannot be read.
             ValueError: if neither a test nor a cycler and channel are given.
         """
-        sql, args = _readings_query(test_id, cycler, channel, start_s, end_s, "?")
-        cursor = self._require().execute(sql, args)
+        query, args = _QUERIES.readings(test_id, cycler, channel, start_s, end_s)
+        cursor = self._require().execute(query, args)
         for row in cursor:
             yield dict(zip(READING_COLUMNS, row, strict=True))
-
-
-def _filters(
-    cyclers: Sequence[str] | None, channels: Sequence[int] | None, mark: str = "?"
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    if cyclers:
-        clauses.append(f"cycler IN ({', '.join(mark for _ in cyclers)})")
-        args.extend(cyclers)
-    if channels:
-        clauses.append(f"channel IN ({', '.join(mark for _ in channels)})")
-        args.extend(channels)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
-
-
-def _readings_query(
-    test_id: int | None,
-    cycler: str | None,
-    channel: int | None,
-    start_s: float | None,
-    end_s: float | None,
-    mark: str,
-) -> tuple[str, list[Any]]:
-    """The SELECT for :meth:`Database.iter_readings` (shared by SQLite and PostgreSQL).
-
-    Raises:
-        ValueError: if neither a test nor a cycler and channel are given.
-    """
-    clauses: list[str] = []
-    args: list[Any] = []
-    if test_id is not None:
-        clauses.append(f"test_id = {mark}")
-        args.append(test_id)
-    if cycler is not None:
-        clauses.append(f"cycler = {mark}")
-        args.append(cycler)
-    if channel is not None:
-        clauses.append(f"channel = {mark}")
-        args.append(channel)
-    if test_id is None and (cycler is None or channel is None):
-        raise ValueError("iter_readings needs a test_id, or a cycler and a channel")
-    if start_s is not None:
-        clauses.append(f"unix_time_s >= {mark}")
-        args.append(start_s)
-    if end_s is not None:
-        clauses.append(f"unix_time_s < {mark}")
-        args.append(end_s)
-    sql = (
-        f"SELECT {', '.join(READING_COLUMNS)} FROM readings WHERE "
-        + " AND ".join(clauses)
-        + " ORDER BY unix_time_s"
-    )
-    return sql, args

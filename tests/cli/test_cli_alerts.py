@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lab_servers import WebhookServer
 from pyctiarbin.simulator import Simulator
-
-from .conftest import WebhookServer
 
 RULES = """
 [defaults]

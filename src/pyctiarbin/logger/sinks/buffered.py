@@ -1,5 +1,5 @@
-"""Database sinks: the :class:`Database` interface, the buffering :class:`DatabaseSink`, and the
-registry that picks a database by URL scheme.
+"""The buffering database sink: :class:`DatabaseSink`, and :func:`open_sink` that makes one for
+a database URL.
 
 A :class:`DatabaseSink` is a :class:`~pyctiarbin.logger.Listener`. It turns each batch into
 rows at once and returns; a writer task commits them in batched transactions on the database's
@@ -14,234 +14,29 @@ Writes are idempotent (see :class:`Chunk`), so a chunk may be written twice with
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import importlib
 import logging
 import os
 import time
-from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
+from ...shared import Backoff
 from ..boundaries import ChannelTrack
 from ..listener import Listener, StateSource
 from ..onchange import OnChangeFilter
-from ..readings import CyclerInfo, Gap, ReadingBatch, TestRecord, reading_row
+from ..readings import CyclerInfo, Gap, ReadingBatch, reading_row
 from .chunk import Chunk
+from .database import Database, open_database
 from .spill import SpillFile
 
-__all__ = [
-    "Database",
-    "DatabaseSink",
-    "SinkStats",
-    "open_database",
-    "open_sink",
-    "register_database",
-    "registered_schemes",
-]
+__all__ = ["DatabaseSink", "SinkStats", "open_sink"]
 
 log = logging.getLogger("pyctiarbin.logger.sink")
 
 T = TypeVar("T")
-
-
-class Database(ABC):
-    """One database the logger writes to and the exporter reads from.
-
-    Every method is blocking and is called from one thread at a time (the sink's database
-    thread). :meth:`write` commits a :class:`Chunk` in one transaction or raises and leaves the
-    database unchanged.
-    """
-
-    #: The URL schemes this class serves (``sqlite``, ``postgresql``).
-    schemes: tuple[str, ...] = ()
-
-    @classmethod
-    @abstractmethod
-    def from_url(cls, url: str) -> Database:
-        """The database the URL names (nothing is opened yet).
-
-        Raises:
-            ValueError: if the URL is malformed for this scheme.
-        """
-
-    @property
-    @abstractmethod
-    def display_url(self) -> str:
-        """The URL without any password, fit for logs and the live view."""
-
-    @property
-    @abstractmethod
-    def default_spill_path(self) -> Path:
-        """Where the sink spills when no spill path is given."""
-
-    @property
-    @abstractmethod
-    def connected(self) -> bool:
-        """True while a connection is open."""
-
-    @abstractmethod
-    def connect(self) -> None:
-        """Open a connection and create the schema if needed (idempotent).
-
-        Raises:
-            Exception: the driver's error when the database cannot be reached.
-        """
-
-    def connect_existing(self) -> None:
-        """Open an existing logger database to read it, creating nothing (the exporter's
-        way in). The default connects as :meth:`connect` does; databases whose connect
-        would create a file or tables override it.
-
-        Raises:
-            FileNotFoundError: if the database does not exist.
-            LookupError: if it exists but holds no logger tables.
-            Exception: the driver's error when the database cannot be reached.
-        """
-        self.connect()
-
-    @abstractmethod
-    def write(self, chunk: Chunk) -> None:
-        """Commit ``chunk`` in one transaction.
-
-        Raises:
-            Exception: the driver's error; the transaction is rolled back.
-        """
-
-    @abstractmethod
-    def disconnect(self) -> None:
-        """Drop the connection (after an error, or at the end); never raises."""
-
-    @abstractmethod
-    def last_state(self, cycler: str) -> tuple[dict[int, ChannelTrack], float | None]:
-        """The last stored state of each channel of ``cycler`` and its last poll time."""
-
-    # -- reading back (export) -----------------------------------------------------------------
-
-    @abstractmethod
-    def list_tests(
-        self, cyclers: Sequence[str] | None = None, channels: Sequence[int] | None = None
-    ) -> list[TestRecord]:
-        """The tests stored, oldest first, optionally for some cyclers / channels only."""
-
-    @abstractmethod
-    def cycler_rows(self) -> list[dict[str, Any]]:
-        """The ``cyclers`` table as dicts."""
-
-    @abstractmethod
-    def channel_list(self, cyclers: Sequence[str] | None = None) -> list[tuple[str, int]]:
-        """Every (cycler, channel) that has readings."""
-
-    @abstractmethod
-    def max_aux_count(
-        self,
-        kind: str,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> int:
-        """The largest number of aux values of ``kind`` (``"temperature"``) in one reading of
-        the selection of :meth:`iter_readings`."""
-
-    @abstractmethod
-    def iter_readings(
-        self,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Readings as dicts (:data:`READING_COLUMNS` keys), in time order, for one test or for
-        one channel within ``[start_s, end_s)``."""
-
-
-# -- registry ---------------------------------------------------------------------------------
-
-_REGISTRY: dict[str, type[Database] | str] = {
-    "sqlite": "pyctiarbin.logger.sinks.sqlite:SqliteDatabase",
-    "postgresql": "pyctiarbin.logger.sinks.postgres:PostgresDatabase",
-    "postgres": "pyctiarbin.logger.sinks.postgres:PostgresDatabase",
-}
-
-
-def register_database(scheme: str, database: type[Database] | str) -> None:
-    """Make ``open_sink``/``open_database`` serve URLs ``scheme://...`` with ``database`` (a
-    :class:`Database` subclass, or ``"module:Class"`` imported on first use)."""
-    _REGISTRY[scheme.lower()] = database
-
-
-def registered_schemes() -> list[str]:
-    """The URL schemes known to :func:`open_sink`."""
-    return sorted(_REGISTRY)
-
-
-def _database_class(url: str) -> type[Database]:
-    scheme = urlsplit(url).scheme.lower()
-    entry = _REGISTRY.get(scheme)
-    if entry is None:
-        raise ValueError(
-            f"unknown database URL scheme {scheme or '(none)'!r} in {_redact(url)}; "
-            f"known: {', '.join(registered_schemes())}"
-        )
-    if isinstance(entry, str):
-        module_name, _, class_name = entry.partition(":")
-        entry = getattr(importlib.import_module(module_name), class_name)
-        if not (isinstance(entry, type) and issubclass(entry, Database)):
-            raise TypeError(f"{module_name}:{class_name} is not a Database")
-        _REGISTRY[scheme] = entry
-    return entry
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
-
-
-def open_database(url: str) -> Database:
-    """The :class:`Database` for ``url`` (``sqlite:///path.db``, ``postgresql://...``); not
-    connected yet.
-
-    Raises:
-        ValueError: for an unknown scheme or a malformed URL.
-        ImportError: if the driver of the scheme is not installed (PostgreSQL needs the
-            ``postgres`` extra).
-    """
-    return _database_class(url).from_url(url)
-
-
-def open_sink(url: str, **options: Any) -> DatabaseSink:
-    """A database sink (a listener) for ``url``; ``options`` go to :class:`DatabaseSink`
-    (``max_buffer_rows``, ``spill_path``, ``spill_after_s``, ...).
-
-    Raises:
-        ValueError: for an unknown scheme or a malformed URL.
-        ImportError: if the driver of the scheme is not installed.
-    """
-    database = open_database(url)
-    sink_class: type[DatabaseSink] = getattr(database, "sink_class", DatabaseSink)
-    return sink_class(database, **options)
-
-
-def spill_path_for(url: str, directory: Path | None = None) -> Path:
-    """A spill file name derived from a database URL (password left out)."""
-    digest = hashlib.sha1(_redact(url).encode()).hexdigest()[:12]
-    return (directory or Path.cwd()) / f"pycti-spill-{digest}.sqlite"
-
-
-# -- the sink -----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -650,7 +445,8 @@ class DatabaseSink(Listener, StateSource):
         wake = self._wake
         if wake is None:
             raise RuntimeError("the sink was not started")
-        backoff = self.retry_backoff_s
+        backoff = Backoff(self.retry_backoff_s, self.max_retry_backoff_s)
+        failures = 0  # in a row, for the backoff
         flush_deadline: float | None = None
         while True:
             if self._stopping and flush_deadline is None:
@@ -660,10 +456,10 @@ class DatabaseSink(Listener, StateSource):
                     return
                 if self._awaits_database() and not self.database.connected:
                     if not await self._connect():
+                        failures += 1
                         stop = self._stop_requested
                         if stop is not None and not stop.done():
-                            await asyncio.wait({stop}, timeout=backoff)
-                        backoff = min(self.max_retry_backoff_s, backoff * 2)
+                            await asyncio.wait({stop}, timeout=backoff.delay(failures))
                     continue
                 wake.clear()
                 await wake.wait()
@@ -683,7 +479,7 @@ class DatabaseSink(Listener, StateSource):
                     await self._drain_spill_once()
                 else:
                     await self._write_pending_once()
-                backoff = self.retry_backoff_s
+                failures = 0
                 continue
             except Exception as exc:
                 self._note_failure(exc, "cannot write to")
@@ -693,11 +489,11 @@ class DatabaseSink(Listener, StateSource):
                 await self._spill_everything()
                 return
             self._maybe_spill()
+            failures += 1
             # A new batch does not cut the backoff short (the database is down); a stop does.
             stop = self._stop_requested
             if stop is not None and not stop.done():
-                await asyncio.wait({stop}, timeout=backoff)
-            backoff = min(self.max_retry_backoff_s, backoff * 2)
+                await asyncio.wait({stop}, timeout=backoff.delay(failures))
 
     async def _spill_everything(self) -> None:
         if self._spiller is not None:
@@ -720,3 +516,16 @@ class DatabaseSink(Listener, StateSource):
                 rows,
                 self.spill.path,
             )
+
+
+def open_sink(url: str, **options: Any) -> DatabaseSink:
+    """A database sink (a listener) for ``url``; ``options`` go to :class:`DatabaseSink`
+    (``max_buffer_rows``, ``spill_path``, ``spill_after_s``, ...).
+
+    Raises:
+        ValueError: for an unknown scheme or a malformed URL.
+        ImportError: if the driver of the scheme is not installed.
+    """
+    database = open_database(url)
+    sink_class = database.sink_class or DatabaseSink
+    return sink_class(database, **options)

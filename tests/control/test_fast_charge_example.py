@@ -11,11 +11,10 @@ from types import ModuleType
 
 import pytest
 
+from lab_servers import PASSWORD, USER
 from pyctiarbin.client import AsyncCyclerClient
 from pyctiarbin.control import ControlRecord, Outcome
 from pyctiarbin.simulator import Simulator
-
-from .conftest import PASSWORD, USER
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fast_charge.py"
 

@@ -1,5 +1,5 @@
-"""Fixtures of the lab-tool tests: simulators, and local HTTP and SMTP servers that record
-what the alert notifiers send them."""
+"""Fixtures shared by the alert, control, plan and CLI tests (a plugin of tests/conftest.py): a
+simulator, and local HTTP and SMTP servers that record what the alert notifiers send them."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lab_servers import PASSWORD, USER, SmtpServer, WebhookServer, wait_until
 from pyctiarbin.alerts import (
     AlertEngine,
     AlertEvent,
@@ -31,8 +32,6 @@ from pyctiarbin.client import AsyncCyclerClient
 from pyctiarbin.logger import CyclerSpec, Logger, open_sink
 from pyctiarbin.protocol import StatusCode
 from pyctiarbin.simulator import Simulator
-
-from .conftest import PASSWORD, USER, SmtpServer, WebhookServer, wait_until
 
 
 async def eventually(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
@@ -202,7 +201,7 @@ def test_unreachable_cycler_fires_and_resolves(caplog: pytest.LogCaptureFixture)
 def test_webhook_retries_then_delivers(webhook: WebhookServer) -> None:
     webhook.fail_first = 2
     hook = WebhookNotifier("lab", webhook.url, retries=3, backoff_s=0.01)
-    from .test_alert_rules import hot_rule, reading
+    from .test_rules import hot_rule, reading
 
     with AlertEngine([hot_rule(for_s=0)], [hook], default_notify=("lab",)) as engine:
         engine.on_readings("A", [reading(temps=(50.0,))], 0.0)
@@ -216,7 +215,7 @@ def test_webhook_failure_never_reaches_the_engine(
     webhook.status = 404
     hook = WebhookNotifier("lab", webhook.url, retries=3, backoff_s=0.01)
     dead = WebhookNotifier("dead", "http://127.0.0.1:9/nothing", retries=1, backoff_s=0.01)
-    from .test_alert_rules import hot_rule, reading
+    from .test_rules import hot_rule, reading
 
     with AlertEngine([hot_rule(for_s=0)], [hook, dead], default_notify=("lab", "dead")) as engine:
         engine.on_readings("A", [reading(temps=(50.0,))], 0.0)
@@ -242,7 +241,7 @@ def test_email_notifier_sends_through_smtp(smtp_server: SmtpServer) -> None:
         timeout_s=5.0,
     )
     assert smtp_server.password not in repr(mail)
-    from .test_alert_rules import hot_rule, reading
+    from .test_rules import hot_rule, reading
 
     with AlertEngine([hot_rule(for_s=0)], [mail], default_notify=("mail",)) as engine:
         engine.on_readings("A", [reading(3, temps=(50.0,))], 0.0)
@@ -269,7 +268,7 @@ def test_email_login_refused_is_reported_without_password(
         retries=2,
         backoff_s=0.01,
     )
-    from .test_alert_rules import hot_rule, reading
+    from .test_rules import hot_rule, reading
 
     with AlertEngine([hot_rule(for_s=0)], [mail], default_notify=("mail",)) as engine:
         engine.on_readings("A", [reading(temps=(50.0,))], 0.0)

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from lab_servers import PASSWORD
 from pyctiarbin.config import CyclerAddress, load_lab_config
 from pyctiarbin.credentials import Credentials
 from pyctiarbin.plan import EntryOutcome, PlanError, load_plan, run_plan
 from pyctiarbin.simulator import Simulator
-
-from .conftest import PASSWORD
 
 NOW = datetime(2024, 5, 1, 13, 45, 10)
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-from ..client.status import MEASUREMENT_FIELDS
+from .client.status import MEASUREMENT_FIELDS
 
 if TYPE_CHECKING:
-    from ..client import ChannelStatus
+    from .client import ChannelStatus
 
 __all__ = [
     "CHANNEL_KEYS",

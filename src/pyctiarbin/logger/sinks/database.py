@@ -1,0 +1,211 @@
+"""The :class:`Database` interface of the logger's storage, and the registry that picks a
+database class by URL scheme (``sqlite``, ``postgresql``; add one with :func:`register_database`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from ..boundaries import ChannelTrack
+from ..readings import TestRecord
+from .chunk import Chunk
+
+if TYPE_CHECKING:
+    from .buffered import DatabaseSink
+
+__all__ = [
+    "Database",
+    "open_database",
+    "redact_url",
+    "register_database",
+    "registered_schemes",
+    "spill_path_for",
+]
+
+
+class Database(ABC):
+    """One database the logger writes to and the exporter reads from.
+
+    Every method is blocking and is called from one thread at a time (the sink's database
+    thread). :meth:`write` commits a :class:`Chunk` in one transaction or raises and leaves the
+    database unchanged.
+    """
+
+    #: The URL schemes this class serves (``sqlite``, ``postgresql``).
+    schemes: tuple[str, ...] = ()
+    #: The sink :func:`~.buffered.open_sink` makes for this database; None: a plain
+    #: :class:`~.buffered.DatabaseSink`.
+    sink_class: ClassVar[type[DatabaseSink] | None] = None
+
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: str) -> Database:
+        """The database the URL names (nothing is opened yet).
+
+        Raises:
+            ValueError: if the URL is malformed for this scheme.
+        """
+
+    @property
+    @abstractmethod
+    def display_url(self) -> str:
+        """The URL without any password, fit for logs and the live view."""
+
+    @property
+    @abstractmethod
+    def default_spill_path(self) -> Path:
+        """Where the sink spills when no spill path is given."""
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool:
+        """True while a connection is open."""
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open a connection and create the schema if needed (idempotent).
+
+        Raises:
+            Exception: the driver's error when the database cannot be reached.
+        """
+
+    def connect_existing(self) -> None:
+        """Open an existing logger database to read it, creating nothing (the exporter's
+        way in). The default connects as :meth:`connect` does; databases whose connect
+        would create a file or tables override it.
+
+        Raises:
+            FileNotFoundError: if the database does not exist.
+            LookupError: if it exists but holds no logger tables.
+            Exception: the driver's error when the database cannot be reached.
+        """
+        self.connect()
+
+    @abstractmethod
+    def write(self, chunk: Chunk) -> None:
+        """Commit ``chunk`` in one transaction.
+
+        Raises:
+            Exception: the driver's error; the transaction is rolled back.
+        """
+
+    @abstractmethod
+    def disconnect(self) -> None:
+        """Drop the connection (after an error, or at the end); never raises."""
+
+    @abstractmethod
+    def last_state(self, cycler: str) -> tuple[dict[int, ChannelTrack], float | None]:
+        """The last stored state of each channel of ``cycler`` and its last poll time."""
+
+    # -- reading back (export) -----------------------------------------------------------------
+
+    @abstractmethod
+    def list_tests(
+        self, cyclers: Sequence[str] | None = None, channels: Sequence[int] | None = None
+    ) -> list[TestRecord]:
+        """The tests stored, oldest first, optionally for some cyclers / channels only."""
+
+    @abstractmethod
+    def cycler_rows(self) -> list[dict[str, Any]]:
+        """The ``cyclers`` table as dicts."""
+
+    @abstractmethod
+    def channel_list(self, cyclers: Sequence[str] | None = None) -> list[tuple[str, int]]:
+        """Every (cycler, channel) that has readings."""
+
+    @abstractmethod
+    def max_aux_count(
+        self,
+        kind: str,
+        *,
+        test_id: int | None = None,
+        cycler: str | None = None,
+        channel: int | None = None,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> int:
+        """The largest number of aux values of ``kind`` (``"temperature"``) in one reading of
+        the selection of :meth:`iter_readings`."""
+
+    @abstractmethod
+    def iter_readings(
+        self,
+        *,
+        test_id: int | None = None,
+        cycler: str | None = None,
+        channel: int | None = None,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Readings as dicts (:data:`READING_COLUMNS` keys), in time order, for one test or for
+        one channel within ``[start_s, end_s)``."""
+
+
+# -- registry ---------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, type[Database] | str] = {
+    "sqlite": "pyctiarbin.logger.sinks.sqlite:SqliteDatabase",
+    "postgresql": "pyctiarbin.logger.sinks.postgres:PostgresDatabase",
+    "postgres": "pyctiarbin.logger.sinks.postgres:PostgresDatabase",
+}
+
+
+def register_database(scheme: str, database: type[Database] | str) -> None:
+    """Make ``open_sink``/``open_database`` serve URLs ``scheme://...`` with ``database`` (a
+    :class:`Database` subclass, or ``"module:Class"`` imported on first use)."""
+    _REGISTRY[scheme.lower()] = database
+
+
+def registered_schemes() -> list[str]:
+    """The URL schemes known to :func:`open_sink`."""
+    return sorted(_REGISTRY)
+
+
+def _database_class(url: str) -> type[Database]:
+    scheme = urlsplit(url).scheme.lower()
+    entry = _REGISTRY.get(scheme)
+    if entry is None:
+        raise ValueError(
+            f"unknown database URL scheme {scheme or '(none)'!r} in {redact_url(url)}; "
+            f"known: {', '.join(registered_schemes())}"
+        )
+    if isinstance(entry, str):
+        module_name, _, class_name = entry.partition(":")
+        entry = getattr(importlib.import_module(module_name), class_name)
+        if not (isinstance(entry, type) and issubclass(entry, Database)):
+            raise TypeError(f"{module_name}:{class_name} is not a Database")
+        _REGISTRY[scheme] = entry
+    return entry
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***`` (for logs, errors and names)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def open_database(url: str) -> Database:
+    """The :class:`Database` for ``url`` (``sqlite:///path.db``, ``postgresql://...``); not
+    connected yet.
+
+    Raises:
+        ValueError: for an unknown scheme or a malformed URL.
+        ImportError: if the driver of the scheme is not installed (PostgreSQL needs the
+            ``postgres`` extra).
+    """
+    return _database_class(url).from_url(url)
+
+
+def spill_path_for(url: str, directory: Path | None = None) -> Path:
+    """A spill file name derived from a database URL (password left out)."""
+    digest = hashlib.sha1(redact_url(url).encode()).hexdigest()[:12]
+    return (directory or Path.cwd()) / f"pycti-spill-{digest}.sqlite"
