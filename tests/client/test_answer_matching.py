@@ -1,4 +1,4 @@
-"""An answer is never taken for another request: the scenarios of issue 10, on both clients.
+"""An answer is never taken for another request: the misbehaving-peer scenarios, on both clients.
 
 Each test scripts a server (protocol layer, real TCP on 127.0.0.1) that misbehaves in one
 precise way and checks what the clients return, what the server received, and how many
@@ -108,7 +108,7 @@ class Reads:
         return answer
 
 
-# -- item 1: one matching rule -----------------------------------------------------------
+# -- one matching rule ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -288,7 +288,7 @@ def test_download_never_splices_another_transfers_chunks(kind: str) -> None:
         run(kind, server, body, retries=5)
 
 
-# -- item 2: all-channels control commands ---------------------------------------------
+# -- all-channels control commands --------------------------------------------------------
 
 
 def all_channels_handler(answers: list[Callable[[Any], bytes]]) -> Any:
@@ -381,7 +381,7 @@ def test_an_unexpected_count_of_all_channels_feedbacks_makes_the_outcome_unknown
         assert sum(isinstance(r, StopRequest) for _, r in server.requests) == 1
 
 
-# -- item 3: UNKNOWN_CODE_FEEDBACK -------------------------------------------------------
+# -- UNKNOWN_CODE_FEEDBACK ------------------------------------------------------------------
 
 
 def test_an_unsupported_command_raises_and_the_connection_stays_usable(kind: str) -> None:
@@ -413,7 +413,7 @@ def test_an_unsupported_command_raises_and_the_connection_stays_usable(kind: str
         assert sum(isinstance(r, SendMessageRequest) for _, r in server.requests) == 1
 
 
-# -- item 4: a peer that zeroes the checksum ---------------------------------------------
+# -- a peer that zeroes the checksum --------------------------------------------------------
 
 
 def zero_checksum_shape(frame: bytes) -> bytes:

@@ -45,7 +45,7 @@ def shared_broker() -> tuple[str, int]:
 
 
 def unique_prefix() -> str:
-    """A topic prefix no other test (or engineer) publishes under."""
+    """A topic prefix no other test publishes under."""
     return f"pycti-test/{uuid.uuid4().hex[:12]}"
 
 
