@@ -23,29 +23,11 @@ from pyctiarbin.protocol import (
 from pyctiarbin.simulator import Simulator
 from pyctiarbin.simulator.cell import CELL_PRESETS
 from pyctiarbin.simulator.rawclient import RawClient
+from schedule_reference import REFERENCE, REFERENCE_LABELS
 
 from .support import PASSWORD, USER, RunPycti, address, clean_environment, lines
 
-REFERENCE = (
-    Path(__file__).resolve().parents[2] / "examples" / "schedules" / "20170630-3_6C_9per_5C.sdu"
-)
-FILE_ORDER = [
-    "pulse charge",
-    "pulse discharge",
-    "Initial Rest",
-    "first IR",
-    "Initial Discharge",
-    "Initial Charge",
-    "Second Discharge",
-    "CC1",
-    "CC2",
-    "rest",
-    "IR High",
-    "Finishing Step",
-    "Discharge",
-    "TestforlowQ",
-    "Loop",
-]
+FILE_ORDER = REFERENCE_LABELS
 CYCLE = FILE_ORDER[7:]
 LFP = CELL_PRESETS["lfp"]
 _STEP_AND_CYCLE = re.compile(r"\[(\d+)\] (\d+): (.*), (.*?)( CV)?$")

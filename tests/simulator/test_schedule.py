@@ -22,28 +22,10 @@ from pyctiarbin.simulator.schedule import (
     parse_schedule,
     read_schedule,
 )
+from schedule_reference import REFERENCE, REFERENCE_LABELS
 
 from .mits import limit, mits_text, step
 
-DATA = Path(__file__).resolve().parents[2] / "examples" / "schedules"
-REFERENCE = DATA / "20170630-3_6C_9per_5C.sdu"
-REFERENCE_LABELS = [
-    "pulse charge",
-    "pulse discharge",
-    "Initial Rest",
-    "first IR",
-    "Initial Discharge",
-    "Initial Charge",
-    "Second Discharge",
-    "CC1",
-    "CC2",
-    "rest",
-    "IR High",
-    "Finishing Step",
-    "Discharge",
-    "TestforlowQ",
-    "Loop",
-]
 TIME_10 = limit(("PV_CHAN_Step_Time", ">=", "10"))
 
 

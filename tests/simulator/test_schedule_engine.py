@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from pyctiarbin.simulator.engine import (
     StepRecord,
 )
 from pyctiarbin.simulator.schedule import parse_schedule, read_schedule
+from schedule_reference import REFERENCE
 
 from .mits import limit, mits_text, step
 
@@ -420,8 +420,7 @@ def test_a_user_defined_safety_scope() -> None:
 def test_one_long_advance_catches_up_within_its_budget() -> None:
     """A channel nobody read for long (a server at high speed): one advance call does a bounded
     amount of work; log limits stop cutting sub-steps once the budget is spent."""
-    reference = Path(__file__).resolve().parents[2] / "examples" / "schedules"
-    schedule = read_schedule(reference / "20170630-3_6C_9per_5C.sdu")
+    schedule = read_schedule(REFERENCE)
     points: list[DataPoint] = []
     settings = RunSettings(max_substeps_per_advance=200)
     run = ScheduleRun(schedule, Cell(LFP), settings, on_point=points.append)

@@ -5,7 +5,6 @@ engine without an exception; the server answers whatever it is given."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
@@ -26,11 +25,11 @@ from pyctiarbin.simulator.schedule import (
     ScheduleParseError,
     parse_schedule,
 )
+from schedule_reference import REFERENCE
 
 from .mits import limit, mits_text, step
 
-DATA = Path(__file__).resolve().parents[2] / "examples" / "schedules"
-SOURCES = [DATA / "20170630-3_6C_9per_5C.sdu", *sorted(SHIPPED_SCHEDULES_DIR.glob("*.sdx"))]
+SOURCES = [REFERENCE, *sorted(SHIPPED_SCHEDULES_DIR.glob("*.sdx"))]
 TOKENS = [
     "",
     "x",
