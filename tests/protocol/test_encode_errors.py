@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 import pytest
@@ -228,3 +229,23 @@ def test_an_encode_error_about_the_password_quotes_none_of_it() -> None:
     # The user name's error names the field and where the bad character is.
     with pytest.raises(EncodeError, match=r"LoginRequest\.username has a character at position 2"):
         encode(LoginRequest(username="us\u20acr", password="p"))
+
+
+def test_a_transfer_time_stamp_is_echoed_whatever_its_bits_but_a_request_must_be_finite() -> None:
+    from pyctiarbin.protocol import DownloadFileFeedback, DownloadFileRequest, UploadFileFeedback
+
+    nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_DEAD_BEEF))[0]
+    for feedback, offset in (
+        (DownloadFileFeedback(result=2, download_time=nan), 24),
+        (UploadFileFeedback(result=2, upload_time=nan), 20),
+        (UploadFileFeedback(result=2, upload_time=float("-inf")), 20),
+    ):
+        frame = encode(feedback)
+        stamp = (
+            feedback.download_time
+            if isinstance(feedback, DownloadFileFeedback)
+            else (feedback.upload_time)
+        )
+        assert frame[offset : offset + 8] == struct.pack("<d", stamp)
+    with pytest.raises(EncodeError, match=r"DownloadFileRequest\.download_time=nan"):
+        encode(DownloadFileRequest(path="Work/a.txt", download_time=nan))

@@ -49,6 +49,7 @@ __all__ = [
     "I16",
     "I32",
     "I64",
+    "STAMP",
     "U8",
     "U16",
     "U32",
@@ -140,15 +141,18 @@ class _Flag(WireType):
 
 
 class _Float(WireType):
-    __slots__ = ("limit",)
+    __slots__ = ("finite", "limit")
 
-    def __init__(self, fmt: str, limit: float) -> None:
+    def __init__(self, fmt: str, limit: float, *, finite: bool = True) -> None:
         super().__init__(fmt)
         self.limit = limit
+        self.finite = finite
 
     def encode(self, owner: str, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise EncodeError(f"{owner}.{name} must be a number, not {type(value).__name__}")
+        if not self.finite:
+            return float(value)
         if not math.isfinite(value):
             raise EncodeError(f"{owner}.{name}={value} is not a finite number")
         if abs(value) > self.limit:
@@ -292,6 +296,9 @@ U64: Final = _Int("Q", 0, 0xFFFFFFFFFFFFFFFF)
 I64: Final = _Int("q", -0x8000000000000000, 0x7FFFFFFFFFFFFFFF)
 F32: Final = _Float("f", _F32_MAX)
 F64: Final = _Float("d", 1.7976931348623157e308)
+#: An f64 that identifies a transfer (the DOWNLOAD/UPLOAD time stamp) rather than measures
+#: anything: a feedback echoes the request's 8 bytes, whatever they are, NaN and infinities too.
+STAMP: Final = _Float("d", math.inf, finite=False)
 FLAG: Final = _Flag()
 
 

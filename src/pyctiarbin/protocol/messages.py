@@ -71,6 +71,7 @@ from .fields import (
     I16,
     I32,
     I64,
+    STAMP,
     U8,
     U16,
     U32,
@@ -2616,7 +2617,7 @@ class DownloadFileFeedback(_ResultMixin, Message):
     SUCCESS_CODES: ClassVar[frozenset[int]] = frozenset({FileTransferResult.SUCCESS})
 
     result: int = wire(U32, default=FileTransferResult.SUCCESS)
-    download_time: float = wire(F64, default=0.0)
+    download_time: float = wire(STAMP, default=0.0)
     package_count: int = wire(U32, default=1)
     package_index: int = wire(U32, default=0)
     md5: bytes = wire(Bytes(16), default=b"\x00" * 16)
@@ -2652,7 +2653,7 @@ class UploadFileFeedback(_ResultMixin, Message):
     RESULTS: ClassVar[type[ResultCode]] = FileTransferResult
     SUCCESS_CODES: ClassVar[frozenset[int]] = frozenset({FileTransferResult.SUCCESS})
 
-    upload_time: float = wire(F64, default=0.0)  # 20
+    upload_time: float = wire(STAMP, default=0.0)  # 20
     package_count: int = wire(U32, default=1)  # 28
     package_index: int = wire(U32, default=0)  # 32
     result: int = wire(U32, default=FileTransferResult.SUCCESS)  # 36

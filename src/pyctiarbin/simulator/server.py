@@ -49,7 +49,6 @@ import os
 import re
 import shutil
 import socket
-import struct
 import tempfile
 import threading
 from collections import deque
@@ -207,7 +206,6 @@ from ..protocol import (
     decode,
     encode,
 )
-from ..protocol.framing import CHECKSUM, checksum
 from ..protocol.messages import MAX_MV_ENTRIES, VlsChannelRecord
 from ..protocol.variants import channel_json, mv_list, resume_data_from_mv_list
 from .budget import MemoryBudget
@@ -235,9 +233,6 @@ _ERROR = "handler error"
 
 #: Bytes a connection that must log in may hold, before its LOGIN, without a whole frame.
 PRE_LOGIN_MAX_BYTES = 64 * 1024
-
-# A time stamp no request carries: encoded in place of a non-finite one, then overwritten.
-_PLACEHOLDER_TIME = -1.2345678901234567e-300
 
 
 @dataclass(eq=False)
@@ -1741,36 +1736,21 @@ def _one_byte_texts(texts: Sequence[str]) -> tuple[str, ...]:
     return tuple(text.encode("latin-1", "replace").decode("latin-1") for text in texts)
 
 
-def _with_time(make: Callable[[float], Message], stamp: float) -> Reply:
-    """The feedback ``make(stamp)``, echoing the request's time stamp bit for bit even when it
-    is a NaN or an infinity, which the encoder refuses (the field is found by its value)."""
-    if math.isfinite(stamp):
-        return make(stamp)
-    frame = bytearray(encode(make(_PLACEHOLDER_TIME)))
-    offset = frame.find(struct.pack("<d", _PLACEHOLDER_TIME))
-    struct.pack_into("<d", frame, offset, stamp)
-    CHECKSUM.pack_into(frame, len(frame) - CHECKSUM.size, checksum(frame, 0, len(frame) - 2))
-    return bytes(frame)
-
-
 def _download_failed(request: Any) -> Reply:
-    return _with_time(
-        lambda stamp: DownloadFileFeedback(
-            result=FileTransferResult.FAILED, package_count=0, download_time=stamp
-        ),
-        getattr(request, "download_time", 0.0),
+    # The time stamp identifies the transfer: it is echoed as sent, even a NaN (STAMP field).
+    return DownloadFileFeedback(
+        result=FileTransferResult.FAILED,
+        package_count=0,
+        download_time=getattr(request, "download_time", 0.0),
     )
 
 
 def _upload_failed(request: Any) -> Reply:
-    return _with_time(
-        lambda stamp: UploadFileFeedback(
-            result=FileTransferResult.FAILED,
-            upload_time=stamp,
-            package_count=getattr(request, "package_count", 0),
-            package_index=getattr(request, "package_index", 0),
-        ),
-        getattr(request, "upload_time", 0.0),
+    return UploadFileFeedback(
+        result=FileTransferResult.FAILED,
+        upload_time=getattr(request, "upload_time", 0.0),
+        package_count=getattr(request, "package_count", 0),
+        package_index=getattr(request, "package_index", 0),
     )
 
 
