@@ -186,7 +186,8 @@ def create_app() -> typer.Typer:
         name="pycti",
         help=(
             "Arbin cyclers over CTI from a terminal: channel status, test control, files, "
-            "and a simulator. Exit codes: 0 ok, 1 refused by the cycler, 2 usage or "
+            "logging, alerts, plans, the dashboard, schedule dry runs and a simulator. "
+            "Exit codes: 0 ok, 1 refused by the cycler, 2 usage or "
             "configuration error, 3 connection/timeout, 4 login refused, 130 interrupted."
         ),
         add_completion=False,
