@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .app import (
+from .common import (
     AllOption,
     ChannelsOption,
     CliError,
