@@ -107,9 +107,9 @@ def imports_of(path: Path, source: str | None = None) -> set[str]:
                 found.add(submodule if is_module(submodule) else imported)
         elif isinstance(node, ast.Call) and _called_name(node) in _IMPORTING_CALLS:
             first = node.args[0] if node.args else None
-            if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                if first.value.split(".")[0] == "pyctiarbin":
-                    found.add(first.value)
+            literal = first.value if isinstance(first, ast.Constant) else None
+            if isinstance(literal, str) and literal.split(".")[0] == "pyctiarbin":
+                found.add(literal)
     return found
 
 

@@ -35,11 +35,12 @@ turns ``NAME``, ``HOST:PORT`` or ``NAME=HOST:PORT`` into a :class:`CyclerAddress
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -59,10 +60,13 @@ __all__ = [
     "CyclerAddress",
     "LabConfig",
     "MqttConfig",
+    "check_table",
     "default_file_port",
     "host_ports",
     "load_lab_config",
     "parse_host_port",
+    "read_toml",
+    "reading_file",
     "resolve_cycler",
     "resolve_lab_credentials",
 ]
@@ -111,6 +115,64 @@ class ConfigError(ValueError):
 
     The message names the file and the key (never a password).
     """
+
+
+# ------------------------------------------------------------------------------------------
+# Reading the lab's TOML files (lab config, alert rules, plans): the same errors for each
+
+
+@contextlib.contextmanager
+def reading_file(path: Path, what: str, error: type[ValueError] = ConfigError) -> Iterator[None]:
+    """Read the ``what`` file at ``path`` (``"config"``, ``"rules"``, ...) inside this block.
+
+    Raises:
+        ValueError: ``error``, naming the file, if it does not exist, cannot be read, or is not
+            valid TOML.
+    """
+    try:
+        yield
+    except FileNotFoundError:
+        raise error(f"{what} file {path} does not exist") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path} is not valid TOML: {exc}") from exc
+
+
+def read_toml(path: Path, what: str, error: type[ValueError] = ConfigError) -> dict[str, Any]:
+    """The TOML document of the ``what`` file at ``path``.
+
+    Raises:
+        ValueError: ``error`` as :func:`reading_file` says.
+    """
+    with reading_file(path, what, error), path.open("rb") as handle:
+        document: dict[str, Any] = tomllib.load(handle)
+    return document
+
+
+def check_table(
+    table: Any,
+    where: str,
+    keys: frozenset[str],
+    *,
+    shape: str = "a table",
+    error: type[ValueError] = ConfigError,
+) -> dict[str, Any]:
+    """``table`` if it is a table holding only ``keys``.
+
+    Raises:
+        ValueError: ``error``, starting with ``where``, if ``table`` is not a table (``where
+            must be <shape>``) or has a key outside ``keys`` (naming both).
+    """
+    if not isinstance(table, dict):
+        raise error(f"{where} must be {shape}")
+    unknown = set(table) - keys
+    if unknown:
+        raise error(
+            f"{where} has unknown key(s) {', '.join(sorted(unknown))}; "
+            f"expected {', '.join(sorted(keys))}"
+        )
+    return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,14 +304,7 @@ def _check_private(path: Path) -> None:
 
 def _parse_credentials(table: Any, path: Path) -> CredentialsConfig:
     where = f"{path}: [credentials]"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table")
-    unknown = set(table) - _CREDENTIAL_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{where} has unknown key(s) {', '.join(sorted(unknown))}; "
-            f"expected {', '.join(sorted(_CREDENTIAL_KEYS))}"
-        )
+    table = check_table(table, where, _CREDENTIAL_KEYS)
     env_file = None
     if "env_file" in table:
         env_file = Path(_check_text(table["env_file"], f"{where} env_file")).expanduser()
@@ -271,14 +326,7 @@ def _parse_cycler(name: str, table: Any, path: Path) -> CyclerAddress:
     where = f"{path}: [cyclers.{name}]"
     if not _NAME.match(name):
         raise ConfigError(f"{where}: a cycler name holds letters, digits, '_', '-' and '.' only")
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table with host, port and file_port")
-    unknown = set(table) - _CYCLER_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{where} has unknown key(s) {', '.join(sorted(unknown))}; "
-            f"expected {', '.join(sorted(_CYCLER_KEYS))}"
-        )
+    table = check_table(table, where, _CYCLER_KEYS, shape="a table with host, port and file_port")
     if "host" not in table:
         raise ConfigError(f"{where} lacks the host key")
     host = _check_text(table["host"], f"{where} host")
@@ -293,14 +341,7 @@ def _parse_cycler(name: str, table: Any, path: Path) -> CyclerAddress:
 
 def _parse_mqtt(table: Any, path: Path) -> MqttConfig:
     where = f"{path}: [mqtt]"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table")
-    unknown = set(table) - _MQTT_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{where} has unknown key(s) {', '.join(sorted(unknown))}; "
-            f"expected {', '.join(sorted(_MQTT_KEYS))}"
-        )
+    table = check_table(table, where, _MQTT_KEYS)
     text = {
         key: _check_text(table[key], f"{where} {key}")
         for key in table
@@ -335,15 +376,7 @@ def load_lab_config(path: str | os.PathLike[str]) -> LabConfig:
             unknown key or a wrong value, or holds a password while others may read it.
     """
     config_path = Path(path).expanduser()
-    try:
-        with config_path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {config_path} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {config_path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{config_path} is not valid TOML: {exc}") from exc
+    data = read_toml(config_path, "config")
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ConfigError(

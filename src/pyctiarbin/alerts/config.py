@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..shared import tomllib
+from ..config import read_toml
 from .engine import AlertEngine
 from .notifiers import ChannelStopper, EmailNotifier, Notifier, WebhookNotifier
 from .rules import Rule, RuleError, rule_from_mapping
@@ -123,15 +123,7 @@ def load_alert_config(
             environment variable; the message names the file and the entry.
     """
     config_path = Path(path).expanduser()
-    try:
-        with config_path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise RuleError(f"rules file {config_path} does not exist") from None
-    except OSError as exc:
-        raise RuleError(f"cannot read rules file {config_path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RuleError(f"{config_path} is not valid TOML: {exc}") from exc
+    data = read_toml(config_path, "rules", RuleError)
     try:
         return parse_alert_config(data, environ=environ, path=config_path, secrets=secrets)
     except RuleError as exc:

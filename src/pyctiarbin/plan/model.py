@@ -27,10 +27,12 @@ from ..config import (
     CyclerAddress,
     LabConfig,
     load_lab_config,
+    read_toml,
+    reading_file,
     resolve_cycler,
 )
 from ..protocol import meta_code_for
-from ..shared import DEFAULT_PORT, ChannelSpecError, parse_channel_spec, tomllib
+from ..shared import DEFAULT_PORT, ChannelSpecError, parse_channel_spec
 
 __all__ = [
     "TEMPLATE_FIELDS",
@@ -138,21 +140,19 @@ def load_plan(
     suffix = plan_path.suffix.lower()
     if suffix not in (".toml", ".csv"):
         raise PlanError(f"{plan_path}: a plan is a .toml or a .csv file")
+    if suffix == ".toml":
+        data = read_toml(plan_path, "plan", PlanError)
+    else:
+        with (
+            reading_file(plan_path, "plan", PlanError),
+            plan_path.open(newline="", encoding="utf-8-sig") as handle,
+        ):
+            rows = list(csv.reader(handle))
     try:
         if suffix == ".toml":
-            with plan_path.open("rb") as handle:
-                data = tomllib.load(handle)
             plan = parse_plan(data, lab_config=lab_config, cyclers=cyclers, now=now)
         else:
-            with plan_path.open(newline="", encoding="utf-8-sig") as handle:
-                rows = list(csv.reader(handle))
             plan = parse_plan_csv(rows, lab_config=lab_config, cyclers=cyclers, now=now)
-    except FileNotFoundError:
-        raise PlanError(f"plan file {plan_path} does not exist") from None
-    except OSError as exc:
-        raise PlanError(f"cannot read plan file {plan_path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"{plan_path} is not valid TOML: {exc}") from exc
     except PlanError as exc:
         raise PlanError(f"{plan_path}: {exc}") from None
     return Plan(plan.entries, plan.cyclers, plan_path)

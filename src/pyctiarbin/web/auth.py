@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import check_table
 from ..shared import tomllib
 
 __all__ = [
@@ -114,16 +115,8 @@ def load_web_config(path: str | os.PathLike[str] | None) -> WebConfig:
     config_path = Path(path)
     with open(config_path, "rb") as handle:
         data: dict[str, Any] = tomllib.load(handle)
-    table = data.get("web", {})
     where = f"{config_path} [web]"
-    if not isinstance(table, dict):
-        raise ValueError(f"{where} must be a table")
-    unknown = set(table) - _WEB_KEYS
-    if unknown:
-        raise ValueError(
-            f"{where} has unknown key(s) {', '.join(sorted(unknown))}; "
-            f"expected {', '.join(sorted(_WEB_KEYS))}"
-        )
+    table = check_table(data.get("web", {}), where, _WEB_KEYS, error=ValueError)
     users: dict[str, str] = {}
     for name, entry in dict(table.get("users", {})).items():
         user_where = f"{config_path} [web.users.{name}]"
