@@ -20,22 +20,22 @@ import typer
 
 from ..config import load_lab_config
 from .common import (
-    MULTI_CYCLER_PANEL,
     CliError,
     ConfigOption,
+    DurationOption,
     EnvFileOption,
     ExitCode,
     UserOption,
     cycler_specs,
+    cyclers_option,
     out_console,
+    seconds_option,
 )
 
 if TYPE_CHECKING:
     from ..alerts import AlertConfig
 
 __all__ = ["register"]
-
-_PANEL = MULTI_CYCLER_PANEL
 
 
 def _describe(config: AlertConfig) -> str:
@@ -81,37 +81,17 @@ def alerts(
         Path,
         typer.Option("--rules", help="The rules file (TOML, see docs/alerts.md).", metavar="FILE"),
     ],
-    cycler: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--cycler",
-            help="A cycler to watch: NAME=HOST:PORT, or a NAME from the config file. Repeat "
-            "it. Default: every cycler of the config file.",
-            metavar="NAME=HOST:PORT",
-            rich_help_panel=_PANEL,
-        ),
-    ] = None,
+    cycler: Annotated[list[str] | None, cyclers_option("watch")] = None,
     config_path: ConfigOption = None,
     env_file: EnvFileOption = None,
     user: UserOption = None,
     interval: Annotated[
         float | None,
-        typer.Option(
-            "--interval",
-            help="Seconds between polls (default: the rules file's, else 1).",
-            min=0.05,
-            metavar="SECONDS",
+        seconds_option(
+            "--interval", "Seconds between polls (default: the rules file's, else 1).", minimum=0.05
         ),
     ] = None,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            "--duration",
-            help="Stop after this many seconds (default: run until Ctrl-C or SIGTERM).",
-            min=0.0,
-            metavar="SECONDS",
-        ),
-    ] = None,
+    duration: DurationOption = None,
     check: Annotated[
         bool,
         typer.Option(

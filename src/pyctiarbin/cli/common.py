@@ -64,17 +64,23 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECTION_PANEL",
+    "MULTI_CYCLER_PANEL",
     "AllOption",
     "ChannelsOption",
     "CliError",
+    "ConfigOption",
     "CyclerOptions",
+    "DurationOption",
+    "EnvFileOption",
     "ExitCode",
+    "UserOption",
     "YesOption",
     "channel_target",
     "confirm_whole_cycler",
     "create_app",
     "cycler_command",
     "cycler_specs",
+    "cyclers_option",
     "describe_error",
     "err_console",
     "group_app",
@@ -82,6 +88,7 @@ __all__ = [
     "out_console",
     "parse_channels",
     "read_every_channel",
+    "seconds_option",
     "settings",
 ]
 
@@ -180,21 +187,33 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
 # The application
 
 
-def create_app() -> typer.Typer:
-    """The root ``pycti`` application, without commands (see ``pyctiarbin.cli.build_app``)."""
-    app = typer.Typer(
-        name="pycti",
-        help=(
-            "Arbin cyclers over CTI from a terminal: channel status, test control, files, "
-            "logging, alerts, plans, the dashboard, schedule dry runs and a simulator. "
-            "Exit codes: 0 ok, 1 refused by the cycler, 2 usage or "
-            "configuration error, 3 connection/timeout, 4 login refused, 130 interrupted."
-        ),
+def _typer_app(name: str, help_text: str) -> typer.Typer:
+    # The settings of every (sub-)application: plain help, -h, no completion, no pretty tracebacks.
+    return typer.Typer(
+        name=name,
+        help=help_text,
         add_completion=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
         invoke_without_command=True,
+    )
+
+
+def _help_when_bare(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+def create_app() -> typer.Typer:
+    """The root ``pycti`` application, without commands (see ``pyctiarbin.cli.build_app``)."""
+    app = _typer_app(
+        "pycti",
+        "Arbin cyclers over CTI from a terminal: channel status, test control, files, "
+        "logging, alerts, plans, the dashboard, schedule dry runs and a simulator. "
+        "Exit codes: 0 ok, 1 refused by the cycler, 2 usage or "
+        "configuration error, 3 connection/timeout, 4 login refused, 130 interrupted.",
     )
 
     @app.callback()
@@ -223,33 +242,26 @@ def create_app() -> typer.Typer:
 
             typer.echo(f"pycti-arbin {__version__}")
             raise typer.Exit(0)
-        if ctx.invoked_subcommand is None:
-            typer.echo(ctx.get_help())
-            raise typer.Exit(0)
+        _help_when_bare(ctx)
 
     return app
 
 
 def group_app(name: str, help_text: str) -> typer.Typer:
     """A sub-command group (``pycti files ...``) that prints its help when called bare."""
-    group = typer.Typer(
-        name=name,
-        help=help_text,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        rich_markup_mode=None,
-        context_settings={"help_option_names": ["-h", "--help"]},
-        invoke_without_command=True,
-    )
+    group = _typer_app(name, help_text)
 
     @group.callback()
     def show_help(ctx: typer.Context) -> None:
-        if ctx.invoked_subcommand is None:
-            typer.echo(ctx.get_help())
-            raise typer.Exit(0)
+        _help_when_bare(ctx)
 
     show_help.__doc__ = help_text
     return group
+
+
+def seconds_option(flag: str, help_text: str, *, minimum: float, panel: str | None = None) -> Any:
+    """A ``typer.Option`` for a duration in seconds of at least ``minimum``."""
+    return typer.Option(flag, help=help_text, min=minimum, metavar="SECONDS", rich_help_panel=panel)
 
 
 # ------------------------------------------------------------------------------------------
@@ -570,6 +582,28 @@ UserOption = Annotated[
         help="CTI user name (never the password).",
         metavar="NAME",
         rich_help_panel=MULTI_CYCLER_PANEL,
+    ),
+]
+
+
+def cyclers_option(verb: str) -> Any:
+    """The ``--cycler`` option of a command run on several cyclers; ``verb`` says what it does to
+    each one (``"log"``, ``"watch"``). :func:`cycler_specs` reads its values."""
+    return typer.Option(
+        "--cycler",
+        help=f"A cycler to {verb}: [NAME=]HOST:PORT, or a NAME from the config file. Repeat it. "
+        "Default: every cycler of the config file.",
+        metavar="[NAME=]HOST:PORT",
+        rich_help_panel=MULTI_CYCLER_PANEL,
+    )
+
+
+DurationOption = Annotated[
+    float | None,
+    seconds_option(
+        "--duration",
+        "Stop after this many seconds (default: run until Ctrl-C or SIGTERM).",
+        minimum=0.0,
     ),
 ]
 

@@ -15,16 +15,18 @@ import typer
 
 from ..config import load_lab_config
 from .common import (
-    MULTI_CYCLER_PANEL,
     CliError,
     ConfigOption,
+    DurationOption,
     EnvFileOption,
     ExitCode,
     UserOption,
     cycler_specs,
+    cyclers_option,
     err_console,
     out_console,
     parse_channels,
+    seconds_option,
     settings,
 )
 
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 DEFAULT_DB = "sqlite:///pycti-log.db"
-_PANEL_CYCLERS = MULTI_CYCLER_PANEL
 _PANEL_STORAGE = "Storage"
 _PANEL_MQTT = "Publishing (MQTT)"
 
@@ -125,27 +126,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("log")
     def log_command(
-        cycler: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--cycler",
-                help="A cycler to log: [NAME=]HOST:PORT, or a NAME from the config file. "
-                "Repeat it. Default: every cycler of the config file.",
-                metavar="[NAME=]HOST:PORT",
-                rich_help_panel=_PANEL_CYCLERS,
-            ),
-        ] = None,
+        cycler: Annotated[list[str] | None, cyclers_option("log")] = None,
         config_path: ConfigOption = None,
         env_file: EnvFileOption = None,
         user: UserOption = None,
         interval: Annotated[
             float,
-            typer.Option(
-                "--interval",
-                help="Seconds between polls of each cycler.",
-                min=0.01,
-                metavar="SECONDS",
-            ),
+            seconds_option("--interval", "Seconds between polls of each cycler.", minimum=0.01),
         ] = 1.0,
         db: Annotated[
             str,
@@ -156,15 +143,7 @@ def register(app: typer.Typer) -> None:
                 rich_help_panel=_PANEL_STORAGE,
             ),
         ] = DEFAULT_DB,
-        duration: Annotated[
-            float | None,
-            typer.Option(
-                "--duration",
-                help="Stop after this many seconds (default: run until Ctrl-C or SIGTERM).",
-                min=0.0,
-                metavar="SECONDS",
-            ),
-        ] = None,
+        duration: DurationOption = None,
         on_change: Annotated[
             bool,
             typer.Option(
@@ -176,12 +155,11 @@ def register(app: typer.Typer) -> None:
         ] = False,
         max_interval: Annotated[
             float,
-            typer.Option(
+            seconds_option(
                 "--max-interval",
-                help="With --on-change: store each channel at least this often.",
-                min=0.001,
-                metavar="SECONDS",
-                rich_help_panel=_PANEL_STORAGE,
+                "With --on-change: store each channel at least this often.",
+                minimum=0.001,
+                panel=_PANEL_STORAGE,
             ),
         ] = 60.0,
         tolerance: Annotated[
@@ -224,20 +202,16 @@ def register(app: typer.Typer) -> None:
         ] = False,
         claim_retry: Annotated[
             float,
-            typer.Option(
+            seconds_option(
                 "--claim-retry",
-                help="With --standby: seconds between attempts to take a cycler over.",
-                min=0.01,
-                metavar="SECONDS",
+                "With --standby: seconds between attempts to take a cycler over.",
+                minimum=0.01,
             ),
         ] = 5.0,
         timeout: Annotated[
             float | None,
-            typer.Option(
-                "--timeout",
-                help="Seconds a poll may take (default: max(1, interval)).",
-                min=0.01,
-                metavar="SECONDS",
+            seconds_option(
+                "--timeout", "Seconds a poll may take (default: max(1, interval)).", minimum=0.01
             ),
         ] = None,
         aux: Annotated[

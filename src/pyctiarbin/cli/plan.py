@@ -26,6 +26,7 @@ from .common import (
     UserOption,
     group_app,
     out_console,
+    seconds_option,
 )
 
 if TYPE_CHECKING:
@@ -152,12 +153,8 @@ def run(
     user: UserOption = None,
     timeout: Annotated[
         float,
-        typer.Option(
-            "--timeout",
-            help="Seconds to wait for each cycler to answer.",
-            min=0.1,
-            metavar="SECONDS",
-            rich_help_panel=_PANEL,
+        seconds_option(
+            "--timeout", "Seconds to wait for each cycler to answer.", minimum=0.1, panel=_PANEL
         ),
     ] = 10.0,
 ) -> None:

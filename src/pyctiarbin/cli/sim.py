@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..protocol.codes import ServerVersion
 from ..shared import DEFAULT_PORT
-from .common import CliError, ExitCode
+from .common import CliError, ExitCode, seconds_option
 
 if TYPE_CHECKING:
     from ..simulator.config import SimulatorConfig
@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _FAULTS = "Fault injection (for testing clients)"
+
+
+def _fault_count(flag: str, help_text: str, minimum: int) -> Any:
+    # A fault option that counts something (requests, frames, bytes): N, at least ``minimum``.
+    return typer.Option(flag, help=help_text, min=minimum, metavar="N", rich_help_panel=_FAULTS)
 
 
 def sim(
@@ -108,11 +113,10 @@ def sim(
     ] = 128.0,
     login_timeout: Annotated[
         float,
-        typer.Option(
+        seconds_option(
             "--login-timeout",
-            help="Close a connection that has not logged in within this many seconds (0: never).",
-            min=0.0,
-            metavar="SECONDS",
+            "Close a connection that has not logged in within this many seconds (0: never).",
+            minimum=0.0,
         ),
     ] = 30.0,
     latency: Annotated[
@@ -126,43 +130,20 @@ def sim(
     ] = 0.0,
     drop_after: Annotated[
         int | None,
-        typer.Option(
-            "--drop-after",
-            help="Close a connection after answering N requests.",
-            min=0,
-            metavar="N",
-            rich_help_panel=_FAULTS,
-        ),
+        _fault_count("--drop-after", "Close a connection after answering N requests.", 0),
     ] = None,
     corrupt_every: Annotated[
         int | None,
-        typer.Option(
-            "--corrupt-every",
-            help="Send every N-th frame with a wrong checksum.",
-            min=1,
-            metavar="N",
-            rich_help_panel=_FAULTS,
-        ),
+        _fault_count("--corrupt-every", "Send every N-th frame with a wrong checksum.", 1),
     ] = None,
     split_writes: Annotated[
         int | None,
-        typer.Option(
-            "--split-writes",
-            help="Send answers in pieces of N bytes (separate TCP writes).",
-            min=1,
-            metavar="N",
-            rich_help_panel=_FAULTS,
+        _fault_count(
+            "--split-writes", "Send answers in pieces of N bytes (separate TCP writes).", 1
         ),
     ] = None,
     stray_bytes: Annotated[
-        int,
-        typer.Option(
-            "--stray-bytes",
-            help="Send N garbage bytes after each frame.",
-            min=0,
-            metavar="N",
-            rich_help_panel=_FAULTS,
-        ),
+        int, _fault_count("--stray-bytes", "Send N garbage bytes after each frame.", 0)
     ] = 0,
     silent: Annotated[
         bool,
