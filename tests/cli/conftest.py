@@ -9,7 +9,6 @@ an empty temporary folder, so no stray ``.env`` file is read.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from pyctiarbin.simulator import Simulator
 
-from .support import PASSWORD, USER, RunPycti, clean_environment
+from .support import CREDENTIALS, PASSWORD, USER, RunPycti, pycti
 
 
 @pytest.fixture
@@ -37,8 +36,8 @@ def workdir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run_pycti(workdir: Path) -> RunPycti:
-    """Run ``pycti ARGS...`` in a subprocess; credentials in the environment unless
-    ``credentials=False``; ``env`` adds variables; ``input`` is stdin (default: empty)."""
+    """Run ``pycti ARGS...`` in a subprocess in ``workdir``; credentials in the environment
+    unless ``credentials=False``; ``env`` adds variables; ``input`` is stdin (default: empty)."""
 
     def run(
         *args: str,
@@ -47,18 +46,7 @@ def run_pycti(workdir: Path) -> RunPycti:
         input: str = "",
         timeout: float = 60.0,
     ) -> subprocess.CompletedProcess[str]:
-        extra = {"ARBIN_CTI_USERNAME": USER, "ARBIN_CTI_PASSWORD": PASSWORD} if credentials else {}
-        extra.update(env or {})
-        return subprocess.run(
-            [sys.executable, "-m", "pyctiarbin.cli", *args],
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            input=input,
-            env=clean_environment(extra),
-            cwd=workdir,
-            timeout=timeout,
-            check=False,
-        )
+        extra = {**(CREDENTIALS if credentials else {}), **(env or {})}
+        return pycti(*args, cwd=workdir, env=extra, input=input, timeout=timeout)
 
     return run

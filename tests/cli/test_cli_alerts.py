@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from lab_servers import WebhookServer
 from pyctiarbin.simulator import Simulator
+
+from .support import LAB_CREDENTIALS, pycti, pycti_argv, running
 
 RULES = """
 [defaults]
@@ -37,48 +37,23 @@ after = 3
 """
 
 
-def environment(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARBIN_CTI_", "PYCTI_"))}
-    env.update(ARBIN_CTI_USERNAME="admin", ARBIN_CTI_PASSWORD="admin", PYTHONIOENCODING="utf-8")
-    env.update(extra)
-    return env
-
-
 def test_pycti_alerts_fires_and_resolves(
     simulator: Simulator, webhook: WebhookServer, tmp_path: Path
 ) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES)
     simulator.set_aux(3, temperature_c=52.0)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pyctiarbin.cli",
-            "alerts",
-            "--rules",
-            str(rules),
-            "--cycler",
-            f"bay1={simulator.host}:{simulator.port}",
-            "--duration",
-            "4",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        env=environment({"TEST_ALERT_HOOK": webhook.url}),
-        cwd=tmp_path,
-    )
-    try:
+    argv = pycti_argv(
+        "alerts", "--rules", str(rules),
+        "--cycler", f"bay1={simulator.host}:{simulator.port}", "--duration", "4",
+    )  # fmt: skip
+    with running(
+        argv, cwd=tmp_path, env={**LAB_CREDENTIALS, "TEST_ALERT_HOOK": webhook.url}
+    ) as process:
         webhook.wait_for(1, timeout_s=20)
         simulator.set_aux(3, clear=True)
         webhook.wait_for(2, timeout_s=20)
         out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0, err
     texts = [post["text"] for post in webhook.received]
     assert texts[0].startswith("[CRITICAL] cell too hot: bay1 ch 3: aux.temperature[1] = 52")
@@ -92,31 +67,23 @@ def test_pycti_alerts_fires_and_resolves(
 def test_pycti_alerts_check_and_errors(tmp_path: Path) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES)
-    env = environment({"TEST_ALERT_HOOK": "https://hooks.example.org/T000/SECRET"})
+    env = {**LAB_CREDENTIALS, "TEST_ALERT_HOOK": "https://hooks.example.org/T000/SECRET"}
 
-    def pycti(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pyctiarbin.cli", "alerts", *args],
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-        )
+    def alerts(*args: str) -> subprocess.CompletedProcess[str]:
+        return pycti("alerts", *args, cwd=tmp_path, env=env)
 
-    checked = pycti("--rules", str(rules), "--check")
+    checked = alerts("--rules", str(rules), "--check")
     assert checked.returncode == 0, checked.stderr
     assert "cell too hot (threshold, critical) [channels 1,2,3,4] -> log, hook" in checked.stdout
     assert "SECRET" not in checked.stdout and "hooks.example.org" in checked.stdout
 
     rules.write_text(RULES.replace('op = ">"', 'op = "=>"'))
-    bad = pycti("--rules", str(rules), "--check")
+    bad = alerts("--rules", str(rules), "--check")
     assert bad.returncode == 2
     assert "rule 'cell too hot': op must be one of" in bad.stderr
 
     rules.write_text(RULES)
-    no_cycler = pycti("--rules", str(rules))
+    no_cycler = alerts("--rules", str(rules))
     assert no_cycler.returncode == 2 and "which cyclers?" in no_cycler.stderr
 
 
@@ -124,22 +91,15 @@ def test_pycti_alerts_check_needs_no_secrets_but_a_run_does(tmp_path: Path) -> N
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES)
 
-    def pycti(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pyctiarbin.cli", "alerts", "--rules", str(rules), *args],
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            env=environment({}),  # TEST_ALERT_HOOK, the webhook's URL, is not set
-            cwd=tmp_path,
-            timeout=60,
-        )
+    def alerts(*args: str) -> subprocess.CompletedProcess[str]:
+        # TEST_ALERT_HOOK, the webhook's URL, is not set.
+        return pycti("alerts", "--rules", str(rules), *args, cwd=tmp_path, env=LAB_CREDENTIALS)
 
-    checked = pycti("--check")
+    checked = alerts("--check")
     assert checked.returncode == 0, checked.stderr
     assert "cell too hot (threshold, critical) [channels 1,2,3,4] -> log, hook" in checked.stdout
     assert "note: TEST_ALERT_HOOK ([notifiers.hook] url_env) is not set" in checked.stderr
 
-    run = pycti("--cycler", "bay1=127.0.0.1:1", "--duration", "0.1")
+    run = alerts("--cycler", "bay1=127.0.0.1:1", "--duration", "0.1")
     assert run.returncode == 2
     assert "environment variable TEST_ALERT_HOOK (url_env) is not set" in run.stderr

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +22,7 @@ from pyctiarbin.simulator.cell import CELL_PRESETS
 from pyctiarbin.simulator.rawclient import RawClient
 from schedule_reference import REFERENCE, REFERENCE_LABELS
 
-from .support import PASSWORD, USER, RunPycti, address, clean_environment, lines
+from .support import PASSWORD, USER, RunPycti, address, lines, pycti_sim
 
 FILE_ORDER = REFERENCE_LABELS
 CYCLE = FILE_ORDER[7:]
@@ -222,29 +219,17 @@ def test_schedule_check(run_pycti: RunPycti, workdir: Path) -> None:
 def test_pycti_sim_cells_per_channel(tmp_path: Path, run_pycti: RunPycti) -> None:
     mine = tmp_path / "mine.toml"
     mine.write_text('preset = "lfp"\ninitial_soc = 0.02\n')
-    command = [
-        sys.executable, "-m", "pyctiarbin.cli", "sim", "--port", "0", "--no-file-port",
+    options = [
+        "--port", "0", "--no-file-port",
         "--channels", "3", "--cell", "lfp", "--cell", "2=nmc", "--cell", f"3={mine}",
     ]  # fmt: skip
-    env = clean_environment({"ARBIN_CTI_USERNAME": USER, "ARBIN_CTI_PASSWORD": PASSWORD})
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
-    )
-    try:
-        assert process.stdout is not None
-        banner = ""
-        while "press Ctrl-C" not in banner:
-            line = process.stdout.readline()
-            assert line, f"pycti sim did not start: {banner}"
-            banner += line
+    with pycti_sim(*options, cwd=tmp_path) as sim:
+        banner = "\n".join(sim.banner)
         port = re.search(r"control port: 127\.0\.0\.1:(\d+)", banner)
         assert port, banner
         with RawClient("127.0.0.1", int(port.group(1))) as client:
             client.login(USER, PASSWORD)
             volts = [read(client, index).voltage_v for index in range(3)]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=20)
     # At rest: the LFP plateau at 50 %, the NMC curve at 50 %, LFP at 2 %.
     assert volts == [
         pytest.approx(3.30, abs=0.005),

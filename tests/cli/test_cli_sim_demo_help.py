@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,36 +24,16 @@ from pyctiarbin.protocol import (
 )
 from pyctiarbin.simulator.rawclient import RawClient
 
-from .support import PASSWORD, USER, RunPycti, clean_environment
-
-
-def _read_banner(process: subprocess.Popen[str], timeout_s: float = 20.0) -> list[str]:
-    """Lines printed by ``pycti sim`` up to its 'press Ctrl-C' line."""
-    assert process.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        banner.append(line.rstrip("\n"))
-        if line.startswith("press Ctrl-C"):
-            return banner
-    raise AssertionError(f"pycti sim did not start: {banner}")
+from .support import PASSWORD, USER, RunPycti, clean_environment, pycti_sim
 
 
 def test_pycti_sim_login_timeout_and_memory_budget(tmp_path: Path) -> None:
-    command = [
-        sys.executable, "-m", "pyctiarbin.cli", "sim", "--port", "0", "--file-port", "0",
-        "--channels", "1", "--root", str(tmp_path / "root"),
+    options = [
+        "--port", "0", "--file-port", "0", "--channels", "1", "--root", str(tmp_path / "root"),
         "--login-timeout", "0.3", "--memory-budget", "1",
     ]  # fmt: skip
-    env = clean_environment({"ARBIN_CTI_USERNAME": USER, "ARBIN_CTI_PASSWORD": PASSWORD})
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
-    )
-    try:
-        text = "\n".join(_read_banner(process))
+    with pycti_sim(*options, cwd=tmp_path) as sim:
+        text = "\n".join(sim.banner)
         control = re.search(r"control port: 127\.0\.0\.1:(\d+)", text)
         files = re.search(r"file port: 127\.0\.0\.1:(\d+)", text)
         assert control and files, text
@@ -75,28 +53,18 @@ def test_pycti_sim_login_timeout_and_memory_budget(tmp_path: Path) -> None:
                 client.files.upload("Work/big.txt", b"x" * (1024 * 1024), chunk_size=256 * 1024)
             client.files.upload("Work/small.txt", b"y" * 100_000)
             assert client.files.download("Work/small.txt") == b"y" * 100_000
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=20)
-    assert process.returncode == 0, err
 
 
 def test_pycti_sim_maps_its_options_and_serves(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    command = [
-        sys.executable, "-m", "pyctiarbin.cli", "sim",
+    options = [
         "--port", "0", "--file-port", "0", "--channels", "4", "--speed", "30",
         "--root", str(root), "--answer-all", "--serial-number", "SIM-CLI-7",
         "--latency", "0.01", "--drop-after", "500", "--corrupt-every", "100000",
         "--split-writes", "64", "--stray-bytes", "3",
     ]  # fmt: skip
-    env = clean_environment({"ARBIN_CTI_USERNAME": USER, "ARBIN_CTI_PASSWORD": PASSWORD})
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
-    )
-    try:
-        banner = _read_banner(process)
-        text = "\n".join(banner)
+    with pycti_sim(*options, cwd=tmp_path) as sim:
+        text = "\n".join(sim.banner)
         control = re.search(r"control port: 127\.0\.0\.1:(\d+)", text)
         files = re.search(r"file port: 127\.0\.0\.1:(\d+)", text)
         assert control and files, text
@@ -135,11 +103,7 @@ def test_pycti_sim_maps_its_options_and_serves(tmp_path: Path) -> None:
             listing = raw.request(BrowseDirectoryRequest("Work"))
             assert isinstance(listing, BrowseDirectoryFeedback)
             assert "Rest.sdx" in {entry.name for entry in listing.entries}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
-    assert process.returncode == 0, err
-    assert out.strip().endswith("simulator stopped")
+    assert sim.rest.strip().endswith("simulator stopped")
 
 
 def test_demo_runs_end_to_end() -> None:

@@ -3,16 +3,11 @@ serial number, a port that cannot be bound is named by the option that chose it.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import socket
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from .support import PASSWORD, USER, RunPycti, clean_environment
+from .support import RunPycti, pycti_sim
 
 
 def _bindable(port: int) -> bool:
@@ -36,44 +31,16 @@ def _free_pair(avoid: frozenset[int] = frozenset()) -> int:
     raise AssertionError("found no two consecutive free ports")
 
 
-@contextlib.contextmanager
-def _pycti_sim(*args: str, cwd: Path) -> Iterator[list[str]]:
-    """Run ``pycti sim ARGS`` until its banner is printed; yields the banner lines."""
-    env = clean_environment({"ARBIN_CTI_USERNAME": USER, "ARBIN_CTI_PASSWORD": PASSWORD})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pyctiarbin.cli", "sim", "--channels", "2", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=cwd,
-    )
-    try:
-        assert process.stdout is not None
-        banner: list[str] = []
-        for line in process.stdout:
-            banner.append(line.rstrip("\n"))
-            if line.startswith("press Ctrl-C"):
-                break
-        else:
-            raise AssertionError(f"pycti sim did not start: {banner} {process.stderr}")
-        yield banner
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
-
-
 def test_two_simulators_side_by_side(tmp_path: Path, run_pycti: RunPycti) -> None:
     first = _free_pair()
     second = _free_pair(frozenset({first, first + 1}))
 
     with (
-        _pycti_sim("--port", str(first), cwd=tmp_path) as banner_a,
-        _pycti_sim("--port", str(second), cwd=tmp_path) as banner_b,
+        pycti_sim("--channels", "2", "--port", str(first), cwd=tmp_path) as sim_a,
+        pycti_sim("--channels", "2", "--port", str(second), cwd=tmp_path) as sim_b,
     ):
-        assert f"file port: 127.0.0.1:{first + 1}" in banner_a
-        assert f"file port: 127.0.0.1:{second + 1}" in banner_b
+        assert f"file port: 127.0.0.1:{first + 1}" in sim_a.banner
+        assert f"file port: 127.0.0.1:{second + 1}" in sim_b.banner
         serials = []
         for port in (first, second):
             # The client side follows the same rule: no --file-port means --port + 1.
@@ -86,7 +53,8 @@ def test_two_simulators_side_by_side(tmp_path: Path, run_pycti: RunPycti) -> Non
             assert listing.returncode == 0, listing.stderr
             assert "Rest.sdx" in listing.stdout
     assert serials == [f"SIM{first:05d}", f"SIM{second:05d}"]
-    assert f"serial SIM{first:05d}" in banner_a[0] and f"serial SIM{second:05d}" in banner_b[0]
+    assert f"serial SIM{first:05d}" in sim_a.banner[0]
+    assert f"serial SIM{second:05d}" in sim_b.banner[0]
 
 
 def test_a_busy_default_file_port_is_named_by_its_option(run_pycti: RunPycti) -> None:
@@ -111,6 +79,8 @@ def test_a_busy_default_file_port_is_named_by_its_option(run_pycti: RunPycti) ->
 
 
 def test_the_serial_number_can_be_given(tmp_path: Path) -> None:
-    with _pycti_sim("--port", "0", "--serial-number", "LAB-7", cwd=tmp_path) as banner:
+    options = ("--channels", "2", "--port", "0", "--serial-number", "LAB-7")
+    with pycti_sim(*options, cwd=tmp_path) as sim:
+        banner = sim.banner
         assert "serial LAB-7," in banner[0]
         assert banner[2].startswith("file port: 127.0.0.1:")

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+import cli.support
 from lab_servers import PASSWORD
 from pyctiarbin.config import CyclerAddress, load_lab_config
 from pyctiarbin.credentials import Credentials
@@ -128,17 +127,7 @@ def closed_port() -> int:
 
 
 def pycti(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARBIN_CTI_", "PYCTI_"))}
-    env.update(ARBIN_CTI_USERNAME="admin", ARBIN_CTI_PASSWORD="admin", PYTHONIOENCODING="utf-8")
-    return subprocess.run(
-        [sys.executable, "-m", "pyctiarbin.cli", *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=env,
-        cwd=cwd,
-        timeout=60,
-    )
+    return cli.support.pycti(*args, cwd=cwd, env=cli.support.LAB_CREDENTIALS)
 
 
 def test_pycti_plan_run_table_and_exit_status(three: dict[str, Simulator], tmp_path: Path) -> None:

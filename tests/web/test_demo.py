@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
+
+from cli.support import running
 
 from .lab import http
 
 
 def test_demo_logs_and_serves_the_dashboard(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pyctiarbin.demo",
-            "--duration",
-            "4",
-            "--interval",
-            "0.5",
-            "--db",
-            f"sqlite:///{db}",
-            "--web-port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-    )
-    try:
+    argv = [
+        sys.executable, "-m", "pyctiarbin.demo", "--duration", "4", "--interval", "0.5",
+        "--db", f"sqlite:///{db}", "--web-port", "0",
+    ]  # fmt: skip
+    with running(argv) as process:
         assert process.stdout is not None
         url = None
         for line in process.stdout:
@@ -46,10 +32,6 @@ def test_demo_logs_and_serves_the_dashboard(tmp_path: Path) -> None:
         status, page = http(url + "/")
         assert status == 200 and "/static/app.js" in page
         rest, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0, err
     assert rest.rstrip().endswith("simulator stopped; demo over")
     with closing(sqlite3.connect(db)) as database:

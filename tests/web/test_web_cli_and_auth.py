@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli.support import pycti_argv, running
 from pyctiarbin.cli import run
 from pyctiarbin.config import load_lab_config
 from pyctiarbin.web.auth import Sessions, hash_password, load_web_config, verify_password
@@ -76,24 +75,8 @@ def test_pycti_web_refuses_control_without_users_and_a_missing_database(
 
 def test_pycti_web_serves_until_its_duration(lab: Lab) -> None:
     url = lab.url
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pyctiarbin.cli",
-            "web",
-            "--db",
-            url,
-            "--port",
-            "0",
-            "--duration",
-            "3",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    argv = pycti_argv("web", "--db", url, "--port", "0", "--duration", "3")
+    with running(argv) as process:
         assert process.stderr is not None
         line = process.stderr.readline()
         assert line.startswith("pycti web: serving http://127.0.0.1:"), line
@@ -104,10 +87,6 @@ def test_pycti_web_serves_until_its_duration(lab: Lab) -> None:
         status, script = http(base + "/static/app.js")
         assert status == 200 and "pollFleet" in script
         _, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0, err
 
 
