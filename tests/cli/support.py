@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,8 +17,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lab_servers
+from pyctiarbin import CyclerClient
 from pyctiarbin.simulator import Simulator
 
 USER = "labtech"
@@ -117,6 +120,23 @@ class SimRun:
 
     banner: list[str]
     rest: str = ""
+
+    def port(self, kind: str) -> int:
+        """The ``"control"`` or ``"file"`` port the banner names."""
+        found = re.search(rf"{kind} port: 127\.0\.0\.1:(\d+)", "\n".join(self.banner))
+        assert found, self.banner
+        return int(found.group(1))
+
+    def client(self, **options: Any) -> CyclerClient:
+        """A client of this simulator for USER (not connected yet)."""
+        return CyclerClient(
+            "127.0.0.1",
+            self.port("control"),
+            file_port=self.port("file"),
+            username=USER,
+            password=PASSWORD,
+            **options,
+        )
 
 
 @contextlib.contextmanager

@@ -215,6 +215,8 @@ def test_the_clients_refuse_a_non_ascii_password_without_quoting_it(sim: Simulat
         assert "\u20ac" not in str(caught.value) and "Qx7" not in str(caught.value)
         assert "password (from arguments)" in str(caught.value)
     assert sim.session_count == 0
+
+
 @pytest.mark.parametrize("command", [("status",), ("status", "-f", "json"), ("info",)])
 def test_the_file_port_is_not_taken_for_a_control_port(
     sim: Simulator, run_pycti: RunPycti, command: tuple[str, ...]

@@ -223,13 +223,12 @@ def test_pycti_sim_cells_per_channel(tmp_path: Path, run_pycti: RunPycti) -> Non
         "--port", "0", "--no-file-port",
         "--channels", "3", "--cell", "lfp", "--cell", "2=nmc", "--cell", f"3={mine}",
     ]  # fmt: skip
-    with pycti_sim(*options, cwd=tmp_path) as sim:
-        banner = "\n".join(sim.banner)
-        port = re.search(r"control port: 127\.0\.0\.1:(\d+)", banner)
-        assert port, banner
-        with RawClient("127.0.0.1", int(port.group(1))) as client:
-            client.login(USER, PASSWORD)
-            volts = [read(client, index).voltage_v for index in range(3)]
+    with (
+        pycti_sim(*options, cwd=tmp_path) as sim,
+        RawClient("127.0.0.1", sim.port("control")) as client,
+    ):
+        client.login(USER, PASSWORD)
+        volts = [read(client, index).voltage_v for index in range(3)]
     # At rest: the LFP plateau at 50 %, the NMC curve at 50 %, LFP at 2 %.
     assert volts == [
         pytest.approx(3.30, abs=0.005),

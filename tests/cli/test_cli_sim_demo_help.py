@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import typer
 
-from pyctiarbin import CtiConnectionError, CyclerClient
+from pyctiarbin import CtiConnectionError
 from pyctiarbin.cli import build_app
 from pyctiarbin.errors import CommandRejected
 from pyctiarbin.protocol import (
@@ -33,20 +33,10 @@ def test_pycti_sim_login_timeout_and_memory_budget(tmp_path: Path) -> None:
         "--login-timeout", "0.3", "--memory-budget", "1",
     ]  # fmt: skip
     with pycti_sim(*options, cwd=tmp_path) as sim:
-        text = "\n".join(sim.banner)
-        control = re.search(r"control port: 127\.0\.0\.1:(\d+)", text)
-        files = re.search(r"file port: 127\.0\.0\.1:(\d+)", text)
-        assert control and files, text
         # No LOGIN within 0.3 s: the simulator closes the connection.
-        with socket.create_connection(("127.0.0.1", int(control.group(1))), timeout=20) as idle:
+        with socket.create_connection(("127.0.0.1", sim.port("control")), timeout=20) as idle:
             assert idle.recv(1) == b""
-        with CyclerClient(
-            "127.0.0.1",
-            int(control.group(1)),
-            file_port=int(files.group(1)),
-            username=USER,
-            password=PASSWORD,
-        ) as client:
+        with sim.client() as client:
             # 1 MiB budget: unfinished uploads may hold 768 KiB, so a 1 MiB file is refused
             # (UPLOAD result 2) and a small one goes through.
             with pytest.raises(CommandRejected):
@@ -65,9 +55,6 @@ def test_pycti_sim_maps_its_options_and_serves(tmp_path: Path) -> None:
     ]  # fmt: skip
     with pycti_sim(*options, cwd=tmp_path) as sim:
         text = "\n".join(sim.banner)
-        control = re.search(r"control port: 127\.0\.0\.1:(\d+)", text)
-        files = re.search(r"file port: 127\.0\.0\.1:(\d+)", text)
-        assert control and files, text
         assert "4 channels, serial SIM-CLI-7, speed 30x" in text
         assert f"root: {root}" in text
         assert f"users: {USER} (from environment" in text
@@ -80,25 +67,18 @@ def test_pycti_sim_maps_its_options_and_serves(tmp_path: Path) -> None:
         # --stray-bytes: bytes that are not a frame follow every frame. The client does not
         # trust such a stream (a read fails once its retries are spent); a raw reader that
         # skips them shows the rest of the options at work.
-        with CyclerClient(
-            "127.0.0.1",
-            int(control.group(1)),
-            file_port=int(files.group(1)),
-            username=USER,
-            password=PASSWORD,
-            retries=0,
-        ) as client:
+        with sim.client(retries=0) as client:
             assert client.login_info.serial_number == "SIM-CLI-7"
             with pytest.raises(CtiConnectionError, match="not part of a frame"):
                 client.read_channels()
-        with RawClient("127.0.0.1", int(control.group(1))) as raw:
+        with RawClient("127.0.0.1", sim.port("control")) as raw:
             raw.login(USER, PASSWORD)
             # --answer-all: a one-channel read is answered with every channel.
             answer = raw.request(ChannelInfoRequest(channel_index=2))
             assert isinstance(answer, ChannelInfoFeedback)
             assert [r.channel_index for r in answer.channels] == [0, 1, 2, 3]
             assert raw.framer.skipped_bytes > 0
-        with RawClient("127.0.0.1", int(files.group(1))) as raw:
+        with RawClient("127.0.0.1", sim.port("file")) as raw:
             raw.login(USER, PASSWORD)
             listing = raw.request(BrowseDirectoryRequest("Work"))
             assert isinstance(listing, BrowseDirectoryFeedback)
