@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from email import message_from_string
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,16 +229,25 @@ def test_webhook_failure_never_reaches_the_engine(
     assert "HTTP 404" in text and "SECRET-TOKEN" not in text
 
 
-def test_email_notifier_sends_through_smtp(smtp_server: SmtpServer) -> None:
-    mail = EmailNotifier(
+def mail_as_alice(smtp_server: SmtpServer, password: str, **options: Any) -> EmailNotifier:
+    """The notifier "mail": ``smtp_server`` without TLS, logged in as alice with ``password``."""
+    return EmailNotifier(
         "mail",
         "127.0.0.1",
         port=smtp_server.port,
         security="none",
+        username="alice",
+        password=password,
+        **options,
+    )
+
+
+def test_email_notifier_sends_through_smtp(smtp_server: SmtpServer) -> None:
+    mail = mail_as_alice(
+        smtp_server,
+        smtp_server.password,
         sender="alerts@lab.example",
         recipients=["oncall@lab.example"],
-        username="alice",
-        password=smtp_server.password,
         timeout_s=5.0,
     )
     assert smtp_server.password not in repr(mail)
@@ -256,17 +266,8 @@ def test_email_notifier_sends_through_smtp(smtp_server: SmtpServer) -> None:
 def test_email_login_refused_is_reported_without_password(
     smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mail = EmailNotifier(
-        "mail",
-        "127.0.0.1",
-        port=smtp_server.port,
-        security="none",
-        sender="a@x",
-        recipients=["b@x"],
-        username="alice",
-        password="wrong-password",
-        retries=2,
-        backoff_s=0.01,
+    mail = mail_as_alice(
+        smtp_server, "wrong-password", sender="a@x", recipients=["b@x"], retries=2, backoff_s=0.01
     )
     from .test_rules import hot_rule, reading
 
