@@ -196,6 +196,40 @@ def _table(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+@dataclass(frozen=True)
+class _NotifierTable:
+    """One ``[notifiers.NAME]`` table being read, and where its secrets come from."""
+
+    name: str
+    table: dict[str, Any]
+    env: Mapping[str, str]
+    # None: every secret must be set (running); a list collects the unset ones (checking).
+    unset: list[str] | None
+    options: dict[str, Any]
+
+    @property
+    def where(self) -> str:
+        return f"[notifiers.{self.name}]"
+
+    def unset_secret(self, variable: str, key: str, refusal: str) -> None:
+        """Note that ``variable`` (named by ``key``) is not set; raise RuleError(``refusal``)
+        when running."""
+        if self.unset is None:
+            raise RuleError(f"{self.where}: {refusal}")
+        self.unset.append(f"{variable} ({self.where} {key})")
+
+    def secret(self, key: str) -> str | None:
+        """The value of the environment variable ``table[key]`` names; None if it is unset
+        while checking."""
+        variable = self.table[key]
+        if not isinstance(variable, str) or not variable:
+            raise RuleError(f"{self.where}: {key} must name an environment variable")
+        value = self.env.get(variable)
+        if not value:
+            self.unset_secret(variable, key, f"environment variable {variable} ({key}) is not set")
+        return value or None
+
+
 def _notifier(
     name: str, table: dict[str, Any], env: Mapping[str, str], unset: list[str] | None
 ) -> Notifier:
@@ -214,46 +248,21 @@ def _notifier(
             if not _number(table[key]):
                 raise RuleError(f"{where}: {key} must be a number")
             options[key] = table[key]
+    entry = _NotifierTable(name, table, env, unset, options)
     try:
-        if kind == "webhook":
-            return _webhook(name, table, env, options, where, unset)
-        return _email(name, table, env, options, where, unset)
+        return _webhook(entry) if kind == "webhook" else _email(entry)
     except ValueError as exc:
         if isinstance(exc, RuleError):
             raise
         raise RuleError(f"{where}: {exc}") from None
 
 
-def _env(
-    env: Mapping[str, str], variable: Any, where: str, key: str, unset: list[str] | None
-) -> str | None:
-    """The secret in ``variable``; None if it is unset and ``unset`` collects the missing."""
-    if not isinstance(variable, str) or not variable:
-        raise RuleError(f"{where}: {key} must name an environment variable")
-    value = env.get(variable)
-    if not value:
-        if unset is None:
-            raise RuleError(f"{where}: environment variable {variable} ({key}) is not set")
-        unset.append(f"{variable} ({where} {key})")
-        return None
-    return value
-
-
-def _webhook(
-    name: str,
-    table: dict[str, Any],
-    env: Mapping[str, str],
-    options: dict[str, Any],
-    where: str,
-    unset: list[str] | None,
-) -> WebhookNotifier:
+def _webhook(entry: _NotifierTable) -> WebhookNotifier:
+    table, where = entry.table, entry.where
     if ("url" in table) == ("url_env" in table):
         raise RuleError(f"{where}: give exactly one of url and url_env")
-    if "url" in table:
-        url = table["url"]
-    else:
-        # Checking without the secret: a stand-in that no delivery can reach (.invalid).
-        url = _env(env, table["url_env"], where, "url_env", unset) or "https://unset.invalid/"
+    # Checking without the secret: a stand-in that no delivery can reach (.invalid).
+    url = table["url"] if "url" in table else entry.secret("url_env") or "https://unset.invalid/"
     if not isinstance(url, str):
         raise RuleError(f"{where}: url must be a string")
     headers = table.get("headers", {})
@@ -264,17 +273,11 @@ def _webhook(
     fmt = table.get("format", "json")
     if not isinstance(fmt, str):
         raise RuleError(f"{where}: format must be a string")
-    return WebhookNotifier(name, url, format=fmt, headers=headers, **options)
+    return WebhookNotifier(entry.name, url, format=fmt, headers=headers, **entry.options)
 
 
-def _email(
-    name: str,
-    table: dict[str, Any],
-    env: Mapping[str, str],
-    options: dict[str, Any],
-    where: str,
-    unset: list[str] | None,
-) -> EmailNotifier:
+def _email(entry: _NotifierTable) -> EmailNotifier:
+    table, where, env = entry.table, entry.where, entry.env
     for key in ("host", "from", "to"):
         if key not in table:
             raise RuleError(f"{where}: an email notifier needs {key!r}")
@@ -294,16 +297,16 @@ def _email(
         password_env = str(table.get("password_env", DEFAULT_SMTP_PASSWORD_ENV))
         password = env.get(password_env)
         if password is None:
-            if unset is None:
-                raise RuleError(
-                    f"{where}: SMTP user {username!r} needs a password in the environment "
-                    f"variable {password_env}"
-                )
-            unset.append(f"{password_env} ({where} password_env)")
+            entry.unset_secret(
+                password_env,
+                "password_env",
+                f"SMTP user {username!r} needs a password in the environment variable "
+                f"{password_env}",
+            )
     elif "password_env" in table:
         raise RuleError(f"{where}: password_env is set but no SMTP user name is given")
     return EmailNotifier(
-        name,
+        entry.name,
         str(table["host"]),
         sender=str(table["from"]),
         recipients=recipients,
@@ -312,5 +315,5 @@ def _email(
         username=username,
         password=password,
         subject_prefix=str(table.get("subject_prefix", "[pycti]")),
-        **options,
+        **entry.options,
     )
