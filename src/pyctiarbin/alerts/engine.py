@@ -21,11 +21,12 @@ An episode, per (rule, cycler, channel)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..client.status import ChannelStatus
@@ -231,15 +232,8 @@ class AlertEngine(ClosedOnExit):
         """One successful read of ``cycler``: apply every channel rule to every channel in
         scope, and resolve an 'unreachable' episode. ``host_time``: Unix seconds of the read
         (default: now). Returns the events produced. Raises RuntimeError once closed."""
-        now = time.time() if host_time is None else host_time
-        events: list[AlertEvent] = []
-        with self._lock:
-            self._check_open()
-            for wide in self._cycler_rules:
-                if wide.applies_to(cycler, None):
-                    episode = self._episode(wide, cycler, None)
-                    seen = wide.observe_success(episode.memory)
-                    self._advance(wide, cycler, None, episode, seen, now, events)
+        with self._feeding(host_time) as (now, events):
+            self._feed_cycler_rules(cycler, None, now, events)
             for status in statuses:
                 channel = status.channel
                 for rule in self._channel_rules:
@@ -249,7 +243,6 @@ class AlertEngine(ClosedOnExit):
                     observed = rule.observe(status, episode.memory)
                     if observed is not None:
                         self._advance(rule, cycler, channel, episode, observed, now, events)
-        self._dispatch(events)
         return events
 
     def on_error(
@@ -257,17 +250,34 @@ class AlertEngine(ClosedOnExit):
     ) -> list[AlertEvent]:
         """One failed read of ``cycler`` (refused, timed out, lost): feeds 'unreachable'
         rules. Returns the events produced. Raises RuntimeError once closed."""
+        with self._feeding(host_time) as (now, events):
+            self._feed_cycler_rules(cycler, error, now, events)
+        return events
+
+    @contextlib.contextmanager
+    def _feeding(self, host_time: float | None) -> Iterator[tuple[float, list[AlertEvent]]]:
+        # The time of a read and the list for its events, under the lock; the events are
+        # dispatched once the block ends, outside the lock.
         now = time.time() if host_time is None else host_time
         events: list[AlertEvent] = []
         with self._lock:
             self._check_open()
-            for rule in self._cycler_rules:
-                if rule.applies_to(cycler, None):
-                    episode = self._episode(rule, cycler, None)
-                    seen = rule.observe_failure(error, episode.memory)
-                    self._advance(rule, cycler, None, episode, seen, now, events)
+            yield now, events
         self._dispatch(events)
-        return events
+
+    def _feed_cycler_rules(
+        self, cycler: str, error: BaseException | None, now: float, events: list[AlertEvent]
+    ) -> None:
+        # A read of the whole cycler: a success when error is None.
+        for rule in self._cycler_rules:
+            if rule.applies_to(cycler, None):
+                episode = self._episode(rule, cycler, None)
+                seen = (
+                    rule.observe_success(episode.memory)
+                    if error is None
+                    else rule.observe_failure(error, episode.memory)
+                )
+                self._advance(rule, cycler, None, episode, seen, now, events)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -394,7 +404,6 @@ class AlertEngine(ClosedOnExit):
 
     # python-can style listener name: the logger calls stop() when it shuts down.
     stop = close
-
 
     def __repr__(self) -> str:
         return (

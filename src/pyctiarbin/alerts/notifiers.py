@@ -117,7 +117,22 @@ def format_payload(event: AlertEvent, style: str) -> dict[str, Any]:
     raise ValueError(f"unknown webhook format {style!r}; formats: {', '.join(WEBHOOK_FORMATS)}")
 
 
-class WebhookNotifier:
+class _Delivery:
+    """What the notifiers that deliver over the network share: a name, how long one attempt
+    may take, and how often a failed one is retried (``backoff_s`` doubling)."""
+
+    def __init__(self, name: str, timeout_s: float, retries: int, backoff_s: float) -> None:
+        if not timeout_s > 0 or retries < 0 or backoff_s < 0:
+            raise ValueError(
+                f"notifier {name!r}: timeout_s must be > 0, retries and backoff_s >= 0"
+            )
+        self.name = name
+        self.timeout_s = float(timeout_s)
+        self.retries = int(retries)
+        self.backoff_s = float(backoff_s)
+
+
+class WebhookNotifier(_Delivery):
     """POSTs each event as JSON to ``url`` (``format``: json, slack or teams; see
     :func:`format_payload`).
 
@@ -148,15 +163,8 @@ class WebhookNotifier:
             raise ValueError(
                 f"notifier {name!r}: format must be one of {', '.join(WEBHOOK_FORMATS)}"
             )
-        if not timeout_s > 0 or retries < 0 or backoff_s < 0:
-            raise ValueError(
-                f"notifier {name!r}: timeout_s must be > 0, retries and backoff_s >= 0"
-            )
-        self.name = name
+        super().__init__(name, timeout_s, retries, backoff_s)
         self.format = format
-        self.timeout_s = float(timeout_s)
-        self.retries = int(retries)
-        self.backoff_s = float(backoff_s)
         self._url = url
         self._where = f"{parsed.scheme}://{parsed.netloc.rpartition('@')[2]}"
         self._headers = {"Content-Type": "application/json", "User-Agent": "pycti-arbin alerts"}
@@ -183,7 +191,7 @@ class WebhookNotifier:
             raise DeliveryError(f"webhook {self.name} ({self._where}): {reason}") from None
 
 
-class EmailNotifier:
+class EmailNotifier(_Delivery):
     """Sends each event as a plain-text e-mail through an SMTP server (``smtplib``).
 
     ``security``: ``"starttls"`` (default, port 587), ``"ssl"`` (SMTPS, port 465) or
@@ -220,11 +228,7 @@ class EmailNotifier:
             raise ValueError(f"notifier {name!r}: security must be starttls, ssl or none")
         if password is not None and not username:
             raise ValueError(f"notifier {name!r}: a password needs a user name")
-        if not timeout_s > 0 or retries < 0 or backoff_s < 0:
-            raise ValueError(
-                f"notifier {name!r}: timeout_s must be > 0, retries and backoff_s >= 0"
-            )
-        self.name = name
+        super().__init__(name, timeout_s, retries, backoff_s)
         self.host = host
         self.port = (
             port if port is not None else {"ssl": 465, "starttls": 587, "none": 25}[security]
@@ -234,9 +238,6 @@ class EmailNotifier:
         self.security = security
         self.username = username
         self._password = password
-        self.timeout_s = float(timeout_s)
-        self.retries = int(retries)
-        self.backoff_s = float(backoff_s)
         self.subject_prefix = subject_prefix
 
     def __repr__(self) -> str:
