@@ -125,6 +125,7 @@ class _Worker:
         notifier = self.notifier
         attempts = 1 + max(0, notifier.retries)
         backoff = Backoff(notifier.backoff_s)
+        what = f"alert {event.rule!r} ({event.kind.value})"
         for attempt in range(1, attempts + 1):
             delay = backoff.delay(attempt)
             self.stats.attempts += 1
@@ -134,14 +135,8 @@ class _Worker:
                 last_try = attempt == attempts or exc.permanent or self._abandon.is_set()
                 if last_try:
                     self.stats.failed += 1
-                    log.error(
-                        "alert %r (%s) not delivered by %s after %d attempt(s): %s",
-                        event.rule,
-                        event.kind.value,
-                        notifier.name,
-                        attempt,
-                        exc,
-                    )
+                    message = "%s not delivered by %s after %d attempt(s): %s"
+                    log.error(message, what, notifier.name, attempt, exc)
                     return
                 log.warning(
                     "alert %r: %s failed (attempt %d of %d): %s; retrying in %.3g s",
@@ -155,12 +150,7 @@ class _Worker:
             except Exception:
                 # A notifier bug must not kill the thread (nor the engine): report it in full.
                 self.stats.failed += 1
-                log.exception(
-                    "alert %r (%s): notifier %s raised unexpectedly",
-                    event.rule,
-                    event.kind.value,
-                    notifier.name,
-                )
+                log.exception("%s: notifier %s raised unexpectedly", what, notifier.name)
                 return
             else:
                 self.stats.delivered += 1
