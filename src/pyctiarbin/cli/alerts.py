@@ -18,19 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..config import load_lab_config
-from .common import (
-    CliError,
-    ConfigOption,
-    DurationOption,
-    EnvFileOption,
-    ExitCode,
-    UserOption,
-    cycler_specs,
-    cyclers_option,
-    out_console,
-    seconds_option,
-)
+from . import common
 
 if TYPE_CHECKING:
     from ..alerts import AlertConfig
@@ -81,17 +69,17 @@ def alerts(
         Path,
         typer.Option("--rules", help="The rules file (TOML, see docs/alerts.md).", metavar="FILE"),
     ],
-    cycler: Annotated[list[str] | None, cyclers_option("watch")] = None,
-    config_path: ConfigOption = None,
-    env_file: EnvFileOption = None,
-    user: UserOption = None,
+    cycler: Annotated[list[str] | None, common.cyclers_option("watch")] = None,
+    config_path: common.ConfigOption = None,
+    env_file: common.EnvFileOption = None,
+    user: common.UserOption = None,
     interval: Annotated[
         float | None,
-        seconds_option(
+        common.seconds_option(
             "--interval", "Seconds between polls (default: the rules file's, else 1).", minimum=0.05
         ),
     ] = None,
-    duration: DurationOption = None,
+    duration: common.DurationOption = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -113,17 +101,14 @@ def alerts(
     from ..alerts import RuleError, load_alert_config, run_alerts
     from ..logger import install_stop_signals
 
-    try:
+    with common.usage_errors(RuleError):
         config = load_alert_config(rules, secrets=not check)
-    except RuleError as exc:
-        raise CliError(str(exc), ExitCode.USAGE) from None
     if check:
-        out_console().print(_describe(config), highlight=False, markup=False)
+        common.out_console().print(_describe(config), highlight=False, markup=False)
         for variable in config.unset_env:
             typer.echo(f"note: {variable} is not set; running these rules needs it", err=True)
         return
-    lab = load_lab_config(config_path) if config_path is not None else None
-    specs = cycler_specs(cycler, lab, env_file, user)
+    specs = common.cycler_specs(cycler, common.optional_lab_config(config_path), env_file, user)
     interval_s = interval if interval is not None else config.interval_s
     engine = config.engine()
 

@@ -85,11 +85,13 @@ __all__ = [
     "err_console",
     "group_app",
     "not_a_control_port_hint",
+    "optional_lab_config",
     "out_console",
     "parse_channels",
     "read_every_channel",
     "seconds_option",
     "settings",
+    "usage_errors",
 ]
 
 log = logging.getLogger("pyctiarbin.cli")
@@ -181,6 +183,27 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     return ExitCode.INTERNAL, (
         f"internal error: {type(exc).__name__}: {exc} (run 'pycti --debug ...' for the traceback)"
     )
+
+
+@contextlib.contextmanager
+def usage_errors(*kinds: type[Exception]) -> Iterator[None]:
+    """Inside this block, an error of ``kinds`` (a bad rules or plan file: the message names
+    the file and the entry) ends the command as a usage error, with its message as it is.
+
+    Raises CliError (usage) in place of those errors.
+    """
+    try:
+        yield
+    except kinds as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+
+
+def optional_lab_config(path: Path | None) -> LabConfig | None:
+    """The lab config file at ``path`` (``--config``), or None when none is given.
+
+    Raises ConfigError if it cannot be loaded.
+    """
+    return load_lab_config(path) if path is not None else None
 
 
 # ------------------------------------------------------------------------------------------
@@ -287,7 +310,7 @@ class CyclerOptions:
 
         Raises ConfigError if it cannot be loaded.
         """
-        return load_lab_config(self.config_path) if self.config_path is not None else None
+        return optional_lab_config(self.config_path)
 
     def address(self) -> CyclerAddress:
         """The cycler to talk to.

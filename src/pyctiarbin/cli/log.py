@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..config import load_lab_config
 from .common import (
     CliError,
     ConfigOption,
@@ -24,10 +23,12 @@ from .common import (
     cycler_specs,
     cyclers_option,
     err_console,
+    optional_lab_config,
     out_console,
     parse_channels,
     seconds_option,
     settings,
+    usage_errors,
 )
 
 if TYPE_CHECKING:
@@ -264,7 +265,7 @@ def register(app: typer.Typer) -> None:
         """
         from ..logger import Listener, Logger, OnChangeFilter, OwnershipError
 
-        lab_config = load_lab_config(config_path) if config_path is not None else None
+        lab_config = optional_lab_config(config_path)
         specs = cycler_specs(cycler, lab_config, env_file, user)
         filter_ = None
         if on_change:
@@ -279,10 +280,8 @@ def register(app: typer.Typer) -> None:
             from ..alerts import RuleError, load_alert_config
             from .alerts import alerts_on_stdout
 
-            try:
+            with usage_errors(RuleError):
                 alert_config = load_alert_config(alerts)
-            except RuleError as exc:
-                raise CliError(str(exc), ExitCode.USAGE) from None
             from ..alerts.history import AlertHistory, RecordingAlertListener
 
             # The alerts also go to the database (table alert_events) for the dashboard.

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..config import CyclerAddress, LabConfig, load_lab_config, resolve_cycler
+from ..config import CyclerAddress, LabConfig, resolve_cycler
 from ..config import resolve_lab_credentials as _resolve_credentials
 from ..status_formats import plain_table
 from .common import (
@@ -22,11 +22,12 @@ from .common import (
     CliError,
     ConfigOption,
     EnvFileOption,
-    ExitCode,
     UserOption,
     group_app,
+    optional_lab_config,
     out_console,
     seconds_option,
+    usage_errors,
 )
 
 if TYPE_CHECKING:
@@ -51,17 +52,15 @@ def _load(
 ) -> tuple[Plan, LabConfig | None]:
     from ..plan import PlanError, load_plan
 
-    config = load_lab_config(config_path) if config_path is not None else None
+    config = optional_lab_config(config_path)
     named: dict[str, CyclerAddress] = {}
     for text in cyclers or ():
         if "=" not in text:
             raise CliError(f"--cycler {text!r}: expected NAME=HOST:PORT")
         address = resolve_cycler(text, config)
         named[address.name or text] = address
-    try:
+    with usage_errors(PlanError):
         return load_plan(path, lab_config=config, cyclers=named), config
-    except PlanError as exc:
-        raise CliError(str(exc), ExitCode.USAGE) from None
 
 
 def _rows(report: PlanReport) -> list[list[str]]:
