@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECTION_PANEL",
+    "LOGGER_DB_HELP",
     "MULTI_CYCLER_PANEL",
     "AllOption",
     "ChannelsOption",
@@ -81,6 +82,7 @@ __all__ = [
     "cycler_command",
     "cycler_specs",
     "cyclers_option",
+    "database_option",
     "describe_error",
     "err_console",
     "group_app",
@@ -607,6 +609,19 @@ UserOption = Annotated[
         rich_help_panel=MULTI_CYCLER_PANEL,
     ),
 ]
+
+
+#: The help of ``--db`` for the commands that read what ``pycti log`` wrote.
+LOGGER_DB_HELP = "The logger database: sqlite:///lab.db or postgresql://..."
+
+
+def database_option(
+    help_text: str = "Database URL: sqlite:///path.db or postgresql://...",
+    *,
+    panel: str | None = None,
+) -> Any:
+    """The ``--db URL`` option (``sqlite:///...`` or ``postgresql://...``)."""
+    return typer.Option("--db", help=help_text, metavar="URL", rich_help_panel=panel)
 
 
 def cyclers_option(verb: str) -> Any:

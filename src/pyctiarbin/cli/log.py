@@ -22,6 +22,7 @@ from .common import (
     UserOption,
     cycler_specs,
     cyclers_option,
+    database_option,
     err_console,
     optional_lab_config,
     out_console,
@@ -135,15 +136,7 @@ def register(app: typer.Typer) -> None:
             float,
             seconds_option("--interval", "Seconds between polls of each cycler.", minimum=0.01),
         ] = 1.0,
-        db: Annotated[
-            str,
-            typer.Option(
-                "--db",
-                help="Database URL: sqlite:///path.db or postgresql://...",
-                metavar="URL",
-                rich_help_panel=_PANEL_STORAGE,
-            ),
-        ] = DEFAULT_DB,
+        db: Annotated[str, database_option(panel=_PANEL_STORAGE)] = DEFAULT_DB,
         duration: DurationOption = None,
         on_change: Annotated[
             bool,
@@ -364,12 +357,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export")
     def export_command(
-        db: Annotated[
-            str,
-            typer.Option(
-                "--db", help="Database URL: sqlite:///path.db or postgresql://...", metavar="URL"
-            ),
-        ],
+        db: Annotated[str, database_option()],
         out: Annotated[
             Path,
             typer.Option(

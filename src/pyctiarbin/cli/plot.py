@@ -8,18 +8,13 @@ from typing import Annotated
 
 import typer
 
-from .common import CliError, ExitCode
+from .common import LOGGER_DB_HELP, CliError, ExitCode, database_option
 
 __all__ = ["register"]
 
 
 def plot(
-    db: Annotated[
-        str,
-        typer.Option(
-            "--db", help="The logger database: sqlite:///lab.db or postgresql://...", metavar="URL"
-        ),
-    ],
+    db: Annotated[str, database_option(LOGGER_DB_HELP)],
     out: Annotated[
         Path, typer.Option("--out", help="The file to write: .png or .svg.", metavar="FILE")
     ],

@@ -9,18 +9,13 @@ from typing import Annotated
 
 import typer
 
-from .common import CliError, ConfigOption
+from .common import LOGGER_DB_HELP, CliError, ConfigOption, database_option
 
 __all__ = ["register"]
 
 
 def web(
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db", help="The logger database: sqlite:///lab.db or postgresql://...", metavar="URL"
-        ),
-    ] = None,
+    db: Annotated[str | None, database_option(LOGGER_DB_HELP)] = None,
     config_path: ConfigOption = None,
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (0.0.0.0: the whole network).")
