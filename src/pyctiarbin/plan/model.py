@@ -15,7 +15,7 @@ import math
 import os
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -31,7 +31,7 @@ from ..config import (
     reading_file,
     resolve_cycler,
 )
-from ..protocol import meta_code_for
+from ..protocol import AssignScheduleRequest, StartRequest, meta_code_for
 from ..shared import DEFAULT_PORT, ChannelSpecError, parse_channel_spec
 
 __all__ = [
@@ -47,10 +47,16 @@ __all__ = [
 #: Fields a test-name or barcode template may use.
 TEMPLATE_FIELDS = ("cycler", "channel", "barcode", "schedule", "date", "time", "row")
 
-# Field sizes on the wire, in UTF-16 code units (ASSIGN_SCHEDULE and START requests).
-_TEST_NAME_MAX = 72
-_BARCODE_MAX = 72
-_SCHEDULE_MAX = 200
+
+def _wide_units(message: Any, name: str) -> int:
+    # The width of a text field of a request, in UTF-16 code units, as the protocol declares it.
+    (declared,) = (f.metadata["wire"] for f in fields(message) if f.name == name)
+    return int(declared.length)
+
+
+_TEST_NAME_MAX = _wide_units(StartRequest, "test_name")
+_BARCODE_MAX = _wide_units(AssignScheduleRequest, "barcode")
+_SCHEDULE_MAX = _wide_units(AssignScheduleRequest, "schedule")
 
 _ENTRY_KEYS = {
     "cycler",
