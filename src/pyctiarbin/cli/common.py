@@ -212,17 +212,19 @@ def optional_lab_config(path: Path | None) -> LabConfig | None:
 # The application
 
 
+# The settings of the application and of every command group: plain help, -h as well as
+# --help, no shell completion, no pretty tracebacks, and a callback when called bare.
+_APP_SETTINGS: dict[str, Any] = {
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
+    "rich_markup_mode": None,
+    "context_settings": {"help_option_names": ["-h", "--help"]},
+    "invoke_without_command": True,
+}
+
+
 def _typer_app(name: str, help_text: str) -> typer.Typer:
-    # The settings of every (sub-)application: plain help, -h, no completion, no pretty tracebacks.
-    return typer.Typer(
-        name=name,
-        help=help_text,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        rich_markup_mode=None,
-        context_settings={"help_option_names": ["-h", "--help"]},
-        invoke_without_command=True,
-    )
+    return typer.Typer(name=name, help=help_text, **_APP_SETTINGS)
 
 
 def _help_when_bare(ctx: typer.Context) -> None:
