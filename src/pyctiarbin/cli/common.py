@@ -26,9 +26,10 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec, TypeVar, cast
 
 import typer
@@ -212,19 +213,24 @@ def optional_lab_config(path: Path | None) -> LabConfig | None:
 # The application
 
 
-# The settings of the application and of every command group: plain help, -h as well as
-# --help, no shell completion, no pretty tracebacks, and a callback when called bare.
-_APP_SETTINGS: dict[str, Any] = {
-    "add_completion": False,
-    "pretty_exceptions_enable": False,
-    "rich_markup_mode": None,
-    "context_settings": {"help_option_names": ["-h", "--help"]},
-    "invoke_without_command": True,
-}
+# The settings of the application and of every command group: plain help, no shell
+# completion, no pretty tracebacks, and a callback when called bare.
+_APP_SETTINGS: Mapping[str, Any] = MappingProxyType(
+    {
+        "add_completion": False,
+        "pretty_exceptions_enable": False,
+        "rich_markup_mode": None,
+        "invoke_without_command": True,
+    }
+)
 
 
 def _typer_app(name: str, help_text: str) -> typer.Typer:
-    return typer.Typer(name=name, help=help_text, **_APP_SETTINGS)
+    # -h as well as --help; each application gets its own context settings (click keeps them).
+    context_settings = {"help_option_names": ["-h", "--help"]}
+    return typer.Typer(
+        name=name, help=help_text, context_settings=context_settings, **_APP_SETTINGS
+    )
 
 
 def _help_when_bare(ctx: typer.Context) -> None:
