@@ -39,9 +39,9 @@ def query(url: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...
             return db.execute(sql.replace("%s", "?"), args).fetchall()
     import psycopg
 
-    from pyctiarbin.logger.sinks.postgres import _split_url
+    from pyctiarbin.logger.sinks.postgres import split_url
 
-    dsn, schema = _split_url(url)
+    dsn, schema = split_url(url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'SET search_path TO "{schema}"')
         return conn.execute(sql, args).fetchall()

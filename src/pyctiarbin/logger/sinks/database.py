@@ -12,15 +12,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
+from ...protocol import AUX_KINDS
 from ..boundaries import ChannelTrack
-from ..readings import TestRecord
+from ..readings import READING_COLUMNS, TestRecord
 from .chunk import Chunk
+from .queries import Query, QueryBuilder, ReadingSelection
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .buffered import DatabaseSink
 
 __all__ = [
     "Database",
+    "SqlDatabase",
     "open_database",
     "redact_url",
     "register_database",
@@ -120,31 +125,96 @@ class Database(ABC):
         """Every (cycler, channel) that has readings."""
 
     @abstractmethod
-    def max_aux_count(
-        self,
-        kind: str,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> int:
+    def max_aux_count(self, kind: str, **selection: Unpack[ReadingSelection]) -> int:
         """The largest number of aux values of ``kind`` (``"temperature"``) in one reading of
-        the selection of :meth:`iter_readings`."""
+        the ``selection`` (:class:`~.queries.ReadingSelection`)."""
 
     @abstractmethod
-    def iter_readings(
-        self,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Readings as dicts (:data:`READING_COLUMNS` keys), in time order, for one test or for
-        one channel within ``[start_s, end_s)``."""
+    def iter_readings(self, **selection: Unpack[ReadingSelection]) -> Iterator[dict[str, Any]]:
+        """The readings of the ``selection`` (:class:`~.queries.ReadingSelection`: one test, or
+        one channel within ``[start_s, end_s)``) as dicts (:data:`READING_COLUMNS` keys), in
+        time order."""
+
+
+class SqlDatabase(Database):
+    """A :class:`Database` reached through a DB-API connection: its reads are written once
+    here, in the words of its dialect's :class:`~.queries.QueryBuilder`."""
+
+    #: The read queries in this database's dialect.
+    queries: QueryBuilder
+
+    @abstractmethod
+    def _require(self) -> Any:
+        """The open connection.
+
+        Raises:
+            Exception: the driver's error when no connection is open.
+        """
+
+    def _rows(self, query: Query) -> Any:
+        text, args = query
+        return self._require().execute(text, args)
+
+    def _stream(self, query: Query) -> Iterator[tuple[Any, ...]]:
+        """The rows of a query that may return many, fetched as they are read."""
+        yield from self._rows(query)
+
+    def _known_channels(self, connection: Any) -> set[tuple[str, int]]:
+        text, args = self.queries.channels(None)
+        return {(str(cycler), int(channel)) for cycler, channel in connection.execute(text, args)}
+
+    def list_tests(
+        self, cyclers: Sequence[str] | None = None, channels: Sequence[int] | None = None
+    ) -> list[TestRecord]:
+        """See :meth:`Database.list_tests`.
+
+        Raises:
+            Exception: the driver's error if the database cannot be read.
+        """
+        return [TestRecord(*row) for row in self._rows(self.queries.tests(cyclers, channels))]
+
+    def cycler_rows(self) -> list[dict[str, Any]]:
+        """See :meth:`Database.cycler_rows`.
+
+        Raises:
+            Exception: the driver's error if the database cannot be read.
+        """
+        cursor = self._rows(self.queries.cyclers())
+        names = [column[0] for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def channel_list(self, cyclers: Sequence[str] | None = None) -> list[tuple[str, int]]:
+        """See :meth:`Database.channel_list`.
+
+        Raises:
+            Exception: the driver's error if the database cannot be read.
+        """
+        return [(str(c), int(n)) for c, n in self._rows(self.queries.channels(cyclers))]
+
+    def max_aux_count(self, kind: str, **selection: Unpack[ReadingSelection]) -> int:
+        """See :meth:`Database.max_aux_count`.
+
+        Raises:
+            ValueError: for an unknown aux kind, or neither a test nor a cycler and channel.
+            TypeError: for an unknown selection key.
+            Exception: the driver's error if the database cannot be read.
+        """
+        if kind not in AUX_KINDS:
+            raise ValueError(f"unknown aux kind {kind!r}; kinds: {', '.join(AUX_KINDS)}")
+        row = self._rows(self.queries.max_aux_count(kind, selection)).fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    def iter_readings(self, **selection: Unpack[ReadingSelection]) -> Iterator[dict[str, Any]]:
+        """See :meth:`Database.iter_readings` (aux, BMS and SMB as JSON text).
+
+        Raises:
+            ValueError: if neither a test nor a cycler and channel are given.
+            TypeError: for an unknown selection key.
+            Exception: the driver's error if the database cannot be read.
+        """
+        rows = self._stream(self.queries.readings(selection))
+        for row in self.queries.json_as_text(READING_COLUMNS, rows):
+            yield dict(zip(READING_COLUMNS, row, strict=True))
 
 
 # -- registry ---------------------------------------------------------------------------------
