@@ -8,6 +8,7 @@ import hashlib
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -158,6 +159,16 @@ class SqlDatabase(Database):
     def _stream(self, query: Query) -> Iterator[tuple[Any, ...]]:
         """The rows of a query that may return many, fetched as they are read."""
         yield from self._rows(query)
+
+    @staticmethod
+    @contextmanager
+    def _closed_on_error(connection: Any) -> Iterator[None]:
+        """Close a just opened ``connection`` if setting it up raises."""
+        try:
+            yield
+        except BaseException:
+            connection.close()
+            raise
 
     def _known_channels(self, connection: Any) -> set[tuple[str, int]]:
         text, args = self.queries.channels(None)

@@ -369,14 +369,11 @@ class PostgresDatabase(SqlDatabase):
             connect_timeout=max(1, round(self.connect_timeout_s)),
             application_name=f"pycti-log {self.owner}"[:63],
         )
-        try:
+        with self._closed_on_error(conn):
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("schema"),))
                 conn.execute(_schema_sql(self._s))
             self._channels = self._known_channels(conn)
-        except BaseException:
-            conn.close()
-            raise
         self._conn = conn
         self._staging_ready = False
         try:
@@ -402,7 +399,7 @@ class PostgresDatabase(SqlDatabase):
         conn = psycopg.connect(
             self._url, autocommit=True, connect_timeout=max(1, round(self.connect_timeout_s))
         )
-        try:
+        with self._closed_on_error(conn):
             text, args = self.queries.table_exists("readings")
             row = conn.execute(text, args).fetchone()
             if row is None or not row[0]:
@@ -410,9 +407,6 @@ class PostgresDatabase(SqlDatabase):
                     f"{self._display} holds no pycti logger tables in schema {self.schema!r}"
                 )
             self._channels = self._known_channels(conn)
-        except BaseException:
-            conn.close()
-            raise
         self._conn = conn
 
     def disconnect(self) -> None:

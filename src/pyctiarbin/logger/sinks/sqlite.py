@@ -299,7 +299,7 @@ class SqliteDatabase(SqlDatabase):
     def _adopt(self, db: sqlite3.Connection, *, create: bool) -> None:
         """Check the schema of the just opened ``db`` (creating it first if ``create``) and
         keep the connection; close it on any error."""
-        try:
+        with self._closed_on_error(db):
             if create:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
@@ -320,9 +320,6 @@ class SqliteDatabase(SqlDatabase):
                     f"up to {SCHEMA_VERSION}"
                 )
             self._channels = self._known_channels(db)
-        except BaseException:
-            db.close()
-            raise
         self._db = db
 
     def _require(self) -> sqlite3.Connection:
