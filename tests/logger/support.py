@@ -13,9 +13,14 @@ import time
 from collections.abc import Callable, Coroutine
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
+
+if TYPE_CHECKING:
+    from pyctiarbin.logger import DatabaseSink
+    from pyctiarbin.logger.sinks import Database
 
 POSTGRES_ENV = "PYCTI_TEST_POSTGRES_DSN"
 USER = "admin"
@@ -87,6 +92,21 @@ def integrity_ok(url: str) -> None:
     assert orphans == dict.fromkeys(ORPHAN_QUERIES, 0), orphans
 
 
+def outage_sink(database: Database, **options: Any) -> DatabaseSink:
+    """A sink that feels a database outage at once: 40 rows of buffer, a spill after 0.3 s,
+    retries every 0.1 s to 0.3 s."""
+    from pyctiarbin.logger import DatabaseSink
+
+    return DatabaseSink(
+        database,
+        max_buffer_rows=40,
+        spill_after_s=0.3,
+        retry_backoff_s=0.1,
+        max_retry_backoff_s=0.3,
+        **options,
+    )
+
+
 def subprocess_env() -> dict[str, str]:
     """The environment of a logger subprocess: the simulators' credentials, no stray pycti
     settings."""
@@ -121,6 +141,17 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(0.05)
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    """Wait, in the running event loop, until ``condition`` holds; fail the test after
+    ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 def count_readings(url: str) -> int:
@@ -185,6 +216,12 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
         await asyncio.sleep(0.05)
+
+    def route(self, url: str) -> str:
+        """``url`` with its host and port replaced by this forwarder's."""
+        parts = urlsplit(url)
+        netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{self.port}")
+        return parts._replace(netloc=netloc).geturl()
 
     def restore(self) -> None:
         """Listen (again, on the same port)."""
