@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from ...protocol import AUX_KINDS
-from ..boundaries import ChannelTrack
+from ..boundaries import ChannelTrack, status_from_label
 from ..readings import READING_COLUMNS, TestRecord
 from .chunk import Chunk
 from .queries import Query, QueryBuilder, ReadingSelection
@@ -137,6 +137,10 @@ class Database(ABC):
         time order."""
 
 
+#: Test ids looked up per query (SQLite allows 999 parameters in older builds).
+_IDS_PER_QUERY = 500
+
+
 class SqlDatabase(Database):
     """A :class:`Database` reached through a DB-API connection: its reads are written once
     here, in the words of its dialect's :class:`~.queries.QueryBuilder`."""
@@ -173,6 +177,38 @@ class SqlDatabase(Database):
     def _known_channels(self, connection: Any) -> set[tuple[str, int]]:
         text, args = self.queries.channels(None)
         return {(str(cycler), int(channel)) for cycler, channel in connection.execute(text, args)}
+
+    def last_state(self, cycler: str) -> tuple[dict[int, ChannelTrack], float | None]:
+        """See :meth:`Database.last_state` (without a stored poll time, the time of the
+        newest reading).
+
+        Raises:
+            Exception: the driver's error if the database cannot be read.
+        """
+        rows = list(self._rows(self.queries.channel_tracks(cycler)))
+        test_ids = [row[1] for row in rows if row[1] is not None]
+        tests: dict[int, TestRecord] = {}
+        for start in range(0, len(test_ids), _IDS_PER_QUERY):
+            query = self.queries.tests_by_id(test_ids[start : start + _IDS_PER_QUERY])
+            tests.update((row[0], TestRecord(*row)) for row in self._rows(query))
+        tracks = {
+            int(channel): ChannelTrack(
+                tests.get(test_id) if test_id is not None else None,
+                status_from_label(status),
+                schedule,
+                test_name,
+                barcode,
+                float(test_time_s or 0.0),
+            )
+            for channel, test_id, status, schedule, test_name, barcode, test_time_s in rows
+        }
+        last = None
+        for query in (self.queries.last_poll(cycler), self.queries.last_reading_time(cycler)):
+            row = self._rows(query).fetchone()
+            last = row[0] if row is not None else None
+            if last is not None:
+                break
+        return tracks, (float(last) if last is not None else None)
 
     def list_tests(
         self, cyclers: Sequence[str] | None = None, channels: Sequence[int] | None = None

@@ -44,9 +44,8 @@ except ImportError as exc:  # the postgres extra is not installed
         name=exc.name,
     ) from exc
 
-from ..boundaries import ChannelTrack, status_from_label
 from ..listener import OwnershipGuard
-from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS, TestRecord
+from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS
 from .buffered import DatabaseSink
 from .chunk import Chunk
 from .database import SqlDatabase, redact_url, spill_path_for
@@ -598,44 +597,6 @@ class PostgresDatabase(SqlDatabase):
         self._channels |= new_channels
 
     # -- reading back --------------------------------------------------------------------------
-
-    def last_state(self, cycler: str) -> tuple[dict[int, ChannelTrack], float | None]:
-        """See :meth:`Database.last_state`.
-
-        Raises:
-            psycopg.Error: if the database cannot be read.
-        """
-        conn = self._require()
-        s = self._s
-        rows = conn.execute(
-            "SELECT channel, test_id, status, schedule, test_name, barcode, test_time_s "
-            f"FROM {s}.latest_readings WHERE cycler = %s",
-            (cycler,),
-        ).fetchall()
-        test_ids = [row[1] for row in rows if row[1] is not None]
-        tests: dict[int, TestRecord] = {}
-        if test_ids:
-            for row in conn.execute(
-                f"SELECT {', '.join(TEST_COLUMNS)} FROM {s}.tests WHERE test_id = ANY(%s)",
-                (test_ids,),
-            ):
-                tests[row[0]] = TestRecord(*row)
-        tracks = {
-            int(channel): ChannelTrack(
-                tests.get(test_id) if test_id is not None else None,
-                status_from_label(status),
-                schedule,
-                test_name,
-                barcode,
-                float(test_time_s or 0.0),
-            )
-            for channel, test_id, status, schedule, test_name, barcode, test_time_s in rows
-        }
-        row = conn.execute(
-            f"SELECT last_poll_s FROM {s}.cyclers WHERE cycler = %s", (cycler,)
-        ).fetchone()
-        last = row[0] if row is not None else None
-        return tracks, (float(last) if last is not None else None)
 
     def _stream(self, query: Query) -> Iterator[tuple[Any, ...]]:
         # A server-side cursor: an export of millions of readings is not held in memory.

@@ -154,6 +154,33 @@ class QueryBuilder(ABC):
         select = f"SELECT * FROM {self.table('alert_events')}"
         return f"{select} ORDER BY unix_time_s DESC LIMIT {self.mark}", [limit]
 
+    # -- where a cycler's channels stood (resuming) --------------------------------------------
+
+    def channel_tracks(self, cycler: str) -> Query:
+        """Per channel of ``cycler``, from its latest reading: the channel, test id, status,
+        schedule, test name, barcode and test time."""
+        return (
+            "SELECT channel, test_id, status, schedule, test_name, barcode, test_time_s "
+            f"FROM {self.table('latest_readings')} WHERE cycler = {self.mark}",
+            [cycler],
+        )
+
+    def tests_by_id(self, test_ids: Sequence[int]) -> Query:
+        """The tests whose ids are ``test_ids`` (a few hundred at most: one mark each)."""
+        select = f"SELECT {', '.join(TEST_COLUMNS)} FROM {self.table('tests')}"
+        return f"{select} WHERE {self._in('test_id', test_ids)}", list(test_ids)
+
+    def last_poll(self, cycler: str) -> Query:
+        """The last poll time stored for ``cycler`` (NULL when none was)."""
+        return f"SELECT last_poll_s FROM {self.table('cyclers')} WHERE cycler = {self.mark}", [
+            cycler
+        ]
+
+    def last_reading_time(self, cycler: str) -> Query:
+        """The time of the newest reading of ``cycler`` (NULL when it has none)."""
+        select = f"SELECT MAX(unix_time_s) FROM {self.table('latest_readings')}"
+        return f"{select} WHERE cycler = {self.mark}", [cycler]
+
     # -- readings ------------------------------------------------------------------------------
 
     def readings(

@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ..boundaries import ChannelTrack, status_from_label
-from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS, TestRecord
+from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS
 from .chunk import Chunk
 from .database import SqlDatabase
 from .queries import Query, QueryBuilder
@@ -364,56 +363,3 @@ class SqliteDatabase(SqlDatabase):
         if db is not None:
             with contextlib.suppress(sqlite3.Error):  # closing is best effort
                 db.close()
-
-    # -- reading back ------------------------------------------------------------------------
-
-    def last_state(self, cycler: str) -> tuple[dict[int, ChannelTrack], float | None]:
-        """See :meth:`Database.last_state`.
-
-        Raises:
-            sqlite3.Error: if the database cannot be read.
-        """
-        db = self._require()
-        tracks: dict[int, ChannelTrack] = {}
-        rows = db.execute(
-            "SELECT channel, test_id, status, schedule, test_name, barcode, test_time_s "
-            "FROM latest_readings WHERE cycler = ?",
-            (cycler,),
-        ).fetchall()
-        test_ids = [row[1] for row in rows if row[1] is not None]
-        tests = {t.test_id: t for t in self._tests_by_id(test_ids)}
-        for channel, test_id, status, schedule, test_name, barcode, test_time_s in rows:
-            tracks[int(channel)] = ChannelTrack(
-                tests.get(test_id) if test_id is not None else None,
-                status_from_label(status),
-                schedule,
-                test_name,
-                barcode,
-                float(test_time_s or 0.0),
-            )
-        row = db.execute("SELECT last_poll_s FROM cyclers WHERE cycler = ?", (cycler,)).fetchone()
-        last = row[0] if row is not None and row[0] is not None else None
-        if last is None:
-            row = db.execute(
-                "SELECT MAX(unix_time_s) FROM latest_readings WHERE cycler = ?", (cycler,)
-            ).fetchone()
-            last = row[0] if row is not None else None
-        return tracks, (float(last) if last is not None else None)
-
-    def _tests_by_id(self, test_ids: Sequence[int]) -> list[TestRecord]:
-        if not test_ids:
-            return []
-        db = self._require()
-        found: list[TestRecord] = []
-        ids = list(test_ids)
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            found.extend(
-                TestRecord(*row)
-                for row in db.execute(
-                    f"SELECT {', '.join(TEST_COLUMNS)} FROM tests "
-                    f"WHERE test_id IN ({_placeholders(part)})",
-                    part,
-                )
-            )
-        return found
