@@ -83,12 +83,17 @@ ORPHAN_QUERIES = {
 }
 
 
+def orphan_counts(url: str) -> dict[str, int]:
+    """How many rows of each kind of :data:`ORPHAN_QUERIES` the database holds."""
+    return {what: int(query(url, sql)[0][0]) for what, sql in ORPHAN_QUERIES.items()}
+
+
 def integrity_ok(url: str) -> None:
     """Assert the database is consistent: SQLite's own integrity check, and in both dialects
     no reading, test reference or channel that points at nothing."""
     if url.startswith("sqlite:///"):
         assert query(url, "PRAGMA integrity_check") == [("ok",)]
-    orphans = {what: query(url, sql)[0][0] for what, sql in ORPHAN_QUERIES.items()}
+    orphans = orphan_counts(url)
     assert orphans == dict.fromkeys(ORPHAN_QUERIES, 0), orphans
 
 
