@@ -179,7 +179,17 @@ def test_two_loggers_on_one_postgresql_never_log_the_same_cycler(
             30,
             "the standby logger to take over",
         )
-        time.sleep(1.5)
+
+        def polls_since_takeover() -> int:
+            counts = query(
+                pg_url,
+                "SELECT cycler, count(*) FROM readings WHERE channel = 1 AND unix_time_s > %s "
+                "GROUP BY cycler",
+                (killed_at,),
+            )
+            return min(int(n) for _, n in counts) if len(counts) == 2 else 0
+
+        wait_until(lambda: polls_since_takeover() >= 5, 30, "five polls by the standby logger")
         standby.send_signal(signal.SIGTERM)
         assert standby.wait(15) == 0, (tmp_path / "standby.log").read_text()
     finally:
