@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -160,9 +160,10 @@ class SqlDatabase(Database):
         text, args = query
         return self._require().execute(text, args)
 
-    def _stream(self, query: Query) -> Iterator[tuple[Any, ...]]:
+    def _stream(self, query: Query) -> Iterable[tuple[Any, ...]]:
         """The rows of a query that may return many, fetched as they are read."""
-        yield from self._rows(query)
+        rows: Iterable[tuple[Any, ...]] = self._rows(query)
+        return rows
 
     @staticmethod
     @contextmanager

@@ -259,18 +259,24 @@ class QueryBuilder(ABC):
 
     def json_as_text(
         self, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
-    ) -> Iterator[tuple[Any, ...]]:
+    ) -> Iterable[tuple[Any, ...]]:
         """``rows`` with the JSON values the driver parsed turned back into the compact JSON
-        text SQLite stores, so that both dialects read the same."""
+        text SQLite stores, so that both dialects read the same (``rows`` itself when there is
+        nothing to turn)."""
         positions = [i for i, column in enumerate(columns) if column in JSON_COLUMNS]
         if not (self.parses_json and positions):
-            yield from rows
-            return
-        for row in rows:
-            if any(row[i] is not None and not isinstance(row[i], str) for i in positions):
-                values = list(row)
-                for i in positions:
-                    if values[i] is not None and not isinstance(values[i], str):
-                        values[i] = json.dumps(values[i], separators=(",", ":"))
-                row = tuple(values)
-            yield row
+            return rows
+        return _with_json_text(rows, positions)
+
+
+def _with_json_text(
+    rows: Iterable[tuple[Any, ...]], positions: Sequence[int]
+) -> Iterator[tuple[Any, ...]]:
+    for row in rows:
+        if any(row[i] is not None and not isinstance(row[i], str) for i in positions):
+            values = list(row)
+            for i in positions:
+                if values[i] is not None and not isinstance(values[i], str):
+                    values[i] = json.dumps(values[i], separators=(",", ":"))
+            row = tuple(values)
+        yield row
