@@ -226,11 +226,8 @@ def status_table(
     when = time.time() if unix_time_s is None else unix_time_s
     columns = [c for c in READING_COLUMNS if c != "test_id"]
     skip = READING_COLUMNS.index("test_id")
-    rows = [
-        reading_row(Reading(cycler, when, None, status))[:skip]
-        + reading_row(Reading(cycler, when, None, status))[skip + 1 :]
-        for status in statuses
-    ]
+    full_rows = (reading_row(Reading(cycler, when, None, status)) for status in statuses)
+    rows = [row[:skip] + row[skip + 1 :] for row in full_rows]
     return Table.from_rows(columns, [READING_TYPES[c] for c in columns], rows)
 
 
