@@ -10,8 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from contextlib import closing
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -21,6 +21,7 @@ import pytest
 if TYPE_CHECKING:
     from pyctiarbin.logger import DatabaseSink
     from pyctiarbin.logger.sinks import Database
+    from pyctiarbin.simulator import Simulator
 
 POSTGRES_ENV = "PYCTI_TEST_POSTGRES_DSN"
 USER = "admin"
@@ -35,6 +36,22 @@ requires_postgres = pytest.mark.skipif(
     postgres_dsn() is None,
     reason=f"{POSTGRES_ENV} is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)",
 )
+
+
+@contextmanager
+def simulators_a_and_b(
+    channels: tuple[int, int], test_name: str
+) -> Iterator[list[Simulator]]:
+    """Two simulators (cyclers ``a`` and ``b``) with ``channels`` channels each; channel 1 of
+    ``a`` runs CCCV_Charge.sdx as ``test_name``."""
+    from pyctiarbin import CyclerClient
+    from pyctiarbin.simulator import Simulator
+
+    with Simulator(channels=channels[0]) as a, Simulator(channels=channels[1]) as b:
+        with CyclerClient(a.host, a.port, username=USER, password=PASSWORD) as client:
+            client.assign_schedule([1], "CCCV_Charge.sdx")
+            client.start([1], test_name)
+        yield [a, b]
 
 
 def query(url: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

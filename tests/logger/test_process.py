@@ -14,17 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from pyctiarbin import CyclerClient
 from pyctiarbin.simulator import Simulator
 
 from .support import (
-    PASSWORD,
-    USER,
     count_readings,
     integrity_ok,
     query,
     readings_by_channel,
     requires_postgres,
+    simulators_a_and_b,
     start_logger_process,
     subprocess_env,
     wait_until,
@@ -37,11 +35,8 @@ COMMIT_SLACK_S = 0.25
 
 @pytest.fixture
 def sims() -> Iterator[list[Simulator]]:
-    with Simulator(channels=8) as a, Simulator(channels=8) as b:
-        with CyclerClient(a.host, a.port, username=USER, password=PASSWORD) as client:
-            client.assign_schedule([1], "CCCV_Charge.sdx")
-            client.start([1], "long-test")
-        yield [a, b]
+    with simulators_a_and_b((8, 8), "long-test") as both:
+        yield both
 
 
 def cycler_args(sims: list[Simulator]) -> list[str]:
