@@ -1,5 +1,7 @@
-"""The :class:`Database` interface of the logger's storage, and the registry that picks a
-database class by URL scheme (``sqlite``, ``postgresql``; add one with :func:`register_database`).
+"""The :class:`Database` interface of the logger's storage, :class:`SqlDatabase` (the reads
+every SQL database shares, in its dialect's :class:`~.queries.QueryBuilder` words), and the
+registry that picks a database class by URL scheme (``sqlite``, ``postgresql``; add one with
+:func:`register_database`).
 """
 
 from __future__ import annotations
