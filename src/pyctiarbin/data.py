@@ -23,23 +23,26 @@ raises ImportError naming the package to install when it is missing.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .client.status import ChannelStatus
-from .logger.readings import READING_COLUMNS, TEST_COLUMNS, Reading, TestRecord, reading_row
-from .logger.sinks.sqlite import _READING_TYPES
+from .logger.readings import READING_COLUMNS, Reading, TestRecord, reading_row
+from .logger.sinks.queries import Query, QueryBuilder, ReadingSelection
+from .logger.sinks.sqlite import READING_SQL_TYPES
 from .shared import ClosedOnExit
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "CYCLE_COLUMNS",
     "READING_TYPES",
     "LabData",
+    "ReadingSelection",
     "Table",
     "status_table",
 ]
@@ -59,7 +62,7 @@ def _kind(sql_type: str) -> str:
 
 #: The kind of every column of the ``readings`` table (derived from the SQLite schema).
 READING_TYPES: dict[str, str] = {
-    column: _kind(_READING_TYPES.get(column, "REAL")) for column in READING_COLUMNS
+    column: _kind(READING_SQL_TYPES.get(column, "REAL")) for column in READING_COLUMNS
 }
 
 #: Columns of :meth:`LabData.cycles`.
@@ -223,30 +226,9 @@ def status_table(
     when = time.time() if unix_time_s is None else unix_time_s
     columns = [c for c in READING_COLUMNS if c != "test_id"]
     skip = READING_COLUMNS.index("test_id")
-    rows = [
-        reading_row(Reading(cycler, when, None, status))[:skip]
-        + reading_row(Reading(cycler, when, None, status))[skip + 1 :]
-        for status in statuses
-    ]
+    full_rows = (reading_row(Reading(cycler, when, None, status)) for status in statuses)
+    rows = [row[:skip] + row[skip + 1 :] for row in full_rows]
     return Table.from_rows(columns, [READING_TYPES[c] for c in columns], rows)
-
-
-@dataclass(frozen=True)
-class _Dialect:
-    name: str
-    #: SQL giving the cycle number from ``step_and_cycle_format`` (``[cycle] step: ...``).
-    cycle_expr: str
-
-
-_SQLITE = _Dialect(
-    "sqlite",
-    "CASE WHEN substr(ltrim(step_and_cycle_format), 1, 1) = '[' "
-    "THEN CAST(substr(ltrim(step_and_cycle_format), 2) AS INTEGER) END",
-)
-_POSTGRES = _Dialect(
-    "postgresql",
-    "CAST(substring(step_and_cycle_format from '^\\s*\\[\\s*(\\d+)') AS integer)",
-)
 
 
 class LabData(ClosedOnExit):
@@ -255,7 +237,8 @@ class LabData(ClosedOnExit):
     ``LabData(url)`` connects at once (``sqlite:///path.db`` opens the file read-only: it must
     exist; ``postgresql://...[?schema=name]`` needs the ``postgres`` extra). Use it as a context
     manager or call :meth:`close`. The methods may be called from several threads (one query at
-    a time).
+    a time). A selection of readings (:class:`ReadingSelection`) is one test (``test_id``) or
+    one channel (``cycler`` and ``channel``), optionally within ``[start_s, end_s)``.
 
     Raises:
         ValueError: for an unknown URL scheme or a malformed URL.
@@ -267,16 +250,18 @@ class LabData(ClosedOnExit):
         self._lock = threading.Lock()
         scheme = url.split(":", 1)[0].lower()
         self._conn: Any
+        #: The SQL of this database's dialect.
+        self.queries: QueryBuilder
         if scheme == "sqlite":
             import sqlite3
 
-            from .logger.sinks.sqlite import path_from_url
+            from .logger.sinks.sqlite import SqliteQueries, path_from_url
 
             path = path_from_url(url)
             if not path.is_file():
                 raise FileNotFoundError(f"no logger database at {path}")
             self.display_url = f"sqlite:///{path}"
-            self.dialect = _SQLITE
+            self.queries = SqliteQueries()
             self._conn = sqlite3.connect(
                 f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
             )
@@ -287,22 +272,21 @@ class LabData(ClosedOnExit):
                 raise ImportError(
                     "PostgreSQL needs psycopg: pip install 'pycti-arbin[postgres]'"
                 ) from exc
-            from psycopg import sql
 
             from .logger.sinks.database import redact_url
-            from .logger.sinks.postgres import _split_url
+            from .logger.sinks.postgres import PostgresQueries, split_url
 
-            dsn, schema = _split_url(url)
+            dsn, schema = split_url(url)
             self.display_url = redact_url(url)
-            self.dialect = _POSTGRES
+            self.queries = PostgresQueries(schema)
             self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
-            self._conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            # Unqualified table names in the SQL of query() are those of the logger's schema.
+            self._conn.execute(f"SET search_path TO {self.queries.schema_sql}")
         else:
             raise ValueError(
                 f"unknown database URL scheme {scheme!r}: expected sqlite:/// or postgresql://"
             )
         self._has_alerts: bool | None = None
-
 
     def __repr__(self) -> str:
         return f"<LabData {self.display_url}>"
@@ -320,29 +304,23 @@ class LabData(ClosedOnExit):
         Raises:
             Exception: the driver's error.
         """
-        if self.dialect is _POSTGRES:
-            sql = sql.replace("?", "%s")
-        with self._lock:
-            return list(self._conn.execute(sql, tuple(args)).fetchall())
+        return self._fetch((self.queries.qmark(sql), list(args)))
 
-    def _json_text(self, rows: list[tuple[Any, ...]], columns: Sequence[str]) -> None:
-        # PostgreSQL hands jsonb back parsed: store-compatible JSON text instead.
-        if self.dialect is not _POSTGRES:
-            return
-        positions = [i for i, c in enumerate(columns) if c in ("aux", "bms", "smb")]
-        if not positions:
-            return
-        for n, row in enumerate(rows):
-            if any(row[i] is not None and not isinstance(row[i], str) for i in positions):
-                values = list(row)
-                for i in positions:
-                    if values[i] is not None and not isinstance(values[i], str):
-                        values[i] = json.dumps(values[i], separators=(",", ":"))
-                rows[n] = tuple(values)
+    def _fetch(self, query: Query) -> list[tuple[Any, ...]]:
+        text, args = query
+        with self._lock:
+            return list(self._conn.execute(text, tuple(args)).fetchall())
+
+    def _dicts(self, query: Query) -> list[dict[str, Any]]:
+        text, args = query
+        with self._lock:
+            cursor = self._conn.execute(text, tuple(args))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def _reading_table(self, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> Table:
-        self._json_text(rows, columns)
-        return Table.from_rows(columns, [READING_TYPES[c] for c in columns], rows)
+        stored = list(self.queries.json_as_text(columns, rows))
+        return Table.from_rows(columns, [READING_TYPES[c] for c in columns], stored)
 
     @staticmethod
     def _columns(columns: Sequence[str] | None) -> list[str]:
@@ -356,67 +334,28 @@ class LabData(ClosedOnExit):
             )
         return list(columns)
 
-    @staticmethod
-    def _where(
-        test_id: int | None,
-        cycler: str | None,
-        channel: int | None,
-        start_s: float | None,
-        end_s: float | None,
-    ) -> tuple[str, list[Any]]:
-        if test_id is None and (cycler is None or channel is None):
-            raise ValueError("give a test_id, or a cycler and a channel")
-        clauses: list[str] = []
-        args: list[Any] = []
-        for clause, value in (
-            ("test_id = ?", test_id),
-            ("cycler = ?", cycler),
-            ("channel = ?", channel),
-            ("unix_time_s >= ?", start_s),
-            ("unix_time_s < ?", end_s),
-        ):
-            if value is not None:
-                clauses.append(clause)
-                args.append(value)
-        return " WHERE " + " AND ".join(clauses), args
-
     # -- readings ------------------------------------------------------------------------------
 
     def readings(
-        self,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-        columns: Sequence[str] | None = None,
+        self, *, columns: Sequence[str] | None = None, **selection: Unpack[ReadingSelection]
     ) -> Table:
-        """The stored readings of one test (``test_id``) or one channel (``cycler`` and
-        ``channel``), optionally within ``[start_s, end_s)``, in time order; all columns of
-        the ``readings`` table or only ``columns``.
+        """The stored readings of the ``selection`` in time order; all columns of the
+        ``readings`` table or only ``columns``.
 
         Raises:
             ValueError: for neither a test nor a cycler and channel, or an unknown column.
+            TypeError: for an unknown selection key.
             Exception: the driver's error.
         """
         names = self._columns(columns)
-        where, args = self._where(test_id, cycler, channel, start_s, end_s)
-        rows = self.query(
-            f"SELECT {', '.join(names)} FROM readings{where} ORDER BY unix_time_s", args
-        )
-        return self._reading_table(names, rows)
+        return self._reading_table(names, self._fetch(self.queries.readings(selection, names)))
 
     def series(
         self,
         *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
         columns: Sequence[str] = ("unix_time_s", "voltage_v", "current_a"),
         max_points: int = 2000,
+        **selection: Unpack[ReadingSelection],
     ) -> Table:
         """Like :meth:`readings`, but at most about ``max_points`` rows: when the selection
         holds more, the time span is cut into ``max_points`` equal buckets and the first
@@ -426,50 +365,18 @@ class LabData(ClosedOnExit):
 
         Raises:
             ValueError: as :meth:`readings`, or for ``max_points`` < 2.
+            TypeError: for an unknown selection key.
             Exception: the driver's error.
         """
         if max_points < 2:
             raise ValueError(f"max_points must be at least 2, not {max_points}")
         names = self._columns(columns)
-        where, args = self._where(test_id, cycler, channel, start_s, end_s)
-        count = self.query(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM readings{where} LIMIT ?) AS x",
-            [*args, max_points + 1],
-        )[0][0]
+        count = self._fetch(self.queries.count_up_to(selection, max_points + 1))[0][0]
         if count <= max_points:
-            return self.readings(
-                test_id=test_id,
-                cycler=cycler,
-                channel=channel,
-                start_s=start_s,
-                end_s=end_s,
-                columns=names,
-            )
-        first, last = self.query(
-            f"SELECT MIN(unix_time_s), MAX(unix_time_s) FROM readings{where}", args
-        )[0]
+            return self.readings(columns=names, **selection)
+        first, last = self._fetch(self.queries.time_span(selection))[0]
         width = (float(last) - float(first)) / (max_points - 1)
-        selected = ", ".join(f"r.{c}" for c in names)
-        # Each bucket's lookup is bounded below by the bucket start only (>= start_s, as
-        # first is): with start_s in it too, the index range would begin at start_s and
-        # every lookup would walk all the readings before its bucket.
-        where, args = self._where(test_id, cycler, channel, None, end_s)
-        if self.dialect is _POSTGRES:
-            sql = (
-                f"SELECT {selected} FROM generate_series(0, ? - 1) AS b(i) "
-                f"CROSS JOIN LATERAL (SELECT * FROM readings{where} "
-                "AND unix_time_s >= ? + b.i * ? ORDER BY unix_time_s LIMIT 1) AS r "
-                "ORDER BY r.unix_time_s"
-            )
-            rows = self.query(sql, [max_points, *args, first, width])
-        else:
-            sql = (
-                "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i + 1 < ?) "
-                f"SELECT {selected} FROM b JOIN readings AS r ON r.rowid = "
-                f"(SELECT rowid FROM readings{where} AND unix_time_s >= ? + b.i * ? "
-                "ORDER BY unix_time_s LIMIT 1) ORDER BY r.unix_time_s"
-            )
-            rows = self.query(sql, [max_points, *args, first, width])
+        rows = self._fetch(self.queries.bucket_firsts(selection, names, max_points, first, width))
         # Buckets without readings of their own yield the next bucket's reading: keep one.
         unique: list[tuple[Any, ...]] = []
         time_at = names.index("unix_time_s") if "unix_time_s" in names else None
@@ -488,27 +395,7 @@ class LabData(ClosedOnExit):
         Raises:
             Exception: the driver's error.
         """
-        where, args = "", list(cyclers or ())
-        if cyclers:
-            where = f" WHERE cycler IN ({', '.join('?' for _ in cyclers)})"
-        if self.dialect is _POSTGRES:
-            rows = self.query(
-                f"SELECT {', '.join(READING_COLUMNS)} FROM latest_readings{where} "
-                "ORDER BY cycler, channel",
-                args,
-            )
-        else:
-            # SQLite plans the latest_readings view as a scan of every reading; one index
-            # lookup per channel instead.
-            selected = ", ".join(f"r.{c}" for c in READING_COLUMNS)
-            where = where.replace("cycler IN", "c.cycler IN")
-            rows = self.query(
-                f"SELECT {selected} FROM channels AS c JOIN readings AS r ON r.rowid = "
-                "(SELECT rowid FROM readings AS x WHERE x.cycler = c.cycler "
-                "AND x.channel = c.channel ORDER BY x.unix_time_s DESC LIMIT 1)"
-                f"{where} ORDER BY c.cycler, c.channel",
-                args,
-            )
+        rows = self._fetch(self.queries.latest(cyclers, READING_COLUMNS))
         return self._reading_table(READING_COLUMNS, rows)
 
     def cycles(self, test_id: int) -> Table:
@@ -522,16 +409,10 @@ class LabData(ClosedOnExit):
         Raises:
             Exception: the driver's error.
         """
-        cycle = self.dialect.cycle_expr
-        rows = self.query(
-            f"SELECT c, MAX(charge_capacity_ah), MAX(discharge_capacity_ah), "
-            f"MIN(unix_time_s), MAX(unix_time_s), COUNT(*) FROM "
-            f"(SELECT {cycle} AS c, charge_capacity_ah, discharge_capacity_ah, unix_time_s "
-            f"FROM readings WHERE test_id = ?) AS x WHERE c IS NOT NULL GROUP BY c ORDER BY c",
-            [test_id],
-        )
         out = []
-        for number, charge, discharge, first, last, count in rows:
+        for number, charge, discharge, first, last, count in self._fetch(
+            self.queries.cycles(test_id)
+        ):
             efficiency = (
                 float(discharge) / float(charge)
                 if charge is not None and discharge is not None and charge > 0
@@ -548,19 +429,10 @@ class LabData(ClosedOnExit):
         Raises:
             Exception: the driver's error.
         """
-        clauses: list[str] = []
-        args: list[Any] = []
-        if cycler is not None:
-            clauses.append("cycler = ?")
-            args.append(cycler)
-        if channel is not None:
-            clauses.append("channel = ?")
-            args.append(channel)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        rows = self.query(
-            f"SELECT {', '.join(TEST_COLUMNS)} FROM tests{where} ORDER BY first_seen_s", args
+        query = self.queries.tests(
+            None if cycler is None else [cycler], None if channel is None else [channel]
         )
-        return [TestRecord(*row) for row in rows]
+        return [TestRecord(*row) for row in self._fetch(query)]
 
     def test(self, test_id: int) -> TestRecord:
         """One stored test.
@@ -569,20 +441,10 @@ class LabData(ClosedOnExit):
             LookupError: if no test has that id.
             Exception: the driver's error.
         """
-        rows = self.query(
-            f"SELECT {', '.join(TEST_COLUMNS)} FROM tests WHERE test_id = ?", [test_id]
-        )
+        rows = self._fetch(self.queries.test(test_id))
         if not rows:
             raise LookupError(f"no test {test_id} in {self.display_url}")
         return TestRecord(*rows[0])
-
-    def _dicts(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        if self.dialect is _POSTGRES:
-            sql = sql.replace("?", "%s")
-        with self._lock:
-            cursor = self._conn.execute(sql, tuple(args))
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def cyclers(self) -> list[dict[str, Any]]:
         """The ``cyclers`` table (name, address, serial number, channels, last poll time).
@@ -590,7 +452,7 @@ class LabData(ClosedOnExit):
         Raises:
             Exception: the driver's error.
         """
-        return self._dicts("SELECT * FROM cyclers ORDER BY cycler")
+        return self._dicts(self.queries.cyclers())
 
     def gaps(self, *, since_s: float | None = None) -> list[dict[str, Any]]:
         """The ``gaps`` table (open gaps have ``end_s`` None), optionally only those open or
@@ -599,12 +461,7 @@ class LabData(ClosedOnExit):
         Raises:
             Exception: the driver's error.
         """
-        if since_s is None:
-            return self._dicts("SELECT * FROM gaps ORDER BY start_s DESC")
-        return self._dicts(
-            "SELECT * FROM gaps WHERE end_s IS NULL OR end_s >= ? ORDER BY start_s DESC",
-            [since_s],
-        )
+        return self._dicts(self.queries.gaps(since_s))
 
     def alert_events(self, *, limit: int = 500) -> list[dict[str, Any]]:
         """The alerts stored by :class:`pyctiarbin.alerts.history.AlertHistory` (newest
@@ -614,15 +471,7 @@ class LabData(ClosedOnExit):
             Exception: the driver's error.
         """
         if self._has_alerts is not True:
-            if self.dialect is _POSTGRES:
-                found = self.query("SELECT to_regclass('alert_events') IS NOT NULL")[0][0]
-            else:
-                found = bool(
-                    self.query(
-                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alert_events'"
-                    )
-                )
-            if not found:
+            if not self._fetch(self.queries.table_exists("alert_events"))[0][0]:
                 return []
             self._has_alerts = True
-        return self._dicts("SELECT * FROM alert_events ORDER BY unix_time_s DESC LIMIT ?", [limit])
+        return self._dicts(self.queries.alert_events(limit))

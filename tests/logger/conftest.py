@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from .support import POSTGRES_ENV, postgres_dsn, requires_postgres
+from .support import POSTGRES_ENV, TcpProxy, postgres_dsn, requires_postgres
 
 
 def _with_schema(dsn: str, schema: str) -> str:
@@ -33,6 +34,18 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_relay(pg_url: str) -> Iterator[TcpProxy]:
+    """A TCP relay to the PostgreSQL server of ``pg_url``, listening (``cut()`` it for an
+    outage); ``pg_relay.route(pg_url)`` is the URL through it."""
+    parts = urlsplit(pg_url)
+    relay = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    try:
+        yield relay
+    finally:
+        relay.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=requires_postgres)])

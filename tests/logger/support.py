@@ -10,12 +10,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from contextlib import closing
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
+
+if TYPE_CHECKING:
+    from pyctiarbin.logger import DatabaseSink
+    from pyctiarbin.logger.sinks import Database
+    from pyctiarbin.simulator import Simulator
 
 POSTGRES_ENV = "PYCTI_TEST_POSTGRES_DSN"
 USER = "admin"
@@ -32,6 +38,22 @@ requires_postgres = pytest.mark.skipif(
 )
 
 
+@contextmanager
+def simulators_a_and_b(
+    channels: tuple[int, int], test_name: str
+) -> Iterator[list[Simulator]]:
+    """Two simulators (cyclers ``a`` and ``b``) with ``channels`` channels each; channel 1 of
+    ``a`` runs CCCV_Charge.sdx as ``test_name``."""
+    from pyctiarbin import CyclerClient
+    from pyctiarbin.simulator import Simulator
+
+    with Simulator(channels=channels[0]) as a, Simulator(channels=channels[1]) as b:
+        with CyclerClient(a.host, a.port, username=USER, password=PASSWORD) as client:
+            client.assign_schedule([1], "CCCV_Charge.sdx")
+            client.start([1], test_name)
+        yield [a, b]
+
+
 def query(url: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Run one query against the logger database ``url`` (table names unqualified)."""
     if url.startswith("sqlite:///"):
@@ -39,9 +61,9 @@ def query(url: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...
             return db.execute(sql.replace("%s", "?"), args).fetchall()
     import psycopg
 
-    from pyctiarbin.logger.sinks.postgres import _split_url
+    from pyctiarbin.logger.sinks.postgres import split_url
 
-    dsn, schema = _split_url(url)
+    dsn, schema = split_url(url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'SET search_path TO "{schema}"')
         return conn.execute(sql, args).fetchall()
@@ -78,13 +100,33 @@ ORPHAN_QUERIES = {
 }
 
 
+def orphan_counts(url: str) -> dict[str, int]:
+    """How many rows of each kind of :data:`ORPHAN_QUERIES` the database holds."""
+    return {what: int(query(url, sql)[0][0]) for what, sql in ORPHAN_QUERIES.items()}
+
+
 def integrity_ok(url: str) -> None:
     """Assert the database is consistent: SQLite's own integrity check, and in both dialects
     no reading, test reference or channel that points at nothing."""
     if url.startswith("sqlite:///"):
         assert query(url, "PRAGMA integrity_check") == [("ok",)]
-    orphans = {what: query(url, sql)[0][0] for what, sql in ORPHAN_QUERIES.items()}
+    orphans = orphan_counts(url)
     assert orphans == dict.fromkeys(ORPHAN_QUERIES, 0), orphans
+
+
+def outage_sink(database: Database, **options: Any) -> DatabaseSink:
+    """A sink that feels a database outage at once: 40 rows of buffer, a spill after 0.3 s,
+    retries every 0.1 s to 0.3 s."""
+    from pyctiarbin.logger import DatabaseSink
+
+    return DatabaseSink(
+        database,
+        max_buffer_rows=40,
+        spill_after_s=0.3,
+        retry_backoff_s=0.1,
+        max_retry_backoff_s=0.3,
+        **options,
+    )
 
 
 def subprocess_env() -> dict[str, str]:
@@ -121,6 +163,17 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(0.05)
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    """Wait, in the running event loop, until ``condition`` holds; fail the test after
+    ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 def count_readings(url: str) -> int:
@@ -185,6 +238,12 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
         await asyncio.sleep(0.05)
+
+    def route(self, url: str) -> str:
+        """``url`` with its host and port replaced by this forwarder's."""
+        parts = urlsplit(url)
+        netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{self.port}")
+        return parts._replace(netloc=netloc).geturl()
 
     def restore(self) -> None:
         """Listen (again, on the same port)."""

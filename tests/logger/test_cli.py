@@ -192,15 +192,21 @@ def test_live_view_shows_cyclers_and_sinks(sims: list[Simulator], tmp_path: Path
     assert lines[-1].startswith(f"{url} closed written=")
 
 
-def test_log_evaluates_alert_rules_on_the_logged_readings(
-    sims: list[Simulator], tmp_path: Path
-) -> None:
-    sims[0].set_aux(3, temperature_c=58.0)
+def hot_channel_3(sim: Simulator, tmp_path: Path) -> Path:
+    """Channel 3 of ``sim`` at 58 degC, and a rules file with a critical alert above 45 degC."""
+    sim.set_aux(3, temperature_c=58.0)
     rules = tmp_path / "rules.toml"
     rules.write_text(
         '[[rules]]\nname = "cell too hot"\nkind = "threshold"\nfield = "aux.temperature"\n'
         'op = ">"\nvalue = 45.0\nseverity = "critical"\n'
     )
+    return rules
+
+
+def test_log_evaluates_alert_rules_on_the_logged_readings(
+    sims: list[Simulator], tmp_path: Path
+) -> None:
+    rules = hot_channel_3(sims[0], tmp_path)
     db = f"sqlite:///{tmp_path / 'lab.db'}"
     result = pycti(
         "log",
@@ -247,12 +253,7 @@ def test_live_view_shows_alert_lines_and_the_active_alerts(
 ) -> None:
     import pty
 
-    sims[0].set_aux(3, temperature_c=58.0)
-    rules = tmp_path / "rules.toml"
-    rules.write_text(
-        '[[rules]]\nname = "cell too hot"\nkind = "threshold"\nfield = "aux.temperature"\n'
-        'op = ">"\nvalue = 45.0\nseverity = "critical"\n'
-    )
+    rules = hot_channel_3(sims[0], tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ARBIN_CTI_", "PYCTI_"))}
     env.update(
         ARBIN_CTI_USERNAME="tech", ARBIN_CTI_PASSWORD=SECRET, COLUMNS="220", LINES="60",

@@ -17,6 +17,7 @@ import pytest
 
 from pyctiarbin import AsyncCyclerClient
 from pyctiarbin.logger import (
+    CyclerHealth,
     CyclerSpec,
     CyclerState,
     DatabaseSink,
@@ -30,7 +31,16 @@ from pyctiarbin.logger import (
 from pyctiarbin.logger.sinks.sqlite import SqliteDatabase
 from pyctiarbin.simulator import Simulator
 
-from .support import PASSWORD, USER, integrity_ok, query, readings_by_channel, run_async
+from .support import (
+    PASSWORD,
+    USER,
+    integrity_ok,
+    outage_sink,
+    query,
+    readings_by_channel,
+    run_async,
+    until,
+)
 
 INTERVAL_S = 0.25
 
@@ -66,15 +76,14 @@ async def polled(logger: Logger, more: int, timeout_s: float = 20.0) -> None:
     """Wait until every cycler of ``logger`` was polled ``more`` more times (however long the
     machine needs; the test fails after ``timeout_s``)."""
     before = [cycler.polls for cycler in logger.health().cyclers]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while any(
-        cycler.polls < count + more
-        for cycler, count in zip(logger.health().cyclers, before, strict=True)
-    ):
-        if loop.time() > deadline:
-            pytest.fail(f"the logger did not poll {more} more times in {timeout_s} s")
-        await asyncio.sleep(0.02)
+    await until(
+        lambda: all(
+            cycler.polls >= count + more
+            for cycler, count in zip(logger.health().cyclers, before, strict=True)
+        ),
+        f"{more} more polls",
+        timeout_s,
+    )
 
 
 def assert_complete(url: str, cycler: str, channels: int, polls: int, missed: int) -> list[float]:
@@ -200,7 +209,13 @@ async def test_a_cycler_killed_and_restarted_leaves_a_gap_and_logging_goes_on(
             await polled(logger, 3)
             killed_at = time.time()
             await flaky.stop_async()
-            await asyncio.sleep(1.5)
+
+            def sim1() -> CyclerHealth:
+                return logger.health().cyclers[1]
+
+            # Down for at least five poll slots, however long the machine takes to get there.
+            await until(lambda: sim1().gap_intervals >= 5, "five poll slots of sim1 without data")
+            down_intervals = sim1().gap_intervals
             states = {c.name: c.state for c in logger.health().cyclers}
             assert states == {"sim0": CyclerState.CONNECTED, "sim1": CyclerState.DISCONNECTED}
             flaky = await Simulator(channels=8, port=port).start_async()
@@ -224,7 +239,7 @@ async def test_a_cycler_killed_and_restarted_leaves_a_gap_and_logging_goes_on(
     )
     assert start_s <= killed_at < end_s
     assert end_s >= restarted_at
-    assert missed >= round(1.5 / INTERVAL_S) - 1
+    assert missed >= down_intervals
     assert reason
     times = readings_by_channel(db_url, "sim1")[1]
     before = [t for t in times if t <= start_s]
@@ -257,31 +272,22 @@ async def test_an_unreachable_cycler_does_not_hold_up_the_others(tmp_path: Path)
 async def test_database_outage_buffers_spills_and_drains_in_order(tmp_path: Path) -> None:
     path = tmp_path / "lab.db"
     url = f"sqlite:///{path}"
-    sink = DatabaseSink(
-        SqliteDatabase(path, busy_timeout_s=0.05),
-        max_buffer_rows=40,
-        spill_after_s=0.3,
-        retry_backoff_s=0.1,
-        max_retry_backoff_s=0.2,
-    )
+    sink = outage_sink(SqliteDatabase(path, busy_timeout_s=0.05))
     async with simulators(2) as sims:
         logger = Logger(specs(sims), [sink], interval_s=INTERVAL_S)
         run = asyncio.get_running_loop().create_task(logger.run())
-        await asyncio.sleep(0.6)
-        # Another process holds the database for 1.5 s: every write fails meanwhile.
+        await until(lambda: sink.stats().readings_written > 0, "the first readings written")
+        # Another process holds the database until the sink spilled: every write fails meanwhile.
         with closing(sqlite3.connect(path, isolation_level=None)) as blocker:
             blocker.execute("BEGIN EXCLUSIVE")
-            await asyncio.sleep(1.5)
+            await until(lambda: sink.stats().spilled_rows > 0, "rows spilled")
             during = sink.stats()
             blocker.execute("COMMIT")
         # Draining takes as long as the machine needs: wait for it, don't guess a duration.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20.0
-        while loop.time() < deadline:
-            after = sink.stats()
-            if after.backlog_rows == 0 and after.spilled_rows == 0:
-                break
-            await asyncio.sleep(0.05)
+        await until(
+            lambda: sink.stats().backlog_rows == 0 and sink.stats().spilled_rows == 0,
+            "the backlog and the spill file to drain",
+        )
         after = sink.stats()
         logger.stop()
         await run

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
-from pyctiarbin.logger import CyclerSpec, DatabaseSink, Logger
+from pyctiarbin.logger import CyclerSpec, Logger
 from pyctiarbin.logger.sinks import Chunk
 from pyctiarbin.logger.sinks.postgres import PostgresDatabase
 from pyctiarbin.simulator import Simulator
@@ -21,31 +20,17 @@ from .support import (
     USER,
     TcpProxy,
     integrity_ok,
+    outage_sink,
     query,
     readings_by_channel,
     requires_postgres,
     run_async,
+    until,
 )
 
 pytestmark = requires_postgres
 
 INTERVAL_S = 0.25
-
-
-@pytest.fixture
-def proxy(pg_url: str) -> Iterator[TcpProxy]:
-    parts = urlsplit(pg_url)
-    forwarder = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    try:
-        yield forwarder
-    finally:
-        forwarder.close()
-
-
-def via(url: str, proxy: TcpProxy) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
-    return parts._replace(netloc=netloc).geturl()
 
 
 def reading_row(cycler: str, when: float) -> tuple[object, ...]:
@@ -73,29 +58,22 @@ def reading_row(cycler: str, when: float) -> tuple[object, ...]:
 
 @run_async
 async def test_outage_is_buffered_spilled_and_drained_in_order(
-    pg_url: str, proxy: TcpProxy, tmp_path: object
+    pg_url: str, pg_relay: TcpProxy, tmp_path: object
 ) -> None:
-    url = via(pg_url, proxy)
-    sink = DatabaseSink(
-        PostgresDatabase(url, connect_timeout_s=1.0),
-        max_buffer_rows=30,
-        spill_after_s=0.5,
-        retry_backoff_s=0.1,
-        max_retry_backoff_s=0.3,
-        spill_path=f"{tmp_path}/spill.sqlite",
+    url = pg_relay.route(pg_url)
+    sink = outage_sink(
+        PostgresDatabase(url, connect_timeout_s=1.0), spill_path=f"{tmp_path}/spill.sqlite"
     )
     async with Simulator(channels=8) as a, Simulator(channels=8) as b:
         specs = [CyclerSpec(n, s.host, s.port, USER, PASSWORD) for n, s in (("a", a), ("b", b))]
         logger = Logger(specs, [sink], interval_s=INTERVAL_S)
         run = asyncio.get_running_loop().create_task(logger.run())
-        await asyncio.sleep(0.8)
-        await asyncio.to_thread(proxy.cut)
-        await asyncio.sleep(2.0)
+        await until(lambda: sink.stats().readings_written > 0, "the first readings written")
+        await asyncio.to_thread(pg_relay.cut)
+        await until(lambda: sink.stats().spilled_rows > 0, "rows spilled during the outage")
         during = sink.stats()
-        await asyncio.to_thread(proxy.restore)
-        deadline = time.monotonic() + 15
-        while sink.stats().backlog_rows and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await asyncio.to_thread(pg_relay.restore)
+        await until(lambda: not sink.stats().backlog_rows, "the backlog to drain", 15)
         after = sink.stats()
         logger.stop()
         await run

@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from rich.console import Console
@@ -32,6 +29,7 @@ from .support import (
     requires_postgres,
     run_async,
     subprocess_env,
+    until,
 )
 
 pytestmark = requires_postgres
@@ -40,29 +38,10 @@ INTERVAL_S = 0.2
 
 
 @pytest.fixture
-def relay(pg_url: str) -> Iterator[TcpProxy]:
+def relay(pg_relay: TcpProxy) -> TcpProxy:
     """A relay to the PostgreSQL server, closed (nothing listens on its port) until restored."""
-    parts = urlsplit(pg_url)
-    forwarder = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    forwarder.cut()
-    try:
-        yield forwarder
-    finally:
-        forwarder.close()
-
-
-def via(url: str, relay: TcpProxy) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{relay.port}")
-    return parts._replace(netloc=netloc).geturl()
-
-
-async def until(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    pg_relay.cut()
+    return pg_relay
 
 
 @run_async
@@ -74,7 +53,7 @@ async def test_logging_starts_without_the_database_and_claims_once_it_is_back(
     await asyncio.to_thread(other.connect)
     assert await asyncio.to_thread(other.claim, "b") is None
     sink = open_sink(
-        via(pg_url, relay),
+        relay.route(pg_url),
         spill_path=tmp_path / "spill.sqlite",
         spill_after_s=0.3,
         retry_backoff_s=0.1,
@@ -149,15 +128,17 @@ def test_pycti_log_with_the_database_down_runs_then_the_next_run_writes_the_spil
             "--no-live",
             "--spill",
             str(tmp_path / "spill.sqlite"),
+            "--db",
+            relay.route(pg_url),
         ]
-        down = subprocess.run(
-            [*args, "--db", via(pg_url, relay)],
-            capture_output=True,
-            text=True,
-            env=subprocess_env(),
-            cwd=tmp_path,
-            timeout=120,
-        )
+
+        def pycti_log() -> subprocess.CompletedProcess[str]:
+            env = subprocess_env()
+            return subprocess.run(
+                args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+            )
+
+        down = pycti_log()
         assert down.returncode == 0, down.stderr
         assert "owned by another logger" not in down.stderr
         assert "unreachable" in down.stderr and "logging bay anyway" in down.stderr
@@ -165,14 +146,7 @@ def test_pycti_log_with_the_database_down_runs_then_the_next_run_writes_the_spil
         assert count_readings(pg_url) == 0
 
         relay.restore()
-        up = subprocess.run(
-            [*args, "--db", via(pg_url, relay)],
-            capture_output=True,
-            text=True,
-            env=subprocess_env(),
-            cwd=tmp_path,
-            timeout=120,
-        )
+        up = pycti_log()
     assert up.returncode == 0, up.stderr
     by_channel = readings_by_channel(pg_url, "bay")
     assert sorted(by_channel) == [1, 2]

@@ -14,17 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from pyctiarbin import CyclerClient
 from pyctiarbin.simulator import Simulator
 
 from .support import (
-    PASSWORD,
-    USER,
     count_readings,
     integrity_ok,
     query,
     readings_by_channel,
     requires_postgres,
+    simulators_a_and_b,
     start_logger_process,
     subprocess_env,
     wait_until,
@@ -37,11 +35,8 @@ COMMIT_SLACK_S = 0.25
 
 @pytest.fixture
 def sims() -> Iterator[list[Simulator]]:
-    with Simulator(channels=8) as a, Simulator(channels=8) as b:
-        with CyclerClient(a.host, a.port, username=USER, password=PASSWORD) as client:
-            client.assign_schedule([1], "CCCV_Charge.sdx")
-            client.start([1], "long-test")
-        yield [a, b]
+    with simulators_a_and_b((8, 8), "long-test") as both:
+        yield both
 
 
 def cycler_args(sims: list[Simulator]) -> list[str]:
@@ -55,6 +50,22 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.kill()
         process.wait(10)
+
+
+def signal_after_readings(
+    url: str, args: list[str], tmp_path: Path, how: signal.Signals, polls: int
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Run the logger until it stored ``polls`` polls of both cyclers, then send it ``how``;
+    the process (ended) and the host time the signal was sent."""
+    process = start_logger_process(args, tmp_path, tmp_path / "logger.log")
+    try:
+        wait_until(lambda: count_readings(url) >= 16 * polls, 30, f"{polls} polls stored")
+        signalled_at = time.time()
+        process.send_signal(how)
+        process.wait(15)
+    finally:
+        stop_process(process)
+    return process, signalled_at
 
 
 def assert_contiguous(url: str, cycler: str) -> list[float]:
@@ -72,17 +83,8 @@ def test_kill_9_loses_at_most_one_interval(
     db_url: str, sims: list[Simulator], tmp_path: Path, how: signal.Signals
 ) -> None:
     args = [*cycler_args(sims), "--interval", str(INTERVAL_S), "--db", db_url]
-    log_path = tmp_path / "logger.log"
-    process = start_logger_process(args, tmp_path, log_path)
-    try:
-        wait_until(lambda: count_readings(db_url) >= 16 * 4, 30, "the first readings")
-        time.sleep(1.3)
-        killed_at = time.time()
-        process.send_signal(how)
-        process.wait(10)
-    finally:
-        stop_process(process)
-    assert process.returncode == -how, log_path.read_text()
+    process, killed_at = signal_after_readings(db_url, args, tmp_path, how, polls=9)
+    assert process.returncode == -how, (tmp_path / "logger.log").read_text()
 
     integrity_ok(db_url)
     for cycler in ("a", "b"):
@@ -115,21 +117,17 @@ def test_sigterm_and_sigint_flush_and_exit_cleanly(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'lab.db'}"
     args = [*cycler_args(sims), "--interval", str(INTERVAL_S), "--db", url]
-    log_path = tmp_path / "logger.log"
-    process = start_logger_process(args, tmp_path, log_path)
-    try:
-        wait_until(lambda: count_readings(url) >= 16 * 3, 30, "the first readings")
-        time.sleep(0.5)
-        signalled_at = time.time()
-        process.send_signal(how)
-        assert process.wait(15) == 0, log_path.read_text()
-    finally:
-        stop_process(process)
-    output = log_path.read_text()
+    process, _ = signal_after_readings(url, args, tmp_path, how, polls=5)
+    output = (tmp_path / "logger.log").read_text()
+    assert process.returncode == 0, output
     for cycler in ("a", "b"):
-        times = assert_contiguous(url, cycler)
-        assert signalled_at - times[-1] <= INTERVAL_S + 0.1
-        assert f"{cycler} stopped" in output
+        assert_contiguous(url, cycler)
+        summary = [line for line in output.splitlines() if line.startswith(f"{cycler} stopped")]
+        assert len(summary) == 1, output
+        polled = int(summary[0].split(" readings=")[1].split()[0])
+        # Flushed: every reading polled before the signal is stored.
+        stored = query(url, "SELECT count(*) FROM readings WHERE cycler = %s", (cycler,))
+        assert polled > 0 and stored == [(polled,)], (polled, stored)
     integrity_ok(url)
     assert not (tmp_path / "lab.db.spill").exists()
     assert "Traceback" not in output
@@ -176,7 +174,17 @@ def test_two_loggers_on_one_postgresql_never_log_the_same_cycler(
             30,
             "the standby logger to take over",
         )
-        time.sleep(1.5)
+
+        def polls_since_takeover() -> int:
+            counts = query(
+                pg_url,
+                "SELECT cycler, count(*) FROM readings WHERE channel = 1 AND unix_time_s > %s "
+                "GROUP BY cycler",
+                (killed_at,),
+            )
+            return min(int(n) for _, n in counts) if len(counts) == 2 else 0
+
+        wait_until(lambda: polls_since_takeover() >= 5, 30, "five polls by the standby logger")
         standby.send_signal(signal.SIGTERM)
         assert standby.wait(15) == 0, (tmp_path / "standby.log").read_text()
     finally:

@@ -122,9 +122,9 @@ class AlertHistory:
                 import psycopg
                 from psycopg import sql
 
-                from ..logger.sinks.postgres import _split_url
+                from ..logger.sinks.postgres import split_url
 
-                dsn, schema = _split_url(self.url)
+                dsn, schema = split_url(self.url)
                 conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
                 s = sql.Identifier(schema).as_string(None)
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")

@@ -65,6 +65,7 @@ from ..protocol import ChannelRecord
 from ..protocol.fields import F32
 from .readings import TestRecord
 from .sinks.database import Database, open_database
+from .sinks.queries import ReadingSelection
 
 __all__ = [
     "BDF_COLUMNS",
@@ -355,7 +356,7 @@ def _write_file(
     directory: Path,
     stem: str,
     fmt: str,
-    selection: dict[str, Any],
+    selection: ReadingSelection,
     metadata: dict[str, Any],
     taken: set[Path],
 ) -> ExportedFile | None:
@@ -496,7 +497,7 @@ def export_bdf(
                     "end_status": test.end_status,
                     "source_database": source,
                 }
-                selection: dict[str, Any] = {
+                selection: ReadingSelection = {
                     "test_id": test.test_id,
                     "start_s": start_s,
                     "end_s": end_s,

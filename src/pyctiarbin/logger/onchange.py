@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..client.status import ChannelStatus
-from ..protocol import AUX_KINDS
+from ..protocol import AUX_KINDS, ChannelRecord
 from .readings import NUMERIC_FIELDS, Reading
 
 __all__ = ["DEFAULT_TOLERANCES", "OnChangeFilter"]
@@ -48,18 +48,8 @@ DEFAULT_TOLERANCES: Mapping[str, float] = {
     "smb": 0.001,
 }
 
-_TEXT_FIELDS = (
-    "status",
-    "comm_failure",
-    "schedule",
-    "test_name",
-    "exit_condition",
-    "step_and_cycle_format",
-    "barcode",
-    "can_config_name",
-    "smb_config_name",
-    "master_channel",
-)
+# Compared exactly: the status fields (after the channel index) that are not numbers.
+_TEXT_FIELDS = tuple(name for name in ChannelRecord.LAYOUT.names[1:] if name not in NUMERIC_FIELDS)
 _TOLERANCE_NAMES = (
     frozenset(NUMERIC_FIELDS) | {f"aux_{kind}" for kind in AUX_KINDS} | {"bms", "smb"}
 )

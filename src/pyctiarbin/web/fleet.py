@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..data import LabData
+from ..data import LabData, ReadingSelection
 from ..logger.boundaries import status_from_label
 from ..logger.export import parse_step_and_cycle
 from ..protocol import StatusCode
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["FLEET_COLUMNS", "SERIES_COLUMNS", "alerts", "fleet", "series", "status_class"]
 
@@ -154,27 +157,17 @@ def fleet(lab: LabData, *, stale_after_s: float = 10.0, now: float | None = None
 
 
 def series(
-    lab: LabData,
-    *,
-    test_id: int | None = None,
-    cycler: str | None = None,
-    channel: int | None = None,
-    start_s: float | None = None,
-    end_s: float | None = None,
-    max_points: int = 1500,
+    lab: LabData, *, max_points: int = 1500, **selection: Unpack[ReadingSelection]
 ) -> dict[str, Any]:
-    """A channel's or a test's readings for plotting, downsampled on the server
-    (:meth:`LabData.series`): ``{"columns": SERIES_COLUMNS, "data": [[...], ...]}`` by column.
+    """The readings of the ``selection`` (a channel's or a test's) for plotting, downsampled on
+    the server (:meth:`LabData.series`): ``{"columns": SERIES_COLUMNS, "data": [[...], ...]}``
+    by column.
 
     Raises:
         ValueError: for neither a test nor a cycler and channel, or max_points < 2.
+        TypeError: for an unknown selection key.
     """
     table = lab.series(
-        test_id=test_id,
-        cycler=cycler,
-        channel=channel,
-        start_s=start_s,
-        end_s=end_s,
         columns=[
             "unix_time_s",
             "test_time_s",
@@ -185,6 +178,7 @@ def series(
             "discharge_capacity_ah",
         ],
         max_points=max_points,
+        **selection,
     )
     data = {c: table[c] for c in table.columns if c != "aux"}
     data["temperature_c"] = [_temperature(a) for a in table["aux"]]

@@ -1,5 +1,7 @@
-"""The :class:`Database` interface of the logger's storage, and the registry that picks a
-database class by URL scheme (``sqlite``, ``postgresql``; add one with :func:`register_database`).
+"""The :class:`Database` interface of the logger's storage, :class:`SqlDatabase` (the reads
+every SQL database shares, in its dialect's :class:`~.queries.QueryBuilder` words), and the
+registry that picks a database class by URL scheme (``sqlite``, ``postgresql``; add one with
+:func:`register_database`).
 """
 
 from __future__ import annotations
@@ -7,20 +9,26 @@ from __future__ import annotations
 import hashlib
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from ..boundaries import ChannelTrack
-from ..readings import TestRecord
+from ...protocol import AUX_KINDS
+from ..boundaries import ChannelTrack, status_from_label
+from ..readings import READING_COLUMNS, TestRecord
 from .chunk import Chunk
+from .queries import Query, QueryBuilder, ReadingSelection
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .buffered import DatabaseSink
 
 __all__ = [
     "Database",
+    "SqlDatabase",
     "open_database",
     "redact_url",
     "register_database",
@@ -120,31 +128,143 @@ class Database(ABC):
         """Every (cycler, channel) that has readings."""
 
     @abstractmethod
-    def max_aux_count(
-        self,
-        kind: str,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> int:
+    def max_aux_count(self, kind: str, **selection: Unpack[ReadingSelection]) -> int:
         """The largest number of aux values of ``kind`` (``"temperature"``) in one reading of
-        the selection of :meth:`iter_readings`."""
+        the ``selection`` (:class:`~.queries.ReadingSelection`)."""
 
     @abstractmethod
-    def iter_readings(
-        self,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Readings as dicts (:data:`READING_COLUMNS` keys), in time order, for one test or for
-        one channel within ``[start_s, end_s)``."""
+    def iter_readings(self, **selection: Unpack[ReadingSelection]) -> Iterator[dict[str, Any]]:
+        """The readings of the ``selection`` (:class:`~.queries.ReadingSelection`: one test, or
+        one channel within ``[start_s, end_s)``) as dicts (:data:`READING_COLUMNS` keys), in
+        time order."""
+
+
+#: Test ids looked up per query (SQLite allows 999 parameters in older builds).
+_IDS_PER_QUERY = 500
+
+
+class SqlDatabase(Database):
+    """A :class:`Database` reached through a DB-API connection: its reads are written once
+    here, in the words of its dialect's :class:`~.queries.QueryBuilder`."""
+
+    #: The read queries in this database's dialect.
+    queries: QueryBuilder
+
+    @abstractmethod
+    def _require(self) -> Any:
+        """The open connection.
+
+        Raises:
+            Exception: the driver's error when no connection is open.
+        """
+
+    def _rows(self, query: Query) -> Any:
+        text, args = query
+        return self._require().execute(text, args)
+
+    def _stream(self, query: Query) -> Iterable[tuple[Any, ...]]:
+        """The rows of a query that may return many, fetched as they are read."""
+        rows: Iterable[tuple[Any, ...]] = self._rows(query)
+        return rows
+
+    @staticmethod
+    @contextmanager
+    def _closed_on_error(connection: Any) -> Iterator[None]:
+        """Close a just opened ``connection`` if setting it up raises."""
+        try:
+            yield
+        except BaseException:
+            connection.close()
+            raise
+
+    def _known_channels(self, connection: Any) -> set[tuple[str, int]]:
+        text, args = self.queries.channels(None)
+        return {(str(cycler), int(channel)) for cycler, channel in connection.execute(text, args)}
+
+    def last_state(self, cycler: str) -> tuple[dict[int, ChannelTrack], float | None]:
+        """See :meth:`Database.last_state` (without a stored poll time, the time of the
+        newest reading).
+
+        Raises:
+            Exception: the driver's error if the database cannot be read.
+        """
+        rows = list(self._rows(self.queries.channel_tracks(cycler)))
+        test_ids = [row[1] for row in rows if row[1] is not None]
+        tests: dict[int, TestRecord] = {}
+        for start in range(0, len(test_ids), _IDS_PER_QUERY):
+            query = self.queries.tests_by_id(test_ids[start : start + _IDS_PER_QUERY])
+            tests.update((row[0], TestRecord(*row)) for row in self._rows(query))
+        tracks = {
+            int(channel): ChannelTrack(
+                tests.get(test_id) if test_id is not None else None,
+                status_from_label(status),
+                schedule,
+                test_name,
+                barcode,
+                float(test_time_s or 0.0),
+            )
+            for channel, test_id, status, schedule, test_name, barcode, test_time_s in rows
+        }
+        last = None
+        for query in (self.queries.last_poll(cycler), self.queries.last_reading_time(cycler)):
+            row = self._rows(query).fetchone()
+            last = row[0] if row is not None else None
+            if last is not None:
+                break
+        return tracks, (float(last) if last is not None else None)
+
+    def list_tests(
+        self, cyclers: Sequence[str] | None = None, channels: Sequence[int] | None = None
+    ) -> list[TestRecord]:
+        """See :meth:`Database.list_tests`.
+
+        Raises:
+            Exception: the driver's error if the database cannot be read.
+        """
+        return [TestRecord(*row) for row in self._rows(self.queries.tests(cyclers, channels))]
+
+    def cycler_rows(self) -> list[dict[str, Any]]:
+        """See :meth:`Database.cycler_rows`.
+
+        Raises:
+            Exception: the driver's error if the database cannot be read.
+        """
+        cursor = self._rows(self.queries.cyclers())
+        names = [column[0] for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def channel_list(self, cyclers: Sequence[str] | None = None) -> list[tuple[str, int]]:
+        """See :meth:`Database.channel_list`.
+
+        Raises:
+            Exception: the driver's error if the database cannot be read.
+        """
+        return [(str(c), int(n)) for c, n in self._rows(self.queries.channels(cyclers))]
+
+    def max_aux_count(self, kind: str, **selection: Unpack[ReadingSelection]) -> int:
+        """See :meth:`Database.max_aux_count`.
+
+        Raises:
+            ValueError: for an unknown aux kind, or neither a test nor a cycler and channel.
+            TypeError: for an unknown selection key.
+            Exception: the driver's error if the database cannot be read.
+        """
+        if kind not in AUX_KINDS:
+            raise ValueError(f"unknown aux kind {kind!r}; kinds: {', '.join(AUX_KINDS)}")
+        row = self._rows(self.queries.max_aux_count(kind, selection)).fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    def iter_readings(self, **selection: Unpack[ReadingSelection]) -> Iterator[dict[str, Any]]:
+        """See :meth:`Database.iter_readings` (aux, BMS and SMB as JSON text).
+
+        Raises:
+            ValueError: if neither a test nor a cycler and channel are given.
+            TypeError: for an unknown selection key.
+            Exception: the driver's error if the database cannot be read.
+        """
+        rows = self._stream(self.queries.readings(selection))
+        for row in self.queries.json_as_text(READING_COLUMNS, rows):
+            yield dict(zip(READING_COLUMNS, row, strict=True))
 
 
 # -- registry ---------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ Needs the ``postgres`` extra (``pip install pycti-arbin[postgres]``).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -45,16 +44,14 @@ except ImportError as exc:  # the postgres extra is not installed
         name=exc.name,
     ) from exc
 
-from ...protocol import AUX_KINDS
-from ..boundaries import ChannelTrack, status_from_label
 from ..listener import OwnershipGuard
-from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS, TestRecord
+from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS
 from .buffered import DatabaseSink
 from .chunk import Chunk
-from .database import Database, redact_url, spill_path_for
-from .queries import QueryBuilder
+from .database import SqlDatabase, redact_url, spill_path_for
+from .queries import Query, QueryBuilder
 
-__all__ = ["PostgresDatabase", "PostgresSink"]
+__all__ = ["PostgresDatabase", "PostgresQueries", "PostgresSink", "split_url"]
 
 log = logging.getLogger("pyctiarbin.logger.postgres")
 
@@ -78,7 +75,6 @@ _READING_TYPES = {
     "bms": "jsonb",
     "smb": "jsonb",
 }
-_JSON_COLUMNS = ("aux", "bms", "smb")
 
 
 def _schema_sql(s: str) -> str:
@@ -140,7 +136,7 @@ def _lock_key(*parts: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _split_url(url: str) -> tuple[str, str]:
+def split_url(url: str) -> tuple[str, str]:
     """The libpq URL without our ``schema`` parameter, and the schema.
 
     Raises:
@@ -165,18 +161,38 @@ def _split_url(url: str) -> tuple[str, str]:
 
 class PostgresQueries(QueryBuilder):
     """The read queries in PostgreSQL's words: ``%s`` marks, tables in the logger's schema,
-    ``jsonb_array_length``."""
+    ``jsonb_array_length``; psycopg hands ``jsonb`` back parsed."""
 
     mark = "%s"
+    parses_json = True
 
-    def __init__(self, schema_sql: str) -> None:
-        self._schema_sql = schema_sql
+    def __init__(self, schema: str) -> None:
+        #: The schema name, quoted for the SQL text.
+        self.schema_sql = sql.Identifier(schema).as_string(None)
 
     def table(self, name: str) -> str:
-        return f"{self._schema_sql}.{name}"
+        return f"{self.schema_sql}.{name}"
 
     def aux_count(self, kind: str) -> str:
         return f"MAX(jsonb_array_length(aux -> '{kind}'))"
+
+    def cycle_number(self) -> str:
+        return "CAST(substring(step_and_cycle_format from '^\\s*\\[\\s*(\\d+)') AS integer)"
+
+    def table_exists(self, name: str) -> Query:
+        return "SELECT to_regclass(%s) IS NOT NULL", [self.table(name)]
+
+    def latest(self, cyclers: Sequence[str] | None, columns: Sequence[str]) -> Query:
+        where, args = self._where(cyclers, None)
+        select = f"SELECT {', '.join(columns)} FROM {self.table('latest_readings')}"
+        return select + where + " ORDER BY cycler, channel", args
+
+    def bucket_lookups(self, selected: str, source: str) -> str:
+        return (
+            f"SELECT {selected} FROM generate_series(0, %s - 1) AS b(i) CROSS JOIN LATERAL "
+            f"(SELECT *{source} AND unix_time_s >= %s + b.i * %s ORDER BY unix_time_s LIMIT 1) "
+            "AS r ORDER BY r.unix_time_s"
+        )
 
 
 class _Fence:
@@ -247,19 +263,20 @@ class PostgresSink(DatabaseSink, OwnershipGuard):
         return bool(self.database.pending)
 
 
-class PostgresDatabase(Database):
+class PostgresDatabase(SqlDatabase):
     """A PostgreSQL database holding the logger's tables (see the module docstring)."""
 
     schemes = ("postgresql", "postgres")
+    sink_class = PostgresSink
 
     def __init__(self, url: str, *, connect_timeout_s: float = 5.0) -> None:
-        self._url, self.schema = _split_url(url)
+        self._url, self.schema = split_url(url)
         self._display = redact_url(url)
         self.connect_timeout_s = connect_timeout_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._conn: psycopg.Connection[Any] | None = None
-        self._s = sql.Identifier(self.schema).as_string(None)
-        self._queries = PostgresQueries(self._s)
+        self.queries = PostgresQueries(self.schema)
+        self._s = self.queries.schema_sql
         self._channels: set[tuple[str, int]] = set()
         #: Cyclers this process owns (name -> advisory lock key).
         self.claimed: dict[str, int] = {}
@@ -271,8 +288,6 @@ class PostgresDatabase(Database):
         self._fences: dict[str, list[_Fence]] = {}
         self._staging_ready = False
         self._prepare_statements()
-
-    sink_class = PostgresSink
 
     def __repr__(self) -> str:
         return f"<PostgresDatabase {self._display}>"
@@ -353,17 +368,11 @@ class PostgresDatabase(Database):
             connect_timeout=max(1, round(self.connect_timeout_s)),
             application_name=f"pycti-log {self.owner}"[:63],
         )
-        try:
+        with self._closed_on_error(conn):
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("schema"),))
                 conn.execute(_schema_sql(self._s))
-            self._channels = {
-                (str(c), int(n))
-                for c, n in conn.execute(f"SELECT cycler, channel FROM {self._s}.channels")
-            }
-        except BaseException:
-            conn.close()
-            raise
+            self._channels = self._known_channels(conn)
         self._conn = conn
         self._staging_ready = False
         try:
@@ -389,19 +398,14 @@ class PostgresDatabase(Database):
         conn = psycopg.connect(
             self._url, autocommit=True, connect_timeout=max(1, round(self.connect_timeout_s))
         )
-        try:
-            row = conn.execute("SELECT to_regclass(%s)", (f"{self._s}.readings",)).fetchone()
-            if row is None or row[0] is None:
+        with self._closed_on_error(conn):
+            text, args = self.queries.table_exists("readings")
+            row = conn.execute(text, args).fetchone()
+            if row is None or not row[0]:
                 raise LookupError(
                     f"{self._display} holds no pycti logger tables in schema {self.schema!r}"
                 )
-            self._channels = {
-                (str(c), int(n))
-                for c, n in conn.execute(f"SELECT cycler, channel FROM {self._s}.channels")
-            }
-        except BaseException:
-            conn.close()
-            raise
+            self._channels = self._known_channels(conn)
         self._conn = conn
 
     def disconnect(self) -> None:
@@ -594,123 +598,14 @@ class PostgresDatabase(Database):
 
     # -- reading back --------------------------------------------------------------------------
 
-    def last_state(self, cycler: str) -> tuple[dict[int, ChannelTrack], float | None]:
-        """See :meth:`Database.last_state`.
-
-        Raises:
-            psycopg.Error: if the database cannot be read.
-        """
-        conn = self._require()
-        s = self._s
-        rows = conn.execute(
-            "SELECT channel, test_id, status, schedule, test_name, barcode, test_time_s "
-            f"FROM {s}.latest_readings WHERE cycler = %s",
-            (cycler,),
-        ).fetchall()
-        test_ids = [row[1] for row in rows if row[1] is not None]
-        tests: dict[int, TestRecord] = {}
-        if test_ids:
-            for row in conn.execute(
-                f"SELECT {', '.join(TEST_COLUMNS)} FROM {s}.tests WHERE test_id = ANY(%s)",
-                (test_ids,),
-            ):
-                tests[row[0]] = TestRecord(*row)
-        tracks = {
-            int(channel): ChannelTrack(
-                tests.get(test_id) if test_id is not None else None,
-                status_from_label(status),
-                schedule,
-                test_name,
-                barcode,
-                float(test_time_s or 0.0),
-            )
-            for channel, test_id, status, schedule, test_name, barcode, test_time_s in rows
-        }
-        row = conn.execute(
-            f"SELECT last_poll_s FROM {s}.cyclers WHERE cycler = %s", (cycler,)
-        ).fetchone()
-        last = row[0] if row is not None else None
-        return tracks, (float(last) if last is not None else None)
-
-    def list_tests(
-        self, cyclers: Sequence[str] | None = None, channels: Sequence[int] | None = None
-    ) -> list[TestRecord]:
-        """See :meth:`Database.list_tests`.
-
-        Raises:
-            psycopg.Error: if the database cannot be read.
-        """
-        query, args = self._queries.tests(cyclers, channels)
-        return [TestRecord(*row) for row in self._require().execute(query, args)]
-
-    def cycler_rows(self) -> list[dict[str, Any]]:
-        """See :meth:`Database.cycler_rows`.
-
-        Raises:
-            psycopg.Error: if the database cannot be read.
-        """
-        cursor = self._require().execute(f"SELECT * FROM {self._s}.cyclers ORDER BY cycler")
-        names = [d.name for d in cursor.description or ()]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
-
-    def channel_list(self, cyclers: Sequence[str] | None = None) -> list[tuple[str, int]]:
-        """See :meth:`Database.channel_list`.
-
-        Raises:
-            psycopg.Error: if the database cannot be read.
-        """
-        query, args = self._queries.channels(cyclers)
-        return [(str(c), int(n)) for c, n in self._require().execute(query, args)]
-
-    def max_aux_count(
-        self,
-        kind: str,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> int:
-        """See :meth:`Database.max_aux_count`.
-
-        Raises:
-            psycopg.Error: if the database cannot be read.
-            ValueError: for an unknown aux kind, or no test nor cycler and channel.
-        """
-        if kind not in AUX_KINDS:
-            raise ValueError(f"unknown aux kind {kind!r}; kinds: {', '.join(AUX_KINDS)}")
-        query, args = self._queries.max_aux_count(kind, test_id, cycler, channel, start_s, end_s)
-        row = self._require().execute(query, args).fetchone()
-        return int(row[0]) if row is not None and row[0] is not None else 0
-
-    def iter_readings(
-        self,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """See :meth:`Database.iter_readings` (aux, BMS and SMB come back as JSON text).
-
-        Raises:
-            psycopg.Error: if the database cannot be read.
-            ValueError: if neither a test nor a cycler and channel are given.
-        """
-        query, args = self._queries.readings(test_id, cycler, channel, start_s, end_s)
+    def _stream(self, query: Query) -> Iterator[tuple[Any, ...]]:
+        # A server-side cursor: an export of millions of readings is not held in memory.
+        text, args = query
         conn = self._require()
         with conn.transaction(), conn.cursor(name=f"pycti_export_{uuid.uuid4().hex[:8]}") as cur:
             cur.itersize = 5000
-            cur.execute(query, args)
-            for row in cur:
-                record = dict(zip(READING_COLUMNS, row, strict=True))
-                for column in _JSON_COLUMNS:
-                    value = record[column]
-                    if value is not None and not isinstance(value, str):
-                        record[column] = json.dumps(value, separators=(",", ":"))
-                yield record
+            cur.execute(text, args)
+            yield from cur
 
 
 def _first_line(exc: BaseException) -> str:

@@ -21,24 +21,21 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ...protocol import AUX_KINDS
-from ..boundaries import ChannelTrack, status_from_label
-from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS, TestRecord
+from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS
 from .chunk import Chunk
-from .database import Database
-from .queries import QueryBuilder
+from .database import SqlDatabase
+from .queries import Query, QueryBuilder
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "SqliteDatabase"]
+__all__ = ["READING_SQL_TYPES", "SCHEMA", "SCHEMA_VERSION", "SqliteDatabase", "SqliteQueries"]
 
 SCHEMA_VERSION = 1
 
-_REAL = "REAL"
-_READING_TYPES = {
+#: The SQLite type of every column of ``readings`` (the numeric ones not named are ``REAL``).
+READING_SQL_TYPES = {
     "cycler": "TEXT NOT NULL",
     "channel": "INTEGER NOT NULL",
     "unix_time_s": "REAL NOT NULL",
@@ -80,7 +77,7 @@ CREATE TABLE IF NOT EXISTS channels (
     PRIMARY KEY (cycler, channel)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS readings (
-    {", ".join(f"{c} {_READING_TYPES.get(c, _REAL)}" for c in READING_COLUMNS)}
+    {", ".join(f"{c} {READING_SQL_TYPES.get(c, 'REAL')}" for c in READING_COLUMNS)}
 );
 CREATE UNIQUE INDEX IF NOT EXISTS readings_by_channel ON readings (cycler, channel, unix_time_s);
 CREATE INDEX IF NOT EXISTS readings_by_test ON readings (test_id, unix_time_s)
@@ -193,17 +190,45 @@ class SqliteQueries(QueryBuilder):
     def aux_count(self, kind: str) -> str:
         return f"MAX(json_array_length(aux, '$.{kind}'))"
 
+    def cycle_number(self) -> str:
+        return (
+            "CASE WHEN substr(ltrim(step_and_cycle_format), 1, 1) = '[' "
+            "THEN CAST(substr(ltrim(step_and_cycle_format), 2) AS INTEGER) END"
+        )
 
-_QUERIES = SqliteQueries()
+    def table_exists(self, name: str) -> Query:
+        return "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)", [
+            name
+        ]
+
+    def latest(self, cyclers: Sequence[str] | None, columns: Sequence[str]) -> Query:
+        # SQLite plans the latest_readings view as a scan of every reading; one index lookup
+        # per channel instead.
+        where = f" WHERE {self._in('c.cycler', cyclers)}" if cyclers else ""
+        return (
+            f"SELECT {', '.join(f'r.{c}' for c in columns)} FROM channels AS c "
+            "JOIN readings AS r ON r.rowid = (SELECT rowid FROM readings AS x "
+            "WHERE x.cycler = c.cycler AND x.channel = c.channel "
+            f"ORDER BY x.unix_time_s DESC LIMIT 1){where} ORDER BY c.cycler, c.channel",
+            list(cyclers or ()),
+        )
+
+    def bucket_lookups(self, selected: str, source: str) -> str:
+        return (
+            "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i + 1 < ?) "
+            f"SELECT {selected} FROM b JOIN readings AS r ON r.rowid = (SELECT rowid{source} "
+            "AND unix_time_s >= ? + b.i * ? ORDER BY unix_time_s LIMIT 1) ORDER BY r.unix_time_s"
+        )
 
 
-class SqliteDatabase(Database):
+class SqliteDatabase(SqlDatabase):
     """An SQLite file holding the logger's tables (see the module docstring).
 
     ``SqliteDatabase(path)``; ``SqliteDatabase.from_url("sqlite:///lab.db")``.
     """
 
     schemes = ("sqlite",)
+    queries = SqliteQueries()
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0) -> None:
         self.path = Path(path)
@@ -247,25 +272,7 @@ class SqliteDatabase(Database):
         if self.path.parent != Path(""):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript("BEGIN;" + SCHEMA + "COMMIT;")
-            row = db.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT OR IGNORE INTO schema_info VALUES ('version', ?)", (SCHEMA_VERSION,)
-                )
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} has logger schema version {row[0]}; this pycti-arbin knows "
-                    f"up to {SCHEMA_VERSION}"
-                )
-            self._channels = set(db.execute("SELECT cycler, channel FROM channels").fetchall())
-        except BaseException:
-            db.close()
-            raise
-        self._db = db
+        self._adopt(db, create=True)
 
     def connect_existing(self) -> None:
         """Open the file to read it: no file, folder, table or WAL switch is created.
@@ -286,20 +293,32 @@ class SqliteDatabase(Database):
         # file is missing).
         uri = f"{self.path.resolve().as_uri()}?mode=rw"
         db = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_s, isolation_level=None)
-        try:
+        self._adopt(db, create=False)
+
+    def _adopt(self, db: sqlite3.Connection, *, create: bool) -> None:
+        """Check the schema of the just opened ``db`` (creating it first if ``create``) and
+        keep the connection; close it on any error."""
+        with self._closed_on_error(db):
+            if create:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript("BEGIN;" + SCHEMA + "COMMIT;")
             try:
                 row = db.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchone()
             except sqlite3.OperationalError as exc:
+                if create:
+                    raise
                 raise LookupError(f"{self.path} is not a pycti logger database ({exc})") from exc
-            if row is not None and int(row[0]) > SCHEMA_VERSION:
+            if row is None and create:
+                db.execute(
+                    "INSERT OR IGNORE INTO schema_info VALUES ('version', ?)", (SCHEMA_VERSION,)
+                )
+            elif row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise RuntimeError(
                     f"{self.path} has logger schema version {row[0]}; this pycti-arbin knows "
                     f"up to {SCHEMA_VERSION}"
                 )
-            self._channels = set(db.execute("SELECT cycler, channel FROM channels").fetchall())
-        except BaseException:
-            db.close()
-            raise
+            self._channels = self._known_channels(db)
         self._db = db
 
     def _require(self) -> sqlite3.Connection:
@@ -344,128 +363,3 @@ class SqliteDatabase(Database):
         if db is not None:
             with contextlib.suppress(sqlite3.Error):  # closing is best effort
                 db.close()
-
-    # -- reading back ------------------------------------------------------------------------
-
-    def last_state(self, cycler: str) -> tuple[dict[int, ChannelTrack], float | None]:
-        """See :meth:`Database.last_state`.
-
-        Raises:
-            sqlite3.Error: if the database cannot be read.
-        """
-        db = self._require()
-        tracks: dict[int, ChannelTrack] = {}
-        rows = db.execute(
-            "SELECT channel, test_id, status, schedule, test_name, barcode, test_time_s "
-            "FROM latest_readings WHERE cycler = ?",
-            (cycler,),
-        ).fetchall()
-        test_ids = [row[1] for row in rows if row[1] is not None]
-        tests = {t.test_id: t for t in self._tests_by_id(test_ids)}
-        for channel, test_id, status, schedule, test_name, barcode, test_time_s in rows:
-            tracks[int(channel)] = ChannelTrack(
-                tests.get(test_id) if test_id is not None else None,
-                status_from_label(status),
-                schedule,
-                test_name,
-                barcode,
-                float(test_time_s or 0.0),
-            )
-        row = db.execute("SELECT last_poll_s FROM cyclers WHERE cycler = ?", (cycler,)).fetchone()
-        last = row[0] if row is not None and row[0] is not None else None
-        if last is None:
-            row = db.execute(
-                "SELECT MAX(unix_time_s) FROM latest_readings WHERE cycler = ?", (cycler,)
-            ).fetchone()
-            last = row[0] if row is not None else None
-        return tracks, (float(last) if last is not None else None)
-
-    def _tests_by_id(self, test_ids: Sequence[int]) -> list[TestRecord]:
-        if not test_ids:
-            return []
-        db = self._require()
-        found: list[TestRecord] = []
-        ids = list(test_ids)
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            found.extend(
-                TestRecord(*row)
-                for row in db.execute(
-                    f"SELECT {', '.join(TEST_COLUMNS)} FROM tests "
-                    f"WHERE test_id IN ({_placeholders(part)})",
-                    part,
-                )
-            )
-        return found
-
-    def list_tests(
-        self, cyclers: Sequence[str] | None = None, channels: Sequence[int] | None = None
-    ) -> list[TestRecord]:
-        """See :meth:`Database.list_tests`.
-
-        Raises:
-            sqlite3.Error: if the database cannot be read.
-        """
-        query, args = _QUERIES.tests(cyclers, channels)
-        return [TestRecord(*row) for row in self._require().execute(query, args)]
-
-    def cycler_rows(self) -> list[dict[str, Any]]:
-        """See :meth:`Database.cycler_rows`.
-
-        Raises:
-            sqlite3.Error: if the database cannot be read.
-        """
-        cursor = self._require().execute("SELECT * FROM cyclers ORDER BY cycler")
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
-
-    def channel_list(self, cyclers: Sequence[str] | None = None) -> list[tuple[str, int]]:
-        """See :meth:`Database.channel_list`.
-
-        Raises:
-            sqlite3.Error: if the database cannot be read.
-        """
-        query, args = _QUERIES.channels(cyclers)
-        return [(str(c), int(n)) for c, n in self._require().execute(query, args)]
-
-    def max_aux_count(
-        self,
-        kind: str,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> int:
-        """See :meth:`Database.max_aux_count`.
-
-        Raises:
-            sqlite3.Error: if the database cannot be read.
-            ValueError: for an unknown aux kind, or no test nor cycler and channel.
-        """
-        if kind not in AUX_KINDS:
-            raise ValueError(f"unknown aux kind {kind!r}; kinds: {', '.join(AUX_KINDS)}")
-        query, args = _QUERIES.max_aux_count(kind, test_id, cycler, channel, start_s, end_s)
-        row = self._require().execute(query, args).fetchone()
-        return int(row[0]) if row is not None and row[0] is not None else 0
-
-    def iter_readings(
-        self,
-        *,
-        test_id: int | None = None,
-        cycler: str | None = None,
-        channel: int | None = None,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """See :meth:`Database.iter_readings`.
-
-        Raises:
-            sqlite3.Error: if the database cannot be read.
-            ValueError: if neither a test nor a cycler and channel are given.
-        """
-        query, args = _QUERIES.readings(test_id, cycler, channel, start_s, end_s)
-        cursor = self._require().execute(query, args)
-        for row in cursor:
-            yield dict(zip(READING_COLUMNS, row, strict=True))
