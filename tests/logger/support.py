@@ -142,11 +142,11 @@ def subprocess_env() -> dict[str, str]:
 
 
 def start_logger_process(args: list[str], cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """``python -m pyctiarbin.logger ARGS`` in a subprocess, its output in ``log_path``."""
+    """``pycti log ARGS`` (as ``python -m pyctiarbin.cli log``) in a subprocess, its output in ``log_path``."""
     out = log_path.open("wb")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "pyctiarbin.logger", "--no-live", *args],
+            [sys.executable, "-m", "pyctiarbin.cli", "log", "--no-live", *args],
             cwd=cwd,
             env=subprocess_env(),
             stdout=out,

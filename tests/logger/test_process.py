@@ -1,4 +1,4 @@
-"""The logger as a program (``python -m pyctiarbin.logger``, the same as ``pycti log``):
+"""The logger as a program (``pycti log``, run as ``python -m pyctiarbin.cli log``):
 ``kill -9`` loses at most one interval, SIGTERM/SIGINT flush and exit cleanly, and two
 processes sharing one PostgreSQL database never log the same cycler."""
 
@@ -144,7 +144,7 @@ def test_two_loggers_on_one_postgresql_never_log_the_same_cycler(
         wait_until(lambda: count_readings(pg_url) >= 16 * 2, 30, "the first logger's readings")
         # A second logger for the same cyclers is refused while the first owns them.
         refused = subprocess.run(
-            [sys.executable, "-m", "pyctiarbin.logger", "--no-live", *args],
+            [sys.executable, "-m", "pyctiarbin.cli", "log", "--no-live", *args],
             capture_output=True,
             text=True,
             timeout=60,
