@@ -11,7 +11,8 @@ A message is a slotted dataclass deriving from :class:`Message` with ``CODE`` an
 ``IS_REQUEST``; declaring it compiles and registers it (``__init_subclass__``). Fixed fields
 are ``wire()``, variable parts ``tail()`` (see ``fields.py``), counts that are not fields of
 their own ``count()`` class variables. Feedbacks carrying a result declare ``RESULTS`` (the
-command's result table, with meanings) and ``COMMAND`` (the command's name in errors).
+command's result table, with meanings); its ``COMMAND`` (the command's name in errors) comes
+from that table.
 """
 
 from __future__ import annotations
@@ -325,9 +326,14 @@ class Message(WireStruct):
     __slots__ = ()
     CODE: ClassVar[int]
     IS_REQUEST: ClassVar[bool]
+    # The command's name in errors: that of the RESULTS table, for feedbacks that have one.
+    COMMAND: ClassVar[str]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        results: type[ResultCode] | None = getattr(cls, "RESULTS", None)
+        if results is not None and results.command is not None:
+            cls.COMMAND = results.command
         if "__dataclass_fields__" in cls.__dict__ and "CODE" in cls.__dict__:
             _register(cls)
 
@@ -389,7 +395,6 @@ class ResultFeedback(Message):
 
     IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]]
-    COMMAND: ClassVar[str]
     SUCCESS: ClassVar[int] = 0
 
     channel_index: int = wire(I32)  # 20
@@ -1624,7 +1629,6 @@ class AssignScheduleRequest(Message):
 class AssignScheduleFeedback(ResultFeedback):
     CODE: ClassVar[int] = CommandCode.ASSIGN_SCHEDULE_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = AssignResult
-    COMMAND: ClassVar[str] = "assign_schedule"
 
 
 @dataclass(slots=True)
@@ -1645,7 +1649,6 @@ class StartFeedback(ResultFeedback):
 
     CODE: ClassVar[int] = CommandCode.START_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = StartResult
-    COMMAND: ClassVar[str] = "start"
 
 
 @dataclass(slots=True)
@@ -1668,7 +1671,6 @@ class StartVlsFeedback(ResultFeedback):
 
     CODE: ClassVar[int] = CommandCode.START_VLS_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = StartResult
-    COMMAND: ClassVar[str] = "start"
 
 
 @dataclass(slots=True)
@@ -1685,7 +1687,6 @@ class ContinueRequest(Message):
 class ContinueFeedback(ResultFeedback):
     CODE: ClassVar[int] = CommandCode.CONTINUE_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = ContinueResult
-    COMMAND: ClassVar[str] = "continue"
 
 
 @dataclass(slots=True)
@@ -1705,7 +1706,6 @@ class ResumeFeedback(ResultFeedback):
 
     CODE: ClassVar[int] = CommandCode.RESUME_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = ResumeResult
-    COMMAND: ClassVar[str] = "resume"
 
 
 @dataclass(slots=True)
@@ -1723,7 +1723,6 @@ class StopRequest(Message):
 class StopFeedback(ResultFeedback):
     CODE: ClassVar[int] = CommandCode.STOP_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = StopResult
-    COMMAND: ClassVar[str] = "stop"
 
 
 @dataclass(slots=True)
@@ -1744,7 +1743,6 @@ class JumpRequest(Message):
 class JumpFeedback(ResultFeedback):
     CODE: ClassVar[int] = CommandCode.JUMP_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = JumpResult
-    COMMAND: ClassVar[str] = "jump"
 
 
 @dataclass(slots=True)
@@ -2097,7 +2095,6 @@ class StartExVlsRequest(_VlsExRequest):
 class StartExVlsFeedback(ResultFeedback):
     CODE: ClassVar[int] = CommandCode.START_EX_VLS_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = StartResult
-    COMMAND: ClassVar[str] = "start"
 
 
 @dataclass(slots=True)
@@ -2112,7 +2109,6 @@ class ResumeExVlsRequest(_VlsExRequest):
 class ResumeExVlsFeedback(ResultFeedback):
     CODE: ClassVar[int] = CommandCode.RESUME_EX_VLS_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = ResumeResult
-    COMMAND: ClassVar[str] = "resume"
 
 
 @dataclass(slots=True)
@@ -2148,7 +2144,6 @@ class ResumeByMvFeedback(ResultFeedback):
 
     CODE: ClassVar[int] = CommandCode.RESUME_BY_MV_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = ResumeResult
-    COMMAND: ClassVar[str] = "resume"
 
 
 @dataclass(slots=True)
@@ -2190,7 +2185,6 @@ class SetMetaVariableRequest(Message):
 class SetMetaVariableFeedback(ResultFeedback):
     CODE: ClassVar[int] = CommandCode.SET_META_VARIABLE_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = SetMetaVariableResult
-    COMMAND: ClassVar[str] = "set_meta_variable"
 
 
 @dataclass(slots=True)
@@ -2226,7 +2220,6 @@ class UpdateMetaVariablesRequest(Message):
 class UpdateMetaVariablesFeedback(ResultFeedback):
     CODE: ClassVar[int] = CommandCode.UPDATE_META_VARIABLE_ADVANCED_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = UpdateMetaVariableResult
-    COMMAND: ClassVar[str] = "update_meta_variables"
 
 
 @dataclass(slots=True)
@@ -2264,7 +2257,6 @@ class UpdateMetaVariablesExFeedback(Message):
     CODE: ClassVar[int] = CommandCode.UPDATE_META_VARIABLE_ADVANCED_EX_FEEDBACK
     IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = UpdateMetaVariableResult
-    COMMAND: ClassVar[str] = "update_meta_variables"
 
     _entry_count: ClassVar[Count] = count(U16, "entries", pad_after=18)  # 20
     entries: tuple[MetaVariableExEntry, ...] = tail(
@@ -2338,7 +2330,6 @@ class GetMetaVariablesFeedback(Message):
     CODE: ClassVar[int] = CommandCode.GET_META_VARIABLES_FEEDBACK
     IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = GetMetaVariableResult
-    COMMAND: ClassVar[str] = "get_meta_variables"
 
     _value_count: ClassVar[Count] = count(U16, "values", pad_after=18)  # 20
     values: tuple[MetaVariableQuery, ...] = tail(
@@ -2426,7 +2417,6 @@ class TimeSensitiveSetMvFeedback(Message):
     CODE: ClassVar[int] = CommandCode.TIME_SENSITIVE_SET_MV
     IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = TimeSensitiveResult
-    COMMAND: ClassVar[str] = "time_sensitive_set_mv"
 
     _entry_count: ClassVar[Count] = count(U16, "entries", pad_after=18)  # 20
     entries: tuple[TimeSensitiveResultEntry, ...] = tail(
@@ -2817,7 +2807,6 @@ class AssignFileFeedback(Message):
     CODE: ClassVar[int] = CommandCode.ASSIGN_FILE_FEEDBACK
     IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = AssignFileResult
-    COMMAND: ClassVar[str] = "assign_file"
 
     _result_count: ClassVar[Count] = count(I32, "results")  # 20
     reason: str = wire(Wide(256), default="", pad_after=8)  # 24
@@ -2867,7 +2856,6 @@ class UpdateParametersFeedback(_ResultMixin, Message):
     CODE: ClassVar[int] = CommandCode.UPDATE_PARAMETERS_FEEDBACK
     IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = UpdateParametersResult
-    COMMAND: ClassVar[str] = "update_parameters"
 
     _result_count: ClassVar[Count] = count(I32, "results")  # 20
     result: int = wire(U8, default=0)  # 24
@@ -2902,7 +2890,6 @@ class ConvertTestObjectFeedback(Message):
     CODE: ClassVar[int] = CommandCode.CONVERT_TEST_OBJECT_FEEDBACK
     IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = ConvertTestObjectResult
-    COMMAND: ClassVar[str] = "convert_test_object"
 
     _result_count: ClassVar[Count] = count(I32, "results")  # 20
     reason: str = wire(Wide(256), default="", pad_after=8)  # 24
