@@ -23,6 +23,7 @@ from pyctiarbin.protocol import (
     AuxValue,
     BmsValue,
     ChannelRecord,
+    FrameReader,
     MetaVariableEntry,
     ResumeData,
     SmbValue,
@@ -294,3 +295,20 @@ def make_frame(code: int, body: bytes, *, request: bool, dw_len: int | None = No
 def fix_checksum(frame: bytes | bytearray) -> bytes:
     """``frame`` with its last two bytes replaced by the right checksum."""
     return with_checksum(bytes(frame[:-2]))
+
+
+def drain(reader: FrameReader) -> list[bytes]:
+    """Every whole frame ``reader`` holds now."""
+    frames = []
+    while (frame := reader.next_frame()) is not None:
+        frames.append(frame)
+    return frames
+
+
+def feed_in_chunks(reader: FrameReader, data: bytes, chunk_size: int) -> list[bytes]:
+    """Feed ``data`` to ``reader`` ``chunk_size`` bytes at a time; the frames it gave back."""
+    frames = []
+    for start in range(0, len(data), chunk_size):
+        reader.feed(data[start : start + chunk_size])
+        frames += drain(reader)
+    return frames
