@@ -97,8 +97,6 @@ def for_wire_type(kind: fields.WireType) -> st.SearchStrategy[Any]:
         return builds_record(kind.record)
     if isinstance(kind, fields.RecordArray):
         return st.tuples(*[builds_record(kind.record)] * kind.count)
-    if isinstance(kind, fields.F32Array):
-        return st.tuples(*[f32s] * kind.count)
     if isinstance(kind, fields._NumberArray):
         return st.tuples(*[for_wire_type(kind.item)] * kind.count)
     if isinstance(kind, fields.Enum16):
