@@ -2492,10 +2492,22 @@ class UploadFileFeedback(_ResultMixin, Feedback, code=CommandCode.UPLOAD_FILE_FE
     result: int = wire(U32, default=FileTransferResult.SUCCESS)  # 36
 
 
-class _FileResultMixin(_ResultMixin):
-    __slots__ = ()
+@dataclass(slots=True)
+class _FileResultFeedback(_ResultMixin, Feedback):
+    """The feedback of NEW_OR_DELETE, NEW_FOLDER and DELETE_FOLDER (26 bytes): u32 result
+    (:class:`FileResult`) at 20."""
+
     RESULTS: ClassVar[type[ResultCode]] = FileResult
     SUCCESS_CODES: ClassVar[frozenset[int]] = frozenset({FileResult.NEW_OK, FileResult.DELETE_OK})
+
+    result: int = wire(U32, default=FileResult.NEW_OK)
+
+
+@dataclass(slots=True)
+class _PathRequest(Request):
+    """The request of NEW_FOLDER and DELETE_FOLDER (2070 bytes): path (1024 wchar_t) at 20."""
+
+    path: str = wire(Wide(1024))
 
 
 @dataclass(slots=True)
@@ -2507,33 +2519,29 @@ class NewOrDeleteRequest(Request, code=CommandCode.NEW_OR_DELETE):
 
 
 @dataclass(slots=True)
-class NewOrDeleteFeedback(_FileResultMixin, Feedback, code=CommandCode.NEW_OR_DELETE_FEEDBACK):
-    """NEW_OR_DELETE feedback (26 bytes): u32 result (:class:`FileResult`)."""
-
-    result: int = wire(U32, default=FileResult.NEW_OK)
+class NewOrDeleteFeedback(_FileResultFeedback, code=CommandCode.NEW_OR_DELETE_FEEDBACK):
+    """NEW_OR_DELETE feedback."""
 
 
 @dataclass(slots=True)
-class NewFolderRequest(Request, code=CommandCode.NEW_FOLDER):
-    """NEW_FOLDER request (2070 bytes): path."""
-
-    path: str = wire(Wide(1024))
+class NewFolderRequest(_PathRequest, code=CommandCode.NEW_FOLDER):
+    """NEW_FOLDER request: the path of the folder to create."""
 
 
 @dataclass(slots=True)
-class NewFolderFeedback(_FileResultMixin, Feedback, code=CommandCode.NEW_FOLDER_FEEDBACK):
-    result: int = wire(U32, default=FileResult.NEW_OK)
+class NewFolderFeedback(_FileResultFeedback, code=CommandCode.NEW_FOLDER_FEEDBACK):
+    """NEW_FOLDER feedback."""
 
 
 @dataclass(slots=True)
-class DeleteFolderRequest(Request, code=CommandCode.DELETE_FOLDER):
-    """DELETE_FOLDER request (2070 bytes): path of the file or folder to delete."""
-
-    path: str = wire(Wide(1024))
+class DeleteFolderRequest(_PathRequest, code=CommandCode.DELETE_FOLDER):
+    """DELETE_FOLDER request: the path of the file or folder to delete."""
 
 
 @dataclass(slots=True)
-class DeleteFolderFeedback(_FileResultMixin, Feedback, code=CommandCode.DELETE_FOLDER_FEEDBACK):
+class DeleteFolderFeedback(_FileResultFeedback, code=CommandCode.DELETE_FOLDER_FEEDBACK):
+    """DELETE_FOLDER feedback (its default result is DELETE_OK)."""
+
     result: int = wire(U32, default=FileResult.DELETE_OK)
 
 
