@@ -206,24 +206,25 @@ def decode_wide(raw: bytes) -> str:
 
 
 class _Text(WireType):
-    """A fixed-width text field of ``length`` characters, NUL padded."""
+    """A fixed-width text field of ``length`` characters, NUL padded: 1-byte characters, or
+    UTF-16LE code units when ``UNIT_BYTES`` is 2."""
 
     __slots__ = ("length",)
     UNIT_BYTES: ClassVar[int] = 1
 
     def __init__(self, length: int) -> None:
-        decode = decode_wide if self.UNIT_BYTES == 2 else decode_ascii
-        super().__init__(f"{self.UNIT_BYTES * length}s", decode)
+        wide = self.UNIT_BYTES == 2
+        super().__init__(f"{self.UNIT_BYTES * length}s", decode_wide if wide else decode_ascii)
         self.length = length
+
+    def encode(self, owner: str, name: str, value: Any) -> Any:
+        return _encode_text(owner, name, value, self.length, self.UNIT_BYTES == 2)
 
 
 class Ascii(_Text):
     """``char[n]`` / ``BYTE[n]``: 1-byte characters, NUL padded."""
 
     __slots__ = ()
-
-    def encode(self, owner: str, name: str, value: Any) -> Any:
-        return encode_ascii(owner, name, value, self.length)
 
 
 class Wide(_Text):
@@ -232,45 +233,35 @@ class Wide(_Text):
     __slots__ = ()
     UNIT_BYTES: ClassVar[int] = 2
 
-    def encode(self, owner: str, name: str, value: Any) -> Any:
-        return encode_wide(owner, name, value, self.length)
 
-
-def _check_text(owner: str, name: str, value: Any) -> None:
+def _encode_text(owner: str, name: str, value: Any, length: int, wide: bool) -> bytes:
     if not isinstance(value, str):
         raise EncodeError(f"{owner}.{name} must be a str, not {type(value).__name__}")
     if "\x00" in value:
         raise EncodeError(f"{owner}.{name} contains a NUL character")
+    try:
+        data = value.encode("utf-16-le" if wide else "latin-1")
+    except UnicodeEncodeError as exc:
+        if wide:
+            raise EncodeError(f"{owner}.{name} contains an unpaired surrogate") from None
+        raise EncodeError(
+            f"{owner}.{name} contains {value[exc.start]!r}, which a 1-byte text field cannot hold"
+        ) from None
+    units = len(data) // 2 if wide else len(data)
+    if units > length:
+        unit = "UTF-16 code units" if wide else "characters"
+        raise EncodeError(f"{owner}.{name} is {units} {unit} long; the field holds {length}")
+    return data
 
 
 def encode_ascii(owner: str, name: str, value: Any, length: int) -> bytes:
     """Validate and encode a 1-byte text field of ``length`` characters."""
-    _check_text(owner, name, value)
-    try:
-        data: bytes = value.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise EncodeError(
-            f"{owner}.{name} contains {value[exc.start]!r}, which a 1-byte text field cannot hold"
-        ) from None
-    if len(data) > length:
-        raise EncodeError(
-            f"{owner}.{name} is {len(data)} characters long; the field holds {length}"
-        )
-    return data
+    return _encode_text(owner, name, value, length, False)
 
 
 def encode_wide(owner: str, name: str, value: Any, length: int) -> bytes:
     """Validate and encode a UTF-16LE text field of ``length`` code units."""
-    _check_text(owner, name, value)
-    try:
-        data: bytes = value.encode("utf-16-le")
-    except UnicodeEncodeError:
-        raise EncodeError(f"{owner}.{name} contains an unpaired surrogate") from None
-    if len(data) > 2 * length:
-        raise EncodeError(
-            f"{owner}.{name} is {len(data) // 2} UTF-16 code units long; the field holds {length}"
-        )
-    return data
+    return _encode_text(owner, name, value, length, True)
 
 
 class Bytes(WireType):
