@@ -217,14 +217,14 @@ class _Text(WireType):
         super().__init__(f"{self.UNIT_BYTES * length}s", decode_wide if wide else decode_ascii)
         self.length = length
 
-    def encode(self, owner: str, name: str, value: Any) -> Any:
-        return _encode_text(owner, name, value, self.length, self.UNIT_BYTES == 2)
-
 
 class Ascii(_Text):
     """``char[n]`` / ``BYTE[n]``: 1-byte characters, NUL padded."""
 
     __slots__ = ()
+
+    def encode(self, owner: str, name: str, value: Any) -> Any:
+        return _encode_text(owner, name, value, self.length, False)
 
 
 class Wide(_Text):
@@ -232,6 +232,9 @@ class Wide(_Text):
 
     __slots__ = ()
     UNIT_BYTES: ClassVar[int] = 2
+
+    def encode(self, owner: str, name: str, value: Any) -> Any:
+        return _encode_text(owner, name, value, self.length, True)
 
 
 def _encode_text(owner: str, name: str, value: Any, length: int, wide: bool) -> bytes:
