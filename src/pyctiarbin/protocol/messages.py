@@ -23,6 +23,7 @@ import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -687,26 +688,10 @@ class AuxValue:
     dt: float
 
 
-#: The aux groups in the order of their count fields, which is their order on the wire.
-AUX_KINDS = (
-    "voltage",
-    "temperature",
-    "pressure",
-    "external",
-    "flow",
-    "ao",
-    "di",
-    "do",
-    "humidity",
-    "safety",
-    "ph",
-    "density",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class AuxReadings:
-    """Auxiliary readings of one channel, grouped by kind in wire order."""
+    """Auxiliary readings of one channel, grouped by kind in wire order (the order of their
+    count fields; :data:`AUX_KINDS` lists them)."""
 
     voltage: tuple[AuxValue, ...] = ()
     temperature: tuple[AuxValue, ...] = ()
@@ -728,6 +713,8 @@ class AuxReadings:
         return tuple(len(getattr(self, kind)) for kind in AUX_KINDS)
 
 
+#: The aux groups in the order of their count fields, which is their order on the wire.
+AUX_KINDS: tuple[str, ...] = tuple(field.name for field in dataclass_fields(AuxReadings))
 _NO_AUX = AuxReadings()
 
 
