@@ -7,8 +7,10 @@ captures, then the v4.5 and v1.1 documents. Where the DLL reference marks a layo
 an open question, the decision taken is written at the class (and in docs/protocol.md).
 Channel indexes are 0-based, as on the wire.
 
-A message is a slotted dataclass deriving from :class:`Message` with ``CODE`` and
-``IS_REQUEST``; declaring it compiles and registers it (``__init_subclass__``). Fixed fields
+A message is a slotted dataclass deriving from :class:`Request` or :class:`Feedback` (its
+direction, ``IS_REQUEST``) with its command code in the class statement,
+``class StopRequest(Request, code=CommandCode.STOP)`` (``CODE``); declaring it compiles and
+registers it (``__init_subclass__``). Fixed fields
 are ``wire()``, variable parts ``tail()`` (see ``fields.py``), counts that are not fields of
 their own ``count()`` class variables. Feedbacks carrying a result declare ``RESULTS`` (the
 command's result table, with meanings); its ``COMMAND`` (the command's name in errors) comes
