@@ -9,7 +9,7 @@ callers branch on names the :class:`~pyctiarbin.errors.CommandRejected` subclass
 from __future__ import annotations
 
 from enum import Enum, IntEnum, IntFlag
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from ..errors import (
     ChannelNotRunning,
@@ -70,6 +70,18 @@ __all__ = [
     "UpdateParametersResult",
     "meta_code_for",
 ]
+
+
+_E = TypeVar("_E", bound=IntEnum)
+
+
+def _undocumented(enum: type[_E], value: int, name: str) -> _E:
+    """A pseudo-member of ``enum`` for a value the documents do not list, so that newer
+    firmware decodes instead of failing."""
+    member = int.__new__(enum, value)
+    member._name_ = name
+    member._value_ = value
+    return member
 
 
 class CommandCode(IntEnum):
@@ -241,10 +253,7 @@ class StatusCode(IntEnum):
     @classmethod
     def _missing_(cls, value: object) -> StatusCode | None:
         if isinstance(value, int) and -0x8000 <= value <= 0x7FFF:
-            member = int.__new__(cls, value)
-            member._name_ = f"UNKNOWN_{value}"
-            member._value_ = value
-            return member
+            return _undocumented(cls, value, f"UNKNOWN_{value}")
         return None
 
     @property
@@ -647,10 +656,7 @@ class ServerVersion(IntEnum):
     @classmethod
     def _missing_(cls, value: object) -> ServerVersion | None:
         if isinstance(value, int) and 0 <= value <= 0xFFFFFFFF:
-            member = int.__new__(cls, value)
-            member._name_ = f"UNKNOWN_0x{value:08X}"
-            member._value_ = value
-            return member
+            return _undocumented(cls, value, f"UNKNOWN_0x{value:08X}")
         return None
 
     @classmethod
