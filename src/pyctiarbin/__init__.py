@@ -9,65 +9,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    BatchRejected,
-    ChannelNotRunning,
-    ChannelRunning,
-    ChecksumError,
-    CommandRejected,
-    CtiConnectionError,
-    CtiError,
-    CtiTimeout,
-    EncodeError,
-    FileOperationFailed,
-    LengthError,
-    LoginError,
-    MetaCodeNotFound,
-    NoScheduleAssigned,
-    NotAllowedToControl,
-    ProtocolError,
-    ScheduleNotFound,
-    TokenError,
-    TooFrequent,
-    TruncatedFrameError,
-    UnexpectedFeedback,
-    UnknownChannel,
-    UnknownCommandError,
-    UnsupportedCommand,
-)
+from . import errors as _errors
+from .errors import *  # noqa: F403
+
+# The result codes name the CommandRejected subclass each one raises; importing them here
+# registers those classes whatever a program imports first.
+from .protocol import codes as _result_codes  # noqa: F401
 
 __version__ = "1.0.0.dev0"
 
 __all__ = [
+    *_errors.__all__,
     "AsyncCyclerClient",
-    "BatchRejected",
     "ChannelInterface",
-    "ChannelNotRunning",
-    "ChannelRunning",
     "ChannelStatus",
-    "ChecksumError",
-    "CommandRejected",
-    "CtiConnectionError",
-    "CtiError",
-    "CtiTimeout",
     "CyclerClient",
     "CyclerInterface",
-    "EncodeError",
-    "FileOperationFailed",
-    "LengthError",
-    "LoginError",
-    "MetaCodeNotFound",
-    "NoScheduleAssigned",
-    "NotAllowedToControl",
-    "ProtocolError",
-    "ScheduleNotFound",
-    "TokenError",
-    "TooFrequent",
-    "TruncatedFrameError",
-    "UnexpectedFeedback",
-    "UnknownChannel",
-    "UnknownCommandError",
-    "UnsupportedCommand",
     "__version__",
 ]
 

@@ -15,7 +15,7 @@ Everything the library raises on purpose derives from :class:`CtiError`::
     ├── LoginError
     ├── UnsupportedCommand       the server does not know the command (feedback 0xBB111111)
     └── CommandRejected          the cycler answered with a failure result code
-        └── one subclass per result code users branch on (registered by code)
+        └── one subclass per result code users branch on (named at the code)
 
 This module has no I/O; the protocol layer imports it.
 """
@@ -155,17 +155,15 @@ class CommandRejected(CtiError):
     Attributes: ``command`` (name), ``channel`` (1-based, or None for cycler-wide commands),
     ``code`` (the documented result code) and ``meaning`` (its documented meaning).
 
-    Subclasses register the result codes they stand for with ``codes = {(command, code), ...}``;
-    :meth:`for_code` picks the most specific class for a given command and code.
+    Which subclass stands for which code is declared once, at the result code in
+    :mod:`pyctiarbin.protocol.codes` (``CHANNEL_RUNNING = 0x12, "...", ChannelRunning``); that
+    module registers it here (importing :mod:`pyctiarbin` imports it). :meth:`for_code`
+    picks the most specific class for a given command and code; a subclass's ``codes`` lists
+    the ``(command, code)`` pairs it stands for.
     """
 
     codes: ClassVar[frozenset[tuple[str, int]]] = frozenset()
     _registry: ClassVar[dict[tuple[str, int], type[CommandRejected]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for key in cls.codes:
-            CommandRejected._registry[key] = cls
 
     def __init__(
         self, command: str, code: int, meaning: str, *, channel: int | None = None
@@ -176,6 +174,17 @@ class CommandRejected(CtiError):
         self.code = code
         self.meaning = meaning
         self.channel = channel
+
+    @classmethod
+    def register(cls, command: str, code: int) -> None:
+        """Make :meth:`for_code` build this class for ``command``'s result ``code``.
+
+        Raises ValueError if another class already stands for that pair.
+        """
+        known = CommandRejected._registry.setdefault((command, code), cls)
+        if known is not cls:
+            raise ValueError(f"{command} code 0x{code:02X} already raises {known.__name__}")
+        cls.codes = cls.codes | {(command, code)}
 
     @classmethod
     def for_code(
@@ -192,83 +201,33 @@ class CommandRejected(CtiError):
 class UnknownChannel(CommandRejected):
     """The channel index does not exist on this cycler."""
 
-    codes = frozenset(
-        {
-            ("assign_schedule", 0x10),
-            ("start", 0x10),
-            ("continue", 0x10),
-            ("resume", 0x10),
-            ("stop", 0x10),
-            ("jump", 0x10),
-        }
-    )
-
 
 class NotAllowedToControl(CommandRejected):
     """Someone uses the monitor window, or this CTI user may not control channels."""
-
-    codes = frozenset(
-        {
-            ("assign_schedule", 0x11),
-            ("start", 0x11),
-            ("continue", 0x11),
-            ("resume", 0x11),
-            ("stop", 0x11),
-            ("jump", 0x11),
-        }
-    )
 
 
 class ChannelRunning(CommandRejected):
     """The channel is running, so the command cannot be carried out."""
 
-    codes = frozenset(
-        {("assign_schedule", 0x14), ("start", 0x12), ("resume", 0x12), ("continue", 0x12)}
-    )
-
 
 class NoScheduleAssigned(CommandRejected):
     """No schedule is assigned to the channel."""
-
-    codes = frozenset({("start", 0x15), ("resume", 0x15), ("jump", 0x15)})
 
 
 class ScheduleNotFound(CommandRejected):
     """The schedule file does not exist in the cycler's work directory."""
 
-    codes = frozenset({("assign_schedule", 0x13)})
-
 
 class ChannelNotRunning(CommandRejected):
     """The channel is not running (set MV, stop or jump on an idle channel)."""
-
-    codes = frozenset(
-        {
-            ("set_meta_variable", 0x12),
-            ("update_meta_variables", 0x12),
-            ("stop", 0x12),
-            ("jump", 0x12),
-        }
-    )
 
 
 class MetaCodeNotFound(CommandRejected):
     """The meta-variable code does not exist."""
 
-    codes = frozenset(
-        {
-            ("set_meta_variable", 0x11),
-            ("update_meta_variables", 0x11),
-            ("set_meta_variable", 0x13),
-            ("update_meta_variables", 0x13),
-        }
-    )
-
 
 class TooFrequent(CommandRejected):
     """Meta variables were updated faster than the cycler allows (every 200 ms)."""
-
-    codes = frozenset({("update_meta_variables", 0x14)})
 
 
 class FileOperationFailed(CommandRejected):

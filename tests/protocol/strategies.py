@@ -23,6 +23,7 @@ from pyctiarbin.protocol import (
     AuxValue,
     BmsValue,
     ChannelRecord,
+    FrameReader,
     MetaVariableEntry,
     ResumeData,
     SmbValue,
@@ -96,8 +97,6 @@ def for_wire_type(kind: fields.WireType) -> st.SearchStrategy[Any]:
         return builds_record(kind.record)
     if isinstance(kind, fields.RecordArray):
         return st.tuples(*[builds_record(kind.record)] * kind.count)
-    if isinstance(kind, fields.F32Array):
-        return st.tuples(*[f32s] * kind.count)
     if isinstance(kind, fields._NumberArray):
         return st.tuples(*[for_wire_type(kind.item)] * kind.count)
     if isinstance(kind, fields.Enum16):
@@ -294,3 +293,20 @@ def make_frame(code: int, body: bytes, *, request: bool, dw_len: int | None = No
 def fix_checksum(frame: bytes | bytearray) -> bytes:
     """``frame`` with its last two bytes replaced by the right checksum."""
     return with_checksum(bytes(frame[:-2]))
+
+
+def drain(reader: FrameReader) -> list[bytes]:
+    """Every whole frame ``reader`` holds now."""
+    frames = []
+    while (frame := reader.next_frame()) is not None:
+        frames.append(frame)
+    return frames
+
+
+def feed_in_chunks(reader: FrameReader, data: bytes, chunk_size: int) -> list[bytes]:
+    """Feed ``data`` to ``reader`` ``chunk_size`` bytes at a time; the frames it gave back."""
+    frames = []
+    for start in range(0, len(data), chunk_size):
+        reader.feed(data[start : start + chunk_size])
+        frames += drain(reader)
+    return frames

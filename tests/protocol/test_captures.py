@@ -39,7 +39,7 @@ from pyctiarbin.protocol import (
 )
 from pyctiarbin.protocol.framing import HEADER
 
-from .strategies import CAPTURES_DIR
+from .strategies import CAPTURES_DIR, drain, feed_in_chunks
 
 # A check takes the decoded message and the json value and asserts something.
 Check = Callable[[Any, Any], None]
@@ -362,13 +362,6 @@ def test_capture_re_encodes_byte_for_byte(name: str) -> None:
 # --- stream parsing, h11 style: whole, byte by byte, with garbage around ----------------------
 
 
-def drain(reader: FrameReader) -> list[bytes]:
-    frames = []
-    while (frame := reader.next_frame()) is not None:
-        frames.append(frame)
-    return frames
-
-
 def roles_for(name: str) -> list[str]:
     return ["any", CAPTURES[name][1]]
 
@@ -414,12 +407,7 @@ def test_stream_with_garbage_before(name: str, role: str) -> None:
     frame, _ = load(name)
     for chunk_size in (len(GARBAGE) + len(frame), 1, 7):
         reader = FrameReader(role)
-        data = GARBAGE + frame
-        frames = []
-        for start in range(0, len(data), chunk_size):
-            reader.feed(data[start : start + chunk_size])
-            frames += drain(reader)
-        assert frames == [frame]
+        assert feed_in_chunks(reader, GARBAGE + frame, chunk_size) == [frame]
         assert reader.skipped_bytes == len(GARBAGE)
         assert reader.buffered == 0
 

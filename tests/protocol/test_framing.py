@@ -30,18 +30,11 @@ from pyctiarbin.protocol import (
 )
 from pyctiarbin.protocol.framing import TOKEN_BYTES
 
-from .strategies import fix_checksum, make_frame
+from .strategies import drain, feed_in_chunks, fix_checksum, make_frame
 
 REQUEST = encode(StopRequest(channel_index=13))
 FEEDBACK = encode(StopFeedback(channel_index=13, result=0))
 OTHER_FEEDBACK = encode(StopFeedback(channel_index=2, result=0x12))
-
-
-def drain(reader: FrameReader) -> list[bytes]:
-    frames = []
-    while (frame := reader.next_frame()) is not None:
-        frames.append(frame)
-    return frames
 
 
 def test_token_is_the_documented_bytes() -> None:
@@ -69,12 +62,7 @@ def test_token_is_the_documented_bytes() -> None:
 def test_resync_after_garbage_counts_exactly_the_garbage(garbage: bytes) -> None:
     for chunk in (1, 3, 8, 1000):
         reader = FrameReader("client")
-        data = garbage + FEEDBACK
-        frames = []
-        for start in range(0, len(data), chunk):
-            reader.feed(data[start : start + chunk])
-            frames += drain(reader)
-        assert frames == [FEEDBACK]
+        assert feed_in_chunks(reader, garbage + FEEDBACK, chunk) == [FEEDBACK]
         assert reader.skipped_bytes == len(garbage)
         assert reader.buffered == 0
 

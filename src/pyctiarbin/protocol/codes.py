@@ -2,13 +2,26 @@
 
 Values come from Arbin's CTI documents (protocol v1.1, instructions v4.5 and the ArbinCTI 1.2
 enums); where they disagree the choice is noted next to the value. Result codes carry their
-documented meaning, so an error message can say what the cycler meant.
+documented meaning, so an error message can say what the cycler meant, and a failure that
+callers branch on names the :class:`~pyctiarbin.errors.CommandRejected` subclass it raises.
 """
 
 from __future__ import annotations
 
 from enum import Enum, IntEnum, IntFlag
-from typing import Any
+from typing import Any, ClassVar, TypeVar
+
+from ..errors import (
+    ChannelNotRunning,
+    ChannelRunning,
+    CommandRejected,
+    MetaCodeNotFound,
+    NoScheduleAssigned,
+    NotAllowedToControl,
+    ScheduleNotFound,
+    TooFrequent,
+    UnknownChannel,
+)
 
 __all__ = [
     "AssignBarcodeResult",
@@ -57,6 +70,18 @@ __all__ = [
     "UpdateParametersResult",
     "meta_code_for",
 ]
+
+
+_E = TypeVar("_E", bound=IntEnum)
+
+
+def _undocumented(enum: type[_E], value: int, name: str) -> _E:
+    """A pseudo-member of ``enum`` for a value the documents do not list, so that newer
+    firmware decodes instead of failing."""
+    member = int.__new__(enum, value)
+    member._name_ = name
+    member._value_ = value
+    return member
 
 
 class CommandCode(IntEnum):
@@ -228,10 +253,7 @@ class StatusCode(IntEnum):
     @classmethod
     def _missing_(cls, value: object) -> StatusCode | None:
         if isinstance(value, int) and -0x8000 <= value <= 0x7FFF:
-            member = int.__new__(cls, value)
-            member._name_ = f"UNKNOWN_{value}"
-            member._value_ = value
-            return member
+            return _undocumented(cls, value, f"UNKNOWN_{value}")
         return None
 
     @property
@@ -325,15 +347,26 @@ def meta_code_for(variable: int | str | MetaCode) -> MetaCode:
 class ResultCode(IntEnum):
     """Base of the per-command result enums; each member has a documented ``meaning``.
 
-    :meth:`describe` also handles codes the documents do not list.
+    A member is declared ``NAME = code, meaning`` or, for a failure callers branch on,
+    ``NAME = code, meaning, ExceptionClass``: the class :meth:`CommandRejected.for_code`
+    builds for it (:attr:`rejection`). A table that answers a command names it,
+    ``class StartResult(ResultCode, command="start")``; that name is the ``command`` of the
+    errors it raises. :meth:`describe` also handles codes the documents do not list.
     """
 
-    _meanings: dict[int, str]
+    command: ClassVar[str | None]
 
-    def __new__(cls, value: int, meaning: str = "") -> Any:
+    def __init_subclass__(cls, *, command: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.command = command
+
+    def __new__(
+        cls, value: int, meaning: str = "", rejection: type[CommandRejected] = CommandRejected
+    ) -> Any:
         member = int.__new__(cls, value)
         member._value_ = value
         member._meaning = meaning  # type: ignore[attr-defined]
+        member._rejection = rejection  # type: ignore[attr-defined]
         return member
 
     @property
@@ -341,6 +374,13 @@ class ResultCode(IntEnum):
         """The documented meaning of this result."""
         meaning: str = self._meaning  # type: ignore[attr-defined]
         return meaning
+
+    @property
+    def rejection(self) -> type[CommandRejected]:
+        """The exception class this result raises as a failure (:class:`CommandRejected`
+        unless the member names a subclass)."""
+        rejection: type[CommandRejected] = self._rejection  # type: ignore[attr-defined]
+        return rejection
 
     @classmethod
     def describe(cls, code: int) -> str:
@@ -362,14 +402,14 @@ class ConnectResult(ResultCode):
     REJECTED = 1, "connection rejected: the server is full"
 
 
-class AssignResult(ResultCode):
+class AssignResult(ResultCode, command="assign_schedule"):
     SUCCESS = 0x00, "schedule assigned"
     FAILED = 0x01, "assign failed"
-    INDEX = 0x10, "channel does not exist"
-    ERROR = 0x11, "monitor window in use or CTI not allowed to control"
+    INDEX = 0x10, "channel does not exist", UnknownChannel
+    ERROR = 0x11, "monitor window in use or CTI not allowed to control", NotAllowedToControl
     SCHEDULE_NAME_EMPTY = 0x12, "schedule name is empty"
-    SCHEDULE_NOT_FOUND = 0x13, "schedule not found in the work directory"
-    CHANNEL_RUNNING = 0x14, "channel is running"
+    SCHEDULE_NOT_FOUND = 0x13, "schedule not found in the work directory", ScheduleNotFound
+    CHANNEL_RUNNING = 0x14, "channel is running", ChannelRunning
     CHANNEL_DOWNLOADING = 0x15, "channel is downloading another schedule"
     BATCH_FILE_OPENED = 0x16, "a batch file is open"
     CANNOT_ASSIGN = 0x17, "the schedule could not be assigned"
@@ -382,16 +422,16 @@ class AssignResult(ResultCode):
     SCHEDULE_CLEAR = 0x1E, "schedule cleared"
 
 
-class StartResult(ResultCode):
+class StartResult(ResultCode, command="start"):
     """Result of START and START_EX (R128 ``btResult``); v1.1 and the 1.2 enum."""
 
     SUCCESS = 0x00, "started"
-    INDEX = 0x10, "invalid channel index"
-    ERROR = 0x11, "monitor window in use or CTI not allowed to control"
-    CHANNEL_RUNNING = 0x12, "channel is already running or unsafe"
+    INDEX = 0x10, "invalid channel index", UnknownChannel
+    ERROR = 0x11, "monitor window in use or CTI not allowed to control", NotAllowedToControl
+    CHANNEL_RUNNING = 0x12, "channel is already running or unsafe", ChannelRunning
     CHANNEL_NOT_CONNECTED = 0x13, "channel is not connected to the DAQ"
     SCHEDULE_INVALID = 0x14, "schedule is not compatible with the system"
-    NO_SCHEDULE_ASSIGNED = 0x15, "no schedule assigned"
+    NO_SCHEDULE_ASSIGNED = 0x15, "no schedule assigned", NoScheduleAssigned
     SCHEDULE_VERSION = 0x16, "schedule version does not match MITS"
     POWER_PROTECTED = 0x17, "power protected"
     RESULTS_FILE_SIZE_LIMIT = 0x18, "results file too large"
@@ -416,16 +456,16 @@ class StartResult(ResultCode):
     TEST_NAME_TOO_LONG = 0x2B, "test name is too long"
 
 
-class ResumeResult(ResultCode):
+class ResumeResult(ResultCode, command="resume"):
     """Result of RESUME and RESUME_EX (R128 ``btResult``); 0x10-0x22 as START."""
 
     SUCCESS = 0x00, "resumed"
-    INDEX = 0x10, "invalid channel index"
-    ERROR = 0x11, "monitor window in use or CTI not allowed to control"
-    CHANNEL_RUNNING = 0x12, "channel is already running or unsafe"
+    INDEX = 0x10, "invalid channel index", UnknownChannel
+    ERROR = 0x11, "monitor window in use or CTI not allowed to control", NotAllowedToControl
+    CHANNEL_RUNNING = 0x12, "channel is already running or unsafe", ChannelRunning
     CHANNEL_NOT_CONNECTED = 0x13, "channel is not connected to the DAQ"
     SCHEDULE_INVALID = 0x14, "schedule is not compatible with the system"
-    NO_SCHEDULE_ASSIGNED = 0x15, "no schedule assigned"
+    NO_SCHEDULE_ASSIGNED = 0x15, "no schedule assigned", NoScheduleAssigned
     SCHEDULE_VERSION = 0x16, "schedule version does not match MITS"
     POWER_PROTECTED = 0x17, "power protected"
     RESULTS_FILE_SIZE_LIMIT = 0x18, "results file too large"
@@ -447,35 +487,35 @@ class ResumeResult(ResultCode):
     CHANNEL_SUSPENDED = 0x28, "channel is suspended"
 
 
-class ContinueResult(ResultCode):
+class ContinueResult(ResultCode, command="continue"):
     SUCCESS = 0x00, "continued"
-    INDEX = 0x10, "invalid channel index"
-    ERROR = 0x11, "monitor window in use or execute error"
-    CHANNEL_RUNNING = 0x12, "channel is running"
+    INDEX = 0x10, "invalid channel index", UnknownChannel
+    ERROR = 0x11, "monitor window in use or execute error", NotAllowedToControl
+    CHANNEL_RUNNING = 0x12, "channel is running", ChannelRunning
     CHANNEL_NOT_CONNECTED = 0x13, "channel is not connected to the DAQ"
     CALIBRATING = 0x14, "channel is calibrating"
     NOT_PAUSED = 0x15, "channel was not paused normally"
     CHANNEL_UNSAFE = 0x16, "channel is unsafe"
 
 
-class StopResult(ResultCode):
+class StopResult(ResultCode, command="stop"):
     SUCCESS = 0x00, "stopped"
-    INDEX = 0x10, "channel does not exist"
-    ERROR = 0x11, "monitor window in use or CTI not allowed to control"
-    CHANNEL_NOT_RUNNING = 0x12, "channel is not running"
+    INDEX = 0x10, "channel does not exist", UnknownChannel
+    ERROR = 0x11, "monitor window in use or CTI not allowed to control", NotAllowedToControl
+    CHANNEL_NOT_RUNNING = 0x12, "channel is not running", ChannelNotRunning
     CHANNEL_NOT_CONNECTED = 0x13, "channel is not connected"
 
 
-class JumpResult(ResultCode):
+class JumpResult(ResultCode, command="jump"):
     """Result of JUMP (JUMP_TOKEN of ArbinCTI.dll): 0x10-0x22 as START, then 0x23-0x2A."""
 
     SUCCESS = 0x00, "jumped"
-    INDEX = 0x10, "invalid channel index"
-    ERROR = 0x11, "monitor window in use"
-    CHANNEL_NOT_RUNNING = 0x12, "channel is not running"
+    INDEX = 0x10, "invalid channel index", UnknownChannel
+    ERROR = 0x11, "monitor window in use", NotAllowedToControl
+    CHANNEL_NOT_RUNNING = 0x12, "channel is not running", ChannelNotRunning
     CHANNEL_NOT_CONNECTED = 0x13, "channel is not connected to the DAQ"
     SCHEDULE_INVALID = 0x14, "invalid schedule"
-    NO_SCHEDULE_ASSIGNED = 0x15, "no schedule assigned"
+    NO_SCHEDULE_ASSIGNED = 0x15, "no schedule assigned", NoScheduleAssigned
     SCHEDULE_VERSION = 0x16, "schedule version does not match MITS"
     POWER_PROTECTED = 0x17, "power protected"
     RESULTS_FILE_SIZE_LIMIT = 0x18, "results file too large"
@@ -499,24 +539,28 @@ class JumpResult(ResultCode):
     ACIM_TESTING = 0x2A, "an ACIM test is running on the channel"
 
 
-class SetMetaVariableResult(ResultCode):
+class SetMetaVariableResult(ResultCode, command="set_meta_variable"):
     SUCCESS = 0x00, "meta variable set"
     FAILED = 0x10, "setting the meta variable failed"
-    META_CODE_NOT_FOUND = 0x11, "meta code does not exist"
-    CHANNEL_NOT_RUNNING = 0x12, "channel is not running"
-    META_CODE_NOT_IN_PRO7 = 0x13, "meta code does not exist in MITS Pro 7"
+    META_CODE_NOT_FOUND = 0x11, "meta code does not exist", MetaCodeNotFound
+    CHANNEL_NOT_RUNNING = 0x12, "channel is not running", ChannelNotRunning
+    META_CODE_NOT_IN_PRO7 = 0x13, "meta code does not exist in MITS Pro 7", MetaCodeNotFound
 
 
-class UpdateMetaVariableResult(ResultCode):
+class UpdateMetaVariableResult(ResultCode, command="update_meta_variables"):
     """Result of UPDATE_MV_ADVANCED (and per entry of _EX, SPECIAL_SET_MV), ArbinCTI.dll:
     'too frequent' is 0x14, as in v1.1 (v4.5 and the 1.2 manual wrongly say 0x13)."""
 
     SUCCESS = 0x00, "meta variables updated"
     FAILED = 0x10, "updating the meta variables failed"
-    META_CODE_NOT_FOUND = 0x11, "meta code does not exist"
-    CHANNEL_NOT_RUNNING = 0x12, "channel is not running"
-    META_CODE_NOT_IN_PRO7 = 0x13, "meta code does not exist in MITS Pro 7"
-    TOO_FREQUENT = 0x14, "meta variables updated too frequently (at most every 200 ms)"
+    META_CODE_NOT_FOUND = 0x11, "meta code does not exist", MetaCodeNotFound
+    CHANNEL_NOT_RUNNING = 0x12, "channel is not running", ChannelNotRunning
+    META_CODE_NOT_IN_PRO7 = 0x13, "meta code does not exist in MITS Pro 7", MetaCodeNotFound
+    TOO_FREQUENT = (
+        0x14,
+        "meta variables updated too frequently (at most every 200 ms)",
+        TooFrequent,
+    )
     DATA_TYPE_NOT_SUPPORTED = 0x15, "data type not supported"
     NO_TEMPERATURE_CHAMBER = 0x16, "no temperature chamber"
     NOT_CONTROLLED_AUXILIARY = 0x17, "auxiliary channel is not controlled"
@@ -612,10 +656,7 @@ class ServerVersion(IntEnum):
     @classmethod
     def _missing_(cls, value: object) -> ServerVersion | None:
         if isinstance(value, int) and 0 <= value <= 0xFFFFFFFF:
-            member = int.__new__(cls, value)
-            member._name_ = f"UNKNOWN_0x{value:08X}"
-            member._value_ = value
-            return member
+            return _undocumented(cls, value, f"UNKNOWN_0x{value:08X}")
         return None
 
     @classmethod
@@ -800,7 +841,7 @@ class MvDataType(IntEnum):
     CELL = 0x20
 
 
-class GetMetaVariableResult(ResultCode):
+class GetMetaVariableResult(ResultCode, command="get_meta_variables"):
     """Per-entry error of GET_MV_VALUE (and APPLY_UDP_COMMUNICATION)."""
 
     SUCCESS = 0x00, "value read"
@@ -829,7 +870,7 @@ class GetMetaVariableResult(ResultCode):
     CELL_INDEX = 0x26, "invalid cell index"
 
 
-class TimeSensitiveResult(ResultCode):
+class TimeSensitiveResult(ResultCode, command="time_sensitive_set_mv"):
     """Per-channel result of TIME_SENSITIVE_SET_MV."""
 
     SUCCESS = 0x00, "meta variables set"
@@ -860,7 +901,7 @@ class StartDataResult(ResultCode):
     RESUME_TABLE_READ_FAILED = 36, "reading the resume table failed"
 
 
-class AssignFileResult(ResultCode):
+class AssignFileResult(ResultCode, command="assign_file"):
     """Per-channel result of ASSIGN_FILE (ASSIGN_TOKEN plus 0x01)."""
 
     SUCCESS = 0x00, "file assigned"
@@ -894,7 +935,7 @@ class FileKind(IntEnum):
     CHART = 6
 
 
-class UpdateParametersResult(ResultCode):
+class UpdateParametersResult(ResultCode, command="update_parameters"):
     SUCCESS = 0x00, "parameters updated"
     INDEX = 0x10, "channel does not exist"
     ERROR = 0x11, "updating failed"
@@ -922,7 +963,7 @@ class ParameterCode(IntEnum):
     IS_AUTO_CALCULATE = 9
 
 
-class ConvertTestObjectResult(ResultCode):
+class ConvertTestObjectResult(ResultCode, command="convert_test_object"):
     SUCCESS = 0, "converted"
     FAILED = 1, "conversion failed"
     CHANNEL_RUNNING = 2, "channel is running"
@@ -1034,3 +1075,17 @@ class AuxChannelType(IntEnum):
     AO = 8
     CANBMS = 9
     SMB = 10
+
+
+def _register_rejections() -> None:
+    """Hand every command's result codes that name a subclass to :class:`CommandRejected`,
+    which picks the class by (command, code)."""
+    for table in ResultCode.__subclasses__():
+        if table.command is None:
+            continue
+        for result in table:
+            if result.rejection is not CommandRejected:
+                result.rejection.register(table.command, result.value)
+
+
+_register_rejections()

@@ -4,10 +4,7 @@ A message or record is a slotted dataclass deriving from :class:`WireStruct`. It
 declared in wire order, and the class is compiled when ``@dataclass(slots=True)`` creates it::
 
     @dataclass(slots=True)
-    class UpdateMetaVariablesRequest(Message):
-        CODE: ClassVar[int] = CommandCode.UPDATE_META_VARIABLE_ADVANCED
-        IS_REQUEST: ClassVar[bool] = True
-
+    class UpdateMetaVariablesRequest(Request, code=CommandCode.UPDATE_META_VARIABLE_ADVANCED):
         _entry_count: ClassVar[Count] = count(U16, "entries", pad_after=18)   # 20
         entries: tuple[MetaVariableEntry, ...] = tail(Seq(MetaVariableEntry, "_entry_count"))
         reserved: int = zero_tail(148)
@@ -208,66 +205,66 @@ def decode_wide(raw: bytes) -> str:
         return _utf_16_le_decode(raw if end < 0 else raw[:end], "strict", True)[0]
 
 
-class Ascii(WireType):
+class _Text(WireType):
+    """A fixed-width text field of ``length`` characters, NUL padded: 1-byte characters, or
+    UTF-16LE code units when ``UNIT_BYTES`` is 2."""
+
+    __slots__ = ("length",)
+    UNIT_BYTES: ClassVar[int] = 1
+
+    def __init__(self, length: int) -> None:
+        wide = self.UNIT_BYTES == 2
+        super().__init__(f"{self.UNIT_BYTES * length}s", decode_wide if wide else decode_ascii)
+        self.length = length
+
+
+class Ascii(_Text):
     """``char[n]`` / ``BYTE[n]``: 1-byte characters, NUL padded."""
 
-    __slots__ = ("length",)
-
-    def __init__(self, length: int) -> None:
-        super().__init__(f"{length}s", decode_ascii)
-        self.length = length
+    __slots__ = ()
 
     def encode(self, owner: str, name: str, value: Any) -> Any:
-        return encode_ascii(owner, name, value, self.length)
+        return _encode_text(owner, name, value, self.length, False)
 
 
-class Wide(WireType):
+class Wide(_Text):
     """``wchar_t[n]``: n UTF-16LE code units (2n bytes), NUL padded."""
 
-    __slots__ = ("length",)
-
-    def __init__(self, length: int) -> None:
-        super().__init__(f"{2 * length}s", decode_wide)
-        self.length = length
+    __slots__ = ()
+    UNIT_BYTES: ClassVar[int] = 2
 
     def encode(self, owner: str, name: str, value: Any) -> Any:
-        return encode_wide(owner, name, value, self.length)
+        return _encode_text(owner, name, value, self.length, True)
+
+
+def _encode_text(owner: str, name: str, value: Any, length: int, wide: bool) -> bytes:
+    if not isinstance(value, str):
+        raise EncodeError(f"{owner}.{name} must be a str, not {type(value).__name__}")
+    if "\x00" in value:
+        raise EncodeError(f"{owner}.{name} contains a NUL character")
+    try:
+        data = value.encode("utf-16-le" if wide else "latin-1")
+    except UnicodeEncodeError as exc:
+        if wide:
+            raise EncodeError(f"{owner}.{name} contains an unpaired surrogate") from None
+        raise EncodeError(
+            f"{owner}.{name} contains {value[exc.start]!r}, which a 1-byte text field cannot hold"
+        ) from None
+    units = len(data) // 2 if wide else len(data)
+    if units > length:
+        unit = "UTF-16 code units" if wide else "characters"
+        raise EncodeError(f"{owner}.{name} is {units} {unit} long; the field holds {length}")
+    return data
 
 
 def encode_ascii(owner: str, name: str, value: Any, length: int) -> bytes:
     """Validate and encode a 1-byte text field of ``length`` characters."""
-    if not isinstance(value, str):
-        raise EncodeError(f"{owner}.{name} must be a str, not {type(value).__name__}")
-    if "\x00" in value:
-        raise EncodeError(f"{owner}.{name} contains a NUL character")
-    try:
-        data = value.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise EncodeError(
-            f"{owner}.{name} contains {value[exc.start]!r}, which a 1-byte text field cannot hold"
-        ) from None
-    if len(data) > length:
-        raise EncodeError(
-            f"{owner}.{name} is {len(data)} characters long; the field holds {length}"
-        )
-    return data
+    return _encode_text(owner, name, value, length, False)
 
 
 def encode_wide(owner: str, name: str, value: Any, length: int) -> bytes:
     """Validate and encode a UTF-16LE text field of ``length`` code units."""
-    if not isinstance(value, str):
-        raise EncodeError(f"{owner}.{name} must be a str, not {type(value).__name__}")
-    if "\x00" in value:
-        raise EncodeError(f"{owner}.{name} contains a NUL character")
-    try:
-        data = value.encode("utf-16-le")
-    except UnicodeEncodeError:
-        raise EncodeError(f"{owner}.{name} contains an unpaired surrogate") from None
-    if len(data) > 2 * length:
-        raise EncodeError(
-            f"{owner}.{name} is {len(data) // 2} UTF-16 code units long; the field holds {length}"
-        )
-    return data
+    return _encode_text(owner, name, value, length, True)
 
 
 class Bytes(WireType):
@@ -324,24 +321,11 @@ def wire(
     return dataclasses.field(default=default, metadata=metadata, repr=repr)
 
 
-class F32Array(WireType):
-    """``float[n]`` carried as a tuple of n floats."""
-
-    __slots__ = ("count", "packer")
-
-    def __init__(self, count: int) -> None:
-        packer = struct.Struct(f"<{count}f")
-        super().__init__(f"{4 * count}s", packer.unpack)
-        self.count = count
-        self.packer = packer
-
-    def encode(self, owner: str, name: str, value: Any) -> Any:
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-            raise EncodeError(f"{owner}.{name} must be a sequence of {self.count} numbers")
-        if len(value) != self.count:
-            raise EncodeError(f"{owner}.{name} must hold {self.count} numbers, not {len(value)}")
-        checked = [F32.encode(owner, f"{name}[{i}]", v) for i, v in enumerate(value)]
-        return self.packer.pack(*checked)
+def _check_fixed_sequence(owner: str, name: str, value: Any, count: int, what: str) -> None:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise EncodeError(f"{owner}.{name} must be a sequence of {count} {what}")
+    if len(value) != count:
+        raise EncodeError(f"{owner}.{name} must hold {count} {what}, not {len(value)}")
 
 
 class _NumberArray(WireType):
@@ -357,42 +341,34 @@ class _NumberArray(WireType):
         self.packer = packer
 
     def encode(self, owner: str, name: str, value: Any) -> Any:
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-            raise EncodeError(f"{owner}.{name} must be a sequence of {self.count} numbers")
-        if len(value) != self.count:
-            raise EncodeError(f"{owner}.{name} must hold {self.count} numbers, not {len(value)}")
+        _check_fixed_sequence(owner, name, value, self.count, "numbers")
         item = self.item
         checked = [item.encode(owner, f"{name}[{i}]", v) for i, v in enumerate(value)]
         return self.packer.pack(*checked)
 
 
-def F64Array(count: int) -> WireType:
-    """``double[n]`` carried as a tuple of n floats."""
-    return _NumberArray(F64, count)
+def _number_array(item: WireType, c_type: str) -> Callable[[int], WireType]:
+    def array(count: int) -> WireType:
+        return _NumberArray(item, count)
+
+    array.__doc__ = f"``{c_type}[n]`` carried as a tuple of n numbers."
+    return array
 
 
-def I32Array(count: int) -> WireType:
-    """``int32[n]`` carried as a tuple of n integers."""
-    return _NumberArray(I32, count)
+F32Array = _number_array(F32, "float")
+F64Array = _number_array(F64, "double")
+I32Array = _number_array(I32, "int32")
+U16Array = _number_array(U16, "uint16")
 
 
-def U16Array(count: int) -> WireType:
-    """``uint16[n]`` carried as a tuple of n integers."""
-    return _NumberArray(U16, count)
-
-
-class Credential(WireType):
+class Credential(_Text):
     """A credential field: ``char[n]`` of strict ASCII, as ArbinCTI.dll sends user and password.
 
     Encoding errors name the field and the position of a bad character, never the character
     (the value may be a password). Decoding reads Latin-1 up to the first NUL.
     """
 
-    __slots__ = ("length",)
-
-    def __init__(self, length: int) -> None:
-        super().__init__(f"{length}s", decode_ascii)
-        self.length = length
+    __slots__ = ()
 
     def encode(self, owner: str, name: str, value: Any) -> Any:
         if not isinstance(value, str):
@@ -430,10 +406,7 @@ class RecordArray(WireType):
         self.record_size = size
 
     def encode(self, owner: str, name: str, value: Any) -> Any:
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-            raise EncodeError(f"{owner}.{name} must be a sequence of {self.count} records")
-        if len(value) != self.count:
-            raise EncodeError(f"{owner}.{name} must hold {self.count} records, not {len(value)}")
+        _check_fixed_sequence(owner, name, value, self.count, "records")
         parts = []
         for position, record in enumerate(value):
             if not isinstance(record, self.record):

@@ -7,11 +7,14 @@ captures, then the v4.5 and v1.1 documents. Where the DLL reference marks a layo
 an open question, the decision taken is written at the class (and in docs/protocol.md).
 Channel indexes are 0-based, as on the wire.
 
-A message is a slotted dataclass deriving from :class:`Message` with ``CODE`` and
-``IS_REQUEST``; declaring it compiles and registers it (``__init_subclass__``). Fixed fields
+A message is a slotted dataclass deriving from :class:`Request` or :class:`Feedback` (its
+direction, ``IS_REQUEST``) with its command code in the class statement,
+``class StopRequest(Request, code=CommandCode.STOP)`` (``CODE``); declaring it compiles and
+registers it (``__init_subclass__``). Fixed fields
 are ``wire()``, variable parts ``tail()`` (see ``fields.py``), counts that are not fields of
 their own ``count()`` class variables. Feedbacks carrying a result declare ``RESULTS`` (the
-command's result table, with meanings) and ``COMMAND`` (the command's name in errors).
+command's result table, with meanings); its ``COMMAND`` (the command's name in errors) comes
+from that table.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -171,6 +175,7 @@ __all__ = [
     "DwordItem",
     "EngageTrayFeedback",
     "EngageTrayRequest",
+    "Feedback",
     "GetBarcodeFeedback",
     "GetBarcodeJsonFeedback",
     "GetBarcodeJsonRequest",
@@ -222,6 +227,7 @@ __all__ = [
     "NewOrDeleteRequest",
     "ParameterValue",
     "QwordItem",
+    "Request",
     "ResultFeedback",
     "ResumeByMvEntry",
     "ResumeByMvFeedback",
@@ -319,17 +325,41 @@ _SHARED_CODES: set[int] = set()
 class Message(WireStruct):
     """Base of every request and feedback. ``CODE`` is its dwCmd; ``IS_REQUEST`` its direction.
 
-    Declaring a subclass with a ``CODE`` (as ``@dataclass(slots=True)``) registers it.
+    Declaring a subclass of :class:`Request` or :class:`Feedback` with a code (as
+    ``@dataclass(slots=True) class StopRequest(Request, code=CommandCode.STOP)``) registers it.
     """
 
     __slots__ = ()
     CODE: ClassVar[int]
     IS_REQUEST: ClassVar[bool]
+    # The command's name in errors: that of the RESULTS table, for feedbacks that have one.
+    COMMAND: ClassVar[str]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, code: int | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if code is not None:
+            # The class statement's ``code=``. dataclass(slots=True) then builds the final
+            # class from this one's namespace, so that class has CODE of its own.
+            cls.CODE = code
+        results: type[ResultCode] | None = getattr(cls, "RESULTS", None)
+        if results is not None and results.command is not None:
+            cls.COMMAND = results.command
         if "__dataclass_fields__" in cls.__dict__ and "CODE" in cls.__dict__:
             _register(cls)
+
+
+class Request(Message):
+    """Base of the requests (client to server)."""
+
+    __slots__ = ()
+    IS_REQUEST: ClassVar[bool] = True
+
+
+class Feedback(Message):
+    """Base of the feedbacks (server to client)."""
+
+    __slots__ = ()
+    IS_REQUEST: ClassVar[bool] = False
 
 
 def _register(cls: type[Message]) -> None:
@@ -379,7 +409,7 @@ def _mv_tuple() -> tuple[float, ...]:
 
 
 @dataclass(slots=True)
-class ResultFeedback(Message):
+class ResultFeedback(Feedback):
     """The 128-byte result feedback shared by the channel control commands (R128): i32 channel
     at 20, u8 result at 24, 101 reserved.
 
@@ -387,9 +417,7 @@ class ResultFeedback(Message):
     success, so judge by ``result``); ``result`` is 0 on success.
     """
 
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]]
-    COMMAND: ClassVar[str]
     SUCCESS: ClassVar[int] = 0
 
     channel_index: int = wire(I32)  # 20
@@ -488,19 +516,15 @@ class JsonEnvelope(Tail):
 
 
 @dataclass(slots=True)
-class JsonRequest(Message):
+class JsonRequest(Request):
     """A request whose body is one JSON object (``content``)."""
-
-    IS_REQUEST: ClassVar[bool] = True
 
     content: dict[str, Any] = tail(JsonText(), default_factory=dict)
 
 
 @dataclass(slots=True)
-class JsonFeedback(Message):
+class JsonFeedback(Feedback):
     """A feedback whose body is one JSON object (``content``)."""
-
-    IS_REQUEST: ClassVar[bool] = False
 
     content: dict[str, Any] = tail(JsonEnvelope(), default_factory=dict)
 
@@ -510,22 +534,19 @@ class JsonFeedback(Message):
 
 
 @dataclass(slots=True)
-class LoginRequest(Message):
+class LoginRequest(Request, code=CommandCode.LOGIN):
     """LOGIN request (86 bytes): user at 20 and password at 52, each ``char[32]``.
 
     ArbinCTI.dll sends both as strict ASCII (a 32-character value fills its field with no
     NUL); a non-ASCII character raises EncodeError, which never quotes the characters.
     """
 
-    CODE: ClassVar[int] = CommandCode.LOGIN
-    IS_REQUEST: ClassVar[bool] = True
-
     username: str = wire(Credential(32))  # 20
     password: str = wire(Credential(32), repr=False)  # 52
 
 
 @dataclass(slots=True)
-class LoginFeedback(Message):
+class LoginFeedback(Feedback, code=CommandCode.LOGIN_FEEDBACK):
     """LOGIN feedback (8678 bytes plus the picture).
 
     ``result``: 1 success, 2 failed, 3 already logged in (:class:`LoginResult`).
@@ -534,8 +555,6 @@ class LoginFeedback(Message):
     ``ip_address`` and ``itac`` are opaque.
     """
 
-    CODE: ClassVar[int] = CommandCode.LOGIN_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = LoginResult
 
     result: int = wire(U32, default=LoginResult.SUCCESS)  # 20
@@ -570,11 +589,9 @@ class LoginFeedback(Message):
 
 
 @dataclass(slots=True)
-class LoginJsonRequest(JsonRequest):
+class LoginJsonRequest(JsonRequest, code=CommandCode.LOGIN_JSON):
     """LOGIN_JSON request: ``{"Username": ..., "Password": ...}`` (ASCII, at most 32 bytes
     each, as the binary login). Build it with :meth:`create`; the repr hides the content."""
-
-    CODE: ClassVar[int] = CommandCode.LOGIN_JSON
 
     content: dict[str, Any] = tail(JsonText(), default_factory=dict, repr=False)
 
@@ -588,11 +605,9 @@ class LoginJsonRequest(JsonRequest):
 
 
 @dataclass(slots=True)
-class LoginJsonFeedback(JsonFeedback):
+class LoginJsonFeedback(JsonFeedback, code=CommandCode.LOGIN_JSON_FEEDBACK):
     """LOGIN_JSON feedback: ``Result, UserType, SN, Note, NickName, Location, ..., Version,
     Img, ServerInfo``; ``Version`` is the server version, as in the binary login."""
-
-    CODE: ClassVar[int] = CommandCode.LOGIN_JSON_FEEDBACK
 
     @property
     def server_version(self) -> ServerVersion:
@@ -600,23 +615,18 @@ class LoginJsonFeedback(JsonFeedback):
 
 
 @dataclass(slots=True)
-class ConnectRequest(Message):
+class ConnectRequest(Request, code=CommandCode.CONNECT):
     """CONNECT request (58 bytes): u32 flag at 20, 32 reserved. ArbinCTI.dll sends 1 for "this
     client may be kicked out" (``bSetKickOut``); the server-side meaning is open question 8."""
-
-    CODE: ClassVar[int] = CommandCode.CONNECT
-    IS_REQUEST: ClassVar[bool] = True
 
     set_kick_out: int = wire(U32, default=0, pad_after=32)  # 20, then 32 reserved
 
 
 @dataclass(slots=True)
-class ConnectFeedback(Message):
+class ConnectFeedback(Feedback, code=CommandCode.CONNECT_FEEDBACK):
     """CONNECT feedback (62 bytes): the flag echoed at 20, the result at 24 (0 accepted,
     1 rejected: documents only), 32 reserved."""
 
-    CODE: ClassVar[int] = CommandCode.CONNECT_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = ConnectResult
 
     set_kick_out: int = wire(U32, default=0)  # 20
@@ -628,12 +638,9 @@ class ConnectFeedback(Message):
 
 
 @dataclass(slots=True)
-class UnknownCommandFeedback(Message):
+class UnknownCommandFeedback(Feedback, code=CommandCode.UNKNOWN_COMMAND_FEEDBACK):
     """UNKNOWN_CODE_FEEDBACK (158 bytes): the server's answer to a command code it does not
     support: the offending dwCmd at 20, its dwCmd_Extend at 24, 128 reserved."""
-
-    CODE: ClassVar[int] = CommandCode.UNKNOWN_COMMAND_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     command: int = wire(U32)  # 20
     command_extend: int = wire(U32, default=0, pad_after=128)  # 24
@@ -652,14 +659,12 @@ class UnknownCommandFeedback(Message):
 
 
 @dataclass(slots=True)
-class _ChannelQuery(Message):
+class _ChannelQuery(Request):
     """The 62-byte channel-data request shared by GET_CHANNELS_INFO and its VLS variant.
 
     ``channel_index``: 0-based channel, or -1 for all channels. ``selection``: 1 all, 2 running,
     3 unsafe (:class:`ChannelSelection`). ``aux_options``: OR of :class:`AuxOptions`.
     """
-
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_index: int = wire(I16, default=-1)  # 20
     selection: int = wire(I16, default=ChannelSelection.ALL)  # 22
@@ -667,18 +672,14 @@ class _ChannelQuery(Message):
 
 
 @dataclass(slots=True)
-class ChannelInfoRequest(_ChannelQuery):
+class ChannelInfoRequest(_ChannelQuery, code=CommandCode.GET_CHANNELS_INFO):
     """GET_CHANNELS_INFO request (62 bytes), answered by :class:`ChannelInfoFeedback`."""
-
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO
 
 
 @dataclass(slots=True)
-class ChannelInfoVlsRequest(_ChannelQuery):
+class ChannelInfoVlsRequest(_ChannelQuery, code=CommandCode.GET_CHANNELS_INFO_VLS):
     """GET_CHANNELS_INFO_VLS request (62 bytes, as the legacy one), for VLS servers; answered
     by :class:`ChannelInfoVlsFeedback`."""
-
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_VLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -689,26 +690,10 @@ class AuxValue:
     dt: float
 
 
-#: The aux groups in the order of their count fields, which is their order on the wire.
-AUX_KINDS = (
-    "voltage",
-    "temperature",
-    "pressure",
-    "external",
-    "flow",
-    "ao",
-    "di",
-    "do",
-    "humidity",
-    "safety",
-    "ph",
-    "density",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class AuxReadings:
-    """Auxiliary readings of one channel, grouped by kind in wire order."""
+    """Auxiliary readings of one channel, grouped by kind in wire order (the order of their
+    count fields; :data:`AUX_KINDS` lists them)."""
 
     voltage: tuple[AuxValue, ...] = ()
     temperature: tuple[AuxValue, ...] = ()
@@ -730,6 +715,8 @@ class AuxReadings:
         return tuple(len(getattr(self, kind)) for kind in AUX_KINDS)
 
 
+#: The aux groups in the order of their count fields, which is their order on the wire.
+AUX_KINDS: tuple[str, ...] = tuple(field.name for field in dataclass_fields(AuxReadings))
 _NO_AUX = AuxReadings()
 
 
@@ -1436,37 +1423,27 @@ _CHANNEL_RECORD_NAMES = (*ChannelRecord.LAYOUT.names, "aux", "bms", "smb")
 
 
 @dataclass(slots=True)
-class ChannelInfoVlsFeedback(Message):
+class ChannelInfoVlsFeedback(Feedback, code=CommandCode.GET_CHANNELS_INFO_VLS_FEEDBACK):
     """GET_CHANNELS_INFO_VLS feedback: u32 N at 20, then N :class:`VlsChannelRecord`."""
-
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_VLS_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     channels: tuple[VlsChannelRecord, ...] = tail(Seq(VlsChannelRecord, U32), default=())
 
 
 @dataclass(slots=True)
-class ChannelInfoJsonRequest(JsonRequest):
+class ChannelInfoJsonRequest(JsonRequest, code=CommandCode.GET_CHANNELS_INFO_JSON):
     """GET_CHANNELS_INFO_JSON request (MitsX_SPTT): ``{"NeedType": u32, "ChannelIndex": int,
     "FilterMonitorChannelType": int}``."""
 
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_JSON
-
 
 @dataclass(slots=True)
-class ChannelInfoJsonFeedback(JsonFeedback):
+class ChannelInfoJsonFeedback(JsonFeedback, code=CommandCode.GET_CHANNELS_INFO_JSON_FEEDBACK):
     """GET_CHANNELS_INFO_JSON feedback: ``{"m_Channels": [ {Channel, Status, ...} ]}``."""
 
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_JSON_FEEDBACK
-
 
 @dataclass(slots=True)
-class SimpleChannelInfoRequest(Message):
+class SimpleChannelInfoRequest(Request, code=CommandCode.GET_CHANNELS_INFO_SIMPLE):
     """GET_CHANNELS_INFO_SIMPLE_MODE request (62 bytes): i16 channel (-1 all) at 20,
     i16 selection at 22, 36 reserved."""
-
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_SIMPLE
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_index: int = wire(I16, default=-1)  # 20
     selection: int = wire(I16, default=ChannelSelection.ALL, pad_after=36)  # 22
@@ -1496,22 +1473,16 @@ class SimpleChannelRecord(WireStruct):
 
 
 @dataclass(slots=True)
-class SimpleChannelInfoFeedback(Message):
+class SimpleChannelInfoFeedback(Feedback, code=CommandCode.GET_CHANNELS_INFO_SIMPLE_FEEDBACK):
     """GET_CHANNELS_INFO_SIMPLE_MODE feedback: u32 N at 20, N :class:`SimpleChannelRecord`."""
-
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_SIMPLE_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     channels: tuple[SimpleChannelRecord, ...] = tail(Seq(SimpleChannelRecord, U32), default=())
 
 
 @dataclass(slots=True)
-class ChannelsInfoExRequest(Message):
+class ChannelsInfoExRequest(Request, code=CommandCode.GET_CHANNELS_INFO_EX):
     """GET_CHANNELS_INFO_EX request (58 bytes): i16 channel at 20, i16 selection at 22,
     32 reserved."""
-
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_EX
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_index: int = wire(I16, default=-1)  # 20
     selection: int = wire(I16, default=ChannelSelection.ALL, pad_after=32)  # 22
@@ -1540,23 +1511,17 @@ class TestObjectRecord(WireStruct):
 
 
 @dataclass(slots=True)
-class ChannelsInfoExFeedback(Message):
+class ChannelsInfoExFeedback(Feedback, code=CommandCode.GET_CHANNELS_INFO_EX_FEEDBACK):
     """GET_CHANNELS_INFO_EX feedback: u32 N at 20, then N :class:`TestObjectRecord`."""
-
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_EX_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     records: tuple[TestObjectRecord, ...] = tail(Seq(TestObjectRecord, U32), default=())
 
 
 @dataclass(slots=True)
-class SpttChannelInfoRequest(Message):
+class SpttChannelInfoRequest(Request, code=CommandCode.GET_CHANNELS_INFO_SPTT):
     """GET_CHANNELS_INFO_SPTT request (56 bytes; DM build only): i16 channel at 20, 32
     reserved. Its code lies in the feedback range; it is declared as a request because the DM
     client sends it (open question 12)."""
-
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_SPTT
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_index: int = wire(I16, default=-1, pad_after=32)  # 20
 
@@ -1582,11 +1547,8 @@ class SpttChannelRecord(WireStruct):
 
 
 @dataclass(slots=True)
-class SpttChannelInfoFeedback(Message):
+class SpttChannelInfoFeedback(Feedback, code=CommandCode.GET_CHANNELS_INFO_SPTT_FEEDBACK):
     """GET_CHANNELS_INFO_SPTT feedback (DM): u32 N at 20, 32 reserved, N 56-byte records."""
-
-    CODE: ClassVar[int] = CommandCode.GET_CHANNELS_INFO_SPTT_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     _record_count: ClassVar[Count] = count(U32, "records", pad_after=32)  # 20
     records: tuple[SpttChannelRecord, ...] = tail(
@@ -1601,16 +1563,13 @@ _CHANNEL_LIST = Seq(U16, U32)  # u32 N, then N u16 channel indexes
 
 
 @dataclass(slots=True)
-class AssignScheduleRequest(Message):
+class AssignScheduleRequest(Request, code=CommandCode.ASSIGN_SCHEDULE):
     """ASSIGN_SCHEDULE (ASSIGN_SDU) request (671 bytes): i32 channel 20, assign-all 24,
     schedule 25, capacity 425, barcode 429, MV_UD1..16 573, 32 reserved 637.
 
     Capacity, barcode and the MV_UD initial values only take effect on MITS Pro 7 (the DLL
     fills only MV_UD1..4; all 16 are carried here).
     """
-
-    CODE: ClassVar[int] = CommandCode.ASSIGN_SCHEDULE
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_index: int = wire(I32)  # 20
     assign_all: bool = wire(FLAG, default=False)  # 24
@@ -1621,40 +1580,30 @@ class AssignScheduleRequest(Message):
 
 
 @dataclass(slots=True)
-class AssignScheduleFeedback(ResultFeedback):
-    CODE: ClassVar[int] = CommandCode.ASSIGN_SCHEDULE_FEEDBACK
+class AssignScheduleFeedback(ResultFeedback, code=CommandCode.ASSIGN_SCHEDULE_FEEDBACK):
     RESULTS: ClassVar[type[ResultCode]] = AssignResult
-    COMMAND: ClassVar[str] = "assign_schedule"
 
 
 @dataclass(slots=True)
-class StartRequest(Message):
+class StartRequest(Request, code=CommandCode.START):
     """START request (170 + 2N bytes): test name 20 (72 wchar_t), u32 N at 164, N u16 channel
     indexes at 168. Confirmed by the capture and ArbinCTI.dll."""
-
-    CODE: ClassVar[int] = CommandCode.START
-    IS_REQUEST: ClassVar[bool] = True
 
     test_name: str = wire(Wide(72))  # 20
     channel_indexes: tuple[int, ...] = tail(_CHANNEL_LIST, default=())  # 164
 
 
 @dataclass(slots=True)
-class StartFeedback(ResultFeedback):
+class StartFeedback(ResultFeedback, code=CommandCode.START_FEEDBACK):
     """Feedback of START and of START_EX."""
 
-    CODE: ClassVar[int] = CommandCode.START_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = StartResult
-    COMMAND: ClassVar[str] = "start"
 
 
 @dataclass(slots=True)
-class StartVlsRequest(Message):
+class StartVlsRequest(Request, code=CommandCode.START_VLS):
     """SCHEDULE_START_VLS request (30 + 2T + 2N bytes): u32 T (test-name length in UTF-16 units)
     at 20, u32 N at 24, the test name at 28 (no length limit), then N u16 channel indexes."""
-
-    CODE: ClassVar[int] = CommandCode.START_VLS
-    IS_REQUEST: ClassVar[bool] = True
 
     _name_units: ClassVar[Count] = count(U32, "test_name", measure=wide_units("test_name"))  # 20
     _channel_count: ClassVar[Count] = count(U32, "channel_indexes")  # 24
@@ -1663,108 +1612,81 @@ class StartVlsRequest(Message):
 
 
 @dataclass(slots=True)
-class StartVlsFeedback(ResultFeedback):
+class StartVlsFeedback(ResultFeedback, code=CommandCode.START_VLS_FEEDBACK):
     """Feedback of SCHEDULE_START_VLS (R128)."""
 
-    CODE: ClassVar[int] = CommandCode.START_VLS_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = StartResult
-    COMMAND: ClassVar[str] = "start"
 
 
 @dataclass(slots=True)
-class ContinueRequest(Message):
+class ContinueRequest(Request, code=CommandCode.CONTINUE):
     """CONTINUE request (26 + 2N bytes): u32 N, then N u16 channel indexes."""
-
-    CODE: ClassVar[int] = CommandCode.CONTINUE
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_indexes: tuple[int, ...] = tail(_CHANNEL_LIST, default=())  # 20
 
 
 @dataclass(slots=True)
-class ContinueFeedback(ResultFeedback):
-    CODE: ClassVar[int] = CommandCode.CONTINUE_FEEDBACK
+class ContinueFeedback(ResultFeedback, code=CommandCode.CONTINUE_FEEDBACK):
     RESULTS: ClassVar[type[ResultCode]] = ContinueResult
-    COMMAND: ClassVar[str] = "continue"
 
 
 @dataclass(slots=True)
-class ResumeRequest(Message):
+class ResumeRequest(Request, code=CommandCode.RESUME):
     """RESUME request (128 bytes): i32 channel at 20, resume-all flag at 24."""
-
-    CODE: ClassVar[int] = CommandCode.RESUME
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_index: int = wire(I32)
     resume_all: bool = wire(FLAG, default=False, pad_after=101)
 
 
 @dataclass(slots=True)
-class ResumeFeedback(ResultFeedback):
+class ResumeFeedback(ResultFeedback, code=CommandCode.RESUME_FEEDBACK):
     """Feedback of RESUME and of RESUME_EX."""
 
-    CODE: ClassVar[int] = CommandCode.RESUME_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = ResumeResult
-    COMMAND: ClassVar[str] = "resume"
 
 
 @dataclass(slots=True)
-class StopRequest(Message):
+class StopRequest(Request, code=CommandCode.STOP):
     """STOP request (128 bytes): u32 channel at 20, stop-all flag at 24."""
-
-    CODE: ClassVar[int] = CommandCode.STOP
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_index: int = wire(U32)
     stop_all: bool = wire(FLAG, default=False, pad_after=101)
 
 
 @dataclass(slots=True)
-class StopFeedback(ResultFeedback):
-    CODE: ClassVar[int] = CommandCode.STOP_FEEDBACK
+class StopFeedback(ResultFeedback, code=CommandCode.STOP_FEEDBACK):
     RESULTS: ClassVar[type[ResultCode]] = StopResult
-    COMMAND: ClassVar[str] = "stop"
 
 
 @dataclass(slots=True)
-class JumpRequest(Message):
+class JumpRequest(Request, code=CommandCode.JUMP):
     """JUMP request (131 bytes): i32 step at 20, i32 channel at 24, 101 reserved.
 
     Both are 0-based on the wire (ArbinCTI.dll logs step + 1); the value is sent as given.
     """
-
-    CODE: ClassVar[int] = CommandCode.JUMP
-    IS_REQUEST: ClassVar[bool] = True
 
     step: int = wire(I32)
     channel_index: int = wire(I32, pad_after=101)
 
 
 @dataclass(slots=True)
-class JumpFeedback(ResultFeedback):
-    CODE: ClassVar[int] = CommandCode.JUMP_FEEDBACK
+class JumpFeedback(ResultFeedback, code=CommandCode.JUMP_FEEDBACK):
     RESULTS: ClassVar[type[ResultCode]] = JumpResult
-    COMMAND: ClassVar[str] = "jump"
 
 
 @dataclass(slots=True)
-class GetSerialNumberRequest(Message):
+class GetSerialNumberRequest(Request, code=CommandCode.GET_SERIAL_NUMBER):
     """GET_SERIAL request (128 bytes); both fields are unused and zero."""
-
-    CODE: ClassVar[int] = CommandCode.GET_SERIAL_NUMBER
-    IS_REQUEST: ClassVar[bool] = True
 
     unused_serial: int = wire(U32, default=0)
     unused_result: int = wire(U8, default=0, pad_after=101)
 
 
 @dataclass(slots=True)
-class GetSerialNumberFeedback(_ResultMixin, Message):
+class GetSerialNumberFeedback(_ResultMixin, Feedback, code=CommandCode.GET_SERIAL_NUMBER_FEEDBACK):
     """GET_SERIAL feedback (128 bytes): serial number at 20 (the only field ArbinCTI.dll
     reads), result at 24 (0 ok, 0x10 error)."""
 
-    CODE: ClassVar[int] = CommandCode.GET_SERIAL_NUMBER_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = SerialResult
 
     serial_number: int = wire(U32, default=0)
@@ -1823,12 +1745,9 @@ class StartExEntry(WireStruct):
 
 
 @dataclass(slots=True)
-class StartExRequest(Message):
+class StartExRequest(Request, code=CommandCode.START_EX):
     """START_EX request (26 + 1052N bytes): u32 N, N :class:`StartExEntry`; answered by
     :class:`StartFeedback`."""
-
-    CODE: ClassVar[int] = CommandCode.START_EX
-    IS_REQUEST: ClassVar[bool] = True
 
     entries: tuple[StartExEntry, ...] = tail(Seq(StartExEntry, U32), default=())
 
@@ -1846,22 +1765,16 @@ class ResumeExEntry(WireStruct):
 
 
 @dataclass(slots=True)
-class ResumeExRequest(Message):
+class ResumeExRequest(Request, code=CommandCode.RESUME_EX):
     """RESUME_EX request (26 + 796N bytes, marked obsolete in the DLL); answered by
     :class:`ResumeFeedback`."""
-
-    CODE: ClassVar[int] = CommandCode.RESUME_EX
-    IS_REQUEST: ClassVar[bool] = True
 
     entries: tuple[ResumeExEntry, ...] = tail(Seq(ResumeExEntry, U32), default=())
 
 
 @dataclass(slots=True)
-class GetStartDataRequest(Message):
+class GetStartDataRequest(Request, code=CommandCode.GET_START_DATA):
     """GET_START_DATA request (26 + 2N bytes): u32 N, N u16 channel indexes."""
-
-    CODE: ClassVar[int] = CommandCode.GET_START_DATA
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_indexes: tuple[int, ...] = tail(_CHANNEL_LIST, default=())
 
@@ -1889,41 +1802,29 @@ class StartDataRecord(WireStruct):
 
 
 @dataclass(slots=True)
-class GetStartDataFeedback(Message):
+class GetStartDataFeedback(Feedback, code=CommandCode.GET_START_DATA_FEEDBACK):
     """GET_START_DATA feedback: u32 N, then N :class:`StartDataRecord`."""
-
-    CODE: ClassVar[int] = CommandCode.GET_START_DATA_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     records: tuple[StartDataRecord, ...] = tail(Seq(StartDataRecord, U32), default=())
 
 
 @dataclass(slots=True)
-class GetResumeDataRequest(Message):
+class GetResumeDataRequest(Request, code=CommandCode.GET_RESUME_DATA):
     """GET_RESUME_DATA request (26 + 2N bytes): u32 N, N u16 channel indexes."""
 
-    CODE: ClassVar[int] = CommandCode.GET_RESUME_DATA
-    IS_REQUEST: ClassVar[bool] = True
-
     channel_indexes: tuple[int, ...] = tail(_CHANNEL_LIST, default=())
 
 
 @dataclass(slots=True)
-class GetResumeDataByMvRequest(Message):
+class GetResumeDataByMvRequest(Request, code=CommandCode.GET_RESUME_DATA_BY_MV):
     """GET_RESUME_DATA_BY_MV request (MitsX_1/2/SPTT; 26 + 2N bytes): u32 N, N u16 channels."""
 
-    CODE: ClassVar[int] = CommandCode.GET_RESUME_DATA_BY_MV
-    IS_REQUEST: ClassVar[bool] = True
-
     channel_indexes: tuple[int, ...] = tail(_CHANNEL_LIST, default=())
 
 
 @dataclass(slots=True)
-class GetResumeDataVlsRequest(Message):
+class GetResumeDataVlsRequest(Request, code=CommandCode.GET_RESUME_DATA_VLS):
     """GET_RESUME_DATA_VLS request (VLS servers; 26 + 2N bytes): u32 N, N u16 channels."""
-
-    CODE: ClassVar[int] = CommandCode.GET_RESUME_DATA_VLS
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_indexes: tuple[int, ...] = tail(_CHANNEL_LIST, default=())
 
@@ -1947,11 +1848,8 @@ class ResumeDataRecord(WireStruct):
 
 
 @dataclass(slots=True)
-class GetResumeDataFeedback(Message):
+class GetResumeDataFeedback(Feedback, code=CommandCode.GET_RESUME_DATA_FEEDBACK):
     """GET_RESUME_DATA feedback: u32 N, then N :class:`ResumeDataRecord`."""
-
-    CODE: ClassVar[int] = CommandCode.GET_RESUME_DATA_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     records: tuple[ResumeDataRecord, ...] = tail(Seq(ResumeDataRecord, U32), default=())
 
@@ -2004,11 +1902,8 @@ class ResumeByMvRecord(WireStruct):
 
 
 @dataclass(slots=True)
-class GetResumeDataByMvFeedback(Message):
+class GetResumeDataByMvFeedback(Feedback, code=CommandCode.GET_RESUME_DATA_BY_MV_FEEDBACK):
     """GET_RESUME_DATA_BY_MV feedback: u32 N, then N :class:`ResumeByMvRecord`."""
-
-    CODE: ClassVar[int] = CommandCode.GET_RESUME_DATA_BY_MV_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     records: tuple[ResumeByMvRecord, ...] = tail(Seq(ResumeByMvRecord, U32), default=())
 
@@ -2044,11 +1939,8 @@ class ResumeVlsRecord(WireStruct):
 
 
 @dataclass(slots=True)
-class GetResumeDataVlsFeedback(Message):
+class GetResumeDataVlsFeedback(Feedback, code=CommandCode.GET_RESUME_DATA_VLS_FEEDBACK):
     """GET_RESUME_DATA_VLS feedback: u32 N, then N :class:`ResumeVlsRecord`."""
-
-    CODE: ClassVar[int] = CommandCode.GET_RESUME_DATA_VLS_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     records: tuple[ResumeVlsRecord, ...] = tail(Seq(ResumeVlsRecord, U32), default=())
 
@@ -2072,11 +1964,9 @@ class VlsExEntry(WireStruct):
 
 
 @dataclass(slots=True)
-class _VlsExRequest(Message):
+class _VlsExRequest(Request):
     """u32 N at 20, u32 creator length 24, u32 comment length 28, creator and comment from 32
     (UTF-16, at most 64 units each), then N :class:`VlsExEntry`."""
-
-    IS_REQUEST: ClassVar[bool] = True
 
     _entry_count: ClassVar[Count] = count(U32, "entries")  # 20
     _creator_units: ClassVar[Count] = count(U32, "creator", measure=wide_units("creator"))  # 24
@@ -2087,32 +1977,24 @@ class _VlsExRequest(Message):
 
 
 @dataclass(slots=True)
-class StartExVlsRequest(_VlsExRequest):
+class StartExVlsRequest(_VlsExRequest, code=CommandCode.START_EX_VLS):
     """START_EX_VLS request (VLS servers); answered by :class:`StartExVlsFeedback`."""
 
-    CODE: ClassVar[int] = CommandCode.START_EX_VLS
-
 
 @dataclass(slots=True)
-class StartExVlsFeedback(ResultFeedback):
-    CODE: ClassVar[int] = CommandCode.START_EX_VLS_FEEDBACK
+class StartExVlsFeedback(ResultFeedback, code=CommandCode.START_EX_VLS_FEEDBACK):
     RESULTS: ClassVar[type[ResultCode]] = StartResult
-    COMMAND: ClassVar[str] = "start"
 
 
 @dataclass(slots=True)
-class ResumeExVlsRequest(_VlsExRequest):
+class ResumeExVlsRequest(_VlsExRequest, code=CommandCode.RESUME_EX_VLS):
     """RESUME_EX_VLS request (VLS servers; creator and comment always empty in the DLL);
     answered by :class:`ResumeExVlsFeedback`."""
 
-    CODE: ClassVar[int] = CommandCode.RESUME_EX_VLS
-
 
 @dataclass(slots=True)
-class ResumeExVlsFeedback(ResultFeedback):
-    CODE: ClassVar[int] = CommandCode.RESUME_EX_VLS_FEEDBACK
+class ResumeExVlsFeedback(ResultFeedback, code=CommandCode.RESUME_EX_VLS_FEEDBACK):
     RESULTS: ClassVar[type[ResultCode]] = ResumeResult
-    COMMAND: ClassVar[str] = "resume"
 
 
 @dataclass(slots=True)
@@ -2131,40 +2013,31 @@ class ResumeByMvEntry(WireStruct):
 
 
 @dataclass(slots=True)
-class ResumeByMvRequest(Message):
+class ResumeByMvRequest(Request, code=CommandCode.RESUME_BY_MV):
     """RESUME_BY_MV request (MitsX_1/2/SPTT): u32 N at 20, then N :class:`ResumeByMvEntry`."""
-
-    CODE: ClassVar[int] = CommandCode.RESUME_BY_MV
-    IS_REQUEST: ClassVar[bool] = True
 
     entries: tuple[ResumeByMvEntry, ...] = tail(Seq(ResumeByMvEntry, U32), default=())
 
 
 @dataclass(slots=True)
-class ResumeByMvFeedback(ResultFeedback):
+class ResumeByMvFeedback(ResultFeedback, code=CommandCode.RESUME_BY_MV_FEEDBACK):
     """RESUME_BY_MV_FEED 0xCD310006: declared R128-shaped in the DLL, which has no parser for
     it (open question 1). Decision: decoded as R128 with the RESUME result table; a client
     must also accept 0xBB130002 (:class:`ResumeFeedback`) as the answer."""
 
-    CODE: ClassVar[int] = CommandCode.RESUME_BY_MV_FEEDBACK
     RESULTS: ClassVar[type[ResultCode]] = ResumeResult
-    COMMAND: ClassVar[str] = "resume"
 
 
 @dataclass(slots=True)
-class StartAdvancedRequest(JsonRequest):
+class StartAdvancedRequest(JsonRequest, code=CommandCode.START_ADVANCED):
     """SCHEDULE_START_ADVANCED request (MitsX_6..8): ``{"TaskID": i64, "Channels": [
     {ChannelIndex, TestName, ScheduleName, Barcode, TestObject {...}} ]}``."""
 
-    CODE: ClassVar[int] = CommandCode.START_ADVANCED
-
 
 @dataclass(slots=True)
-class StartAdvancedFeedback(JsonFeedback):
+class StartAdvancedFeedback(JsonFeedback, code=CommandCode.START_ADVANCED_FEEDBACK):
     """SCHEDULE_START_ADVANCED feedback: ``TaskID, SuccessfulChannelIDs, FailedResults [
     {ChannelIndex, StartResult, Message}]``."""
-
-    CODE: ClassVar[int] = CommandCode.START_ADVANCED_FEEDBACK
 
 
 # --------------------------------------------------------------------------------------------
@@ -2172,12 +2045,9 @@ class StartAdvancedFeedback(JsonFeedback):
 
 
 @dataclass(slots=True)
-class SetMetaVariableRequest(Message):
+class SetMetaVariableRequest(Request, code=CommandCode.SET_META_VARIABLE):
     """SET_MV request (74 bytes): channel 20, MV type 24 (1), meta code 28, 16 reserved,
     value type 48 (1 = float), value 52 (f32), 16 reserved."""
-
-    CODE: ClassVar[int] = CommandCode.SET_META_VARIABLE
-    IS_REQUEST: ClassVar[bool] = True
 
     channel_index: int = wire(U32)
     mv_type: int = wire(I32, default=1)
@@ -2187,10 +2057,8 @@ class SetMetaVariableRequest(Message):
 
 
 @dataclass(slots=True)
-class SetMetaVariableFeedback(ResultFeedback):
-    CODE: ClassVar[int] = CommandCode.SET_META_VARIABLE_FEEDBACK
+class SetMetaVariableFeedback(ResultFeedback, code=CommandCode.SET_META_VARIABLE_FEEDBACK):
     RESULTS: ClassVar[type[ResultCode]] = SetMetaVariableResult
-    COMMAND: ClassVar[str] = "set_meta_variable"
 
 
 @dataclass(slots=True)
@@ -2203,7 +2071,7 @@ class MetaVariableEntry(WireStruct):
 
 
 @dataclass(slots=True)
-class UpdateMetaVariablesRequest(Message):
+class UpdateMetaVariablesRequest(Request, code=CommandCode.UPDATE_META_VARIABLE_ADVANCED):
     """UPDATE_MV_ADVANCED request, as ArbinCTI.dll sends it (190 + 8M bytes): u16 entry count
     M at 20, 18 reserved, M 8-byte :class:`MetaVariableEntry` from 40, then 148 zero bytes.
 
@@ -2211,9 +2079,6 @@ class UpdateMetaVariablesRequest(Message):
     zero bytes, fewer, or none (open question 2). The encoder keeps the DLL's cap of 160
     entries; MitsX_SPTT servers take more, which decoding accepts.
     """
-
-    CODE: ClassVar[int] = CommandCode.UPDATE_META_VARIABLE_ADVANCED
-    IS_REQUEST: ClassVar[bool] = True
 
     _entry_count: ClassVar[Count] = count(U16, "entries", pad_after=18)  # 20
     entries: tuple[MetaVariableEntry, ...] = tail(
@@ -2223,10 +2088,10 @@ class UpdateMetaVariablesRequest(Message):
 
 
 @dataclass(slots=True)
-class UpdateMetaVariablesFeedback(ResultFeedback):
-    CODE: ClassVar[int] = CommandCode.UPDATE_META_VARIABLE_ADVANCED_FEEDBACK
+class UpdateMetaVariablesFeedback(
+    ResultFeedback, code=CommandCode.UPDATE_META_VARIABLE_ADVANCED_FEEDBACK
+):
     RESULTS: ClassVar[type[ResultCode]] = UpdateMetaVariableResult
-    COMMAND: ClassVar[str] = "update_meta_variables"
 
 
 @dataclass(slots=True)
@@ -2243,12 +2108,9 @@ class MetaVariableExEntry(WireStruct):
 
 
 @dataclass(slots=True)
-class UpdateMetaVariablesExRequest(Message):
+class UpdateMetaVariablesExRequest(Request, code=CommandCode.UPDATE_META_VARIABLE_ADVANCED_EX):
     """UPDATE_MV_ADVANCED_EX request (42 + 12M bytes): u16 M at 20, 18 reserved, M
     :class:`MetaVariableExEntry` from 40. (ArbinCTI.dll caps M at 118 but for MitsX_SPTT.)"""
-
-    CODE: ClassVar[int] = CommandCode.UPDATE_META_VARIABLE_ADVANCED_EX
-    IS_REQUEST: ClassVar[bool] = True
 
     _entry_count: ClassVar[Count] = count(U16, "entries", pad_after=18)  # 20
     entries: tuple[MetaVariableExEntry, ...] = tail(
@@ -2257,14 +2119,13 @@ class UpdateMetaVariablesExRequest(Message):
 
 
 @dataclass(slots=True)
-class UpdateMetaVariablesExFeedback(Message):
+class UpdateMetaVariablesExFeedback(
+    Feedback, code=CommandCode.UPDATE_META_VARIABLE_ADVANCED_EX_FEEDBACK
+):
     """UPDATE_MV_ADVANCED_EX feedback: same shape; each entry's ``error`` is its result
     (:class:`UpdateMetaVariableResult`)."""
 
-    CODE: ClassVar[int] = CommandCode.UPDATE_META_VARIABLE_ADVANCED_EX_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = UpdateMetaVariableResult
-    COMMAND: ClassVar[str] = "update_meta_variables"
 
     _entry_count: ClassVar[Count] = count(U16, "entries", pad_after=18)  # 20
     entries: tuple[MetaVariableExEntry, ...] = tail(
@@ -2291,7 +2152,7 @@ MINIMALIST_VERSION = 0x0201
 
 
 @dataclass(slots=True)
-class GetMetaVariablesRequest(Message):
+class GetMetaVariablesRequest(Request, code=CommandCode.GET_META_VARIABLES):
     """GET_MV_VALUE request (190 + 10N bytes): u16 N at 20, u16 version at 22 (0x0101), 16
     reserved, N :class:`MetaVariableQuery` from 40, then 148 zero bytes (decoding accepts
     fewer or none).
@@ -2300,9 +2161,6 @@ class GetMetaVariablesRequest(Message):
     voltage) per channel; :meth:`minimalist` builds it. A server tells them apart by the
     version word (open question 3) and answers 0xEEBC0002 / 0xBB510003.
     """
-
-    CODE: ClassVar[int] = CommandCode.GET_META_VARIABLES
-    IS_REQUEST: ClassVar[bool] = True
 
     _query_count: ClassVar[Count] = count(U16, "queries")  # 20
     version: int = wire(U16, default=GET_MV_VERSION, pad_after=16)  # 22
@@ -2331,14 +2189,11 @@ class GetMetaVariablesRequest(Message):
 
 
 @dataclass(slots=True)
-class GetMetaVariablesFeedback(Message):
+class GetMetaVariablesFeedback(Feedback, code=CommandCode.GET_META_VARIABLES_FEEDBACK):
     """GET_MV_VALUE feedback (42 + 10N bytes): u16 N at 20, 18 reserved, N
     :class:`MetaVariableQuery` from 40 (``error`` per entry)."""
 
-    CODE: ClassVar[int] = CommandCode.GET_META_VARIABLES_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = GetMetaVariableResult
-    COMMAND: ClassVar[str] = "get_meta_variables"
 
     _value_count: ClassVar[Count] = count(U16, "values", pad_after=18)  # 20
     values: tuple[MetaVariableQuery, ...] = tail(
@@ -2347,12 +2202,9 @@ class GetMetaVariablesFeedback(Message):
 
 
 @dataclass(slots=True)
-class MinimalistFeedback(Message):
+class MinimalistFeedback(Feedback, code=CommandCode.MINIMALIST_FEEDBACK):
     """MINIMALIST_MODE_INFO feedback 0xEEBC0002: the shape of GET_MV_VALUE's feedback; per
     channel, code 22 is the current and 21 the voltage (a non-zero error means 0)."""
-
-    CODE: ClassVar[int] = CommandCode.MINIMALIST_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     _value_count: ClassVar[Count] = count(U16, "values", pad_after=18)  # 20
     values: tuple[MetaVariableQuery, ...] = tail(
@@ -2387,13 +2239,10 @@ class TimeSensitiveEntry(WireStruct):
 
 
 @dataclass(slots=True)
-class TimeSensitiveSetMvRequest(Message):
+class TimeSensitiveSetMvRequest(Request, code=CommandCode.TIME_SENSITIVE_SET_MV):
     """POST_TIME_SENSITIVE_SET_MV request (MitsX_4..8; 42 + 68C bytes): u16 C at 20, 14
     reserved, f32 timeout at 36, C :class:`TimeSensitiveEntry` from 40. The feedback has the
     same code."""
-
-    CODE: ClassVar[int] = CommandCode.TIME_SENSITIVE_SET_MV
-    IS_REQUEST: ClassVar[bool] = True
 
     _entry_count: ClassVar[Count] = count(U16, "entries", pad_after=14)  # 20
     timeout_s: float = wire(F32, default=0.0)  # 36
@@ -2419,14 +2268,11 @@ class TimeSensitiveResultEntry(WireStruct):
 
 
 @dataclass(slots=True)
-class TimeSensitiveSetMvFeedback(Message):
+class TimeSensitiveSetMvFeedback(Feedback, code=CommandCode.TIME_SENSITIVE_SET_MV):
     """POST_TIME_SENSITIVE_SET_MV feedback (same code as the request): u16 count at 20, 18
     reserved, count :class:`TimeSensitiveResultEntry` from 40."""
 
-    CODE: ClassVar[int] = CommandCode.TIME_SENSITIVE_SET_MV
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = TimeSensitiveResult
-    COMMAND: ClassVar[str] = "time_sensitive_set_mv"
 
     _entry_count: ClassVar[Count] = count(U16, "entries", pad_after=18)  # 20
     entries: tuple[TimeSensitiveResultEntry, ...] = tail(
@@ -2435,20 +2281,16 @@ class TimeSensitiveSetMvFeedback(Message):
 
 
 @dataclass(slots=True)
-class SpecialSetMvRequest(JsonRequest):
+class SpecialSetMvRequest(JsonRequest, code=CommandCode.SPECIAL_SET_MV):
     """SPECIAL_SET_MV request (MitsX_7/8, TY_Pro8_4): ``{"TaskID", "SettingSource" (0 fast
     charge, 1 chiller), "MetaVariableInfos": [{Enable, ChannelIndexInGlobal, MetaCode,
     SetValue, DataType, Error}]}``."""
 
-    CODE: ClassVar[int] = CommandCode.SPECIAL_SET_MV
-
 
 @dataclass(slots=True)
-class SpecialSetMvFeedback(JsonFeedback):
+class SpecialSetMvFeedback(JsonFeedback, code=CommandCode.SPECIAL_SET_MV_FEEDBACK):
     """SPECIAL_SET_MV feedback: the request's members; ``Error`` per entry uses the
     UPDATE_MV_ADVANCED result table."""
-
-    CODE: ClassVar[int] = CommandCode.SPECIAL_SET_MV_FEEDBACK
 
 
 @dataclass(slots=True)
@@ -2464,13 +2306,10 @@ class UdpQuery(WireStruct):
 
 
 @dataclass(slots=True)
-class ApplyUdpRequest(Message):
+class ApplyUdpRequest(Request, code=CommandCode.APPLY_UDP_COMMUNICATION):
     """APPLY_UDP_COMMUNICATION request (DM build; 382 + 14N bytes): u32 N 20, u16 client UDP
     port 24, client IPv4 26 (network order), 202 reserved, N :class:`UdpQuery` from 232, then
     148 zero bytes (decoding accepts fewer or none)."""
-
-    CODE: ClassVar[int] = CommandCode.APPLY_UDP_COMMUNICATION
-    IS_REQUEST: ClassVar[bool] = True
 
     _query_count: ClassVar[Count] = count(U32, "queries")  # 20
     udp_port: int = wire(U16, default=0)  # 24
@@ -2494,12 +2333,10 @@ class UdpAnswer(WireStruct):
 
 
 @dataclass(slots=True)
-class ApplyUdpFeedback(Message):
+class ApplyUdpFeedback(Feedback, code=CommandCode.APPLY_UDP_COMMUNICATION_FEEDBACK):
     """APPLY_UDP_COMMUNICATION feedback (DM; 34 + 16N bytes): u32 N 20, 8 reserved, N
     :class:`UdpAnswer` from 32 (``error`` as GET_MV's)."""
 
-    CODE: ClassVar[int] = CommandCode.APPLY_UDP_COMMUNICATION_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = GetMetaVariableResult
 
     _answer_count: ClassVar[Count] = count(U32, "answers", pad_after=8)  # 20
@@ -2511,12 +2348,9 @@ class ApplyUdpFeedback(Message):
 
 
 @dataclass(slots=True)
-class BrowseDirectoryRequest(Message):
+class BrowseDirectoryRequest(Request, code=CommandCode.BROWSE_DIRECTORY):
     """BROWSE_DIRECTORY request (2070 bytes): path, 1024 wchar_t (Arbin's demos pass the
     keywords ``SCHEDULE`` and ``TEST OBJECT``)."""
-
-    CODE: ClassVar[int] = CommandCode.BROWSE_DIRECTORY
-    IS_REQUEST: ClassVar[bool] = True
 
     path: str = wire(Wide(1024))
 
@@ -2555,7 +2389,7 @@ def _check_tuple(owner: str, name: str, value: Any) -> Any:
 
 
 @dataclass(slots=True)
-class BrowseDirectoryFeedback(Message):
+class BrowseDirectoryFeedback(Feedback, code=CommandCode.BROWSE_DIRECTORY_FEEDBACK):
     """BROWSE_DIRECTORY feedback: u32 result at 20, u32 n at 24, n entries from 28.
 
     Results (ArbinCTI.dll): 1 directory and 2 schedules (obsolete) carry n 200-byte
@@ -2563,8 +2397,6 @@ class BrowseDirectoryFeedback(Message):
     names of 220 wchar_t); 4 is a failure. 1, 2 and 3 are successes.
     """
 
-    CODE: ClassVar[int] = CommandCode.BROWSE_DIRECTORY_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = BrowseResult
     SUCCESS_CODES: ClassVar[frozenset[int]] = frozenset({1, 2, 3})
 
@@ -2595,24 +2427,19 @@ class BrowseDirectoryFeedback(Message):
 
 
 @dataclass(slots=True)
-class DownloadFileRequest(Message):
+class DownloadFileRequest(Request, code=CommandCode.DOWNLOAD_FILE):
     """DOWNLOAD_FILE request (2078 bytes): path (1024 wchar_t), f64 time at 2068 (an id)."""
-
-    CODE: ClassVar[int] = CommandCode.DOWNLOAD_FILE
-    IS_REQUEST: ClassVar[bool] = True
 
     path: str = wire(Wide(1024))
     download_time: float = wire(F64, default=0.0)
 
 
 @dataclass(slots=True)
-class DownloadFileFeedback(_ResultMixin, Message):
+class DownloadFileFeedback(_ResultMixin, Feedback, code=CommandCode.DOWNLOAD_FILE_FEEDBACK):
     """DOWNLOAD_FILE feedback (66 + F bytes), one per chunk: result 20, time 24, chunk count
     32, chunk index 36, MD5 of the chunk 40, u64 F 56, F bytes of data from 64.
     Result: 1 success, 2 failed, 3 MD5 error, 4 chunk too large."""
 
-    CODE: ClassVar[int] = CommandCode.DOWNLOAD_FILE_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = FileTransferResult
     SUCCESS_CODES: ClassVar[frozenset[int]] = frozenset({FileTransferResult.SUCCESS})
 
@@ -2625,13 +2452,10 @@ class DownloadFileFeedback(_ResultMixin, Message):
 
 
 @dataclass(slots=True)
-class UploadFileRequest(Message):
+class UploadFileRequest(Request, code=CommandCode.UPLOAD_FILE):
     """UPLOAD_FILE request (2110 + F bytes), one per chunk: path 20, u64 F 2068, chunk count
     2076, chunk index 2080 (0-based), f64 time 2084 (an id), MD5 of the chunk 2092, F bytes
     of data from 2108 (at most 30 MiB, as ArbinCTI.dll)."""
-
-    CODE: ClassVar[int] = CommandCode.UPLOAD_FILE
-    IS_REQUEST: ClassVar[bool] = True
 
     path: str = wire(Wide(1024))  # 20
     _data_length: ClassVar[Count] = count(U64, "data")  # 2068
@@ -2643,13 +2467,11 @@ class UploadFileRequest(Message):
 
 
 @dataclass(slots=True)
-class UploadFileFeedback(_ResultMixin, Message):
+class UploadFileFeedback(_ResultMixin, Feedback, code=CommandCode.UPLOAD_FILE_FEEDBACK):
     """UPLOAD_FILE feedback (42 bytes), as ArbinCTI.dll reads it (and v1.1 has it): f64 time
     at 20, chunk count 28, chunk index 32, result 36. (v4.5's order, result first, is wrong.)
     Result: 1 success, 2 failed, 3 MD5 error, 4 a test is running."""
 
-    CODE: ClassVar[int] = CommandCode.UPLOAD_FILE_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = FileTransferResult
     SUCCESS_CODES: ClassVar[frozenset[int]] = frozenset({FileTransferResult.SUCCESS})
 
@@ -2659,86 +2481,71 @@ class UploadFileFeedback(_ResultMixin, Message):
     result: int = wire(U32, default=FileTransferResult.SUCCESS)  # 36
 
 
-class _FileResultMixin(_ResultMixin):
-    __slots__ = ()
+@dataclass(slots=True)
+class _FileResultFeedback(_ResultMixin, Feedback):
+    """The feedback of NEW_OR_DELETE, NEW_FOLDER and DELETE_FOLDER (26 bytes): u32 result
+    (:class:`FileResult`) at 20."""
+
     RESULTS: ClassVar[type[ResultCode]] = FileResult
     SUCCESS_CODES: ClassVar[frozenset[int]] = frozenset({FileResult.NEW_OK, FileResult.DELETE_OK})
 
+    result: int = wire(U32, default=FileResult.NEW_OK)
+
 
 @dataclass(slots=True)
-class NewOrDeleteRequest(Message):
-    """NEW_OR_DELETE request (2074 bytes): u32 type (0 delete, 1 create folder), path."""
+class _PathRequest(Request):
+    """The request of NEW_FOLDER and DELETE_FOLDER (2070 bytes): path (1024 wchar_t) at 20."""
 
-    CODE: ClassVar[int] = CommandCode.NEW_OR_DELETE
-    IS_REQUEST: ClassVar[bool] = True
+    path: str = wire(Wide(1024))
+
+
+@dataclass(slots=True)
+class NewOrDeleteRequest(Request, code=CommandCode.NEW_OR_DELETE):
+    """NEW_OR_DELETE request (2074 bytes): u32 type (0 delete, 1 create folder), path."""
 
     kind: int = wire(U32)
     path: str = wire(Wide(1024))
 
 
 @dataclass(slots=True)
-class NewOrDeleteFeedback(_FileResultMixin, Message):
-    """NEW_OR_DELETE feedback (26 bytes): u32 result (:class:`FileResult`)."""
-
-    CODE: ClassVar[int] = CommandCode.NEW_OR_DELETE_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
-
-    result: int = wire(U32, default=FileResult.NEW_OK)
+class NewOrDeleteFeedback(_FileResultFeedback, code=CommandCode.NEW_OR_DELETE_FEEDBACK):
+    """NEW_OR_DELETE feedback."""
 
 
 @dataclass(slots=True)
-class NewFolderRequest(Message):
-    """NEW_FOLDER request (2070 bytes): path."""
-
-    CODE: ClassVar[int] = CommandCode.NEW_FOLDER
-    IS_REQUEST: ClassVar[bool] = True
-
-    path: str = wire(Wide(1024))
+class NewFolderRequest(_PathRequest, code=CommandCode.NEW_FOLDER):
+    """NEW_FOLDER request: the path of the folder to create."""
 
 
 @dataclass(slots=True)
-class NewFolderFeedback(_FileResultMixin, Message):
-    CODE: ClassVar[int] = CommandCode.NEW_FOLDER_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
-
-    result: int = wire(U32, default=FileResult.NEW_OK)
+class NewFolderFeedback(_FileResultFeedback, code=CommandCode.NEW_FOLDER_FEEDBACK):
+    """NEW_FOLDER feedback."""
 
 
 @dataclass(slots=True)
-class DeleteFolderRequest(Message):
-    """DELETE_FOLDER request (2070 bytes): path of the file or folder to delete."""
-
-    CODE: ClassVar[int] = CommandCode.DELETE_FOLDER
-    IS_REQUEST: ClassVar[bool] = True
-
-    path: str = wire(Wide(1024))
+class DeleteFolderRequest(_PathRequest, code=CommandCode.DELETE_FOLDER):
+    """DELETE_FOLDER request: the path of the file or folder to delete."""
 
 
 @dataclass(slots=True)
-class DeleteFolderFeedback(_FileResultMixin, Message):
-    CODE: ClassVar[int] = CommandCode.DELETE_FOLDER_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
+class DeleteFolderFeedback(_FileResultFeedback, code=CommandCode.DELETE_FOLDER_FEEDBACK):
+    """DELETE_FOLDER feedback (its default result is DELETE_OK)."""
 
     result: int = wire(U32, default=FileResult.DELETE_OK)
 
 
 @dataclass(slots=True)
-class CheckFileRequest(Message):
+class CheckFileRequest(Request, code=CommandCode.CHECK_FILE):
     """CHECK_FILE request (obsolete; 446 bytes): file name (200 wchar_t) at 20, 24 reserved."""
-
-    CODE: ClassVar[int] = CommandCode.CHECK_FILE
-    IS_REQUEST: ClassVar[bool] = True
 
     file_name: str = wire(Wide(200), pad_after=24)
 
 
 @dataclass(slots=True)
-class CheckFileFeedback(_ResultMixin, Message):
+class CheckFileFeedback(_ResultMixin, Feedback, code=CommandCode.CHECK_FILE_FEEDBACK):
     """CHECK_FILE feedback (2607 bytes): u8 result 20 (0 exists, 1 does not), reason 21
     (256 wchar_t), file path 533 (1024 wchar_t), 24 reserved."""
 
-    CODE: ClassVar[int] = CommandCode.CHECK_FILE_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = CheckFileResult
 
     result: int = wire(U8, default=CheckFileResult.EXISTS)
@@ -2747,12 +2554,9 @@ class CheckFileFeedback(_ResultMixin, Message):
 
 
 @dataclass(slots=True)
-class CheckFileExRequest(Message):
+class CheckFileExRequest(Request, code=CommandCode.CHECK_FILE_EX):
     """CHECK_FILE_EX request (846 bytes): directory part of the remote name 20, file name
     part 420 (200 wchar_t each), MD5 of the whole file 820, 8 reserved."""
-
-    CODE: ClassVar[int] = CommandCode.CHECK_FILE_EX
-    IS_REQUEST: ClassVar[bool] = True
 
     directory: str = wire(Wide(200))
     file_name: str = wire(Wide(200))
@@ -2760,12 +2564,9 @@ class CheckFileExRequest(Message):
 
 
 @dataclass(slots=True)
-class CheckFileExFeedback(Message):
+class CheckFileExFeedback(Feedback, code=CommandCode.CHECK_FILE_EX_FEEDBACK):
     """CHECK_FILE_EX feedback (2609 bytes): u8 path exists 20, u8 name exists 21, u8 MD5
     matches 22 (each true only if 1), reason 23, server file path 535, 24 reserved."""
-
-    CODE: ClassVar[int] = CommandCode.CHECK_FILE_EX_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     path_exists: int = wire(U8, default=0)
     name_exists: int = wire(U8, default=0)
@@ -2783,14 +2584,11 @@ def _for_all_is_zero(get: Any) -> bool:
 
 
 @dataclass(slots=True)
-class AssignFileRequest(Message):
+class AssignFileRequest(Request, code=CommandCode.ASSIGN_FILE):
     """ASSIGN_FILE request (434 + 2N bytes): i32 N 20, file name 24 (200 wchar_t), u8 for-all
     424, u8 file kind 425 (:class:`FileKind`), 6 reserved, then (only if not for-all) N u16
     channel indexes from 432. ArbinCTI.dll writes the caller's list length even for all; we
     require an empty list then (nothing is sent that would not be read back)."""
-
-    CODE: ClassVar[int] = CommandCode.ASSIGN_FILE
-    IS_REQUEST: ClassVar[bool] = True
 
     _channel_count: ClassVar[Count] = count(I32, "channel_indexes")  # 20
     file_name: str = wire(Wide(200))  # 24
@@ -2810,14 +2608,11 @@ class ChannelResult(WireStruct):
 
 
 @dataclass(slots=True)
-class AssignFileFeedback(Message):
+class AssignFileFeedback(Feedback, code=CommandCode.ASSIGN_FILE_FEEDBACK):
     """ASSIGN_FILE feedback (546 + 5N bytes): i32 N 20, reason 24 (256 wchar_t), 8 reserved,
     N :class:`ChannelResult` from 544 (:class:`AssignFileResult`)."""
 
-    CODE: ClassVar[int] = CommandCode.ASSIGN_FILE_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = AssignFileResult
-    COMMAND: ClassVar[str] = "assign_file"
 
     _result_count: ClassVar[Count] = count(I32, "results")  # 20
     reason: str = wire(Wide(256), default="", pad_after=8)  # 24
@@ -2839,13 +2634,10 @@ class ParameterValue(WireStruct):
 
 
 @dataclass(slots=True)
-class UpdateParametersRequest(Message):
+class UpdateParametersRequest(Request, code=CommandCode.UPDATE_PARAMETERS):
     """UPDATE_PARAMETERS request (155 + 10P + 4C bytes): i32 C 20 (0 for all), u8 for-all 24,
     i32 P 25, 124 reserved, P :class:`ParameterValue` from 153, then (only if not for-all) C
     i32 channel indexes."""
-
-    CODE: ClassVar[int] = CommandCode.UPDATE_PARAMETERS
-    IS_REQUEST: ClassVar[bool] = True
 
     _channel_count: ClassVar[Count] = count(I32, "channel_indexes")  # 20
     for_all: bool = wire(FLAG, default=False)  # 24
@@ -2859,15 +2651,12 @@ class UpdateParametersRequest(Message):
 
 
 @dataclass(slots=True)
-class UpdateParametersFeedback(_ResultMixin, Message):
+class UpdateParametersFeedback(_ResultMixin, Feedback, code=CommandCode.UPDATE_PARAMETERS_FEEDBACK):
     """UPDATE_PARAMETERS feedback (546 + 5N bytes): i32 N 20, u8 result 24, u8 for-all 25,
     reason 26 (256 wchar_t), 8 reserved, then (only if for-all is 0) N :class:`ChannelResult`
     from 546."""
 
-    CODE: ClassVar[int] = CommandCode.UPDATE_PARAMETERS_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = UpdateParametersResult
-    COMMAND: ClassVar[str] = "update_parameters"
 
     _result_count: ClassVar[Count] = count(I32, "results")  # 20
     result: int = wire(U8, default=0)  # 24
@@ -2879,12 +2668,9 @@ class UpdateParametersFeedback(_ResultMixin, Message):
 
 
 @dataclass(slots=True)
-class ConvertTestObjectRequest(Message):
+class ConvertTestObjectRequest(Request, code=CommandCode.CONVERT_TEST_OBJECT):
     """CONVERT_TO_ANONYMOUS_OR_NAMED_TESTOBJECT request (35 + 2N bytes): i32 N 20, u8
     to-anonymous 24, u8 for-all 25, 7 reserved, then (only if not for-all) N u16 channels."""
-
-    CODE: ClassVar[int] = CommandCode.CONVERT_TEST_OBJECT
-    IS_REQUEST: ClassVar[bool] = True
 
     _channel_count: ClassVar[Count] = count(I32, "channel_indexes")  # 20
     to_anonymous: bool = wire(FLAG, default=False)  # 24
@@ -2895,14 +2681,11 @@ class ConvertTestObjectRequest(Message):
 
 
 @dataclass(slots=True)
-class ConvertTestObjectFeedback(Message):
+class ConvertTestObjectFeedback(Feedback, code=CommandCode.CONVERT_TEST_OBJECT_FEEDBACK):
     """CONVERT_TO_ANONYMOUS_OR_NAMED_TESTOBJECT feedback (546 + 5N bytes): i32 N 20, reason
     24, 8 reserved, N :class:`ChannelResult` from 544 (:class:`ConvertTestObjectResult`)."""
 
-    CODE: ClassVar[int] = CommandCode.CONVERT_TEST_OBJECT_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = ConvertTestObjectResult
-    COMMAND: ClassVar[str] = "convert_test_object"
 
     _result_count: ClassVar[Count] = count(I32, "results")  # 20
     reason: str = wire(Wide(256), default="", pad_after=8)  # 24
@@ -2934,20 +2717,15 @@ class _BarcodeList(Message):
 
 
 @dataclass(slots=True)
-class AssignBarcodeRequest(_BarcodeList):
+class AssignBarcodeRequest(_BarcodeList, Request, code=CommandCode.ASSIGN_BARCODE):
     """ASSIGN_BARCODE_INFO request (44 + Σ(154 + 2I) bytes)."""
-
-    CODE: ClassVar[int] = CommandCode.ASSIGN_BARCODE
-    IS_REQUEST: ClassVar[bool] = True
 
 
 @dataclass(slots=True)
-class AssignBarcodeFeedback(_BarcodeList):
+class AssignBarcodeFeedback(_BarcodeList, Feedback, code=CommandCode.ASSIGN_BARCODE_FEEDBACK):
     """ASSIGN_BARCODE_INFO feedback: the request's shape; ``error`` per entry is its result
     (:class:`AssignBarcodeResult`)."""
 
-    CODE: ClassVar[int] = CommandCode.ASSIGN_BARCODE_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = AssignBarcodeResult
 
 
@@ -2959,12 +2737,9 @@ class BarcodeQuery(WireStruct):
 
 
 @dataclass(slots=True)
-class GetBarcodeRequest(Message):
+class GetBarcodeRequest(Request, code=CommandCode.GET_BARCODE):
     """GET_BARCODE_INFO request (44 + 6N bytes): u32 N 20, u16 channel type 24, 16 reserved,
     N :class:`BarcodeQuery` from 42."""
-
-    CODE: ClassVar[int] = CommandCode.GET_BARCODE
-    IS_REQUEST: ClassVar[bool] = True
 
     _query_count: ClassVar[Count] = count(U32, "queries")  # 20
     channel_type: int = wire(U16, default=BarcodeChannelType.IV, pad_after=16)  # 24
@@ -2972,60 +2747,46 @@ class GetBarcodeRequest(Message):
 
 
 @dataclass(slots=True)
-class GetBarcodeFeedback(_BarcodeList):
+class GetBarcodeFeedback(_BarcodeList, Feedback, code=CommandCode.GET_BARCODE_FEEDBACK):
     """GET_BARCODE_INFO feedback: the assign request's shape; ``error`` per entry is its
     result (:class:`GetBarcodeResult`)."""
 
-    CODE: ClassVar[int] = CommandCode.GET_BARCODE_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = GetBarcodeResult
 
 
 @dataclass(slots=True)
-class AssignBarcodeJsonRequest(JsonRequest):
+class AssignBarcodeJsonRequest(JsonRequest, code=CommandCode.ASSIGN_BARCODE_JSON):
     """ASSIGN_BARCODE_INFO_JSON (MitsX_SPTT): ``{"BarcodeInfos": [{ChannelType, GlobalIndex,
     Barcode, Info, Error}]}``."""
 
-    CODE: ClassVar[int] = CommandCode.ASSIGN_BARCODE_JSON
-
 
 @dataclass(slots=True)
-class AssignBarcodeJsonFeedback(JsonFeedback):
+class AssignBarcodeJsonFeedback(JsonFeedback, code=CommandCode.ASSIGN_BARCODE_JSON_FEEDBACK):
     """``{"BarcodeInfos": [...five members...], "ChannelType"}``."""
 
-    CODE: ClassVar[int] = CommandCode.ASSIGN_BARCODE_JSON_FEEDBACK
-
 
 @dataclass(slots=True)
-class GetBarcodeJsonRequest(JsonRequest):
+class GetBarcodeJsonRequest(JsonRequest, code=CommandCode.GET_BARCODE_JSON):
     """GET_BARCODE_INFO_JSON (MitsX_SPTT): ``{"BarcodeInfos": [{ChannelType, GlobalIndex}]}``."""
 
-    CODE: ClassVar[int] = CommandCode.GET_BARCODE_JSON
-
 
 @dataclass(slots=True)
-class GetBarcodeJsonFeedback(JsonFeedback):
+class GetBarcodeJsonFeedback(JsonFeedback, code=CommandCode.GET_BARCODE_JSON_FEEDBACK):
     """``{"BarcodeInfos": [...five members...], "ChannelType"}``."""
 
-    CODE: ClassVar[int] = CommandCode.GET_BARCODE_JSON_FEEDBACK
-
 
 @dataclass(slots=True)
-class GetMachineTypeRequest(Message):
+class GetMachineTypeRequest(Request, code=CommandCode.GET_MACHINE_TYPE):
     """GET_MACHINE_TYPE request (54 bytes): 32 reserved zero bytes."""
 
-    CODE: ClassVar[int] = CommandCode.GET_MACHINE_TYPE
-    IS_REQUEST: ClassVar[bool] = True
     TRAILING_PAD: ClassVar[int] = 32
 
 
 @dataclass(slots=True)
-class GetMachineTypeFeedback(_ResultMixin, Message):
+class GetMachineTypeFeedback(_ResultMixin, Feedback, code=CommandCode.GET_MACHINE_TYPE_FEEDBACK):
     """GET_MACHINE_TYPE feedback (58 bytes): u32 machine type 20 (:class:`MachineType`),
     u16 error 24 (0 success, 0x10 error), 30 reserved."""
 
-    CODE: ClassVar[int] = CommandCode.GET_MACHINE_TYPE_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = MachineTypeResult
 
     machine_type: int = wire(U32, default=MachineType.IV)
@@ -3033,43 +2794,33 @@ class GetMachineTypeFeedback(_ResultMixin, Message):
 
 
 @dataclass(slots=True)
-class GetTrayStatusRequest(JsonRequest):
+class GetTrayStatusRequest(JsonRequest, code=CommandCode.GET_TRAY_STATUS):
     """GET_TRAY_STATUS (MitsX_SPTT), JSON as in the TB/FA builds: ``{"TrayIndexList": [int]}``.
     The DM build's binary form of the same code is not declared (open question 6 in
     docs/protocol.md: one code cannot be decoded both ways)."""
 
-    CODE: ClassVar[int] = CommandCode.GET_TRAY_STATUS
-
 
 @dataclass(slots=True)
-class GetTrayStatusFeedback(JsonFeedback):
+class GetTrayStatusFeedback(JsonFeedback, code=CommandCode.GET_TRAY_STATUS_FEEDBACK):
     """``{"TrayStatusInfos": [{GlobalIndex, IsEngagementDown, IsEngagementUp,
     IsTrayInserted, Error, MetaValues: [{Value, AliasName, Error}]}]}``."""
 
-    CODE: ClassVar[int] = CommandCode.GET_TRAY_STATUS_FEEDBACK
-
 
 @dataclass(slots=True)
-class EngageTrayRequest(JsonRequest):
+class EngageTrayRequest(JsonRequest, code=CommandCode.ENGAGE_TRAY):
     """ENGAGE_TRAY (MitsX_SPTT), JSON: ``{"EngageTrays": [{GlobalIndex, Engage, Error}]}``."""
 
-    CODE: ClassVar[int] = CommandCode.ENGAGE_TRAY
-
 
 @dataclass(slots=True)
-class EngageTrayFeedback(JsonFeedback):
+class EngageTrayFeedback(JsonFeedback, code=CommandCode.ENGAGE_TRAY_FEEDBACK):
     """``{"EngageTrayInfos": [{GlobalIndex, Engage, Error}]}``."""
 
-    CODE: ClassVar[int] = CommandCode.ENGAGE_TRAY_FEEDBACK
-
 
 @dataclass(slots=True)
-class SetDataLogIntervalRequest(Message):
+class SetDataLogIntervalRequest(Request, code=CommandCode.SET_DATA_LOG_INTERVAL):
     """SET_INTERVALTIME_LOGDATA request (194 bytes): 20 reserved, f32 interval (s) at 40, then
     148 zero bytes (decoding accepts fewer or none)."""
 
-    CODE: ClassVar[int] = CommandCode.SET_DATA_LOG_INTERVAL
-    IS_REQUEST: ClassVar[bool] = True
     PAD_BEFORE: ClassVar[int] = 20
 
     interval_s: float = wire(F32)  # 40
@@ -3077,13 +2828,13 @@ class SetDataLogIntervalRequest(Message):
 
 
 @dataclass(slots=True)
-class SetDataLogIntervalFeedback(_ResultMixin, Message):
+class SetDataLogIntervalFeedback(
+    _ResultMixin, Feedback, code=CommandCode.SET_DATA_LOG_INTERVAL_FEEDBACK
+):
     """SET_INTERVALTIME_LOGDATA feedback (478 bytes): u8 result 20, 15 reserved, reason 36
     (220 wchar_t). The DLL's -2/-1 results can only arrive as 0xFE/0xFF (open question 9):
     declared so in :class:`DataLogIntervalResult`."""
 
-    CODE: ClassVar[int] = CommandCode.SET_DATA_LOG_INTERVAL_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = DataLogIntervalResult
 
     result: int = wire(U8, default=DataLogIntervalResult.SUCCESS, pad_after=15)
@@ -3091,12 +2842,10 @@ class SetDataLogIntervalFeedback(_ResultMixin, Message):
 
 
 @dataclass(slots=True)
-class GetTChamberMappingRequest(Message):
+class GetTChamberMappingRequest(Request, code=CommandCode.GET_TCHAMBER_MAPPING):
     """GET_GROUP_T_CHAMBER_MAPPING_INFO request (234 bytes): 64 reserved bytes, then 148 zero
     bytes (decoding accepts fewer or none)."""
 
-    CODE: ClassVar[int] = CommandCode.GET_TCHAMBER_MAPPING
-    IS_REQUEST: ClassVar[bool] = True
     PAD_BEFORE: ClassVar[int] = 64
 
     reserved: int = zero_tail(148)
@@ -3125,24 +2874,18 @@ class TChamberGroup(WireStruct):
 
 
 @dataclass(slots=True)
-class GetTChamberMappingFeedback(Message):
+class GetTChamberMappingFeedback(Feedback, code=CommandCode.GET_TCHAMBER_MAPPING_FEEDBACK):
     """GET_GROUP_T_CHAMBER_MAPPING_INFO feedback (40 + 401G bytes): u16 G 20, 16 reserved,
     G :class:`TChamberGroup` from 38."""
-
-    CODE: ClassVar[int] = CommandCode.GET_TCHAMBER_MAPPING_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     _group_count: ClassVar[Count] = count(U16, "groups", pad_after=16)  # 20
     groups: tuple[TChamberGroup, ...] = tail(Seq(TChamberGroup, "_group_count"), default=())
 
 
 @dataclass(slots=True)
-class GetStringLimitsRequest(Message):
+class GetStringLimitsRequest(Request, code=CommandCode.GET_STRING_LIMITS):
     """GET_STRING_LIMIT_LENGTH request (58 bytes): u32 string types 20 (the DLL always sends 1,
     the test name), 32 reserved."""
-
-    CODE: ClassVar[int] = CommandCode.GET_STRING_LIMITS
-    IS_REQUEST: ClassVar[bool] = True
 
     string_types: int = wire(U32, default=1, pad_after=32)
 
@@ -3156,24 +2899,19 @@ class StringLimit(WireStruct):
 
 
 @dataclass(slots=True)
-class GetStringLimitsFeedback(Message):
+class GetStringLimitsFeedback(Feedback, code=CommandCode.GET_STRING_LIMITS_FEEDBACK):
     """GET_STRING_LIMIT_LENGTH feedback (58 + 8N bytes): u32 N 20, 32 reserved, N
     :class:`StringLimit` from 56."""
-
-    CODE: ClassVar[int] = CommandCode.GET_STRING_LIMITS_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     _limit_count: ClassVar[Count] = count(U32, "limits", pad_after=32)  # 20
     limits: tuple[StringLimit, ...] = tail(Seq(StringLimit, "_limit_count"), default=())
 
 
 @dataclass(slots=True)
-class GetServerSoftwareVersionRequest(Message):
+class GetServerSoftwareVersionRequest(Request, code=CommandCode.GET_SERVER_SOFTWARE_VERSION):
     """GET_SERVER_SOFTWARE_VERSION_NUMBER request (54 bytes): 32 reserved zero bytes. The
     feedback has the same code."""
 
-    CODE: ClassVar[int] = CommandCode.GET_SERVER_SOFTWARE_VERSION
-    IS_REQUEST: ClassVar[bool] = True
     TRAILING_PAD: ClassVar[int] = 32
 
 
@@ -3201,65 +2939,48 @@ def _text_length(obj: Any) -> int:
 
 
 @dataclass(slots=True)
-class GetServerSoftwareVersionFeedback(Message):
+class GetServerSoftwareVersionFeedback(Feedback, code=CommandCode.GET_SERVER_SOFTWARE_VERSION):
     """GET_SERVER_SOFTWARE_VERSION_NUMBER feedback (58 + L bytes, same code as the request):
     u32 L 20, 32 reserved, L bytes of 1-byte text from 56."""
-
-    CODE: ClassVar[int] = CommandCode.GET_SERVER_SOFTWARE_VERSION
-    IS_REQUEST: ClassVar[bool] = False
 
     _length: ClassVar[Count] = count(U32, "version", measure=_text_length, pad_after=32)  # 20
     version: str = tail(_CountedText("_length"), default="")  # 56
 
 
 @dataclass(slots=True)
-class GetMappingAuxRequest(JsonRequest):
+class GetMappingAuxRequest(JsonRequest, code=CommandCode.GET_MAPPING_AUX):
     """GET_MAPPING_AUX request (MitsX_8): ``{"TaskID"}``."""
-
-    CODE: ClassVar[int] = CommandCode.GET_MAPPING_AUX
 
 
 @dataclass(slots=True)
-class GetMappingAuxFeedback(JsonFeedback):
+class GetMappingAuxFeedback(JsonFeedback, code=CommandCode.GET_MAPPING_AUX_FEEDBACK):
     """``{"TaskID", "MappingInfos": [{ChannelIndex, AuxChannelInfos: [{AuxChannelType,
     AuxCount}]}]}`` (:class:`AuxChannelType`)."""
 
-    CODE: ClassVar[int] = CommandCode.GET_MAPPING_AUX_FEEDBACK
-
 
 @dataclass(slots=True)
-class ModifyScheduleRequest(JsonRequest):
+class ModifyScheduleRequest(JsonRequest, code=CommandCode.MODIFY_SCHEDULE):
     """MODIFY_SCHEDULE request (MitsX_8): ``{"TaskID", "ScheduleModifyInfos": [{ScheduleName,
     Aux...Requirement: {Enable, AuxCount[, SafetyScope{Low, High}]}, ...}]}``."""
 
-    CODE: ClassVar[int] = CommandCode.MODIFY_SCHEDULE
-
 
 @dataclass(slots=True)
-class ModifyScheduleFeedback(JsonFeedback):
+class ModifyScheduleFeedback(JsonFeedback, code=CommandCode.MODIFY_SCHEDULE_FEEDBACK):
     """``{"TaskID", "ScheduleModifyInfos": [{ScheduleName, Result, Message}]}``
     (:class:`ModifyScheduleResult`)."""
 
-    CODE: ClassVar[int] = CommandCode.MODIFY_SCHEDULE_FEEDBACK
-
 
 @dataclass(slots=True)
-class CustomCallbackRequest(Message):
+class CustomCallbackRequest(Request, code=CommandCode.CUSTOM_CALLBACK):
     """CUSTOM_CALLBACK request (DM build only): a BSON document ``{Header: {Type, SN}, Data}``
     carried as raw bytes; its payload schemas were not extracted (open question 12)."""
-
-    CODE: ClassVar[int] = CommandCode.CUSTOM_CALLBACK
-    IS_REQUEST: ClassVar[bool] = True
 
     document: bytes = tail(Rest(), default=b"")
 
 
 @dataclass(slots=True)
-class CustomCallbackFeedback(Message):
+class CustomCallbackFeedback(Feedback, code=CommandCode.CUSTOM_CALLBACK_FEEDBACK):
     """CUSTOM_CALLBACK feedback (DM build only): the BSON document as raw bytes."""
-
-    CODE: ClassVar[int] = CommandCode.CUSTOM_CALLBACK_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
 
     document: bytes = tail(Rest(), default=b"")
 
@@ -3269,22 +2990,17 @@ class CustomCallbackFeedback(Message):
 
 
 @dataclass(slots=True)
-class SendMessageRequest(Message):
+class SendMessageRequest(Request, code=CommandCode.SEND_MESSAGE):
     """SEND_MSG_TO_CTI request (2070 bytes): text shown by the server, 1024 wchar_t
     (ArbinCTI.dll insists on the form ``[DateTime]<-->[RichText]``; not enforced here)."""
-
-    CODE: ClassVar[int] = CommandCode.SEND_MESSAGE
-    IS_REQUEST: ClassVar[bool] = True
 
     text: str = wire(Wide(1024))
 
 
 @dataclass(slots=True)
-class SendMessageFeedback(_ResultMixin, Message):
+class SendMessageFeedback(_ResultMixin, Feedback, code=CommandCode.SEND_MESSAGE_FEEDBACK):
     """SEND_MSG_TO_CTI feedback (26 bytes): 1 success, 2 failed."""
 
-    CODE: ClassVar[int] = CommandCode.SEND_MESSAGE_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = SendMessageResult
     SUCCESS_CODES: ClassVar[frozenset[int]] = frozenset({SendMessageResult.SUCCESS})
 
@@ -3292,20 +3008,18 @@ class SendMessageFeedback(_ResultMixin, Message):
 
 
 @dataclass(slots=True)
-class AutoCalibrationRequest(Message):
+class AutoCalibrationRequest(Request, code=CommandCode.AUTO_CALIBRATION_START):
     """AUTOCALI_START request (124 bytes): 102 reserved zero bytes."""
 
-    CODE: ClassVar[int] = CommandCode.AUTO_CALIBRATION_START
-    IS_REQUEST: ClassVar[bool] = True
     TRAILING_PAD: ClassVar[int] = 102
 
 
 @dataclass(slots=True)
-class AutoCalibrationFeedback(_ResultMixin, Message):
+class AutoCalibrationFeedback(
+    _ResultMixin, Feedback, code=CommandCode.AUTO_CALIBRATION_START_FEEDBACK
+):
     """AUTOCALI_START feedback (26 bytes): 1 success, 2 failed (ArbinCTI.dll and v4.5)."""
 
-    CODE: ClassVar[int] = CommandCode.AUTO_CALIBRATION_START_FEEDBACK
-    IS_REQUEST: ClassVar[bool] = False
     RESULTS: ClassVar[type[ResultCode]] = AutoCalibrationResult
     SUCCESS_CODES: ClassVar[frozenset[int]] = frozenset({AutoCalibrationResult.SUCCESS})
 

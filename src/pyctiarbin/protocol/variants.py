@@ -35,29 +35,30 @@ _TC_COUNTERS = (73, 74, 75, 76, 232, 233, 234, 235)
 #: TC_Counter1..8 (f32; ``ResumeData`` holds the first four as ``mv_counters``).
 DWORD_CODES: tuple[int, ...] = (_CYCLE, _STEP, *_MV_UD, *_TC_COUNTERS)
 
-# QWORD code -> (ResumeData attribute, index into it or None for a scalar).
-_QWORD_FIELDS: dict[int, tuple[str, int | None]] = {
-    4: ("test_time_s", None),
-    3: ("step_time_s", None),
-    23: ("charge_capacity_ah", None),
-    24: ("discharge_capacity_ah", None),
-    25: ("charge_energy_wh", None),
-    26: ("discharge_energy_wh", None),
-    79: ("charge_capacity_time_s", None),
-    80: ("discharge_capacity_time_s", None),
-    65: ("tc_charge_capacity_ah", 0),
-    66: ("tc_charge_capacity_ah", 1),
-    67: ("tc_discharge_capacity_ah", 0),
-    68: ("tc_discharge_capacity_ah", 1),
-    69: ("tc_charge_energy_wh", 0),
-    70: ("tc_charge_energy_wh", 1),
-    71: ("tc_discharge_energy_wh", 0),
-    72: ("tc_discharge_energy_wh", 1),
-    61: ("tc_time_s", 0),
-    62: ("tc_time_s", 1),
-    63: ("tc_time_s", 2),
-    64: ("tc_time_s", 3),
+# The QWORD codes of each ResumeData attribute, in the order ArbinCTI.dll sends them: one
+# code for a scalar, one per element for a tuple.
+_QWORD_CODES_BY_ATTRIBUTE: dict[str, int | tuple[int, ...]] = {
+    "test_time_s": 4,
+    "step_time_s": 3,
+    "charge_capacity_ah": 23,
+    "discharge_capacity_ah": 24,
+    "charge_energy_wh": 25,
+    "discharge_energy_wh": 26,
+    "charge_capacity_time_s": 79,
+    "discharge_capacity_time_s": 80,
+    "tc_charge_capacity_ah": (65, 66),
+    "tc_discharge_capacity_ah": (67, 68),
+    "tc_charge_energy_wh": (69, 70),
+    "tc_discharge_energy_wh": (71, 72),
+    "tc_time_s": (61, 62, 63, 64),
 }
+# QWORD code -> (ResumeData attribute, index into it or None for a scalar).
+_QWORD_FIELDS: dict[int, tuple[str, int | None]] = {}
+for _name, _codes in _QWORD_CODES_BY_ATTRIBUTE.items():
+    if isinstance(_codes, int):
+        _QWORD_FIELDS[_codes] = (_name, None)
+    else:
+        _QWORD_FIELDS.update({code: (_name, index) for index, code in enumerate(_codes)})
 
 #: QWORD item codes in the order ArbinCTI.dll sends them (all f64).
 QWORD_CODES: tuple[int, ...] = tuple(_QWORD_FIELDS)
