@@ -42,13 +42,14 @@ from ..protocol import (
     CommandCode,
     ContinueResult,
     JumpResult,
-    MetaCode,
     MetaVariableEntry,
     ResumeData,
     ResumeDataRecord,
+    ResumeResult,
     SetMetaVariableResult,
     SmbValue,
     StartDataRecord,
+    StartDataResult,
     StartResult,
     StatusCode,
     StopResult,
@@ -72,6 +73,7 @@ from .schedule import (
     ScheduleParseError,
     UnknownStepError,
     find_schedule,
+    meta_code_number,
     read_schedule,
     rest_schedule,
 )
@@ -85,7 +87,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _U32 = struct.Struct("<I")
-_META_CODES = {int(code): number for number, code in enumerate(MetaCode, start=1)}
 _ENGINE_STATUS = {
     RunStatus.IDLE: StatusCode.IDLE,
     RunStatus.REST: StatusCode.REST,
@@ -507,7 +508,7 @@ class Cycler:
 
     # -- control -------------------------------------------------------------------------------
 
-    def assign(self, channel_index: int, schedule_name: str) -> int:
+    def assign(self, channel_index: int, schedule_name: str) -> AssignResult:
         """ASSIGN_SCHEDULE on one channel; returns an :class:`AssignResult` code."""
         with self.lock:
             channel = self._channel(channel_index)
@@ -538,7 +539,9 @@ class Cycler:
             self._touch(channel)
             return AssignResult.SUCCESS
 
-    def start(self, channel_index: int, test_name: str, step_index: int | None = None) -> int:
+    def start(
+        self, channel_index: int, test_name: str, step_index: int | None = None
+    ) -> StartResult:
         """START on one channel (``step_index``: 0-based first step, START_EX); a
         :class:`StartResult` code."""
         with self.lock:
@@ -566,7 +569,7 @@ class Cycler:
             self._touch(channel)
             return StartResult.SUCCESS
 
-    def continue_channel(self, channel_index: int) -> int:
+    def continue_channel(self, channel_index: int) -> ContinueResult:
         """CONTINUE (the Continue button: go on after a pause); a :class:`ContinueResult`."""
         with self.lock:
             channel = self._channel(channel_index)
@@ -587,27 +590,27 @@ class Cycler:
             self._touch(channel)
             return ContinueResult.SUCCESS
 
-    def resume(self, channel_index: int) -> int:
-        """RESUME a stopped (or paused) test where it left off; a ResumeResult code."""
+    def resume(self, channel_index: int) -> ResumeResult:
+        """RESUME a stopped (or paused) test where it left off; a :class:`ResumeResult`."""
         with self.lock:
             channel = self._channel(channel_index)
             if channel is None:
-                return 0x10
+                return ResumeResult.INDEX
             self._refresh(channel, self._clock(), force=True)
             if channel.status.is_running or channel.unsafe:
-                return 0x12
+                return ResumeResult.CHANNEL_RUNNING
             run = channel.run
             if run.schedule is None:
-                return 0x15
+                return ResumeResult.NO_SCHEDULE_ASSIGNED
             if run.status not in (RunStatus.PAUSED, RunStatus.STOPPED) or run.step is None:
-                return 0x23
+                return ResumeResult.NO_TEST_NAME
             try:
                 run.resume()
             except RunStateError:
-                return 0x23
+                return ResumeResult.NO_TEST_NAME
             channel.forced_status = None
             self._touch(channel)
-            return 0
+            return ResumeResult.SUCCESS
 
     def pause(self, channel_index: int) -> bool:
         """Pause a running channel (MITS's Pause button; no CTI command does it).
@@ -627,7 +630,7 @@ class Cycler:
             self._touch(channel)
             return True
 
-    def stop(self, channel_index: int) -> int:
+    def stop(self, channel_index: int) -> StopResult:
         """STOP; stopping a channel that is not running succeeds (nothing to do)."""
         with self.lock:
             channel = self._channel(channel_index)
@@ -642,7 +645,7 @@ class Cycler:
             self._touch(channel)
             return StopResult.SUCCESS
 
-    def jump(self, channel_index: int, step_index: int) -> int:
+    def jump(self, channel_index: int, step_index: int) -> JumpResult:
         """JUMP to ``step_index`` (0-based, protocol v1.1); beyond the last step the test
         stops, as v1.1 documents. A :class:`JumpResult` code."""
         with self.lock:
@@ -673,14 +676,14 @@ class Cycler:
         *,
         mv_type: int = 1,
         value_type: int = 1,
-    ) -> int:
+    ) -> SetMetaVariableResult:
         """SET_MV_VALUE; a :class:`SetMetaVariableResult` code. The channel must be running or
         paused (any state with ``lenient``)."""
         with self.lock:
             channel = self._channel(channel_index)
             if channel is None or mv_type != 1 or value_type != 1 or not math.isfinite(value):
                 return SetMetaVariableResult.FAILED
-            number = _META_CODES.get(meta_code)
+            number = meta_code_number(meta_code)
             if number is None:
                 return SetMetaVariableResult.META_CODE_NOT_FOUND
             self._refresh(channel, self._clock(), force=True)
@@ -692,7 +695,7 @@ class Cycler:
 
     def update_meta_variables(
         self, entries: tuple[MetaVariableEntry, ...], max_entries: int
-    ) -> tuple[int | None, int]:
+    ) -> tuple[int | None, UpdateMetaVariableResult]:
         """UPDATE_MV_ADVANCED: every entry is checked first, then all are applied (or none).
 
         Returns ``(channel index of the first failing entry or None, result code)``. Result
@@ -708,7 +711,7 @@ class Cycler:
                 channel = self._channel(entry.channel_index)
                 if channel is None or not math.isfinite(entry.value):
                     return entry.channel_index, UpdateMetaVariableResult.FAILED
-                number = _META_CODES.get(entry.meta_code)
+                number = meta_code_number(entry.meta_code)
                 if number is None:
                     return entry.channel_index, UpdateMetaVariableResult.META_CODE_NOT_FOUND
                 self._refresh(channel, wall_s, force=True)
@@ -726,16 +729,20 @@ class Cycler:
     # -- start/resume data ---------------------------------------------------------------------
 
     def start_data(self, channel_index: int) -> StartDataRecord:
-        """GET_START_DATA record of one channel (code 34 for a channel that does not exist)."""
+        """GET_START_DATA record of one channel (TEST_NAME_QUERY_FAILED, 34, for a
+        channel that does not exist)."""
         with self.lock:
             channel = self._channel(channel_index)
             if channel is None:
-                return StartDataRecord(channel_index=channel_index & 0xFFFFFFFF, channel_code=34)
+                return StartDataRecord(
+                    channel_index=channel_index & 0xFFFFFFFF,
+                    channel_code=StartDataResult.TEST_NAME_QUERY_FAILED,
+                )
             reading = channel.run.reading()
             schedule = channel.run.schedule
             return StartDataRecord(
                 channel_index=channel_index,
-                channel_code=0,
+                channel_code=StartDataResult.SUCCESS,
                 test_names=(channel.test_name,) if channel.test_name else (),
                 steps=_step_labels(schedule),
                 schedule=reading.schedule_name,
@@ -743,18 +750,24 @@ class Cycler:
             )
 
     def resume_data(self, channel_index: int) -> ResumeDataRecord:
-        """GET_RESUME_DATA record: code 0 when the test can be resumed, 36 otherwise."""
+        """GET_RESUME_DATA record: SUCCESS when the test can be resumed, else
+        RESUME_TABLE_READ_FAILED (36)."""
         with self.lock:
             channel = self._channel(channel_index)
             if channel is None:
-                return ResumeDataRecord(channel_index=channel_index & 0xFFFFFFFF, channel_code=36)
+                return ResumeDataRecord(
+                    channel_index=channel_index & 0xFFFFFFFF,
+                    channel_code=StartDataResult.RESUME_TABLE_READ_FAILED,
+                )
             self._refresh(channel, self._clock(), force=True)
             run = channel.run
             reading = run.reading()
             resumable = run.status in (RunStatus.PAUSED, RunStatus.STOPPED) and run.step is not None
             return ResumeDataRecord(
                 channel_index=channel_index,
-                channel_code=0 if resumable else 36,
+                channel_code=StartDataResult.SUCCESS
+                if resumable
+                else StartDataResult.RESUME_TABLE_READ_FAILED,
                 steps=_step_labels(run.schedule),
                 test_name=channel.test_name,
                 schedule=reading.schedule_name,
