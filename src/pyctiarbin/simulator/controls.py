@@ -8,7 +8,7 @@ here are **1-based**, as MITS shows them; the :class:`~.cycler.Cycler` underneat
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypeVar
 
 from ..protocol import ServerVersion, StatusCode
 from .budget import MemoryBudget
@@ -16,7 +16,20 @@ from .config import Faults, SimulatorConfig
 from .cycler import ChannelSnapshot, Cycler
 from .listener import Listener
 
-__all__ = ["SimulatorControls"]
+__all__ = ["SimulatorControls", "started"]
+
+_Part = TypeVar("_Part")
+
+
+def started(part: _Part | None) -> _Part:
+    """``part`` of a simulator (its root, cycler, listener), which exists once started.
+
+    Raises:
+        RuntimeError: if ``part`` is None: the simulator has not been started.
+    """
+    if part is None:
+        raise RuntimeError("the simulator has not been started")
+    return part
 
 
 class SimulatorControls:
@@ -28,9 +41,7 @@ class SimulatorControls:
     _state: str
 
     def _running_server(self) -> Listener:
-        if self._server is None or self._state in ("new", "starting"):
-            raise RuntimeError("the simulator has not been started")
-        return self._server
+        return started(None if self._state in ("new", "starting") else self._server)
 
     @property
     def cycler(self) -> Cycler:
@@ -39,9 +50,7 @@ class SimulatorControls:
         Raises:
             RuntimeError: if the simulator has not been started.
         """
-        if self._cycler is None:
-            raise RuntimeError("the simulator has not been started")
-        return self._cycler
+        return started(self._cycler)
 
     # -- inspecting and poking (1-based channels) ----------------------------------------------
 

@@ -53,353 +53,185 @@ logger = logging.getLogger(__name__)
 RECEIVED_CODES_KEPT = 100_000
 
 Handle = Callable[[Connection, Any], list[Reply]]
+#: Request class -> (command method, refusal).
+Entries = dict[type[m.Message], tuple[Handle, refusals.Refuse]]
 
 
 @dataclass(frozen=True)
 class Handler:
     """An entry of the dispatch table: how one request is served, or refused."""
 
-    request: type[m.Message]
-    name: str
     handle: Handle
     refuse: refusals.Refuse
     port: str = CONTROL_PORT  # CONTROL_PORT, FILE_PORT or ANY_PORT
     needs_login: bool = True
     needs_control: bool = False
 
+    @property
+    def name(self) -> str:
+        """The command's name in log lines (its method's)."""
+        return str(getattr(self.handle, "__name__", "handler"))
+
 
 def handler_table(c: CommandHandlers) -> dict[int, Handler]:
     """The dispatch table of the command methods of ``c``, keyed by request command code."""
     per_channel, single, fixed = refusals.per_channel, refusals.single, refusals.fixed
-    handlers = [
-        Handler(
-            m.LoginRequest,
-            "login",
-            c.login,
-            fixed(m.LoginFeedback, result=LoginResult.FAILED),
-            port=ANY_PORT,
-            needs_login=False,
-        ),
-        Handler(
-            m.ConnectRequest,
-            "connect",
+    # Served before a LOGIN, on both ports.
+    session: Entries = {
+        m.LoginRequest: (c.login, fixed(m.LoginFeedback, result=LoginResult.FAILED)),
+        m.ConnectRequest: (
             c.connect,
             fixed(m.ConnectFeedback, connect_result=ConnectResult.REJECTED),
-            port=ANY_PORT,
-            needs_login=False,
         ),
-        Handler(m.ChannelInfoRequest, "channel_info", c.channel_info, fixed(m.ChannelInfoFeedback)),
-        Handler(
-            m.AssignScheduleRequest,
-            "assign_schedule",
-            c.assign,
-            per_channel(m.AssignScheduleFeedback, AssignResult.ERROR, AssignResult.FAILED),
-            needs_control=True,
-        ),
-        Handler(
-            m.StartRequest,
-            "start",
-            c.start,
-            per_channel(m.StartFeedback, StartResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.StartExRequest,
-            "start_ex",
-            c.start_ex,
-            per_channel(m.StartFeedback, StartResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.ContinueRequest,
-            "continue",
-            c.continue_channel,
-            per_channel(m.ContinueFeedback, ContinueResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.ResumeRequest,
-            "resume",
-            c.resume,
-            per_channel(m.ResumeFeedback, ResumeResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.ResumeExRequest,
-            "resume_ex",
-            c.resume_ex,
-            per_channel(m.ResumeFeedback, ResumeResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.StopRequest,
-            "stop",
-            c.stop,
-            per_channel(m.StopFeedback, StopResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.JumpRequest,
-            "jump",
-            c.jump,
-            per_channel(m.JumpFeedback, JumpResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.SetMetaVariableRequest,
-            "set_meta_variable",
-            c.set_mv,
-            per_channel(m.SetMetaVariableFeedback, SetMetaVariableResult.FAILED),
-            needs_control=True,
-        ),
-        Handler(
-            m.UpdateMetaVariablesRequest,
-            "update_meta_variables",
-            c.update_mvs,
-            per_channel(m.UpdateMetaVariablesFeedback, UpdateMetaVariableResult.FAILED),
-            needs_control=True,
-        ),
-        Handler(
-            m.GetSerialNumberRequest,
-            "get_serial_number",
-            c.serial,
+    }
+    # Control port, after a LOGIN.
+    reading: Entries = {
+        m.ChannelInfoRequest: (c.channel_info, fixed(m.ChannelInfoFeedback)),
+        m.GetSerialNumberRequest: (
+            c.get_serial_number,
             fixed(m.GetSerialNumberFeedback, result=SerialResult.ERROR),
         ),
-        Handler(
-            m.GetStartDataRequest,
-            "get_start_data",
-            c.start_data,
-            single(refusals.start_data_failed),
-        ),
-        Handler(
-            m.GetResumeDataRequest,
-            "get_resume_data",
-            c.resume_data,
-            single(refusals.resume_data_failed),
-        ),
-        Handler(
-            m.SendMessageRequest,
-            "send_message",
+        m.GetStartDataRequest: (c.get_start_data, single(refusals.start_data_failed)),
+        m.GetResumeDataRequest: (c.get_resume_data, single(refusals.resume_data_failed)),
+        m.SendMessageRequest: (
             c.send_message,
             fixed(m.SendMessageFeedback, result=SendMessageResult.FAILED),
         ),
-        Handler(
-            m.AutoCalibrationRequest,
-            "auto_calibration",
-            c.auto_calibration,
-            fixed(m.AutoCalibrationFeedback, result=AutoCalibrationResult.FAILED),
-            needs_control=True,
-        ),
-        Handler(
-            m.BrowseDirectoryRequest,
-            "browse",
-            c.browse,
-            fixed(m.BrowseDirectoryFeedback, result=BrowseResult.FAILED),
-            port=ANY_PORT,
-        ),
-        Handler(
-            m.DownloadFileRequest,
-            "download",
-            c.download,
-            single(refusals.download_failed),
-            port=ANY_PORT,
-        ),
-        Handler(
-            m.UploadFileRequest, "upload", c.upload, single(refusals.upload_failed), port=ANY_PORT
-        ),
-        Handler(
-            m.NewOrDeleteRequest,
-            "new_or_delete",
-            c.new_or_delete,
-            single(refusals.new_or_delete_failed),
-            port=ANY_PORT,
-        ),
-        Handler(
-            m.NewFolderRequest,
-            "new_folder",
-            c.new_folder,
-            fixed(m.NewFolderFeedback, result=FileResult.NEW_FAILED),
-            port=ANY_PORT,
-        ),
-        Handler(
-            m.DeleteFolderRequest,
-            "delete_folder",
-            c.delete_folder,
-            fixed(m.DeleteFolderFeedback, result=FileResult.DELETE_FAILED),
-            port=ANY_PORT,
-        ),
         # The version variants and the commands of ArbinCTI.dll beyond the documents.
-        Handler(
-            m.ChannelInfoVlsRequest,
-            "channel_info_vls",
-            c.channel_info_vls,
-            fixed(m.ChannelInfoVlsFeedback),
-        ),
-        Handler(
-            m.ChannelInfoJsonRequest,
-            "channel_info_json",
+        m.ChannelInfoVlsRequest: (c.channel_info_vls, fixed(m.ChannelInfoVlsFeedback)),
+        m.ChannelInfoJsonRequest: (
             c.channel_info_json,
             fixed(m.ChannelInfoJsonFeedback, {"m_Channels": []}),
         ),
-        Handler(
-            m.StartVlsRequest,
-            "start_vls",
-            c.start_vls,
-            per_channel(m.StartVlsFeedback, StartResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.StartExVlsRequest,
-            "start_ex_vls",
-            c.start_ex_vls,
-            per_channel(m.StartExVlsFeedback, StartResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.ResumeExVlsRequest,
-            "resume_ex_vls",
-            c.resume_ex_vls,
-            per_channel(m.ResumeExVlsFeedback, ResumeResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.ResumeByMvRequest,
-            "resume_by_mv",
-            c.resume_by_mv,
-            per_channel(m.ResumeByMvFeedback, ResumeResult.ERROR),
-            needs_control=True,
-        ),
-        Handler(
-            m.GetResumeDataVlsRequest,
-            "get_resume_data_vls",
-            c.resume_data_vls,
+        m.GetResumeDataVlsRequest: (
+            c.get_resume_data_vls,
             single(refusals.mv_records_failed(m.GetResumeDataVlsFeedback, m.ResumeVlsRecord)),
         ),
-        Handler(
-            m.GetResumeDataByMvRequest,
-            "get_resume_data_by_mv",
-            c.resume_data_by_mv,
+        m.GetResumeDataByMvRequest: (
+            c.get_resume_data_by_mv,
             single(refusals.mv_records_failed(m.GetResumeDataByMvFeedback, m.ResumeByMvRecord)),
         ),
-        Handler(
-            m.GetMetaVariablesRequest,
-            "get_meta_variables",
-            c.get_mvs,
-            single(refusals.get_mvs_failed),
-        ),
-        Handler(
-            m.UpdateMetaVariablesExRequest,
-            "update_meta_variables_ex",
-            c.update_mvs_ex,
-            single(refusals.update_mvs_ex_failed),
-            needs_control=True,
-        ),
-        Handler(
-            m.TimeSensitiveSetMvRequest,
-            "time_sensitive_set_mv",
-            c.time_sensitive,
-            single(refusals.time_sensitive_failed),
-            needs_control=True,
-        ),
-        Handler(
-            m.SimpleChannelInfoRequest,
-            "channel_info_simple",
-            c.channel_info_simple,
-            fixed(m.SimpleChannelInfoFeedback),
-        ),
-        Handler(
-            m.ChannelsInfoExRequest,
-            "channel_info_ex",
-            c.channel_info_ex,
-            fixed(m.ChannelsInfoExFeedback),
-        ),
-        Handler(
-            m.GetBarcodeRequest,
-            "get_barcode",
-            c.get_barcodes,
+        m.GetMetaVariablesRequest: (c.get_meta_variables, single(refusals.get_mvs_failed)),
+        m.SimpleChannelInfoRequest: (c.channel_info_simple, fixed(m.SimpleChannelInfoFeedback)),
+        m.ChannelsInfoExRequest: (c.channel_info_ex, fixed(m.ChannelsInfoExFeedback)),
+        m.GetBarcodeRequest: (
+            c.get_barcode,
             single(refusals.barcodes_failed(m.GetBarcodeFeedback, GetBarcodeResult.ERROR)),
         ),
-        Handler(
-            m.AssignBarcodeRequest,
-            "assign_barcode",
-            c.assign_barcodes,
-            single(refusals.barcodes_failed(m.AssignBarcodeFeedback, AssignBarcodeResult.ERROR)),
-            needs_control=True,
-        ),
-        Handler(
-            m.GetMachineTypeRequest,
-            "get_machine_type",
-            c.machine_type,
+        m.GetMachineTypeRequest: (
+            c.get_machine_type,
             fixed(m.GetMachineTypeFeedback, result=MachineTypeResult.ERROR),
         ),
-        Handler(
-            m.GetTrayStatusRequest,
-            "get_tray_status",
-            c.tray_status,
+        m.GetTrayStatusRequest: (
+            c.get_tray_status,
             fixed(m.GetTrayStatusFeedback, {"TrayStatusInfos": []}),
         ),
-        Handler(
-            m.EngageTrayRequest,
-            "engage_tray",
-            c.engage_trays,
-            fixed(m.EngageTrayFeedback, {"EngageTrayInfos": []}),
-            needs_control=True,
-        ),
-        Handler(
-            m.SetDataLogIntervalRequest,
-            "set_data_log_interval",
-            c.set_data_log_interval,
-            single(refusals.data_log_interval_failed),
-            needs_control=True,
-        ),
-        Handler(
-            m.GetServerSoftwareVersionRequest,
-            "get_server_software_version",
-            c.software_version,
+        m.GetServerSoftwareVersionRequest: (
+            c.get_server_software_version,
             fixed(m.GetServerSoftwareVersionFeedback),
         ),
-        Handler(
-            m.GetStringLimitsRequest,
-            "get_string_limits",
-            c.string_limits,
-            fixed(m.GetStringLimitsFeedback),
-        ),
-        Handler(
-            m.CheckFileExRequest,
-            "check_file_ex",
-            c.check_file,
-            single(lambda r, why: m.CheckFileExFeedback(reason=why)),
-            port=ANY_PORT,
-        ),
-        Handler(
-            m.AssignFileRequest,
-            "assign_file",
-            c.assign_file,
-            single(refusals.assign_file_failed),
-            needs_control=True,
-        ),
-        Handler(
-            m.ModifyScheduleRequest,
-            "modify_schedule",
-            c.modify_schedule,
-            single(refusals.json_task_failed(m.ModifyScheduleFeedback, "ScheduleModifyInfos")),
-            needs_control=True,
-        ),
-        Handler(
-            m.StartAdvancedRequest,
-            "start_advanced",
-            c.start_advanced,
-            single(refusals.start_advanced_failed),
-            needs_control=True,
-        ),
-        Handler(
-            m.GetMappingAuxRequest,
-            "get_mapping_aux",
-            c.mapping_aux,
+        m.GetStringLimitsRequest: (c.get_string_limits, fixed(m.GetStringLimitsFeedback)),
+        m.GetMappingAuxRequest: (
+            c.get_mapping_aux,
             single(refusals.json_task_failed(m.GetMappingAuxFeedback, "MappingInfos")),
         ),
-    ]
-    return {int(handler.request.CODE): handler for handler in handlers}
+    }
+    # Control port, after a LOGIN, by a user allowed to control. R128 commands answer one
+    # feedback per channel.
+    control: Entries = {
+        m.AssignScheduleRequest: (
+            c.assign_schedule,
+            per_channel(m.AssignScheduleFeedback, AssignResult.ERROR, AssignResult.FAILED),
+        ),
+        m.StartRequest: (c.start, per_channel(m.StartFeedback, StartResult.ERROR)),
+        m.StartExRequest: (c.start_ex, per_channel(m.StartFeedback, StartResult.ERROR)),
+        m.ContinueRequest: (
+            c.continue_channel,
+            per_channel(m.ContinueFeedback, ContinueResult.ERROR),
+        ),
+        m.ResumeRequest: (c.resume, per_channel(m.ResumeFeedback, ResumeResult.ERROR)),
+        m.ResumeExRequest: (c.resume_ex, per_channel(m.ResumeFeedback, ResumeResult.ERROR)),
+        m.StopRequest: (c.stop, per_channel(m.StopFeedback, StopResult.ERROR)),
+        m.JumpRequest: (c.jump, per_channel(m.JumpFeedback, JumpResult.ERROR)),
+        m.SetMetaVariableRequest: (
+            c.set_meta_variable,
+            per_channel(m.SetMetaVariableFeedback, SetMetaVariableResult.FAILED),
+        ),
+        m.UpdateMetaVariablesRequest: (
+            c.update_meta_variables,
+            per_channel(m.UpdateMetaVariablesFeedback, UpdateMetaVariableResult.FAILED),
+        ),
+        m.StartVlsRequest: (c.start_vls, per_channel(m.StartVlsFeedback, StartResult.ERROR)),
+        m.StartExVlsRequest: (c.start_ex_vls, per_channel(m.StartExVlsFeedback, StartResult.ERROR)),
+        m.ResumeExVlsRequest: (
+            c.resume_ex_vls,
+            per_channel(m.ResumeExVlsFeedback, ResumeResult.ERROR),
+        ),
+        m.ResumeByMvRequest: (
+            c.resume_by_mv,
+            per_channel(m.ResumeByMvFeedback, ResumeResult.ERROR),
+        ),
+        m.AutoCalibrationRequest: (
+            c.auto_calibration,
+            fixed(m.AutoCalibrationFeedback, result=AutoCalibrationResult.FAILED),
+        ),
+        m.UpdateMetaVariablesExRequest: (
+            c.update_meta_variables_ex,
+            single(refusals.update_mvs_ex_failed),
+        ),
+        m.TimeSensitiveSetMvRequest: (
+            c.time_sensitive_set_mv,
+            single(refusals.time_sensitive_failed),
+        ),
+        m.AssignBarcodeRequest: (
+            c.assign_barcode,
+            single(refusals.barcodes_failed(m.AssignBarcodeFeedback, AssignBarcodeResult.ERROR)),
+        ),
+        m.EngageTrayRequest: (c.engage_tray, fixed(m.EngageTrayFeedback, {"EngageTrayInfos": []})),
+        m.SetDataLogIntervalRequest: (
+            c.set_data_log_interval,
+            single(refusals.data_log_interval_failed),
+        ),
+        m.AssignFileRequest: (c.assign_file, single(refusals.assign_file_failed)),
+        m.ModifyScheduleRequest: (
+            c.modify_schedule,
+            single(refusals.json_task_failed(m.ModifyScheduleFeedback, "ScheduleModifyInfos")),
+        ),
+        m.StartAdvancedRequest: (c.start_advanced, single(refusals.start_advanced_failed)),
+    }
+    # File commands: on the file port, and on the control port after a LOGIN.
+    files: Entries = {
+        m.BrowseDirectoryRequest: (
+            c.browse,
+            fixed(m.BrowseDirectoryFeedback, result=BrowseResult.FAILED),
+        ),
+        m.DownloadFileRequest: (c.download, single(refusals.download_failed)),
+        m.UploadFileRequest: (c.upload, single(refusals.upload_failed)),
+        m.NewOrDeleteRequest: (c.new_or_delete, single(refusals.new_or_delete_failed)),
+        m.NewFolderRequest: (
+            c.new_folder,
+            fixed(m.NewFolderFeedback, result=FileResult.NEW_FAILED),
+        ),
+        m.DeleteFolderRequest: (
+            c.delete_folder,
+            fixed(m.DeleteFolderFeedback, result=FileResult.DELETE_FAILED),
+        ),
+        m.CheckFileExRequest: (
+            c.check_file_ex,
+            single(lambda request, why: m.CheckFileExFeedback(reason=why)),
+        ),
+    }
+    groups: tuple[tuple[Entries, dict[str, Any]], ...] = (
+        (session, {"port": ANY_PORT, "needs_login": False}),
+        (reading, {}),
+        (control, {"needs_control": True}),
+        (files, {"port": ANY_PORT}),
+    )
+    return {
+        int(request.CODE): Handler(handle, refuse, **flags)
+        for group, flags in groups
+        for request, (handle, refuse) in group.items()
+    }
 
 
 class Dispatcher:

@@ -63,6 +63,16 @@ _TRAYS = 4
 # RESUME_EX and its variants start the schedule at the entry's step when there is nothing to resume.
 _NOTHING_TO_RESUME = frozenset({ResumeResult.NO_SCHEDULE_ASSIGNED, ResumeResult.NO_TEST_NAME})
 _VLS_NAMES = (*m.ChannelRecord.LAYOUT.names, "aux", "bms", "smb")
+# What a VLS resume record copies from the legacy one (the resume data goes as MV lists).
+_RESUME_RECORD_NAMES = (
+    "channel_index",
+    "channel_code",
+    "test_name",
+    "schedule",
+    "creator",
+    "comment",
+    "start_time",
+)
 # Meta code -> the channel reading GET_MV answers for it (DLL reference 5.2).
 _PV_READINGS = {
     1: "step_number",
@@ -108,6 +118,8 @@ class CommandHandlers:
     # -- session commands ----------------------------------------------------------------------
 
     def login(self, connection: Connection, request: m.LoginRequest) -> list[Reply]:
+        """LOGIN: 1 for a known user and password (or any with ``accept_any_login``), 2
+        otherwise, 3 when this connection is logged in already."""
         config = self.config
         if connection.logged_in:
             result = LoginResult.ALREADY_LOGGED_IN
@@ -153,6 +165,8 @@ class CommandHandlers:
         ]
 
     def connect(self, connection: Connection, request: m.ConnectRequest) -> list[Reply]:
+        """CONNECT: beyond ``max_sessions``, kick out the oldest session that allows it, or
+        reject and close this one."""
         connection.kick_out_allowed = request.set_kick_out == 1
         result = ConnectResult.ACCEPTED
         open_sessions = [c for c in self.connections.values() if c.port == connection.port]
@@ -169,10 +183,14 @@ class CommandHandlers:
                 connection.close_after_reply = True
         return [m.ConnectFeedback(set_kick_out=request.set_kick_out, connect_result=result)]
 
-    def serial(self, connection: Connection, request: m.GetSerialNumberRequest) -> list[Reply]:
+    def get_serial_number(
+        self, connection: Connection, request: m.GetSerialNumberRequest
+    ) -> list[Reply]:
+        """GET_SERIAL_NUMBER: the digits of the serial number."""
         return [m.GetSerialNumberFeedback(serial_number=_serial_as_int(self.serial_number))]
 
     def send_message(self, connection: Connection, request: m.SendMessageRequest) -> list[Reply]:
+        """SEND_MESSAGE: keep and log the text; an empty one fails."""
         text = request.text
         if not text.strip():
             return [m.SendMessageFeedback(result=SendMessageResult.FAILED)]
@@ -186,6 +204,7 @@ class CommandHandlers:
     def auto_calibration(
         self, connection: Connection, request: m.AutoCalibrationRequest
     ) -> list[Reply]:
+        """AUTOCALI_START: succeeds only while no channel runs."""
         # Calibration needs every channel at rest; a running test makes it fail.
         if self.cycler.any_running():
             return [m.AutoCalibrationFeedback(result=AutoCalibrationResult.FAILED)]
@@ -195,6 +214,7 @@ class CommandHandlers:
     # -- channel commands ----------------------------------------------------------------------
 
     def channel_info(self, connection: Connection, request: m.ChannelInfoRequest) -> list[Reply]:
+        """GET_CHANNELS_INFO: the packed records of the channels asked."""
         return [
             self.cycler.channel_info_frame(
                 request.channel_index, request.selection, request.aux_options
@@ -204,7 +224,10 @@ class CommandHandlers:
     def _all_or_one(self, index: int, everything: bool) -> range | tuple[int]:
         return range(self.cycler.num_channels) if everything else (index,)
 
-    def assign(self, connection: Connection, request: m.AssignScheduleRequest) -> list[Reply]:
+    def assign_schedule(
+        self, connection: Connection, request: m.AssignScheduleRequest
+    ) -> list[Reply]:
+        """ASSIGN_SCHEDULE on one channel or all; one feedback per channel."""
         assign = self.cycler.assign
         return [
             m.AssignScheduleFeedback(channel_index=index, result=assign(index, request.schedule))
@@ -212,9 +235,11 @@ class CommandHandlers:
         ]
 
     def start(self, connection: Connection, request: m.StartRequest) -> list[Reply]:
+        """START the test name on every channel listed."""
         return self._start_each(request.channel_indexes, request.test_name, m.StartFeedback)
 
     def start_ex(self, connection: Connection, request: m.StartExRequest) -> list[Reply]:
+        """START_EX: per entry, assign its schedule (if named) and start at its step."""
         return self._start_entries(request.entries, m.StartFeedback, _select_step, resume=False)
 
     def _start_each(
@@ -269,6 +294,7 @@ class CommandHandlers:
         return StartResult.SCHEDULE_INVALID
 
     def continue_channel(self, connection: Connection, request: m.ContinueRequest) -> list[Reply]:
+        """CONTINUE paused channels."""
         if not request.channel_indexes:
             return [m.ContinueFeedback(channel_index=-1, result=ContinueResult.INDEX)]
         return [
@@ -277,25 +303,33 @@ class CommandHandlers:
         ]
 
     def resume(self, connection: Connection, request: m.ResumeRequest) -> list[Reply]:
+        """RESUME one channel or all; one feedback per channel."""
         return [
             m.ResumeFeedback(channel_index=index, result=self.cycler.resume(index))
             for index in self._all_or_one(request.channel_index, request.resume_all)
         ]
 
     def resume_ex(self, connection: Connection, request: m.ResumeExRequest) -> list[Reply]:
+        """RESUME_EX: resume each entry, or start its schedule at its step when nothing can be
+        resumed."""
         return self._start_entries(request.entries, m.ResumeFeedback, _select_step, resume=True)
 
     def stop(self, connection: Connection, request: m.StopRequest) -> list[Reply]:
+        """STOP one channel or all; one feedback per channel."""
         return [
             m.StopFeedback(channel_index=index, result=self.cycler.stop(index))
             for index in self._all_or_one(wire_i32(request.channel_index), request.stop_all)
         ]
 
     def jump(self, connection: Connection, request: m.JumpRequest) -> list[Reply]:
+        """JUMP a running channel to a step (0-based)."""
         result = self.cycler.jump(request.channel_index, request.step)
         return [m.JumpFeedback(channel_index=request.channel_index, result=result)]
 
-    def set_mv(self, connection: Connection, request: m.SetMetaVariableRequest) -> list[Reply]:
+    def set_meta_variable(
+        self, connection: Connection, request: m.SetMetaVariableRequest
+    ) -> list[Reply]:
+        """SET_MV_VALUE on one channel."""
         result = self.cycler.set_meta_variable(
             request.channel_index,
             request.meta_code,
@@ -307,15 +341,18 @@ class CommandHandlers:
             m.SetMetaVariableFeedback(channel_index=wire_i32(request.channel_index), result=result)
         ]
 
-    def update_mvs(
+    def update_meta_variables(
         self, connection: Connection, request: m.UpdateMetaVariablesRequest
     ) -> list[Reply]:
+        """UPDATE_MV_ADVANCED: all entries or none; one feedback (the first failing entry's
+        channel)."""
         failed, result = self.cycler.update_meta_variables(request.entries, m.MAX_MV_ENTRIES)
         first = request.entries[0].channel_index if request.entries else -1
         index = first if failed is None else failed
         return [m.UpdateMetaVariablesFeedback(channel_index=wire_i32(index), result=result)]
 
-    def start_data(self, connection: Connection, request: m.GetStartDataRequest) -> list[Reply]:
+    def get_start_data(self, connection: Connection, request: m.GetStartDataRequest) -> list[Reply]:
+        """GET_START_DATA: test names, step labels and meta variables of the channels asked."""
         records = tuple(
             dataclasses.replace(
                 record,
@@ -326,7 +363,10 @@ class CommandHandlers:
         )
         return [m.GetStartDataFeedback(records=records)]
 
-    def resume_data(self, connection: Connection, request: m.GetResumeDataRequest) -> list[Reply]:
+    def get_resume_data(
+        self, connection: Connection, request: m.GetResumeDataRequest
+    ) -> list[Reply]:
+        """GET_RESUME_DATA: what RESUME would resume on the channels asked."""
         records = tuple(
             dataclasses.replace(record, steps=_one_byte_texts(record.steps))
             for record in map(self.cycler.resume_data, request.channel_indexes)
@@ -345,6 +385,7 @@ class CommandHandlers:
     def channel_info_vls(
         self, connection: Connection, request: m.ChannelInfoVlsRequest
     ) -> list[Reply]:
+        """GET_CHANNELS_INFO_VLS: the legacy records, in the VLS layout."""
         records = self._records(request.channel_index, request.selection, request.aux_options)
         vls = tuple(
             m.VlsChannelRecord(**{name: getattr(r, name) for name in _VLS_NAMES}) for r in records
@@ -354,6 +395,7 @@ class CommandHandlers:
     def channel_info_json(
         self, connection: Connection, request: m.ChannelInfoJsonRequest
     ) -> list[Reply]:
+        """GET_CHANNELS_INFO_JSON: the legacy records, as JSON."""
         content = request.content
         index = content.get("ChannelIndex", -1)
         selection = content.get("FilterMonitorChannelType", 1)
@@ -363,34 +405,40 @@ class CommandHandlers:
         return [m.ChannelInfoJsonFeedback({"m_Channels": [channel_json(r) for r in records]})]
 
     def start_vls(self, connection: Connection, request: m.StartVlsRequest) -> list[Reply]:
+        """START_VLS: as START, test names of any length."""
         return self._start_each(request.channel_indexes, request.test_name, m.StartVlsFeedback)
 
     def start_ex_vls(self, connection: Connection, request: m.StartExVlsRequest) -> list[Reply]:
+        """START_EX_VLS: as START_EX, the step taken from the entry's meta-variable list."""
         return self._start_entries(
             request.entries, m.StartExVlsFeedback, _mv_list_step, resume=False
         )
 
     def resume_ex_vls(self, connection: Connection, request: m.ResumeExVlsRequest) -> list[Reply]:
+        """RESUME_EX_VLS: as RESUME_EX, the step taken from the entry's meta-variable list."""
         return self._start_entries(
             request.entries, m.ResumeExVlsFeedback, _mv_list_step, resume=True
         )
 
     def resume_by_mv(self, connection: Connection, request: m.ResumeByMvRequest) -> list[Reply]:
+        """RESUME_BY_MV: as RESUME_EX_VLS."""
         # Open question 1: which feedback a server sends; the simulator sends 0xCD310006.
         return self._start_entries(
             request.entries, m.ResumeByMvFeedback, _mv_list_step, resume=True
         )
 
-    def resume_data_vls(
+    def get_resume_data_vls(
         self, connection: Connection, request: m.GetResumeDataVlsRequest
     ) -> list[Reply]:
+        """GET_RESUME_DATA_VLS: resume data with the meta-variable lists."""
         return [
             m.GetResumeDataVlsFeedback(self._mv_records(request.channel_indexes, m.ResumeVlsRecord))
         ]
 
-    def resume_data_by_mv(
+    def get_resume_data_by_mv(
         self, connection: Connection, request: m.GetResumeDataByMvRequest
     ) -> list[Reply]:
+        """GET_RESUME_DATA_BY_MV: as GET_RESUME_DATA_VLS."""
         return [
             m.GetResumeDataByMvFeedback(
                 self._mv_records(request.channel_indexes, m.ResumeByMvRecord)
@@ -407,13 +455,7 @@ class CommandHandlers:
             dwords, qwords = mv_list(legacy.resume_data, step)
             records.append(
                 cls(
-                    channel_index=legacy.channel_index,
-                    channel_code=legacy.channel_code,
-                    test_name=legacy.test_name,
-                    schedule=legacy.schedule,
-                    creator=legacy.creator,
-                    comment=legacy.comment,
-                    start_time=legacy.start_time,
+                    **{name: getattr(legacy, name) for name in _RESUME_RECORD_NAMES},
                     dwords=dwords,
                     qwords=qwords,
                     steps=_one_byte_texts(legacy.steps),
@@ -434,7 +476,10 @@ class CommandHandlers:
             return GetMetaVariableResult.META_CODE_NOT_FOUND, 0.0
         return GetMetaVariableResult.SUCCESS, float(getattr(reading, name))
 
-    def get_mvs(self, connection: Connection, request: m.GetMetaVariablesRequest) -> list[Reply]:
+    def get_meta_variables(
+        self, connection: Connection, request: m.GetMetaVariablesRequest
+    ) -> list[Reply]:
+        """GET_MV: user meta variables and the readings the DLL reference lists."""
         values = []
         for query in request.queries:
             error, value = self._meta_value(query.channel_index, query.meta_code)
@@ -449,9 +494,10 @@ class CommandHandlers:
             return [m.MinimalistFeedback(tuple(values))]
         return [m.GetMetaVariablesFeedback(tuple(values))]
 
-    def update_mvs_ex(
+    def update_meta_variables_ex(
         self, connection: Connection, request: m.UpdateMetaVariablesExRequest
     ) -> list[Reply]:
+        """UPDATE_MV_ADVANCED_EX: one answer per entry (floating-point values only)."""
         answers = []
         for entry in request.entries:
             if entry.data_type != 1:
@@ -468,9 +514,10 @@ class CommandHandlers:
             )
         return [m.UpdateMetaVariablesExFeedback(tuple(answers))]
 
-    def time_sensitive(
+    def time_sensitive_set_mv(
         self, connection: Connection, request: m.TimeSensitiveSetMvRequest
     ) -> list[Reply]:
+        """SPECIAL_SET_MV: set the enabled slots and answer with each channel's readings."""
         answers = []
         cycler = self.cycler
         for entry in request.entries:
@@ -506,6 +553,7 @@ class CommandHandlers:
     def channel_info_simple(
         self, connection: Connection, request: m.SimpleChannelInfoRequest
     ) -> list[Reply]:
+        """GET_CHANNELS_INFO_SIMPLE: the legacy records, reduced."""
         records = self._records(request.channel_index, request.selection, AuxOptions.AUX)
         simple = tuple(
             m.SimpleChannelRecord(
@@ -527,6 +575,7 @@ class CommandHandlers:
     def channel_info_ex(
         self, connection: Connection, request: m.ChannelsInfoExRequest
     ) -> list[Reply]:
+        """GET_CHANNELS_INFO_EX: the test object of each channel."""
         config = self.config
         records = []
         for r in self._records(request.channel_index, request.selection, 0):
@@ -546,7 +595,8 @@ class CommandHandlers:
             )
         return [m.ChannelsInfoExFeedback(tuple(records))]
 
-    def get_barcodes(self, connection: Connection, request: m.GetBarcodeRequest) -> list[Reply]:
+    def get_barcode(self, connection: Connection, request: m.GetBarcodeRequest) -> list[Reply]:
+        """GET_BARCODE of IV channels."""
         entries = []
         for query in request.queries:
             index = query.channel_index
@@ -559,14 +609,16 @@ class CommandHandlers:
                 entries.append(m.BarcodeEntry(index, GetBarcodeResult.SUCCESS, barcode))
         return [m.GetBarcodeFeedback(request.channel_type, tuple(entries))]
 
-    def assign_barcodes(
+    def assign_barcode(
         self, connection: Connection, request: m.AssignBarcodeRequest
     ) -> list[Reply]:
+        """ASSIGN_BARCODE to IV channels that do not run."""
         entries = []
         cycler = self.cycler
+        iv = request.channel_type == BarcodeChannelType.IV
         for entry in request.entries:
             index = entry.channel_index
-            if request.channel_type != BarcodeChannelType.IV:
+            if not iv:
                 error = int(AssignBarcodeResult.CHANNEL_TYPE_NOT_SUPPORTED)
             elif index >= cycler.num_channels:
                 error = int(AssignBarcodeResult.CHANNEL_INDEX)
@@ -578,11 +630,17 @@ class CommandHandlers:
             entries.append(m.BarcodeEntry(index, error, entry.barcode, entry.info))
         return [m.AssignBarcodeFeedback(request.channel_type, tuple(entries))]
 
-    def machine_type(self, connection: Connection, request: m.GetMachineTypeRequest) -> list[Reply]:
+    def get_machine_type(
+        self, connection: Connection, request: m.GetMachineTypeRequest
+    ) -> list[Reply]:
+        """GET_MACHINE_TYPE: SPTT for a server with JSON channels, else IV."""
         sptt = self.config.server_version.uses_json_channels
         return [m.GetMachineTypeFeedback(MachineType.SPTT if sptt else MachineType.IV)]
 
-    def tray_status(self, connection: Connection, request: m.GetTrayStatusRequest) -> list[Reply]:
+    def get_tray_status(
+        self, connection: Connection, request: m.GetTrayStatusRequest
+    ) -> list[Reply]:
+        """GET_TRAY_STATUS of the trays asked."""
         trays = request.content.get("TrayIndexList", [])
         if not isinstance(trays, list):
             raise ValueError("TrayIndexList must be a list")
@@ -601,7 +659,8 @@ class CommandHandlers:
             )
         return [m.GetTrayStatusFeedback({"TrayStatusInfos": infos})]
 
-    def engage_trays(self, connection: Connection, request: m.EngageTrayRequest) -> list[Reply]:
+    def engage_tray(self, connection: Connection, request: m.EngageTrayRequest) -> list[Reply]:
+        """ENGAGE_TRAY: engage or release the trays asked."""
         answers = []
         for item in request.content.get("EngageTrays", []):
             tray, engage = item.get("GlobalIndex"), bool(item.get("Engage"))
@@ -616,6 +675,7 @@ class CommandHandlers:
     def set_data_log_interval(
         self, connection: Connection, request: m.SetDataLogIntervalRequest
     ) -> list[Reply]:
+        """SET_INTERVALTIME_LOGDATA: 0.01 to 3600 s."""
         interval = request.interval_s
         if not (math.isfinite(interval) and 0.01 <= interval <= 3600.0):
             return [
@@ -627,19 +687,22 @@ class CommandHandlers:
         self.data_log_interval_s = interval
         return [m.SetDataLogIntervalFeedback(result=DataLogIntervalResult.SUCCESS)]
 
-    def software_version(
+    def get_server_software_version(
         self, connection: Connection, request: m.GetServerSoftwareVersionRequest
     ) -> list[Reply]:
+        """GET_SERVER_SOFTWARE_VERSION: the configured text."""
         return [m.GetServerSoftwareVersionFeedback(self.config.software_version)]
 
-    def string_limits(
+    def get_string_limits(
         self, connection: Connection, request: m.GetStringLimitsRequest
     ) -> list[Reply]:
+        """GET_STRING_LIMITS: the longest test name accepted."""
         # A VLS server takes test names of any length (START_VLS has no limit); legacy: 72.
         limit = 1024 if self.config.server_version.uses_vls else 72
         return [m.GetStringLimitsFeedback((m.StringLimit(1, limit),))]
 
-    def check_file(self, connection: Connection, request: m.CheckFileExRequest) -> list[Reply]:
+    def check_file_ex(self, connection: Connection, request: m.CheckFileExRequest) -> list[Reply]:
+        """CHECK_FILE_EX: whether the folder and file exist and the MD5 matches."""
         try:
             folder = self.files.resolve(request.directory)
             path = self.files.resolve(f"{request.directory}\\{request.file_name}")
@@ -659,6 +722,7 @@ class CommandHandlers:
         ]
 
     def assign_file(self, connection: Connection, request: m.AssignFileRequest) -> list[Reply]:
+        """ASSIGN_FILE: schedules only; one result per channel."""
         indexes = range(self.cycler.num_channels) if request.for_all else request.channel_indexes
         results = []
         for index in indexes:
@@ -672,6 +736,7 @@ class CommandHandlers:
     def modify_schedule(
         self, connection: Connection, request: m.ModifyScheduleRequest
     ) -> list[Reply]:
+        """MODIFY_SCHEDULE: reload each schedule named."""
         content = request.content
         answers = []
         for info in content.get("ScheduleModifyInfos", []):
@@ -695,6 +760,7 @@ class CommandHandlers:
     def start_advanced(
         self, connection: Connection, request: m.StartAdvancedRequest
     ) -> list[Reply]:
+        """START_ADVANCED: per channel, assign, set the barcode and start."""
         content = request.content
         succeeded: list[int] = []
         failed: list[dict[str, Any]] = []
@@ -728,7 +794,10 @@ class CommandHandlers:
             )
         ]
 
-    def mapping_aux(self, connection: Connection, request: m.GetMappingAuxRequest) -> list[Reply]:
+    def get_mapping_aux(
+        self, connection: Connection, request: m.GetMappingAuxRequest
+    ) -> list[Reply]:
+        """GET_MAPPING_AUX: the aux counts of every channel."""
         config = self.config
         infos = [
             {
@@ -749,15 +818,18 @@ class CommandHandlers:
     # -- file commands -------------------------------------------------------------------------
 
     def browse(self, connection: Connection, request: m.BrowseDirectoryRequest) -> list[Reply]:
+        """BROWSE_DIRECTORY under the root."""
         return [self.files.browse(request)]
 
     def download(self, connection: Connection, request: m.DownloadFileRequest) -> list[Reply]:
+        """DOWNLOAD_FILE, in chunks; a time stamp that is not a number fails."""
         if not math.isfinite(request.download_time):
             logger.info("download %r refused: its time stamp is not a number", request.path)
             return [download_failed(request)]
         return list(self.files.download(request))
 
     def upload(self, connection: Connection, request: m.UploadFileRequest) -> list[Reply]:
+        """UPLOAD_FILE chunk; a time stamp that is not a number fails and drops the upload."""
         if not math.isfinite(request.upload_time):
             logger.info("upload %r refused: its time stamp is not a number", request.path)
             self.files.discard_upload(connection.uploads, request.path)
@@ -765,12 +837,15 @@ class CommandHandlers:
         return [self.files.upload(request, connection.uploads)]
 
     def new_or_delete(self, connection: Connection, request: m.NewOrDeleteRequest) -> list[Reply]:
+        """NEW_OR_DELETE a file under the root."""
         return [self.files.new_or_delete(request)]
 
     def new_folder(self, connection: Connection, request: m.NewFolderRequest) -> list[Reply]:
+        """NEW_FOLDER under the root."""
         return [self.files.new_folder_request(request)]
 
     def delete_folder(self, connection: Connection, request: m.DeleteFolderRequest) -> list[Reply]:
+        """DELETE_FOLDER under the root."""
         return [self.files.delete_request(request)]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from ..shared import StartedOnAsyncEnter, StartedOnEnter
 from .budget import MemoryBudget
 from .config import SimulatorConfig
-from .controls import SimulatorControls
+from .controls import SimulatorControls, started
 from .cycler import Cycler
 from .files import FileService, prepare_root
 from .listener import Listener
@@ -229,9 +229,7 @@ class Simulator(StartedOnEnter, StartedOnAsyncEnter, SimulatorControls):
         Raises:
             RuntimeError: if the simulator has not been started.
         """
-        if self._root is None:
-            raise RuntimeError("the simulator has not been started")
-        return self._root
+        return started(self._root)
 
     @property
     def work_dir(self) -> Path:
