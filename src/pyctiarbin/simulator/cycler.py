@@ -425,8 +425,7 @@ class Cycler:
             IndexError: if the channel does not exist.
         """
         with self.lock:
-            channel = self._require(channel_index)
-            self._refresh(channel, self._clock(), force=True)
+            channel = self._require(channel_index, now=True)
             reading = channel.run.reading()
             return ChannelSnapshot(
                 channel=channel_index + 1,
@@ -440,12 +439,20 @@ class Cycler:
                 meta_variables=reading.meta_variables,
             )
 
-    def _require(self, channel_index: int) -> _Channel:
-        channel = self._channel(channel_index)
+    def _require(self, channel_index: int, *, now: bool = False) -> _Channel:
+        """The channel (``now``: brought up to now); IndexError if it does not exist."""
+        channel = self._brought_to_now(channel_index) if now else self._channel(channel_index)
         if channel is None:
             raise IndexError(
                 f"channel index {channel_index} does not exist (0..{len(self._channels) - 1})"
             )
+        return channel
+
+    def _brought_to_now(self, channel_index: int) -> _Channel | None:
+        """The channel, advanced to now for a command (None if it does not exist)."""
+        channel = self._channel(channel_index)
+        if channel is not None:
+            self._refresh(channel, self._clock(), force=True)
         return channel
 
     def is_running(self, channel_index: int) -> bool:
@@ -545,10 +552,9 @@ class Cycler:
         """START on one channel (``step_index``: 0-based first step, START_EX); a
         :class:`StartResult` code."""
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
                 return StartResult.INDEX
-            self._refresh(channel, self._clock(), force=True)
             if channel.busy or channel.unsafe:
                 return StartResult.CHANNEL_RUNNING
             run = channel.run
@@ -572,31 +578,23 @@ class Cycler:
     def continue_channel(self, channel_index: int) -> ContinueResult:
         """CONTINUE (the Continue button: go on after a pause); a :class:`ContinueResult`."""
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
                 return ContinueResult.INDEX
-            self._refresh(channel, self._clock(), force=True)
             if channel.status.is_running:
                 return ContinueResult.CHANNEL_RUNNING
             if channel.unsafe:
                 return ContinueResult.CHANNEL_UNSAFE
             if channel.status is not StatusCode.PAUSE or channel.run.status is not RunStatus.PAUSED:
                 return ContinueResult.NOT_PAUSED
-            try:
-                channel.run.resume()
-            except RunStateError:
-                return ContinueResult.NOT_PAUSED
-            channel.forced_status = None
-            self._touch(channel)
-            return ContinueResult.SUCCESS
+            return ContinueResult.SUCCESS if self._resumed(channel) else ContinueResult.NOT_PAUSED
 
     def resume(self, channel_index: int) -> ResumeResult:
         """RESUME a stopped (or paused) test where it left off; a :class:`ResumeResult`."""
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
                 return ResumeResult.INDEX
-            self._refresh(channel, self._clock(), force=True)
             if channel.status.is_running or channel.unsafe:
                 return ResumeResult.CHANNEL_RUNNING
             run = channel.run
@@ -604,13 +602,18 @@ class Cycler:
                 return ResumeResult.NO_SCHEDULE_ASSIGNED
             if run.status not in (RunStatus.PAUSED, RunStatus.STOPPED) or run.step is None:
                 return ResumeResult.NO_TEST_NAME
-            try:
-                run.resume()
-            except RunStateError:
-                return ResumeResult.NO_TEST_NAME
-            channel.forced_status = None
-            self._touch(channel)
-            return ResumeResult.SUCCESS
+            return ResumeResult.SUCCESS if self._resumed(channel) else ResumeResult.NO_TEST_NAME
+
+    def _resumed(self, channel: _Channel) -> bool:
+        """Resume the channel's paused or stopped run (CONTINUE, RESUME); False if its state
+        does not allow it."""
+        try:
+            channel.run.resume()
+        except RunStateError:
+            return False
+        channel.forced_status = None
+        self._touch(channel)
+        return True
 
     def pause(self, channel_index: int) -> bool:
         """Pause a running channel (MITS's Pause button; no CTI command does it).
@@ -621,8 +624,7 @@ class Cycler:
             IndexError: if the channel does not exist.
         """
         with self.lock:
-            channel = self._require(channel_index)
-            self._refresh(channel, self._clock(), force=True)
+            channel = self._require(channel_index, now=True)
             try:
                 channel.run.pause()
             except RunStateError:
@@ -633,10 +635,9 @@ class Cycler:
     def stop(self, channel_index: int) -> StopResult:
         """STOP; stopping a channel that is not running succeeds (nothing to do)."""
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
                 return StopResult.INDEX
-            self._refresh(channel, self._clock(), force=True)
             run = channel.run
             if run.status.is_running or run.status is RunStatus.PAUSED:
                 run.stop()
@@ -649,10 +650,9 @@ class Cycler:
         """JUMP to ``step_index`` (0-based, protocol v1.1); beyond the last step the test
         stops, as v1.1 documents. A :class:`JumpResult` code."""
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
                 return JumpResult.INDEX
-            self._refresh(channel, self._clock(), force=True)
             run = channel.run
             if not (run.status.is_running or run.status is RunStatus.PAUSED):
                 return JumpResult.CHANNEL_NOT_RUNNING
@@ -905,8 +905,7 @@ class Cycler:
             IndexError: if the channel does not exist.
         """
         with self.lock:
-            channel = self._require(channel_index)
-            self._refresh(channel, self._clock(), force=True)
+            channel = self._require(channel_index, now=True)
             return tuple(channel.step_history)
 
     def run_of(self, channel_index: int) -> ScheduleRun:
@@ -916,8 +915,7 @@ class Cycler:
             IndexError: if the channel does not exist.
         """
         with self.lock:
-            channel = self._require(channel_index)
-            self._refresh(channel, self._clock(), force=True)
+            channel = self._require(channel_index, now=True)
             self._touch(channel)
             return channel.run
 
