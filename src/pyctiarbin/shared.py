@@ -133,9 +133,10 @@ _Startable = TypeVar("_Startable", bound="StartedOnEnter")
 _AsyncStartable = TypeVar("_AsyncStartable", bound="StartedOnAsyncEnter")
 
 
-class StartedOnEnter:
+class StartedOnEnter(ClosedOnExit):
     """A mixin: ``with obj:`` calls ``obj.start()``, gives ``obj`` and calls ``obj.stop()`` on
-    the way out (servers and processes that run in the background while the block runs)."""
+    the way out (servers and processes that run in the background while the block runs);
+    ``close()`` is ``stop()``."""
 
     def start(self) -> object:
         raise NotImplementedError
@@ -143,17 +144,13 @@ class StartedOnEnter:
     def stop(self) -> object:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Stop (what a ``with`` block's end does)."""
+        self.stop()
+
     def __enter__(self: _Startable) -> _Startable:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class StartedOnAsyncEnter:

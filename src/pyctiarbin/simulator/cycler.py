@@ -752,22 +752,17 @@ class Cycler:
     def resume_data(self, channel_index: int) -> ResumeDataRecord:
         """GET_RESUME_DATA record: SUCCESS when the test can be resumed, else
         RESUME_TABLE_READ_FAILED (36)."""
+        unreadable = StartDataResult.RESUME_TABLE_READ_FAILED
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
-                return ResumeDataRecord(
-                    channel_index=channel_index & 0xFFFFFFFF,
-                    channel_code=StartDataResult.RESUME_TABLE_READ_FAILED,
-                )
-            self._refresh(channel, self._clock(), force=True)
+                return ResumeDataRecord(channel_index & 0xFFFFFFFF, channel_code=unreadable)
             run = channel.run
             reading = run.reading()
             resumable = run.status in (RunStatus.PAUSED, RunStatus.STOPPED) and run.step is not None
             return ResumeDataRecord(
                 channel_index=channel_index,
-                channel_code=StartDataResult.SUCCESS
-                if resumable
-                else StartDataResult.RESUME_TABLE_READ_FAILED,
+                channel_code=StartDataResult.SUCCESS if resumable else unreadable,
                 steps=_step_labels(run.schedule),
                 test_name=channel.test_name,
                 schedule=reading.schedule_name,
