@@ -674,16 +674,13 @@ class _Parser:
         if not text:
             return None
         try:
-            value = float(text)
+            float(text)
         except ValueError:
             name = known(text)
             if name is None:
                 self.problem(section, key, f"{text[:40]!r} is neither a number nor a variable")
             return name
-        if not math.isfinite(value):
-            self.problem(section, key, f"{text[:40]!r} is not a finite number")
-            return None
-        return value
+        return self.number(section, key, text)
 
     def step(
         self,
