@@ -7,9 +7,10 @@ it. The packed channel-info record of a channel is cached until the channel chan
 relaxed channel ("quiescent") keeps its record until a command touches it, so answering a
 512-channel status request is mostly a ``bytes.join``.
 
-Control methods return the documented result code of their command (0 = success) and never
-raise for a refusal; permissions (``0x11``) are the server's business. Channel indexes are
-0-based here, as on the wire. Every public method is thread-safe (one re-entrant lock).
+Control methods return a member of their command's result enum (``StartResult.SUCCESS``, ...)
+and never raise for a refusal; permissions (``ERROR``, 0x11) are the server's business. Channel
+indexes are 0-based here, as on the wire. Every public method is thread-safe (one re-entrant
+lock).
 
 Status mapping from the engine: idle -> Idle, rest -> Rest, charge -> Charge, discharge ->
 Discharge, paused -> Pause, finished -> Finished, stopped -> Idle (exit condition ``Stop``),

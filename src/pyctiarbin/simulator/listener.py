@@ -90,6 +90,11 @@ class Listener:
     # -- listening -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Bind the control port (and the file port when configured) and start accepting.
+
+        Raises:
+            PortBindError: if a port cannot be bound (nothing stays bound then).
+        """
         config = self.config
         try:
             control = await asyncio.start_server(
@@ -115,6 +120,7 @@ class Listener:
             self.file_port = files.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        """Close both ports and every connection, and wait until their tasks have ended."""
         for server in self._servers:
             server.close()
         for connection in list(self.connections.values()):
