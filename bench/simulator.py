@@ -162,10 +162,9 @@ def measure(port: int, args: argparse.Namespace) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--channels", type=int, default=16)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--window", type=float, default=1.0)
+    defaults = {"--channels": 16, "--clients": 8, "--rounds": 5, "--window": 1.0}
+    for option, default in defaults.items():
+        parser.add_argument(option, type=type(default), default=default)
     args = parser.parse_args()
 
     with SimulatorProcess(

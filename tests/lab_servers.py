@@ -4,6 +4,7 @@ simulator, and local HTTP and SMTP servers that record what the alert notifiers 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socketserver
 import threading
@@ -28,6 +29,21 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what or predicate}")
         time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def serving(server: socketserver.TCPServer, name: str) -> Iterator[int]:
+    """Serve ``server`` (a threading one) in a thread named ``name`` while the block runs;
+    yields its port."""
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=name)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @dataclass
@@ -68,17 +84,9 @@ def webhook() -> Iterator[WebhookServer]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-webhook")
-    thread.start()
-    recorder.url = f"http://127.0.0.1:{server.server_address[1]}/hook/SECRET-TOKEN"
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler), "test-webhook") as port:
+        recorder.url = f"http://127.0.0.1:{port}/hook/SECRET-TOKEN"
         yield recorder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @dataclass
@@ -136,17 +144,9 @@ def smtp_server() -> Iterator[SmtpServer]:
                 else:
                     self.reply("250 ok")
 
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-smtp")
-    thread.start()
-    recorder.port = server.server_address[1]
-    try:
+    with serving(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler), "test-smtp") as port:
+        recorder.port = port
         yield recorder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture

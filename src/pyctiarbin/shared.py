@@ -127,3 +127,50 @@ def parse_channel_spec(spec: Any, *, what: str = "channels") -> frozenset[int]:
     if min(numbers) < 1:
         raise ChannelSpecError(f"{what}: channels are numbered from 1 (got {min(numbers)})")
     return frozenset(numbers)
+
+
+_Startable = TypeVar("_Startable", bound="StartedOnEnter")
+_AsyncStartable = TypeVar("_AsyncStartable", bound="StartedOnAsyncEnter")
+
+
+class StartedOnEnter(ClosedOnExit):
+    """A mixin: ``with obj:`` calls ``obj.start()``, gives ``obj`` and calls ``obj.stop()`` on
+    the way out (servers and processes that run in the background while the block runs);
+    ``close()`` is ``stop()``."""
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop (what a ``with`` block's end does)."""
+        self.stop()
+
+    def __enter__(self: _Startable) -> _Startable:
+        self.start()
+        return self
+
+
+class StartedOnAsyncEnter:
+    """A mixin: ``async with obj:`` awaits ``obj.start_async()``, gives ``obj`` and awaits
+    ``obj.stop_async()`` on the way out."""
+
+    async def start_async(self) -> object:
+        raise NotImplementedError
+
+    async def stop_async(self) -> object:
+        raise NotImplementedError
+
+    async def __aenter__(self: _AsyncStartable) -> _AsyncStartable:
+        await self.start_async()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop_async()

@@ -3,7 +3,6 @@ documented result codes, the 'all channels' variants and the channel-info select
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +38,7 @@ from pyctiarbin.protocol import (
 from pyctiarbin.simulator import Simulator
 from pyctiarbin.simulator.rawclient import RawClient
 
+from .clock import ManualClock
 from .mits import limit, mits_text, step
 
 CHANNELS = 6
@@ -206,7 +206,10 @@ def test_set_meta_variable(sim: Simulator, client: RawClient) -> None:
     assert record.status is StatusCode.DISCHARGE and record.current_a == pytest.approx(-2.0)
 
 
-def test_update_meta_variables_advanced_and_too_frequent(client: RawClient) -> None:
+def test_update_meta_variables_advanced_and_too_frequent(sim: Simulator, client: RawClient) -> None:
+    clock = ManualClock()  # the 200 ms throttle runs on the cycler's clock
+    sim.cycler.set_clock(clock)
+
     def update(*entries: tuple[int, int, float]) -> tuple[int, int]:
         request = UpdateMetaVariablesRequest(
             entries=tuple(MetaVariableEntry(c, m, v) for c, m, v in entries),
@@ -229,8 +232,9 @@ def test_update_meta_variables_advanced_and_too_frequent(client: RawClient) -> N
     assert update((0, 52, 1.0), (1, 999, 1.0)) == (1, 0x11)
     assert update((0, 52, 1.0), (CHANNELS, 52, 1.0)) == (CHANNELS, 0x10)
     assert update((0, 52, 1.0), (1, 52, -1.0)) == (0, 0)
+    clock.advance(0.19)
     assert update((0, 52, 2.0)) == (0, 0x14)  # again within 200 ms
-    time.sleep(0.25)
+    clock.advance(0.02)
     assert update((0, 52, 2.0)) == (0, 0)
     currents = [r.current_a for r in info(client).channels[:2]]
     assert currents == [pytest.approx(2.0), pytest.approx(-1.0)]

@@ -10,11 +10,12 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from lab_servers import wait_until
 from pyctiarbin import CyclerClient
 from pyctiarbin.protocol import (
     AssignScheduleRequest,
@@ -41,14 +42,6 @@ from pyctiarbin.simulator.server import PRE_LOGIN_MAX_BYTES
 
 MIB = 1024 * 1024
 CHANNEL_INFO = 0xEEAB0003
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def whole_frame(size: int) -> bytes:
@@ -125,7 +118,7 @@ def test_partial_frames_of_many_connections_share_one_budget(small_budget: Simul
                 return budget.used_bytes == expected or sim.session_count == len(kept)
 
             if send_all(client.sock, partial_frame(2 * MIB, held)):
-                wait_until(held_or_refused, "the partial frame to be held or refused")
+                wait_until(held_or_refused, 20.0, "the partial frame to be held or refused")
             if budget.used_bytes == expected:
                 kept.append(client)
             else:
@@ -141,16 +134,16 @@ def test_partial_frames_of_many_connections_share_one_budget(small_budget: Simul
         for client in kept[2:]:
             client.close()
         del kept[2:]
-        wait_until(lambda: budget.used_bytes == 2 * held, "closed connections to release")
+        wait_until(lambda: budget.used_bytes == 2 * held, 20.0, "closed connections to release")
         finished = kept[0]
         finished.sock.sendall(whole_frame(2 * MIB)[held:])
         answer = finished.recv_frame()
         assert answer[:8] == TOKEN_BYTES
-        wait_until(lambda: budget.used_bytes == held, "the finished frame to be released")
+        wait_until(lambda: budget.used_bytes == held, 20.0, "the finished frame to be released")
     finally:
         for client in kept:
             client.close()
-    wait_until(lambda: budget.used_bytes == 0, "every closed connection to release its share")
+    wait_until(lambda: budget.used_bytes == 0, 20.0, "every closed connection to release its share")
 
 
 def test_a_large_partial_frame_before_login_closes_the_connection(
@@ -160,7 +153,7 @@ def test_a_large_partial_frame_before_login_closes_the_connection(
     with RawClient(sim.host, sim.port) as client:
         send_all(client.sock, partial_frame(2 * MIB, PRE_LOGIN_MAX_BYTES + 4096))
         assert closed_by_server(client.sock)
-    wait_until(lambda: sim.session_count == 0, "the connection to be gone")
+    wait_until(lambda: sim.session_count == 0, 20.0, "the connection to be gone")
     assert sim.memory_budget.used_bytes == 0
     assert sim.memory_budget.peak_bytes <= PRE_LOGIN_MAX_BYTES + 256 * 1024
 
@@ -203,7 +196,9 @@ def test_unfinished_uploads_share_the_budget_and_are_refused_with_result_2(
     assert 0 < accepted < 16  # 16 chunks of 256 KiB would be the whole 4 MiB
     assert results == [1] * accepted + [2] * (40 - accepted)
     assert budget.refusals >= 40 - accepted
-    wait_until(lambda: budget.used_bytes == 0, "the closed connection's uploads to be released")
+    wait_until(
+        lambda: budget.used_bytes == 0, 20.0, "the closed connection's uploads to be released"
+    )
     # Released: another client uploads a file of several chunks.
     data = os.urandom(3 * 256 * 1024)
     with RawClient(sim.host, sim.file_port) as files:
@@ -223,7 +218,7 @@ def test_a_connection_that_never_logs_in_is_closed() -> None:
         for port in (sim.port, sim.file_port):
             with socket.create_connection((sim.host, port), timeout=10) as sock:
                 assert closed_by_server(sock)
-        wait_until(lambda: sim.session_count == 0, "the connections to be gone")
+        wait_until(lambda: sim.session_count == 0, 20.0, "the connections to be gone")
 
 
 def test_a_connection_that_logged_in_or_needs_no_login_stays_open() -> None:

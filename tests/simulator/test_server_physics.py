@@ -25,18 +25,7 @@ from pyctiarbin.protocol import (
 from pyctiarbin.simulator import Simulator
 from pyctiarbin.simulator.rawclient import RawClient
 
-
-class ManualClock:
-    """Wall-clock seconds that pass only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now_s = 1000.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
+from .clock import ManualClock
 
 
 @contextlib.contextmanager

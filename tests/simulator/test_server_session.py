@@ -4,6 +4,7 @@ read-only users, bad frames, crashing handlers, lifecycle (threaded and asyncio)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 
@@ -104,32 +105,28 @@ def test_allow_control_false_makes_everyone_read_only() -> None:
 
 
 def test_connect_is_served_before_login_and_kick_out_is_honoured() -> None:
-    with Simulator(channels=2, max_sessions=1) as sim:
-        clients: list[RawClient] = []
-        try:
-            first = RawClient(sim.host, sim.port)
-            clients.append(first)
-            answer = first.request(ConnectRequest(set_kick_out=1))
-            assert isinstance(answer, ConnectFeedback) and answer.connect_result == 0
-            assert answer.set_kick_out == 1
-            # Full: the first session agreed to be kicked out, so the second gets in.
-            second = RawClient(sim.host, sim.port)
-            clients.append(second)
-            answer = second.request(ConnectRequest(set_kick_out=0))
-            assert answer.connect_result == 0  # type: ignore[attr-defined]
-            with pytest.raises((CtiConnectionError, ConnectionError)):
-                first.request(ChannelInfoRequest())
-            # Still full, and nobody else may be kicked: rejected and closed.
-            third = RawClient(sim.host, sim.port)
-            clients.append(third)
-            answer = third.request(ConnectRequest(set_kick_out=0))
-            assert answer.connect_result == 1  # type: ignore[attr-defined]
-            with pytest.raises((CtiConnectionError, ConnectionError)):
-                third.request(ChannelInfoRequest())
-            assert second.login("admin", "admin").result == LoginResult.SUCCESS
-        finally:
-            for client in clients:
-                client.close()
+    with Simulator(channels=2, max_sessions=1) as sim, contextlib.ExitStack() as clients:
+
+        def connect(kick_out: int) -> tuple[RawClient, ConnectFeedback]:
+            client = clients.enter_context(RawClient(sim.host, sim.port))
+            answer = client.request(ConnectRequest(set_kick_out=kick_out))
+            assert isinstance(answer, ConnectFeedback)
+            return client, answer
+
+        first, answer = connect(1)
+        assert answer.connect_result == 0
+        assert answer.set_kick_out == 1
+        # Full: the first session agreed to be kicked out, so the second gets in.
+        second, answer = connect(0)
+        assert answer.connect_result == 0
+        with pytest.raises((CtiConnectionError, ConnectionError)):
+            first.request(ChannelInfoRequest())
+        # Still full, and nobody else may be kicked: rejected and closed.
+        third, answer = connect(0)
+        assert answer.connect_result == 1
+        with pytest.raises((CtiConnectionError, ConnectionError)):
+            third.request(ChannelInfoRequest())
+        assert second.login("admin", "admin").result == LoginResult.SUCCESS
 
 
 def _raw_frame(code: int, body: bytes, *, request: bool = True) -> bytes:

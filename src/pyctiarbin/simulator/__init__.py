@@ -47,8 +47,9 @@ from __future__ import annotations
 
 from .config import Faults, SimulatorConfig, parse_users, resolve_users
 from .cycler import ChannelSnapshot, Cycler
+from .lifecycle import Simulator
+from .listener import PortBindError
 from .runner import build_arg_parser, config_from_args, config_from_options, main, run
-from .server import PortBindError, Simulator
 
 __all__ = [
     "ChannelSnapshot",

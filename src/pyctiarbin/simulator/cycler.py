@@ -7,9 +7,10 @@ it. The packed channel-info record of a channel is cached until the channel chan
 relaxed channel ("quiescent") keeps its record until a command touches it, so answering a
 512-channel status request is mostly a ``bytes.join``.
 
-Control methods return the documented result code of their command (0 = success) and never
-raise for a refusal; permissions (``0x11``) are the server's business. Channel indexes are
-0-based here, as on the wire. Every public method is thread-safe (one re-entrant lock).
+Control methods return a member of their command's result enum (``StartResult.SUCCESS``, ...)
+and never raise for a refusal; permissions (``ERROR``, 0x11) are the server's business. Channel
+indexes are 0-based here, as on the wire. Every public method is thread-safe (one re-entrant
+lock).
 
 Status mapping from the engine: idle -> Idle, rest -> Rest, charge -> Charge, discharge ->
 Discharge, paused -> Pause, finished -> Finished, stopped -> Idle (exit condition ``Stop``),
@@ -42,13 +43,14 @@ from ..protocol import (
     CommandCode,
     ContinueResult,
     JumpResult,
-    MetaCode,
     MetaVariableEntry,
     ResumeData,
     ResumeDataRecord,
+    ResumeResult,
     SetMetaVariableResult,
     SmbValue,
     StartDataRecord,
+    StartDataResult,
     StartResult,
     StatusCode,
     StopResult,
@@ -72,6 +74,7 @@ from .schedule import (
     ScheduleParseError,
     UnknownStepError,
     find_schedule,
+    meta_code_number,
     read_schedule,
     rest_schedule,
 )
@@ -85,7 +88,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _U32 = struct.Struct("<I")
-_META_CODES = {int(code): number for number, code in enumerate(MetaCode, start=1)}
 _ENGINE_STATUS = {
     RunStatus.IDLE: StatusCode.IDLE,
     RunStatus.REST: StatusCode.REST,
@@ -424,8 +426,7 @@ class Cycler:
             IndexError: if the channel does not exist.
         """
         with self.lock:
-            channel = self._require(channel_index)
-            self._refresh(channel, self._clock(), force=True)
+            channel = self._require(channel_index, now=True)
             reading = channel.run.reading()
             return ChannelSnapshot(
                 channel=channel_index + 1,
@@ -439,12 +440,20 @@ class Cycler:
                 meta_variables=reading.meta_variables,
             )
 
-    def _require(self, channel_index: int) -> _Channel:
-        channel = self._channel(channel_index)
+    def _require(self, channel_index: int, *, now: bool = False) -> _Channel:
+        """The channel (``now``: brought up to now); IndexError if it does not exist."""
+        channel = self._brought_to_now(channel_index) if now else self._channel(channel_index)
         if channel is None:
             raise IndexError(
                 f"channel index {channel_index} does not exist (0..{len(self._channels) - 1})"
             )
+        return channel
+
+    def _brought_to_now(self, channel_index: int) -> _Channel | None:
+        """The channel, advanced to now for a command (None if it does not exist)."""
+        channel = self._channel(channel_index)
+        if channel is not None:
+            self._refresh(channel, self._clock(), force=True)
         return channel
 
     def is_running(self, channel_index: int) -> bool:
@@ -507,7 +516,7 @@ class Cycler:
 
     # -- control -------------------------------------------------------------------------------
 
-    def assign(self, channel_index: int, schedule_name: str) -> int:
+    def assign(self, channel_index: int, schedule_name: str) -> AssignResult:
         """ASSIGN_SCHEDULE on one channel; returns an :class:`AssignResult` code."""
         with self.lock:
             channel = self._channel(channel_index)
@@ -538,14 +547,15 @@ class Cycler:
             self._touch(channel)
             return AssignResult.SUCCESS
 
-    def start(self, channel_index: int, test_name: str, step_index: int | None = None) -> int:
+    def start(
+        self, channel_index: int, test_name: str, step_index: int | None = None
+    ) -> StartResult:
         """START on one channel (``step_index``: 0-based first step, START_EX); a
         :class:`StartResult` code."""
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
                 return StartResult.INDEX
-            self._refresh(channel, self._clock(), force=True)
             if channel.busy or channel.unsafe:
                 return StartResult.CHANNEL_RUNNING
             run = channel.run
@@ -566,48 +576,45 @@ class Cycler:
             self._touch(channel)
             return StartResult.SUCCESS
 
-    def continue_channel(self, channel_index: int) -> int:
+    def continue_channel(self, channel_index: int) -> ContinueResult:
         """CONTINUE (the Continue button: go on after a pause); a :class:`ContinueResult`."""
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
                 return ContinueResult.INDEX
-            self._refresh(channel, self._clock(), force=True)
             if channel.status.is_running:
                 return ContinueResult.CHANNEL_RUNNING
             if channel.unsafe:
                 return ContinueResult.CHANNEL_UNSAFE
             if channel.status is not StatusCode.PAUSE or channel.run.status is not RunStatus.PAUSED:
                 return ContinueResult.NOT_PAUSED
-            try:
-                channel.run.resume()
-            except RunStateError:
-                return ContinueResult.NOT_PAUSED
-            channel.forced_status = None
-            self._touch(channel)
-            return ContinueResult.SUCCESS
+            return ContinueResult.SUCCESS if self._resumed(channel) else ContinueResult.NOT_PAUSED
 
-    def resume(self, channel_index: int) -> int:
-        """RESUME a stopped (or paused) test where it left off; a ResumeResult code."""
+    def resume(self, channel_index: int) -> ResumeResult:
+        """RESUME a stopped (or paused) test where it left off; a :class:`ResumeResult`."""
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
-                return 0x10
-            self._refresh(channel, self._clock(), force=True)
+                return ResumeResult.INDEX
             if channel.status.is_running or channel.unsafe:
-                return 0x12
+                return ResumeResult.CHANNEL_RUNNING
             run = channel.run
             if run.schedule is None:
-                return 0x15
+                return ResumeResult.NO_SCHEDULE_ASSIGNED
             if run.status not in (RunStatus.PAUSED, RunStatus.STOPPED) or run.step is None:
-                return 0x23
-            try:
-                run.resume()
-            except RunStateError:
-                return 0x23
-            channel.forced_status = None
-            self._touch(channel)
-            return 0
+                return ResumeResult.NO_TEST_NAME
+            return ResumeResult.SUCCESS if self._resumed(channel) else ResumeResult.NO_TEST_NAME
+
+    def _resumed(self, channel: _Channel) -> bool:
+        """Resume the channel's paused or stopped run (CONTINUE, RESUME); False if its state
+        does not allow it."""
+        try:
+            channel.run.resume()
+        except RunStateError:
+            return False
+        channel.forced_status = None
+        self._touch(channel)
+        return True
 
     def pause(self, channel_index: int) -> bool:
         """Pause a running channel (MITS's Pause button; no CTI command does it).
@@ -618,8 +625,7 @@ class Cycler:
             IndexError: if the channel does not exist.
         """
         with self.lock:
-            channel = self._require(channel_index)
-            self._refresh(channel, self._clock(), force=True)
+            channel = self._require(channel_index, now=True)
             try:
                 channel.run.pause()
             except RunStateError:
@@ -627,13 +633,12 @@ class Cycler:
             self._touch(channel)
             return True
 
-    def stop(self, channel_index: int) -> int:
+    def stop(self, channel_index: int) -> StopResult:
         """STOP; stopping a channel that is not running succeeds (nothing to do)."""
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
                 return StopResult.INDEX
-            self._refresh(channel, self._clock(), force=True)
             run = channel.run
             if run.status.is_running or run.status is RunStatus.PAUSED:
                 run.stop()
@@ -642,14 +647,13 @@ class Cycler:
             self._touch(channel)
             return StopResult.SUCCESS
 
-    def jump(self, channel_index: int, step_index: int) -> int:
+    def jump(self, channel_index: int, step_index: int) -> JumpResult:
         """JUMP to ``step_index`` (0-based, protocol v1.1); beyond the last step the test
         stops, as v1.1 documents. A :class:`JumpResult` code."""
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
                 return JumpResult.INDEX
-            self._refresh(channel, self._clock(), force=True)
             run = channel.run
             if not (run.status.is_running or run.status is RunStatus.PAUSED):
                 return JumpResult.CHANNEL_NOT_RUNNING
@@ -673,14 +677,14 @@ class Cycler:
         *,
         mv_type: int = 1,
         value_type: int = 1,
-    ) -> int:
+    ) -> SetMetaVariableResult:
         """SET_MV_VALUE; a :class:`SetMetaVariableResult` code. The channel must be running or
         paused (any state with ``lenient``)."""
         with self.lock:
             channel = self._channel(channel_index)
             if channel is None or mv_type != 1 or value_type != 1 or not math.isfinite(value):
                 return SetMetaVariableResult.FAILED
-            number = _META_CODES.get(meta_code)
+            number = meta_code_number(meta_code)
             if number is None:
                 return SetMetaVariableResult.META_CODE_NOT_FOUND
             self._refresh(channel, self._clock(), force=True)
@@ -692,7 +696,7 @@ class Cycler:
 
     def update_meta_variables(
         self, entries: tuple[MetaVariableEntry, ...], max_entries: int
-    ) -> tuple[int | None, int]:
+    ) -> tuple[int | None, UpdateMetaVariableResult]:
         """UPDATE_MV_ADVANCED: every entry is checked first, then all are applied (or none).
 
         Returns ``(channel index of the first failing entry or None, result code)``. Result
@@ -708,7 +712,7 @@ class Cycler:
                 channel = self._channel(entry.channel_index)
                 if channel is None or not math.isfinite(entry.value):
                     return entry.channel_index, UpdateMetaVariableResult.FAILED
-                number = _META_CODES.get(entry.meta_code)
+                number = meta_code_number(entry.meta_code)
                 if number is None:
                     return entry.channel_index, UpdateMetaVariableResult.META_CODE_NOT_FOUND
                 self._refresh(channel, wall_s, force=True)
@@ -726,16 +730,20 @@ class Cycler:
     # -- start/resume data ---------------------------------------------------------------------
 
     def start_data(self, channel_index: int) -> StartDataRecord:
-        """GET_START_DATA record of one channel (code 34 for a channel that does not exist)."""
+        """GET_START_DATA record of one channel (TEST_NAME_QUERY_FAILED, 34, for a
+        channel that does not exist)."""
         with self.lock:
             channel = self._channel(channel_index)
             if channel is None:
-                return StartDataRecord(channel_index=channel_index & 0xFFFFFFFF, channel_code=34)
+                return StartDataRecord(
+                    channel_index=channel_index & 0xFFFFFFFF,
+                    channel_code=StartDataResult.TEST_NAME_QUERY_FAILED,
+                )
             reading = channel.run.reading()
             schedule = channel.run.schedule
             return StartDataRecord(
                 channel_index=channel_index,
-                channel_code=0,
+                channel_code=StartDataResult.SUCCESS,
                 test_names=(channel.test_name,) if channel.test_name else (),
                 steps=_step_labels(schedule),
                 schedule=reading.schedule_name,
@@ -743,18 +751,19 @@ class Cycler:
             )
 
     def resume_data(self, channel_index: int) -> ResumeDataRecord:
-        """GET_RESUME_DATA record: code 0 when the test can be resumed, 36 otherwise."""
+        """GET_RESUME_DATA record: SUCCESS when the test can be resumed, else
+        RESUME_TABLE_READ_FAILED (36)."""
+        unreadable = StartDataResult.RESUME_TABLE_READ_FAILED
         with self.lock:
-            channel = self._channel(channel_index)
+            channel = self._brought_to_now(channel_index)
             if channel is None:
-                return ResumeDataRecord(channel_index=channel_index & 0xFFFFFFFF, channel_code=36)
-            self._refresh(channel, self._clock(), force=True)
+                return ResumeDataRecord(channel_index & 0xFFFFFFFF, channel_code=unreadable)
             run = channel.run
             reading = run.reading()
             resumable = run.status in (RunStatus.PAUSED, RunStatus.STOPPED) and run.step is not None
             return ResumeDataRecord(
                 channel_index=channel_index,
-                channel_code=0 if resumable else 36,
+                channel_code=StartDataResult.SUCCESS if resumable else unreadable,
                 steps=_step_labels(run.schedule),
                 test_name=channel.test_name,
                 schedule=reading.schedule_name,
@@ -892,8 +901,7 @@ class Cycler:
             IndexError: if the channel does not exist.
         """
         with self.lock:
-            channel = self._require(channel_index)
-            self._refresh(channel, self._clock(), force=True)
+            channel = self._require(channel_index, now=True)
             return tuple(channel.step_history)
 
     def run_of(self, channel_index: int) -> ScheduleRun:
@@ -903,8 +911,7 @@ class Cycler:
             IndexError: if the channel does not exist.
         """
         with self.lock:
-            channel = self._require(channel_index)
-            self._refresh(channel, self._clock(), force=True)
+            channel = self._require(channel_index, now=True)
             self._touch(channel)
             return channel.run
 

@@ -48,10 +48,11 @@ times stand still.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from .cell import Cell, CellState
 from .schedule import (
@@ -87,6 +88,29 @@ _TEXT_MAX_CHARS = 63
 _HARD_CAP_FACTOR = 8
 # How far a CV step's voltage may end off its target before the sub-step is shortened.
 _CV_TOLERANCE_V = 2e-3
+
+
+_T = TypeVar("_T")
+
+
+class _ReadOnly(Generic[_T]):
+    """A read-only view of a private attribute: ``voltage_v`` reads ``self._voltage_v``.
+
+    The class gets a ``property`` over ``operator.attrgetter`` in its place (read in C, as fast
+    as the attribute; assigning raises AttributeError); this class only gives it its type.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        setattr(owner, name, property(operator.attrgetter(f"_{name}")))
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> _ReadOnly[_T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type) -> _T: ...
+
+    def __get__(self, instance: object | None, owner: type) -> Any:
+        raise TypeError("replaced by a property when its class is created")
 
 
 class RunStateError(RuntimeError):
@@ -356,25 +380,28 @@ class ScheduleRun:
 
     # -- read-only state -----------------------------------------------------------------------
 
-    @property
-    def cell(self) -> Cell:
-        """The simulated cell (its state persists across tests)."""
-        return self._cell
-
-    @property
-    def settings(self) -> RunSettings:
-        """Channel hardware and numerics."""
-        return self._settings
-
-    @property
-    def schedule(self) -> Schedule | None:
-        """The assigned schedule, if any."""
-        return self._schedule
-
-    @property
-    def status(self) -> RunStatus:
-        """What the channel is doing."""
-        return self._status
+    #: The simulated cell (its state persists across tests).
+    cell: _ReadOnly[Cell] = _ReadOnly()
+    #: Channel hardware and numerics.
+    settings: _ReadOnly[RunSettings] = _ReadOnly()
+    #: The assigned schedule, if any.
+    schedule: _ReadOnly[Schedule | None] = _ReadOnly()
+    #: What the channel is doing.
+    status: _ReadOnly[RunStatus] = _ReadOnly()
+    #: 1-based number of the current step; 0 before the first start.
+    step_number: _ReadOnly[int] = _ReadOnly()
+    #: Cycle index (1 from start; Set Variable(s) increments it); 0 before the first start.
+    cycle_index: _ReadOnly[int] = _ReadOnly()
+    #: Simulated seconds spent running the test (pauses excluded).
+    test_time_s: _ReadOnly[float] = _ReadOnly()
+    #: Simulated seconds spent in the current step (pauses excluded).
+    step_time_s: _ReadOnly[float] = _ReadOnly()
+    #: Terminal voltage in V.
+    voltage_v: _ReadOnly[float] = _ReadOnly()
+    #: Current in A, positive when charging.
+    current_a: _ReadOnly[float] = _ReadOnly()
+    #: What ended the last step or the test (``PV_CHAN_Voltage>=4.2``, ``Stop``, ...).
+    exit_condition: _ReadOnly[str] = _ReadOnly()
 
     @property
     def step(self) -> Step | None:
@@ -382,16 +409,6 @@ class ScheduleRun:
         if self._schedule is None or self._step_number == 0:
             return None
         return self._schedule.steps[self._step_number - 1]
-
-    @property
-    def step_number(self) -> int:
-        """1-based number of the current step; 0 before the first start."""
-        return self._step_number
-
-    @property
-    def cycle_index(self) -> int:
-        """Cycle index (1 from start; Set Variable(s) increments it); 0 before the first start."""
-        return self._cycle_index
 
     @property
     def counters(self) -> tuple[float, ...]:
@@ -402,31 +419,6 @@ class ScheduleRun:
     def cv_stage(self) -> bool:
         """True while a CCCV or Voltage(V) step holds its voltage."""
         return self._cv_start_s is not None and self._status.is_running
-
-    @property
-    def test_time_s(self) -> float:
-        """Simulated seconds spent running the test (pauses excluded)."""
-        return self._test_time_s
-
-    @property
-    def step_time_s(self) -> float:
-        """Simulated seconds spent in the current step (pauses excluded)."""
-        return self._step_time_s
-
-    @property
-    def voltage_v(self) -> float:
-        """Terminal voltage in V."""
-        return self._voltage_v
-
-    @property
-    def current_a(self) -> float:
-        """Current in A, positive when charging."""
-        return self._current_a
-
-    @property
-    def exit_condition(self) -> str:
-        """What ended the last step or the test (``PV_CHAN_Voltage>=4.2``, ``Stop``, ...)."""
-        return self._exit_condition
 
     @property
     def step_and_cycle_format(self) -> str:

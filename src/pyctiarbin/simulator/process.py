@@ -16,7 +16,8 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from types import TracebackType
+
+from ..shared import StartedOnEnter
 
 __all__ = ["SimulatorProcess"]
 
@@ -24,7 +25,7 @@ _CONTROL = re.compile(r"control port: (\S+):(\d+)")
 _FILES = re.compile(r"file port: (\S+):(\d+)")
 
 
-class SimulatorProcess:
+class SimulatorProcess(StartedOnEnter):
     """A simulator in a child process, started by :meth:`start` (or ``with``).
 
     ``args`` are command-line options (``--port 0 --file-port 0`` are added unless given);
@@ -123,14 +124,3 @@ class SimulatorProcess:
             process.stdout.close()
         self._process = None
         return process.returncode
-
-    def __enter__(self) -> SimulatorProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

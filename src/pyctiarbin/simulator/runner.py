@@ -19,7 +19,8 @@ from typing import TextIO
 
 from ..shared import DEFAULT_PORT
 from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, Faults, SimulatorConfig, resolve_users
-from .server import PortBindError, Simulator
+from .lifecycle import Simulator
+from .listener import PortBindError
 
 __all__ = [
     "build_arg_parser",

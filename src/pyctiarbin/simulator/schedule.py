@@ -73,6 +73,7 @@ __all__ = [
     "find_schedule",
     "list_schedules",
     "load_schedule",
+    "meta_code_number",
     "meta_variable_number",
     "parse_expression",
     "parse_schedule",
@@ -191,8 +192,16 @@ def meta_variable_number(name: str | int) -> int:
     Raises:
         ValueError: if the name is not MV_UD1 .. MV_UD16.
     """
-    code = meta_code_for(name)
-    return list(MetaCode).index(code) + 1
+    return _META_CODE_NUMBERS[meta_code_for(name)]
+
+
+def meta_code_number(meta_code: int) -> int | None:
+    """The number 1..16 of the meta variable whose wire meta code is ``meta_code`` (``52`` is
+    MV_UD1), or ``None`` when it is not a user meta variable."""
+    return _META_CODE_NUMBERS.get(meta_code)
+
+
+_META_CODE_NUMBERS = {int(code): number for number, code in enumerate(MetaCode, start=1)}
 
 
 def canonical_variable(name: str, formulas: Iterable[str] = ()) -> str | None:
@@ -665,16 +674,13 @@ class _Parser:
         if not text:
             return None
         try:
-            value = float(text)
+            float(text)
         except ValueError:
             name = known(text)
             if name is None:
                 self.problem(section, key, f"{text[:40]!r} is neither a number nor a variable")
             return name
-        if not math.isfinite(value):
-            self.problem(section, key, f"{text[:40]!r} is not a finite number")
-            return None
-        return value
+        return self.number(section, key, text)
 
     def step(
         self,

@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 
 try:
     import uvicorn
@@ -18,6 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "the dashboard needs Starlette and uvicorn: pip install 'pycti-arbin[web]'"
     ) from exc
 
+from ..shared import StartedOnEnter
 from .app import WebSettings, create_app
 
 __all__ = ["RunningServer", "WebSettings", "create_app", "serve"]
@@ -71,7 +71,7 @@ def serve(
         sock.close()
 
 
-class RunningServer:
+class RunningServer(StartedOnEnter):
     """The dashboard served from a background thread on ``127.0.0.1`` and a free port::
 
         with RunningServer(WebSettings("sqlite:///lab.db")) as server:
@@ -120,14 +120,3 @@ class RunningServer:
         if self._thread.is_alive():
             self._thread.join(10.0)
         self._sock.close()
-
-    def __enter__(self) -> RunningServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
