@@ -22,6 +22,7 @@ import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -163,6 +164,7 @@ __all__ = [
     "ConvertTestObjectRequest",
     "CustomCallbackFeedback",
     "CustomCallbackRequest",
+    "DeferredChannelRecord",
     "DeleteFolderFeedback",
     "DeleteFolderRequest",
     "DirEntry",
@@ -1053,27 +1055,38 @@ _ASCII_TEXT = ("exit_condition", "step_and_cycle_format")
 R = TypeVar("R", bound=ChannelRecord)
 
 
-def _gather_format() -> tuple[str, tuple[tuple[str, int, int], ...]]:
+def _gather_format(numbers: bool = True) -> tuple[str, tuple[tuple[str, int, int], ...]]:
     """The struct format reading one record without its text fields, and where the texts are.
 
     Each text field is read as its first character only (a u16 unit or a byte; zero means an
-    empty text); the texts that are not empty are decoded from the buffer afterwards.
+    empty text); the texts that are not empty are decoded from the buffer afterwards. Without
+    ``numbers``, only the channel index, the text markers and the counts are read.
     """
-    parts, texts, at = ["<"], [], 0
+    parts, texts, at, pad = ["<"], [], 0, 0
     for name, kind in ChannelRecord.LAYOUT.encoders:
         size = struct.calcsize("<" + kind.fmt)
-        if name in _WIDE_TEXT or name in _ASCII_TEXT:
+        at += size
+        is_text = name in _WIDE_TEXT or name in _ASCII_TEXT
+        if not numbers and not is_text and name != "channel_index":
+            pad += size  # one pad over neighbouring fields: read faster than one per field
+            continue
+        if pad:
+            parts.append(f"{pad}x")
+            pad = 0
+        if is_text:
             marker = "H" if name in _WIDE_TEXT else "B"
             parts.append(f"{marker}{size - struct.calcsize(marker)}x")
-            texts.append((name, at, size))
+            texts.append((name, at - size, size))
         else:
             parts.append(kind.fmt)
-        at += size
+    if pad:
+        parts.append(f"{pad}x")
     parts.append(f"{_AUX_COUNTS.size}s")  # the fourteen counts, compared as one bytes value
     return "".join(parts), tuple(texts)
 
 
 _GATHER_RECORD, _TEXT_FIELDS = _gather_format()
+_SKELETON_RECORD = _gather_format(numbers=False)[0]
 _RECORD_MARKERS = struct.Struct(_GATHER_RECORD).unpack_from
 # unpack_from spells the text fields' offsets out, for speed; they must be these.
 if tuple((at, size) for _name, at, size in _TEXT_FIELDS) != (
@@ -1081,17 +1094,117 @@ if tuple((at, size) for _name, at, size in _TEXT_FIELDS) != (
 ):  # pragma: no cover - a change of the declared layout
     raise RuntimeError("ChannelRecord.unpack_from's text offsets do not match its layout")
 _GATHER_ITEMS = len(struct.unpack_from(_GATHER_RECORD, bytes(_RECORD_SIZE)))
+_SKELETON_ITEMS = len(struct.unpack_from(_SKELETON_RECORD, bytes(_RECORD_SIZE)))
+# A record's channel index and its fourteen counts: what a scan reads of every record first.
+_INDEX_AND_COUNTS = f"<I{ChannelRecord.LAYOUT.size - 4}x{_AUX_COUNTS.size}s"
+# Where the first unit of each text lies in a record (two bytes for UTF-16 texts).
+_TEXT_FIRST_BYTES = tuple(
+    at + byte for name, at, _size in _TEXT_FIELDS for byte in range(2 if name in _WIDE_TEXT else 1)
+)
 
 
-@functools.lru_cache(maxsize=64)
-def _gather(count: int) -> struct.Struct:
+@functools.lru_cache(maxsize=128)
+def _gather(count: int, record_format: str = _GATHER_RECORD) -> struct.Struct:
     """One struct reading ``count`` consecutive plain records (no aux, BMS or SMB part)."""
-    return struct.Struct("<" + _GATHER_RECORD[1:] * count)
+    return struct.Struct("<" + record_format[1:] * count)
 
 
 def _decode_status(code: int) -> StatusCode:
     status = _STATUS_BY_CODE.get(code)
     return status if status is not None else StatusCode(code)  # UNKNOWN_<code> if undocumented
+
+
+class _PlainRecords:
+    """``count`` plain records one after another in ``buffer``, not decoded yet, but checked:
+    their texts are decoded (the only fixed fields that can be malformed). A deferred
+    :class:`ChannelTable` and the :class:`DeferredChannelRecord` records made from it decode
+    every column from them, all together, on first need."""
+
+    __slots__ = ("_columns", "buffer", "count", "offset", "texts")
+
+    def __init__(self, buffer: Buffer, offset: int, count: int) -> None:
+        self.buffer, self.offset, self.count = buffer, offset, count
+        self._columns: list[tuple[Any, ...]] | None = None
+        # In most scans every text is empty: the first unit of each is zero.
+        end = offset + count * _RECORD_SIZE
+        firsts = b"".join(buffer[offset + at : end : _RECORD_SIZE] for at in _TEXT_FIRST_BYTES)
+        if firsts.count(0) == len(firsts):
+            self.texts = [("",) * count] * len(_TEXT_FIELDS)
+        else:
+            skeleton = _gather(count, _SKELETON_RECORD).unpack_from(buffer, offset)
+            self.texts = [
+                _text_column(buffer, offset, count, text, skeleton[1 + k :: _SKELETON_ITEMS])
+                for k, text in enumerate(_TEXT_FIELDS)
+            ]
+
+    def columns(self) -> list[tuple[Any, ...]]:
+        """Every column, in :data:`CHANNEL_FIELDS` order (decoded once)."""
+        if self._columns is None:
+            count, width = self.count, _GATHER_ITEMS
+            flat = _gather(count).unpack_from(self.buffer, self.offset)
+            columns: list[tuple[Any, ...]] = [flat[k::width] for k in range(width - 1)]
+            try:
+                columns[1] = tuple(map(_STATUS_BY_CODE.__getitem__, columns[1]))
+            except KeyError:  # an undocumented code: a pseudo-member UNKNOWN_<code>
+                columns[1] = tuple(map(_decode_status, columns[1]))
+            for position, texts in zip(_TEXT_POSITIONS, self.texts, strict=True):
+                columns[position] = texts
+            columns += [(_NO_AUX,) * count, ((),) * count, ((),) * count]
+            self._columns = columns
+        return self._columns
+
+    def records(self, cls: type[R], rows: Sequence[int] | None) -> list[R]:
+        """Records of ``cls`` (a :class:`DeferredChannelRecord`) for ``rows``, not filled in."""
+        number = self.count if rows is None else len(rows)
+        made: list[R] = list(map(object.__new__, repeat(cls, number)))
+        undecoded = _Undecoded(self, cls, tuple(made), rows)  # the caller may reorder ``made``
+        for _ in map(_DEFER.__set__, made, repeat(undecoded)):
+            pass
+        return made
+
+
+class _Undecoded:
+    """Records made by :meth:`ChannelTable.records` and not filled in yet. The first field read
+    of any of them fills them all from the columns: one columnar decode and one constructor
+    call per record, as for records made at once."""
+
+    __slots__ = ("cls", "made", "rows", "source")
+
+    def __init__(
+        self,
+        source: _PlainRecords,
+        cls: type[Any],
+        made: tuple[Any, ...],
+        rows: Sequence[int] | None,
+    ) -> None:
+        self.source, self.cls, self.made, self.rows = source, cls, made, rows
+
+    def fill(self) -> None:
+        columns = self.source.columns()
+        if self.rows is not None:
+            columns = [tuple(column[row] for row in self.rows) for column in columns]
+        made = self.made
+        for _ in map(self.cls.__init__, made, *columns):
+            pass
+        # Filled in: the answer's bytes are no longer needed. Two threads filling the same
+        # records at once write the same values twice; neither fails.
+        for _ in map(_DEFER.__set__, made, repeat(None)):
+            pass
+
+
+def _text_column(
+    buffer: Buffer, offset: int, count: int, text: tuple[str, int, int], firsts: tuple[int, ...]
+) -> tuple[str, ...]:
+    """One text field of ``count`` plain records, given the first unit of each text."""
+    if not any(firsts):
+        return ("",) * count
+    name, at, size = text
+    decode_text = decode_wide if name in _WIDE_TEXT else decode_ascii
+    starts = range(offset + at, offset + at + count * _RECORD_SIZE, _RECORD_SIZE)
+    return tuple(
+        decode_text(bytes(buffer[start : start + size])) if first else ""
+        for start, first in zip(starts, firsts, strict=True)
+    )
 
 
 class ChannelTable:
@@ -1102,11 +1215,12 @@ class ChannelTable:
     ``channel_index``, ``status``, ..., ``voltage_v``, ..., ``aux``, ``bms``, ``smb``), with the
     same values a record has; ``table["voltage_v"]`` is a tuple of floats, ``table.records()``
     builds the records. :meth:`unpack_from` decodes the records of one answer together: a
-    status scan of a whole cycler costs one struct call, not one per channel.
+    status scan of a whole cycler costs one struct call, not one per channel, made when a
+    column other than ``channel_index`` is first read.
     :meth:`array` gives a numeric column as a numpy array (numpy is optional).
     """
 
-    __slots__ = ("_columns", "_length")
+    __slots__ = ("_columns", "_deferred", "_length")
 
     def __init__(self, columns: Mapping[str, Sequence[Any]]) -> None:
         """Raises ValueError if a field of :data:`CHANNEL_FIELDS` is missing, unknown fields
@@ -1123,6 +1237,7 @@ class ChannelTable:
         if len(lengths) > 1:
             raise ValueError(f"the columns of a channel table differ in length: {sorted(lengths)}")
         self._length = lengths.pop()
+        self._deferred: tuple[_PlainRecords, tuple[int, ...] | None] | None = None
 
     @classmethod
     def _trusted(cls, columns: Sequence[tuple[Any, ...]], length: int) -> ChannelTable:
@@ -1130,7 +1245,30 @@ class ChannelTable:
         table = cls.__new__(cls)
         table._columns = dict(zip(CHANNEL_FIELDS, columns, strict=True))
         table._length = length
+        table._deferred = None
         return table
+
+    @classmethod
+    def _of_plain_records(
+        cls, source: _PlainRecords, rows: tuple[int, ...] | None, indexes: tuple[int, ...]
+    ) -> ChannelTable:
+        # Only the channel indexes are read; the other columns wait for a first read.
+        table = cls.__new__(cls)
+        table._columns = {"channel_index": indexes}
+        table._length = len(indexes)
+        table._deferred = (source, rows)
+        return table
+
+    def _all_columns(self) -> dict[str, tuple[Any, ...]]:
+        deferred = self._deferred
+        if deferred is not None:
+            source, rows = deferred
+            columns = source.columns()
+            if rows is not None:
+                columns = [tuple(column[row] for row in rows) for column in columns]
+            self._columns = dict(zip(CHANNEL_FIELDS, columns, strict=True))
+            self._deferred = None
+        return self._columns
 
     @classmethod
     def from_records(cls, records: Iterable[ChannelRecord]) -> ChannelTable:
@@ -1148,45 +1286,21 @@ class ChannelTable:
 
         Raises struct.error or ValueError as :meth:`ChannelRecord.unpack_from` does, for the
         same inputs. When every record is plain (no aux, BMS or SMB part; what a status scan
-        returns), one struct call reads them all; otherwise they are read one by one.
+        returns), one struct call reads their indexes and texts, and one more the other columns
+        when they are first read; otherwise the records are read one by one.
         """
         after = offset + count * _RECORD_SIZE
         if count > 1 and after == end:
-            flat = _gather(count).unpack_from(buffer, offset)
-            width = _GATHER_ITEMS
-            counts = flat[width - 1 :: width]
-            if counts.count(_ZERO_COUNTS) == count:
-                return cls._from_gathered(buffer, offset, count, flat), after
+            skeleton = _gather(count, _INDEX_AND_COUNTS).unpack_from(buffer, offset)
+            if skeleton[1::2].count(_ZERO_COUNTS) == count:
+                source = _PlainRecords(buffer, offset, count)
+                return cls._of_plain_records(source, None, skeleton[::2]), after
         unpack_record = ChannelRecord.unpack_from
         records = []
         for _ in range(count):
             record, offset = unpack_record(buffer, offset, end)
             records.append(record)
         return cls.from_records(records), offset
-
-    @classmethod
-    def _from_gathered(
-        cls, buffer: Buffer, offset: int, count: int, flat: tuple[Any, ...]
-    ) -> ChannelTable:
-        width = _GATHER_ITEMS
-        columns: list[tuple[Any, ...]] = [flat[k::width] for k in range(width - 1)]
-        try:
-            columns[1] = tuple(map(_STATUS_BY_CODE.__getitem__, columns[1]))
-        except KeyError:  # an undocumented code: a pseudo-member UNKNOWN_<code>
-            columns[1] = tuple(map(_decode_status, columns[1]))
-        for (name, at, size), position in zip(_TEXT_FIELDS, _TEXT_POSITIONS, strict=True):
-            firsts = columns[position]
-            if not any(firsts):
-                columns[position] = ("",) * count
-                continue
-            decode_text = decode_wide if name in _WIDE_TEXT else decode_ascii
-            starts = range(offset + at, offset + at + count * _RECORD_SIZE, _RECORD_SIZE)
-            columns[position] = tuple(
-                decode_text(bytes(buffer[start : start + size])) if first else ""
-                for start, first in zip(starts, firsts, strict=True)
-            )
-        columns += [(_NO_AUX,) * count, ((),) * count, ((),) * count]
-        return cls._trusted(columns, count)
 
     def __len__(self) -> int:
         return self._length
@@ -1199,6 +1313,8 @@ class ChannelTable:
             return column
         if name == "channel":
             return self.channel
+        if name in CHANNEL_FIELDS:
+            return self._all_columns()[name]
         raise KeyError(f"no column {name!r}; the columns are {list(CHANNEL_FIELDS)} and 'channel'")
 
     @property
@@ -1209,16 +1325,29 @@ class ChannelTable:
     @property
     def columns(self) -> dict[str, tuple[Any, ...]]:
         """Every column by field name, in :data:`CHANNEL_FIELDS` order (a new dict)."""
-        return dict(self._columns)
+        return dict(self._all_columns())
 
     def records(self, cls: type[R] = ChannelRecord) -> list[R]:  # type: ignore[assignment]
         """The rows as records of ``cls`` (:class:`ChannelRecord` or a subclass adding no
-        field, such as the client's ``ChannelStatus``)."""
-        return list(map(cls, *self._columns.values()))
+        field, such as the client's ``ChannelStatus``). Records of a
+        :class:`DeferredChannelRecord` class decode their fields on first access."""
+        deferred = self._deferred
+        if deferred is not None and issubclass(cls, DeferredChannelRecord):
+            return deferred[0].records(cls, deferred[1])
+        return list(map(cls, *self._all_columns().values()))
 
     def take(self, rows: Iterable[int]) -> ChannelTable:
         """A table of the given rows (0-based positions), in the order given."""
         picked = list(rows)
+        deferred = self._deferred
+        if deferred is not None:
+            source, kept = deferred
+            indexes = self._columns["channel_index"]
+            return type(self)._of_plain_records(
+                source,
+                tuple(picked) if kept is None else tuple(kept[row] for row in picked),
+                tuple(indexes[row] for row in picked),
+            )
         columns = [tuple(column[row] for row in picked) for column in self._columns.values()]
         return type(self)._trusted(columns, len(picked))
 
@@ -1239,7 +1368,7 @@ class ChannelTable:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChannelTable):
             return NotImplemented
-        return self._columns == other._columns
+        return self._all_columns() == other._all_columns()
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -1254,6 +1383,44 @@ _NUMERIC_DTYPES: dict[str, str] = {
     for name, kind in ChannelRecord.LAYOUT.encoders
     if name not in _WIDE_TEXT and name not in _ASCII_TEXT
 }
+
+
+class DeferredChannelRecord(ChannelRecord):
+    """A :class:`ChannelRecord` whose fields are decoded on first access.
+
+    :meth:`ChannelTable.records` makes these for the plain records of a whole-cycler answer
+    without decoding them (the answer was checked when it was decoded). The first read of a
+    field of any of them fills in every field of all of them, from the table's columns: the
+    same values, and about the same cost, as records made at once. A scan whose statuses are
+    never read costs no decoding. Subclasses (the client's ``ChannelStatus``) add no field;
+    made by their constructor, they are ordinary records. Read a field before assigning one:
+    the first read sets every field from the answer.
+    """
+
+    __slots__ = ("_undecoded",)
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for an unset slot (every field of a record not decoded yet) or an
+            # unknown name.
+            if name in _RECORD_FIELD_NAMES:
+                try:
+                    undecoded = _DEFER.__get__(self)
+                except AttributeError:  # made by the constructor
+                    undecoded = None
+                if undecoded is not None:
+                    undecoded.fill()
+                    return getattr(self, name)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # The fields only: a copy or a pickle never carries the answer's bytes.
+        return None, {name: getattr(self, name) for name in CHANNEL_FIELDS}
+
+
+_DEFER = DeferredChannelRecord.__dict__["_undecoded"]
+_RECORD_FIELD_NAMES = frozenset(CHANNEL_FIELDS)
 
 
 class _KeepsTable(Message):
