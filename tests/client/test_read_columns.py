@@ -25,6 +25,10 @@ def test_columns_and_statuses_agree(kind: str, checksum_backend: str) -> None:
         assert isinstance(table, ChannelTable)
         assert table["channel"] == tuple(range(1, 41))
         same_values(table, statuses)
+        # A scan's statuses, decoded on first read, equal one-channel reads, every field.
+        fresh = await api("read_channels")
+        for channel in (40, 1, 7):
+            assert fresh[channel - 1] == await api("read_channel", channel)
         some = await api("read_channels_columns", [33, 2, 7])
         assert some["channel"] == (2, 7, 33)
         same_values(some, await api("read_channels", [2, 7, 33]))

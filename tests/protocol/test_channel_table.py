@@ -7,7 +7,10 @@ one by one with :meth:`ChannelRecord.unpack_from`, and malformed records must fa
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
+import random
 import struct
 
 import pytest
@@ -280,3 +283,78 @@ def test_the_reader_reuses_its_store_across_frame_sizes() -> None:
     reader.feed(memoryview(even).cast("H"))
     reader.feed(small[len(even) :])
     assert reader.next_frame() == small
+
+
+def blank_frame(count: int) -> bytes:
+    """``count`` records whose texts are all empty (what idle channels answer)."""
+    return encode(
+        ChannelInfoFeedback(
+            channels=tuple(
+                ChannelRecord(channel_index=i, status=StatusCode.REST, voltage_v=i / 8)
+                for i in range(count)
+            )
+        )
+    )
+
+
+@pytest.mark.parametrize("frame", [plain_frame(6), blank_frame(6)], ids=["texts", "no-texts"])
+def test_statuses_of_a_scan_are_decoded_on_first_read(frame: bytes) -> None:
+    expected = [ChannelStatus.from_record(record) for record in one_by_one(frame)]
+    table = decode(frame).table  # type: ignore[attr-defined]
+    statuses = table.records(ChannelStatus)
+    assert not hasattr(statuses[2], "nothing")  # an unknown name decodes nothing
+    assert all(isinstance(status, ChannelStatus) for status in statuses)
+    assert type(statuses[0]) is not ChannelStatus  # not filled in yet
+    # The caller may reorder the list before the first read: each status keeps its channel.
+    statuses.reverse()
+    assert [status.channel for status in statuses] == [6, 5, 4, 3, 2, 1]
+    assert statuses[::-1] == expected
+    assert all(type(status) is ChannelStatus for status in statuses)  # filled in: plain ones
+    for name in CHANNEL_FIELDS:  # every field, in the order of the record path
+        assert [getattr(s, name) for s in statuses[::-1]] == [
+            getattr(e, name) for e in expected
+        ], name
+    # Statuses of a subset, made before any column was decoded, come from the same rows.
+    fresh = decode(frame).table  # type: ignore[attr-defined]
+    picked = fresh.take([4, 1]).records(ChannelStatus)
+    assert picked == [expected[4], expected[1]]
+    assert fresh.take([4, 1])["voltage_v"] == (expected[4].voltage_v, expected[1].voltage_v)
+
+
+def test_a_status_decoded_on_demand_copies_and_pickles_as_its_fields() -> None:
+    frame = plain_frame(200)
+    status = decode(frame).table.records(ChannelStatus)[7]  # type: ignore[attr-defined]
+    expected = ChannelStatus.from_record(one_by_one(frame)[7])
+    assert copy.copy(status) == expected
+    assert copy.deepcopy(status) == expected
+    data = pickle.dumps(decode(frame).table.records(ChannelStatus)[7])  # type: ignore[attr-defined]
+    assert len(data) < 4 * RECORD_SIZE  # the fields, not the 350 KB answer they came from
+    assert pickle.loads(data) == expected
+    assert dataclasses.asdict(status) == dataclasses.asdict(expected)
+    assert repr(status) == repr(expected)
+    for unread in decode(frame).table.records(ChannelStatus)[5:9]:  # type: ignore[attr-defined]
+        assert type(dataclasses.replace(unread, comm_failure=1)) is ChannelStatus
+        assert type(copy.copy(unread)) is ChannelStatus
+    unread = decode(frame).table.records(ChannelStatus)  # type: ignore[attr-defined]
+    assert expected == unread[7]  # a plain status compared with one not filled in yet
+    assert repr(unread[8]).startswith("ChannelStatus(channel_index=8,")
+    built = ChannelStatus(channel_index=3)  # made by its constructor: an ordinary record
+    assert built.channel == 4
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        built.nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(plain_records, min_size=2, max_size=5), st.randoms(use_true_random=False))
+def test_statuses_read_in_any_order_equal_the_record_path(
+    generated: list[ChannelRecord], shuffler: random.Random
+) -> None:
+    frame = encode(ChannelInfoFeedback(channels=tuple(generated)))
+    statuses = decode(frame).table.records(ChannelStatus)  # type: ignore[attr-defined]
+    order = list(range(len(statuses)))
+    shuffler.shuffle(order)
+    first = statuses[order[0]]
+    assert first.test_name == generated[order[0]].test_name
+    assert [statuses[row] for row in order] == [
+        ChannelStatus.from_record(generated[row]) for row in order
+    ]

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, SupportsIndex, TypeVar
 
 from ..errors import EncodeError
 from .codes import (
@@ -1156,7 +1156,7 @@ class _PlainRecords:
     def records(self, cls: type[R], rows: Sequence[int] | None) -> list[R]:
         """Records of ``cls`` (a :class:`DeferredChannelRecord`) for ``rows``, not filled in."""
         number = self.count if rows is None else len(rows)
-        made: list[R] = list(map(object.__new__, repeat(cls, number)))
+        made: list[R] = list(map(object.__new__, repeat(_undecoded_class(cls), number)))
         undecoded = _Undecoded(self, cls, tuple(made), rows)  # the caller may reorder ``made``
         for _ in map(_DEFER.__set__, made, repeat(undecoded)):
             pass
@@ -1164,9 +1164,10 @@ class _PlainRecords:
 
 
 class _Undecoded:
-    """Records made by :meth:`ChannelTable.records` and not filled in yet. The first field read
-    of any of them fills them all from the columns: one columnar decode and one constructor
-    call per record, as for records made at once."""
+    """Records made by :meth:`ChannelTable.records` and not filled in yet (of a subclass of
+    ``cls`` made by :func:`_undecoded_class`). The first field read of any of them fills them
+    all in from the columns (one columnar decode and one constructor call per record, as for
+    records made at once) and makes each a ``cls``."""
 
     __slots__ = ("cls", "made", "rows", "source")
 
@@ -1183,12 +1184,14 @@ class _Undecoded:
         columns = self.source.columns()
         if self.rows is not None:
             columns = [tuple(column[row] for row in self.rows) for column in columns]
-        made = self.made
-        for _ in map(self.cls.__init__, made, *columns):
+        made, cls = self.made, self.cls
+        for _ in map(cls.__init__, made, *columns):
             pass
-        # Filled in: the answer's bytes are no longer needed. Two threads filling the same
-        # records at once write the same values twice; neither fails.
-        for _ in map(_DEFER.__set__, made, repeat(None)):
+        # Every field set, each record becomes a plain ``cls``; a thread reading one of them
+        # meanwhile finds its fields set, or fills them in again with the same values.
+        for _ in map(object.__setattr__, made, repeat("__class__"), repeat(cls)):
+            pass
+        for _ in map(_DEFER.__set__, made, repeat(None)):  # the answer's bytes are not needed
             pass
 
 
@@ -1386,39 +1389,67 @@ _NUMERIC_DTYPES: dict[str, str] = {
 
 
 class DeferredChannelRecord(ChannelRecord):
-    """A :class:`ChannelRecord` whose fields are decoded on first access.
+    """A :class:`ChannelRecord` class whose records :meth:`ChannelTable.records` may make
+    without decoding them.
 
-    :meth:`ChannelTable.records` makes these for the plain records of a whole-cycler answer
-    without decoding them (the answer was checked when it was decoded). The first read of a
-    field of any of them fills in every field of all of them, from the table's columns: the
-    same values, and about the same cost, as records made at once. A scan whose statuses are
-    never read costs no decoding. Subclasses (the client's ``ChannelStatus``) add no field;
-    made by their constructor, they are ordinary records. Read a field before assigning one:
-    the first read sets every field from the answer.
+    For the plain records of a whole-cycler answer (checked when the answer was decoded),
+    :meth:`ChannelTable.records` makes records that are decoded on first access: the first
+    read of a field of any of them fills in every field of all of them, from the table's
+    columns, with the values and at about the cost of records made at once; a scan whose
+    records are never read costs no decoding. Until then a record's type is a subclass of the
+    requested class; once filled in, it is the class itself. A field assigned before the
+    first read is overwritten by it. Subclasses (the client's ``ChannelStatus``) add no field.
     """
 
     __slots__ = ("_undecoded",)
 
+
+class _UndecodedRecord:
+    """What a record made by :meth:`ChannelTable.records` does until it is filled in: any
+    field read, comparison, repr, copy or pickle fills it in first. Its class has no
+    ``__getattr__`` afterwards, so reading a field costs what it does for any record."""
+
+    __slots__ = ()
+
+    def _fill_in(self) -> None:
+        undecoded = _DEFER.__get__(self)
+        if undecoded is not None:  # None: another thread has just filled it in
+            undecoded.fill()
+
     if not TYPE_CHECKING:
 
         def __getattr__(self, name: str) -> Any:
-            # Only reached for an unset slot (every field of a record not decoded yet) or an
-            # unknown name.
+            # Only reached for an unset slot (every field, until filled in) or an unknown name.
             if name in _RECORD_FIELD_NAMES:
-                try:
-                    undecoded = _DEFER.__get__(self)
-                except AttributeError:  # made by the constructor
-                    undecoded = None
-                if undecoded is not None:
-                    undecoded.fill()
-                    return getattr(self, name)
+                self._fill_in()
+                return getattr(self, name)
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def __getstate__(self) -> tuple[None, dict[str, Any]]:
-        # The fields only: a copy or a pickle never carries the answer's bytes.
-        return None, {name: getattr(self, name) for name in CHANNEL_FIELDS}
+    def __eq__(self, other: object) -> bool:
+        self._fill_in()
+        return self == other
+
+    def __repr__(self) -> str:
+        self._fill_in()
+        return repr(self)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
+        self._fill_in()
+        return self.__reduce_ex__(protocol)  # as the plain class it has become
 
 
+def _undecoded_class(cls: type[Any]) -> type[Any]:
+    """The class of ``cls`` records not filled in yet (the same layout: records change class
+    when they are filled in). Made once per class."""
+    made = _UNDECODED_CLASSES.get(cls)
+    if made is None:
+        names = {"__slots__": (), "__qualname__": cls.__qualname__, "__module__": cls.__module__}
+        made = type(cls.__name__, (_UndecodedRecord, cls), names)
+        made = _UNDECODED_CLASSES.setdefault(cls, made)
+    return made
+
+
+_UNDECODED_CLASSES: dict[type[Any], type[Any]] = {}
 _DEFER = DeferredChannelRecord.__dict__["_undecoded"]
 _RECORD_FIELD_NAMES = frozenset(CHANNEL_FIELDS)
 
