@@ -34,6 +34,11 @@ def test_columns_and_statuses_agree(kind: str, checksum_backend: str) -> None:
         same_values(some, await api("read_channels", [2, 7, 33]))
         running = await api("read_channels_columns", selection=ChannelSelection.RUNNING)
         assert len(running) == 0
+        # Aux readings alone (the same aux channels on every channel): read as columns.
+        aux_only = await api("read_channels_columns", aux=AuxOptions.AUX)
+        same_values(aux_only, await api("read_channels", aux=AuxOptions.AUX))
+        assert all(aux.temperature for aux in aux_only["aux"])
+        assert aux_only["bms"] == ((),) * 40
         # aux, BMS and SMB parts: read record by record, the same values either way.
         full = await api("read_channels_columns", aux=AuxOptions.ALL)
         same_values(full, await api("read_channels", aux=AuxOptions.ALL))

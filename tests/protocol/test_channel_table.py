@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from pyctiarbin.client.status import ChannelStatus
 from pyctiarbin.protocol import (
+    AUX_KINDS,
     CHANNEL_FIELDS,
     AuxReadings,
     AuxValue,
@@ -358,3 +359,51 @@ def test_statuses_read_in_any_order_equal_the_record_path(
     assert [statuses[row] for row in order] == [
         ChannelStatus.from_record(generated[row]) for row in order
     ]
+
+
+aux_layouts = st.lists(st.integers(0, 2), min_size=12, max_size=12)
+floats32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(plain_records, min_size=2, max_size=4), aux_layouts, st.data())
+def test_records_with_the_same_aux_counts_read_together_equal_records(
+    generated: list[ChannelRecord], layout: list[int], data: st.DataObject
+) -> None:
+    # Every channel of a cycler has the same aux channels: such answers are read as columns.
+    with_aux = []
+    for record in generated:
+        groups = {
+            kind: tuple(AuxValue(data.draw(floats32), data.draw(floats32)) for _ in range(n))
+            for kind, n in zip(AUX_KINDS, layout, strict=True)
+        }
+        with_aux.append(dataclasses.replace(record, aux=AuxReadings(**groups)))
+    frame = encode(ChannelInfoFeedback(channels=tuple(with_aux)))
+    expected = one_by_one(frame)
+    assert expected == with_aux
+    statuses = decode(frame).table.records(ChannelStatus)  # type: ignore[attr-defined]
+    assert statuses[::-1] == [ChannelStatus.from_record(r) for r in expected[::-1]]
+    table, offset = ChannelTable.unpack_from(frame, RECORDS_AT, len(frame) - 2, len(with_aux))
+    assert offset == len(frame) - 2
+    assert_same(table, expected)
+
+
+def test_aux_counts_that_differ_or_overrun_fail_or_decode_as_in_the_record_path() -> None:
+    base = decode(plain_frame(3)).channels  # type: ignore[attr-defined]
+    two = AuxReadings(temperature=(AuxValue(21.5, 0.0), AuxValue(22.5, -0.5)))
+    records = [dataclasses.replace(r, aux=two) for r in base]
+    frame = encode(ChannelInfoFeedback(channels=tuple(records)))
+    assert_same(decode(frame).table, one_by_one(frame))  # type: ignore[attr-defined]
+    # The same size, but the second record claims one temperature and one voltage.
+    at = RECORDS_AT + (RECORD_SIZE + 16) + COUNTS_AT
+    moved = corrupt(frame, at, struct.pack("<HH", 1, 1))
+    assert_same(decode(moved).table, one_by_one(moved))  # type: ignore[attr-defined]
+    second = decode(moved).table["aux"][1]  # type: ignore[attr-defined]
+    assert second.voltage == (AuxValue(21.5, 0.0),)
+    # A last record claiming more aux readings than the frame holds.
+    last_counts = RECORDS_AT + 2 * (RECORD_SIZE + 16) + COUNTS_AT
+    short = corrupt(frame, last_counts, struct.pack("<HH", 0, 3))
+    with pytest.raises(ProtocolError):
+        decode(short)
+    with pytest.raises(struct.error):
+        one_by_one(short)

@@ -798,13 +798,26 @@ def _decode_aux(
         return _NO_AUX, offset
     if offset + 8 * total > end:
         raise struct.error("aux values overrun the frame")
-    groups = {}
+    raw = struct.unpack_from(f"<{2 * total}f", buffer, offset)
+    return _aux_readings(_aux_plan(counts), raw), offset + 8 * total
+
+
+@functools.lru_cache(maxsize=64)
+def _aux_plan(counts: tuple[int, ...]) -> tuple[tuple[str, int, int], ...]:
+    """Where each aux group with readings lies among the {value, dt} floats: (kind, start, end)."""
+    plan, at = [], 0
     for kind, number in zip(AUX_KINDS, counts, strict=True):
         if number:
-            raw = struct.unpack_from(f"<{2 * number}f", buffer, offset)
-            groups[kind] = tuple(AuxValue(raw[i], raw[i + 1]) for i in range(0, 2 * number, 2))
-            offset += 8 * number
-    return AuxReadings(**groups), offset
+            plan.append((kind, at, at + 2 * number))
+            at += 2 * number
+    return tuple(plan)
+
+
+def _aux_readings(plan: tuple[tuple[str, int, int], ...], raw: Sequence[float]) -> AuxReadings:
+    """The aux readings of one record from its {value, dt} floats, laid out as ``plan`` says."""
+    return AuxReadings(
+        **{kind: tuple(map(AuxValue, raw[a:b:2], raw[a + 1 : b : 2])) for kind, a, b in plan}
+    )
 
 
 _UNIT = CString()
@@ -1115,41 +1128,65 @@ def _decode_status(code: int) -> StatusCode:
 
 
 class _PlainRecords:
-    """``count`` plain records one after another in ``buffer``, not decoded yet, but checked:
-    their texts are decoded (the only fixed fields that can be malformed). A deferred
-    :class:`ChannelTable` and the :class:`DeferredChannelRecord` records made from it decode
-    every column from them, all together, on first need."""
+    """``count`` records one after another in ``buffer``, every one ``stride`` bytes long with
+    the same aux counts (``aux_counts``; none in a plain status scan) and no BMS or SMB part.
+    Not decoded yet, but checked: their texts are decoded (the only fixed fields that can be
+    malformed). A deferred :class:`ChannelTable` and the :class:`DeferredChannelRecord` records
+    made from it decode every column from them, all together, on first need."""
 
-    __slots__ = ("_columns", "buffer", "count", "offset", "texts")
+    __slots__ = (
+        "_columns",
+        "aux_counts",
+        "aux_values",
+        "buffer",
+        "count",
+        "offset",
+        "stride",
+        "texts",
+    )
 
-    def __init__(self, buffer: Buffer, offset: int, count: int) -> None:
+    def __init__(
+        self, buffer: Buffer, offset: int, count: int, aux_counts: tuple[int, ...]
+    ) -> None:
         self.buffer, self.offset, self.count = buffer, offset, count
+        self.aux_counts = aux_counts
+        self.aux_values = 2 * sum(aux_counts)  # {value, dt} per aux reading
+        self.stride = stride = _RECORD_SIZE + 4 * self.aux_values
         self._columns: list[tuple[Any, ...]] | None = None
         # In most scans every text is empty: the first unit of each is zero.
-        end = offset + count * _RECORD_SIZE
-        firsts = b"".join(buffer[offset + at : end : _RECORD_SIZE] for at in _TEXT_FIRST_BYTES)
+        end = offset + count * stride
+        firsts = b"".join(buffer[offset + at : end : stride] for at in _TEXT_FIRST_BYTES)
         if firsts.count(0) == len(firsts):
             self.texts = [("",) * count] * len(_TEXT_FIELDS)
         else:
-            skeleton = _gather(count, _SKELETON_RECORD).unpack_from(buffer, offset)
+            record_format = _SKELETON_RECORD + (f"{stride - _RECORD_SIZE}x" if aux_counts else "")
+            skeleton = _gather(count, record_format).unpack_from(buffer, offset)
             self.texts = [
-                _text_column(buffer, offset, count, text, skeleton[1 + k :: _SKELETON_ITEMS])
+                _text_column(self, text, skeleton[1 + k :: _SKELETON_ITEMS])
                 for k, text in enumerate(_TEXT_FIELDS)
             ]
 
     def columns(self) -> list[tuple[Any, ...]]:
         """Every column, in :data:`CHANNEL_FIELDS` order (decoded once)."""
         if self._columns is None:
-            count, width = self.count, _GATHER_ITEMS
-            flat = _gather(count).unpack_from(self.buffer, self.offset)
-            columns: list[tuple[Any, ...]] = [flat[k::width] for k in range(width - 1)]
+            count, values = self.count, self.aux_values
+            record_format = _GATHER_RECORD + (f"{values}f" if values else "")
+            flat = _gather(count, record_format).unpack_from(self.buffer, self.offset)
+            width = _GATHER_ITEMS + values
+            columns: list[tuple[Any, ...]] = [flat[k::width] for k in range(_GATHER_ITEMS - 1)]
             try:
                 columns[1] = tuple(map(_STATUS_BY_CODE.__getitem__, columns[1]))
             except KeyError:  # an undocumented code: a pseudo-member UNKNOWN_<code>
                 columns[1] = tuple(map(_decode_status, columns[1]))
             for position, texts in zip(_TEXT_POSITIONS, self.texts, strict=True):
                 columns[position] = texts
-            columns += [(_NO_AUX,) * count, ((),) * count, ((),) * count]
+            if values:
+                plan = _aux_plan(self.aux_counts)
+                starts = range(_GATHER_ITEMS, count * width, width)
+                aux = tuple(_aux_readings(plan, flat[at : at + values]) for at in starts)
+            else:
+                aux = (_NO_AUX,) * count
+            columns += [aux, ((),) * count, ((),) * count]
             self._columns = columns
         return self._columns
 
@@ -1196,14 +1233,15 @@ class _Undecoded:
 
 
 def _text_column(
-    buffer: Buffer, offset: int, count: int, text: tuple[str, int, int], firsts: tuple[int, ...]
+    records: _PlainRecords, text: tuple[str, int, int], firsts: tuple[int, ...]
 ) -> tuple[str, ...]:
-    """One text field of ``count`` plain records, given the first unit of each text."""
+    """One text field of ``records``, given the first unit of each text."""
     if not any(firsts):
-        return ("",) * count
+        return ("",) * records.count
     name, at, size = text
     decode_text = decode_wide if name in _WIDE_TEXT else decode_ascii
-    starts = range(offset + at, offset + at + count * _RECORD_SIZE, _RECORD_SIZE)
+    buffer, stride, start = records.buffer, records.stride, records.offset + at
+    starts = range(start, start + records.count * stride, stride)
     return tuple(
         decode_text(bytes(buffer[start : start + size])) if first else ""
         for start, first in zip(starts, firsts, strict=True)
@@ -1288,16 +1326,22 @@ class ChannelTable:
         """Decode ``count`` consecutive records at ``offset`` (not past ``end``).
 
         Raises struct.error or ValueError as :meth:`ChannelRecord.unpack_from` does, for the
-        same inputs. When every record is plain (no aux, BMS or SMB part; what a status scan
-        returns), one struct call reads their indexes and texts, and one more the other columns
-        when they are first read; otherwise the records are read one by one.
+        same inputs. When the records have no BMS or SMB part and the same aux counts (what a
+        status scan returns: none, or the cycler's aux channels), one struct call reads their
+        indexes and counts, one more the other columns when they are first read; otherwise
+        the records are read one by one.
         """
-        after = offset + count * _RECORD_SIZE
-        if count > 1 and after == end:
-            skeleton = _gather(count, _INDEX_AND_COUNTS).unpack_from(buffer, offset)
-            if skeleton[1::2].count(_ZERO_COUNTS) == count:
-                source = _PlainRecords(buffer, offset, count)
-                return cls._of_plain_records(source, None, skeleton[::2]), after
+        if count > 1 and offset + _RECORD_SIZE <= end:
+            first = bytes(buffer[offset + _RECORD_SIZE - _AUX_COUNTS.size : offset + _RECORD_SIZE])
+            counts = _AUX_COUNTS.unpack(first)
+            aux_size = 8 * sum(counts)
+            after = offset + count * (_RECORD_SIZE + aux_size)
+            if after == end and not counts[12] and not counts[13]:
+                record_format = _INDEX_AND_COUNTS + (f"{aux_size}x" if aux_size else "")
+                skeleton = _gather(count, record_format).unpack_from(buffer, offset)
+                if skeleton[1::2].count(first) == count:
+                    source = _PlainRecords(buffer, offset, count, counts[:12])
+                    return cls._of_plain_records(source, None, skeleton[::2]), after
         unpack_record = ChannelRecord.unpack_from
         records = []
         for _ in range(count):
