@@ -1240,8 +1240,8 @@ def _text_column(
         return ("",) * records.count
     name, at, size = text
     decode_text = decode_wide if name in _WIDE_TEXT else decode_ascii
-    buffer, stride, start = records.buffer, records.stride, records.offset + at
-    starts = range(start, start + records.count * stride, stride)
+    buffer, stride, first_at = records.buffer, records.stride, records.offset + at
+    starts = range(first_at, first_at + records.count * stride, stride)
     return tuple(
         decode_text(bytes(buffer[start : start + size])) if first else ""
         for start, first in zip(starts, firsts, strict=True)
