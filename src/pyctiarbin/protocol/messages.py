@@ -1106,7 +1106,28 @@ if tuple((at, size) for _name, at, size in _TEXT_FIELDS) != (
     (7, 400), (407, 144), (551, 100), (651, 64), (715, 144), (859, 400), (1259, 400)
 ):  # pragma: no cover - a change of the declared layout
     raise RuntimeError("ChannelRecord.unpack_from's text offsets do not match its layout")
-_GATHER_ITEMS = len(struct.unpack_from(_GATHER_RECORD, bytes(_RECORD_SIZE)))
+
+
+
+def _numbers_format() -> tuple[str, tuple[int, ...]]:
+    """The struct format reading the numeric fields of one record (its texts, read apart, and
+    its counts skipped), and where those fields are in :data:`CHANNEL_FIELDS`."""
+    parts, positions, pad = ["<"], [], 0
+    for position, (name, kind) in enumerate(ChannelRecord.LAYOUT.encoders):
+        if name in _WIDE_TEXT or name in _ASCII_TEXT:
+            pad += struct.calcsize("<" + kind.fmt)
+            continue
+        if pad:
+            parts.append(f"{pad}x")
+            pad = 0
+        parts.append(kind.fmt)
+        positions.append(position)
+    parts.append(f"{pad + _AUX_COUNTS.size}x")
+    return "".join(parts), tuple(positions)
+
+
+_NUMBERS_RECORD, _NUMBER_POSITIONS = _numbers_format()
+_STATUS_POSITION = CHANNEL_FIELDS.index("status")
 _SKELETON_ITEMS = len(struct.unpack_from(_SKELETON_RECORD, bytes(_RECORD_SIZE)))
 # A record's channel index and its fourteen counts: what a scan reads of every record first.
 _INDEX_AND_COUNTS = f"<I{ChannelRecord.LAYOUT.size - 4}x{_AUX_COUNTS.size}s"
@@ -1117,8 +1138,8 @@ _TEXT_FIRST_BYTES = tuple(
 
 
 @functools.lru_cache(maxsize=128)
-def _gather(count: int, record_format: str = _GATHER_RECORD) -> struct.Struct:
-    """One struct reading ``count`` consecutive plain records (no aux, BMS or SMB part)."""
+def _gather(count: int, record_format: str) -> struct.Struct:
+    """One struct reading ``count`` consecutive records with ``record_format``."""
     return struct.Struct("<" + record_format[1:] * count)
 
 
@@ -1170,23 +1191,27 @@ class _PlainRecords:
         """Every column, in :data:`CHANNEL_FIELDS` order (decoded once)."""
         if self._columns is None:
             count, values = self.count, self.aux_values
-            record_format = _GATHER_RECORD + (f"{values}f" if values else "")
+            record_format = _NUMBERS_RECORD + (f"{values}f" if values else "")
             flat = _gather(count, record_format).unpack_from(self.buffer, self.offset)
-            width = _GATHER_ITEMS + values
-            columns: list[tuple[Any, ...]] = [flat[k::width] for k in range(_GATHER_ITEMS - 1)]
+            numbers = len(_NUMBER_POSITIONS)
+            width = numbers + values
+            columns: list[tuple[Any, ...]] = [()] * len(CHANNEL_FIELDS)
+            for k, position in enumerate(_NUMBER_POSITIONS):
+                columns[position] = flat[k::width]
+            codes = columns[_STATUS_POSITION]
             try:
-                columns[1] = tuple(map(_STATUS_BY_CODE.__getitem__, columns[1]))
+                columns[_STATUS_POSITION] = tuple(map(_STATUS_BY_CODE.__getitem__, codes))
             except KeyError:  # an undocumented code: a pseudo-member UNKNOWN_<code>
-                columns[1] = tuple(map(_decode_status, columns[1]))
+                columns[_STATUS_POSITION] = tuple(map(_decode_status, codes))
             for position, texts in zip(_TEXT_POSITIONS, self.texts, strict=True):
                 columns[position] = texts
             if values:
                 plan = _aux_plan(self.aux_counts)
-                starts = range(_GATHER_ITEMS, count * width, width)
+                starts = range(numbers, count * width, width)
                 aux = tuple(_aux_readings(plan, flat[at : at + values]) for at in starts)
             else:
                 aux = (_NO_AUX,) * count
-            columns += [aux, ((),) * count, ((),) * count]
+            columns[-3:] = [aux, ((),) * count, ((),) * count]
             self._columns = columns
         return self._columns
 
