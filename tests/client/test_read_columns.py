@@ -25,11 +25,20 @@ def test_columns_and_statuses_agree(kind: str, checksum_backend: str) -> None:
         assert isinstance(table, ChannelTable)
         assert table["channel"] == tuple(range(1, 41))
         same_values(table, statuses)
+        # A scan's statuses, decoded on first read, equal one-channel reads, every field.
+        fresh = await api("read_channels")
+        for channel in (40, 1, 7):
+            assert fresh[channel - 1] == await api("read_channel", channel)
         some = await api("read_channels_columns", [33, 2, 7])
         assert some["channel"] == (2, 7, 33)
         same_values(some, await api("read_channels", [2, 7, 33]))
         running = await api("read_channels_columns", selection=ChannelSelection.RUNNING)
         assert len(running) == 0
+        # Aux readings alone (the same aux channels on every channel): read as columns.
+        aux_only = await api("read_channels_columns", aux=AuxOptions.AUX)
+        same_values(aux_only, await api("read_channels", aux=AuxOptions.AUX))
+        assert all(aux.temperature for aux in aux_only["aux"])
+        assert aux_only["bms"] == ((),) * 40
         # aux, BMS and SMB parts: read record by record, the same values either way.
         full = await api("read_channels_columns", aux=AuxOptions.ALL)
         same_values(full, await api("read_channels", aux=AuxOptions.ALL))

@@ -7,7 +7,10 @@ one by one with :meth:`ChannelRecord.unpack_from`, and malformed records must fa
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
+import random
 import struct
 
 import pytest
@@ -16,6 +19,7 @@ from hypothesis import strategies as st
 
 from pyctiarbin.client.status import ChannelStatus
 from pyctiarbin.protocol import (
+    AUX_KINDS,
     CHANNEL_FIELDS,
     AuxReadings,
     AuxValue,
@@ -280,3 +284,126 @@ def test_the_reader_reuses_its_store_across_frame_sizes() -> None:
     reader.feed(memoryview(even).cast("H"))
     reader.feed(small[len(even) :])
     assert reader.next_frame() == small
+
+
+def blank_frame(count: int) -> bytes:
+    """``count`` records whose texts are all empty (what idle channels answer)."""
+    return encode(
+        ChannelInfoFeedback(
+            channels=tuple(
+                ChannelRecord(channel_index=i, status=StatusCode.REST, voltage_v=i / 8)
+                for i in range(count)
+            )
+        )
+    )
+
+
+@pytest.mark.parametrize("frame", [plain_frame(6), blank_frame(6)], ids=["texts", "no-texts"])
+def test_statuses_of_a_scan_are_decoded_on_first_read(frame: bytes) -> None:
+    expected = [ChannelStatus.from_record(record) for record in one_by_one(frame)]
+    table = decode(frame).table  # type: ignore[attr-defined]
+    statuses = table.records(ChannelStatus)
+    assert not hasattr(statuses[2], "nothing")  # an unknown name decodes nothing
+    assert all(isinstance(status, ChannelStatus) for status in statuses)
+    assert type(statuses[0]) is not ChannelStatus  # not filled in yet
+    # The caller may reorder the list before the first read: each status keeps its channel.
+    statuses.reverse()
+    assert [status.channel for status in statuses] == [6, 5, 4, 3, 2, 1]
+    assert statuses[::-1] == expected
+    assert all(type(status) is ChannelStatus for status in statuses)  # filled in: plain ones
+    for name in CHANNEL_FIELDS:  # every field, in the order of the record path
+        assert [getattr(s, name) for s in statuses[::-1]] == [
+            getattr(e, name) for e in expected
+        ], name
+    # Statuses of a subset, made before any column was decoded, come from the same rows.
+    fresh = decode(frame).table  # type: ignore[attr-defined]
+    picked = fresh.take([4, 1]).records(ChannelStatus)
+    assert picked == [expected[4], expected[1]]
+    assert fresh.take([4, 1])["voltage_v"] == (expected[4].voltage_v, expected[1].voltage_v)
+
+
+def test_a_status_decoded_on_demand_copies_and_pickles_as_its_fields() -> None:
+    frame = plain_frame(200)
+    status = decode(frame).table.records(ChannelStatus)[7]  # type: ignore[attr-defined]
+    expected = ChannelStatus.from_record(one_by_one(frame)[7])
+    assert copy.copy(status) == expected
+    assert copy.deepcopy(status) == expected
+    data = pickle.dumps(decode(frame).table.records(ChannelStatus)[7])  # type: ignore[attr-defined]
+    assert len(data) < 4 * RECORD_SIZE  # the fields, not the 350 KB answer they came from
+    assert pickle.loads(data) == expected
+    assert dataclasses.asdict(status) == dataclasses.asdict(expected)
+    assert repr(status) == repr(expected)
+    for unread in decode(frame).table.records(ChannelStatus)[5:9]:  # type: ignore[attr-defined]
+        assert type(dataclasses.replace(unread, comm_failure=1)) is ChannelStatus
+        assert type(copy.copy(unread)) is ChannelStatus
+    unread = decode(frame).table.records(ChannelStatus)  # type: ignore[attr-defined]
+    assert expected == unread[7]  # a plain status compared with one not filled in yet
+    assert repr(unread[8]).startswith("ChannelStatus(channel_index=8,")
+    built = ChannelStatus(channel_index=3)  # made by its constructor: an ordinary record
+    assert built.channel == 4
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        built.nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(plain_records, min_size=2, max_size=5), st.randoms(use_true_random=False))
+def test_statuses_read_in_any_order_equal_the_record_path(
+    generated: list[ChannelRecord], shuffler: random.Random
+) -> None:
+    frame = encode(ChannelInfoFeedback(channels=tuple(generated)))
+    statuses = decode(frame).table.records(ChannelStatus)  # type: ignore[attr-defined]
+    order = list(range(len(statuses)))
+    shuffler.shuffle(order)
+    first = statuses[order[0]]
+    assert first.test_name == generated[order[0]].test_name
+    assert [statuses[row] for row in order] == [
+        ChannelStatus.from_record(generated[row]) for row in order
+    ]
+
+
+aux_layouts = st.lists(st.integers(0, 2), min_size=12, max_size=12)
+floats32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(plain_records, min_size=2, max_size=4), aux_layouts, st.data())
+def test_records_with_the_same_aux_counts_read_together_equal_records(
+    generated: list[ChannelRecord], layout: list[int], data: st.DataObject
+) -> None:
+    # Every channel of a cycler has the same aux channels: such answers are read as columns.
+    with_aux = []
+    for record in generated:
+        groups = {
+            kind: tuple(AuxValue(data.draw(floats32), data.draw(floats32)) for _ in range(n))
+            for kind, n in zip(AUX_KINDS, layout, strict=True)
+        }
+        with_aux.append(dataclasses.replace(record, aux=AuxReadings(**groups)))
+    frame = encode(ChannelInfoFeedback(channels=tuple(with_aux)))
+    expected = one_by_one(frame)
+    assert expected == with_aux
+    statuses = decode(frame).table.records(ChannelStatus)  # type: ignore[attr-defined]
+    assert statuses[::-1] == [ChannelStatus.from_record(r) for r in expected[::-1]]
+    table, offset = ChannelTable.unpack_from(frame, RECORDS_AT, len(frame) - 2, len(with_aux))
+    assert offset == len(frame) - 2
+    assert_same(table, expected)
+
+
+def test_aux_counts_that_differ_or_overrun_fail_or_decode_as_in_the_record_path() -> None:
+    base = decode(plain_frame(3)).channels  # type: ignore[attr-defined]
+    two = AuxReadings(temperature=(AuxValue(21.5, 0.0), AuxValue(22.5, -0.5)))
+    records = [dataclasses.replace(r, aux=two) for r in base]
+    frame = encode(ChannelInfoFeedback(channels=tuple(records)))
+    assert_same(decode(frame).table, one_by_one(frame))  # type: ignore[attr-defined]
+    # The same size, but the second record claims one temperature and one voltage.
+    at = RECORDS_AT + (RECORD_SIZE + 16) + COUNTS_AT
+    moved = corrupt(frame, at, struct.pack("<HH", 1, 1))
+    assert_same(decode(moved).table, one_by_one(moved))  # type: ignore[attr-defined]
+    second = decode(moved).table["aux"][1]  # type: ignore[attr-defined]
+    assert second.voltage == (AuxValue(21.5, 0.0),)
+    # A last record claiming more aux readings than the frame holds.
+    last_counts = RECORDS_AT + 2 * (RECORD_SIZE + 16) + COUNTS_AT
+    short = corrupt(frame, last_counts, struct.pack("<HH", 0, 3))
+    with pytest.raises(ProtocolError):
+        decode(short)
+    with pytest.raises(struct.error):
+        one_by_one(short)

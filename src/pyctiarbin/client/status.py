@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-from ..protocol import AUX_KINDS, ChannelRecord, CommandCode
+from ..protocol import AUX_KINDS, ChannelRecord, CommandCode, DeferredChannelRecord
 from ..protocol.fields import Layout
 from ..protocol.framing import CHECKSUM, HEADER_SIZE
 
@@ -30,12 +30,14 @@ MEASUREMENT_FIELDS: tuple[str, ...] = tuple(
 
 
 @dataclass(slots=True)
-class ChannelStatus(ChannelRecord):
+class ChannelStatus(DeferredChannelRecord):
     """The status of one channel, as read from the cycler.
 
     It has every attribute of a channel-info record (``status``, ``schedule``, ``test_name``,
     ``voltage_v``, ``current_a``, ``aux``, ...) plus :attr:`channel`, the 1-based channel number
-    MITS displays. ``channel_index`` stays the 0-based wire index.
+    MITS displays. ``channel_index`` stays the 0-based wire index. The statuses of a
+    whole-cycler read are decoded from the answer on first access (see
+    :class:`~pyctiarbin.protocol.DeferredChannelRecord`).
     """
 
     @classmethod

@@ -5,6 +5,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static int
 index_argument(PyObject *value, Py_ssize_t *out)
@@ -41,9 +44,24 @@ byte_sum(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PySlice_AdjustIndices(view.len, &start, &end, 1);
     const unsigned char *data = (const unsigned char *)view.buf;
-    uint32_t total = 0;
+    uint64_t total = 0;
     Py_ssize_t i = start;
-    /* Blocks whose sum cannot overflow 32 bits; the compiler vectorises the inner loop. */
+#if defined(__SSE2__)
+    /* psadbw sums 16 bytes into two 64-bit lanes in one instruction: a whole-cycler answer
+       (350 KB) is summed about four times faster than by the widening loop below. */
+    __m128i zero = _mm_setzero_si128(), sum0 = zero, sum1 = zero;
+    for (; end - i >= 32; i += 32) {
+        __m128i low = _mm_loadu_si128((const __m128i *)(data + i));
+        __m128i high = _mm_loadu_si128((const __m128i *)(data + i + 16));
+        sum0 = _mm_add_epi64(sum0, _mm_sad_epu8(low, zero));
+        sum1 = _mm_add_epi64(sum1, _mm_sad_epu8(high, zero));
+    }
+    uint64_t lanes[2];
+    _mm_storeu_si128((__m128i *)lanes, _mm_add_epi64(sum0, sum1));
+    total = lanes[0] + lanes[1];
+#endif
+    /* The rest (or everything, without SSE2), in blocks whose sum cannot overflow 32 bits;
+       the compiler vectorises the inner loop. */
     while (end - i > 0) {
         Py_ssize_t stop = (end - i > (1 << 20)) ? i + (1 << 20) : end;
         uint32_t block = 0;

@@ -26,8 +26,9 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
+from itertools import repeat
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, SupportsIndex, TypeVar
 
 from ..errors import EncodeError
 from .codes import (
@@ -167,6 +168,7 @@ __all__ = [
     "ConvertTestObjectRequest",
     "CustomCallbackFeedback",
     "CustomCallbackRequest",
+    "DeferredChannelRecord",
     "DeleteFolderFeedback",
     "DeleteFolderRequest",
     "DirEntry",
@@ -783,13 +785,26 @@ def _decode_aux(
         return _NO_AUX, offset
     if offset + 8 * total > end:
         raise struct.error("aux values overrun the frame")
-    groups = {}
+    raw = struct.unpack_from(f"<{2 * total}f", buffer, offset)
+    return _aux_readings(_aux_plan(counts), raw), offset + 8 * total
+
+
+@functools.lru_cache(maxsize=64)
+def _aux_plan(counts: tuple[int, ...]) -> tuple[tuple[str, int, int], ...]:
+    """Where each aux group with readings lies among the {value, dt} floats: (kind, start, end)."""
+    plan, at = [], 0
     for kind, number in zip(AUX_KINDS, counts, strict=True):
         if number:
-            raw = struct.unpack_from(f"<{2 * number}f", buffer, offset)
-            groups[kind] = tuple(AuxValue(raw[i], raw[i + 1]) for i in range(0, 2 * number, 2))
-            offset += 8 * number
-    return AuxReadings(**groups), offset
+            plan.append((kind, at, at + 2 * number))
+            at += 2 * number
+    return tuple(plan)
+
+
+def _aux_readings(plan: tuple[tuple[str, int, int], ...], raw: Sequence[float]) -> AuxReadings:
+    """The aux readings of one record from its {value, dt} floats, laid out as ``plan`` says."""
+    return AuxReadings(
+        **{kind: tuple(map(AuxValue, raw[a:b:2], raw[a + 1 : b : 2])) for kind, a, b in plan}
+    )
 
 
 _UNIT = CString()
@@ -1040,45 +1055,209 @@ _ASCII_TEXT = ("exit_condition", "step_and_cycle_format")
 R = TypeVar("R", bound=ChannelRecord)
 
 
-def _gather_format() -> tuple[str, tuple[tuple[str, int, int], ...]]:
+def _gather_format(numbers: bool = True) -> tuple[str, tuple[tuple[str, int, int], ...]]:
     """The struct format reading one record without its text fields, and where the texts are.
 
     Each text field is read as its first character only (a u16 unit or a byte; zero means an
-    empty text); the texts that are not empty are decoded from the buffer afterwards.
+    empty text); the texts that are not empty are decoded from the buffer afterwards. Without
+    ``numbers``, only the channel index, the text markers and the counts are read.
     """
-    parts, texts, at = ["<"], [], 0
+    parts, texts, at, pad = ["<"], [], 0, 0
     for name, kind in ChannelRecord.LAYOUT.encoders:
         size = struct.calcsize("<" + kind.fmt)
-        if name in _WIDE_TEXT or name in _ASCII_TEXT:
+        at += size
+        is_text = name in _WIDE_TEXT or name in _ASCII_TEXT
+        if not numbers and not is_text and name != "channel_index":
+            pad += size  # one pad over neighbouring fields: read faster than one per field
+            continue
+        if pad:
+            parts.append(f"{pad}x")
+            pad = 0
+        if is_text:
             marker = "H" if name in _WIDE_TEXT else "B"
             parts.append(f"{marker}{size - struct.calcsize(marker)}x")
-            texts.append((name, at, size))
+            texts.append((name, at - size, size))
         else:
             parts.append(kind.fmt)
-        at += size
+    if pad:
+        parts.append(f"{pad}x")
     parts.append(f"{_AUX_COUNTS.size}s")  # the fourteen counts, compared as one bytes value
     return "".join(parts), tuple(texts)
 
 
 _GATHER_RECORD, _TEXT_FIELDS = _gather_format()
+_SKELETON_RECORD = _gather_format(numbers=False)[0]
 _RECORD_MARKERS = struct.Struct(_GATHER_RECORD).unpack_from
 # unpack_from spells the text fields' offsets out, for speed; they must be these.
 if tuple((at, size) for _name, at, size in _TEXT_FIELDS) != (
     (7, 400), (407, 144), (551, 100), (651, 64), (715, 144), (859, 400), (1259, 400)
 ):  # pragma: no cover - a change of the declared layout
     raise RuntimeError("ChannelRecord.unpack_from's text offsets do not match its layout")
-_GATHER_ITEMS = len(struct.unpack_from(_GATHER_RECORD, bytes(_RECORD_SIZE)))
 
 
-@functools.lru_cache(maxsize=64)
-def _gather(count: int) -> struct.Struct:
-    """One struct reading ``count`` consecutive plain records (no aux, BMS or SMB part)."""
-    return struct.Struct("<" + _GATHER_RECORD[1:] * count)
+
+def _numbers_format() -> tuple[str, tuple[int, ...]]:
+    """The struct format reading the numeric fields of one record (its texts, read apart, and
+    its counts skipped), and where those fields are in :data:`CHANNEL_FIELDS`."""
+    parts, positions, pad = ["<"], [], 0
+    for position, (name, kind) in enumerate(ChannelRecord.LAYOUT.encoders):
+        if name in _WIDE_TEXT or name in _ASCII_TEXT:
+            pad += struct.calcsize("<" + kind.fmt)
+            continue
+        if pad:
+            parts.append(f"{pad}x")
+            pad = 0
+        parts.append(kind.fmt)
+        positions.append(position)
+    parts.append(f"{pad + _AUX_COUNTS.size}x")
+    return "".join(parts), tuple(positions)
+
+
+_NUMBERS_RECORD, _NUMBER_POSITIONS = _numbers_format()
+_STATUS_POSITION = CHANNEL_FIELDS.index("status")
+_SKELETON_ITEMS = len(struct.unpack_from(_SKELETON_RECORD, bytes(_RECORD_SIZE)))
+# A record's channel index and its fourteen counts: what a scan reads of every record first.
+_INDEX_AND_COUNTS = f"<I{ChannelRecord.LAYOUT.size - 4}x{_AUX_COUNTS.size}s"
+# Where the first unit of each text lies in a record (two bytes for UTF-16 texts).
+_TEXT_FIRST_BYTES = tuple(
+    at + byte for name, at, _size in _TEXT_FIELDS for byte in range(2 if name in _WIDE_TEXT else 1)
+)
+
+
+@functools.lru_cache(maxsize=128)
+def _gather(count: int, record_format: str) -> struct.Struct:
+    """One struct reading ``count`` consecutive records with ``record_format``."""
+    return struct.Struct("<" + record_format[1:] * count)
 
 
 def _decode_status(code: int) -> StatusCode:
     status = _STATUS_BY_CODE.get(code)
     return status if status is not None else StatusCode(code)  # UNKNOWN_<code> if undocumented
+
+
+class _PlainRecords:
+    """``count`` records one after another in ``buffer``, every one ``stride`` bytes long with
+    the same aux counts (``aux_counts``; none in a plain status scan) and no BMS or SMB part.
+    Not decoded yet, but checked: their texts are decoded (the only fixed fields that can be
+    malformed). A deferred :class:`ChannelTable` and the :class:`DeferredChannelRecord` records
+    made from it decode every column from them, all together, on first need."""
+
+    __slots__ = (
+        "_columns",
+        "aux_counts",
+        "aux_values",
+        "buffer",
+        "count",
+        "offset",
+        "stride",
+        "texts",
+    )
+
+    def __init__(
+        self, buffer: Buffer, offset: int, count: int, aux_counts: tuple[int, ...]
+    ) -> None:
+        self.buffer, self.offset, self.count = buffer, offset, count
+        self.aux_counts = aux_counts
+        self.aux_values = 2 * sum(aux_counts)  # {value, dt} per aux reading
+        self.stride = stride = _RECORD_SIZE + 4 * self.aux_values
+        self._columns: list[tuple[Any, ...]] | None = None
+        # In most scans every text is empty: the first unit of each is zero.
+        end = offset + count * stride
+        firsts = b"".join(buffer[offset + at : end : stride] for at in _TEXT_FIRST_BYTES)
+        if firsts.count(0) == len(firsts):
+            self.texts = [("",) * count] * len(_TEXT_FIELDS)
+        else:
+            record_format = _SKELETON_RECORD + (f"{stride - _RECORD_SIZE}x" if aux_counts else "")
+            skeleton = _gather(count, record_format).unpack_from(buffer, offset)
+            self.texts = [
+                _text_column(self, text, skeleton[1 + k :: _SKELETON_ITEMS])
+                for k, text in enumerate(_TEXT_FIELDS)
+            ]
+
+    def columns(self) -> list[tuple[Any, ...]]:
+        """Every column, in :data:`CHANNEL_FIELDS` order (decoded once)."""
+        if self._columns is None:
+            count, values = self.count, self.aux_values
+            record_format = _NUMBERS_RECORD + (f"{values}f" if values else "")
+            flat = _gather(count, record_format).unpack_from(self.buffer, self.offset)
+            numbers = len(_NUMBER_POSITIONS)
+            width = numbers + values
+            columns: list[tuple[Any, ...]] = [()] * len(CHANNEL_FIELDS)
+            for k, position in enumerate(_NUMBER_POSITIONS):
+                columns[position] = flat[k::width]
+            codes = columns[_STATUS_POSITION]
+            try:
+                columns[_STATUS_POSITION] = tuple(map(_STATUS_BY_CODE.__getitem__, codes))
+            except KeyError:  # an undocumented code: a pseudo-member UNKNOWN_<code>
+                columns[_STATUS_POSITION] = tuple(map(_decode_status, codes))
+            for position, texts in zip(_TEXT_POSITIONS, self.texts, strict=True):
+                columns[position] = texts
+            if values:
+                plan = _aux_plan(self.aux_counts)
+                starts = range(numbers, count * width, width)
+                aux = tuple(_aux_readings(plan, flat[at : at + values]) for at in starts)
+            else:
+                aux = (_NO_AUX,) * count
+            columns[-3:] = [aux, ((),) * count, ((),) * count]
+            self._columns = columns
+        return self._columns
+
+    def records(self, cls: type[R], rows: Sequence[int] | None) -> list[R]:
+        """Records of ``cls`` (a :class:`DeferredChannelRecord`) for ``rows``, not filled in."""
+        number = self.count if rows is None else len(rows)
+        made: list[R] = list(map(object.__new__, repeat(_undecoded_class(cls), number)))
+        undecoded = _Undecoded(self, cls, tuple(made), rows)  # the caller may reorder ``made``
+        for _ in map(_DEFER.__set__, made, repeat(undecoded)):
+            pass
+        return made
+
+
+class _Undecoded:
+    """Records made by :meth:`ChannelTable.records` and not filled in yet (of a subclass of
+    ``cls`` made by :func:`_undecoded_class`). The first field read of any of them fills them
+    all in from the columns (one columnar decode and one constructor call per record, as for
+    records made at once) and makes each a ``cls``."""
+
+    __slots__ = ("cls", "made", "rows", "source")
+
+    def __init__(
+        self,
+        source: _PlainRecords,
+        cls: type[Any],
+        made: tuple[Any, ...],
+        rows: Sequence[int] | None,
+    ) -> None:
+        self.source, self.cls, self.made, self.rows = source, cls, made, rows
+
+    def fill(self) -> None:
+        columns = self.source.columns()
+        if self.rows is not None:
+            columns = [tuple(column[row] for row in self.rows) for column in columns]
+        made, cls = self.made, self.cls
+        for _ in map(cls.__init__, made, *columns):
+            pass
+        # Every field set, each record becomes a plain ``cls``; a thread reading one of them
+        # meanwhile finds its fields set, or fills them in again with the same values.
+        for _ in map(object.__setattr__, made, repeat("__class__"), repeat(cls)):
+            pass
+        for _ in map(_DEFER.__set__, made, repeat(None)):  # the answer's bytes are not needed
+            pass
+
+
+def _text_column(
+    records: _PlainRecords, text: tuple[str, int, int], firsts: tuple[int, ...]
+) -> tuple[str, ...]:
+    """One text field of ``records``, given the first unit of each text."""
+    if not any(firsts):
+        return ("",) * records.count
+    name, at, size = text
+    decode_text = decode_wide if name in _WIDE_TEXT else decode_ascii
+    buffer, stride, first_at = records.buffer, records.stride, records.offset + at
+    starts = range(first_at, first_at + records.count * stride, stride)
+    return tuple(
+        decode_text(bytes(buffer[start : start + size])) if first else ""
+        for start, first in zip(starts, firsts, strict=True)
+    )
 
 
 class ChannelTable:
@@ -1089,11 +1268,12 @@ class ChannelTable:
     ``channel_index``, ``status``, ..., ``voltage_v``, ..., ``aux``, ``bms``, ``smb``), with the
     same values a record has; ``table["voltage_v"]`` is a tuple of floats, ``table.records()``
     builds the records. :meth:`unpack_from` decodes the records of one answer together: a
-    status scan of a whole cycler costs one struct call, not one per channel.
+    status scan of a whole cycler costs one struct call, not one per channel, made when a
+    column other than ``channel_index`` is first read.
     :meth:`array` gives a numeric column as a numpy array (numpy is optional).
     """
 
-    __slots__ = ("_columns", "_length")
+    __slots__ = ("_columns", "_deferred", "_length")
 
     def __init__(self, columns: Mapping[str, Sequence[Any]]) -> None:
         """Raises ValueError if a field of :data:`CHANNEL_FIELDS` is missing, unknown fields
@@ -1110,6 +1290,7 @@ class ChannelTable:
         if len(lengths) > 1:
             raise ValueError(f"the columns of a channel table differ in length: {sorted(lengths)}")
         self._length = lengths.pop()
+        self._deferred: tuple[_PlainRecords, tuple[int, ...] | None] | None = None
 
     @classmethod
     def _trusted(cls, columns: Sequence[tuple[Any, ...]], length: int) -> ChannelTable:
@@ -1117,7 +1298,30 @@ class ChannelTable:
         table = cls.__new__(cls)
         table._columns = dict(zip(CHANNEL_FIELDS, columns, strict=True))
         table._length = length
+        table._deferred = None
         return table
+
+    @classmethod
+    def _of_plain_records(
+        cls, source: _PlainRecords, rows: tuple[int, ...] | None, indexes: tuple[int, ...]
+    ) -> ChannelTable:
+        # Only the channel indexes are read; the other columns wait for a first read.
+        table = cls.__new__(cls)
+        table._columns = {"channel_index": indexes}
+        table._length = len(indexes)
+        table._deferred = (source, rows)
+        return table
+
+    def _all_columns(self) -> dict[str, tuple[Any, ...]]:
+        deferred = self._deferred
+        if deferred is not None:
+            source, rows = deferred
+            columns = source.columns()
+            if rows is not None:
+                columns = [tuple(column[row] for row in rows) for column in columns]
+            self._columns = dict(zip(CHANNEL_FIELDS, columns, strict=True))
+            self._deferred = None
+        return self._columns
 
     @classmethod
     def from_records(cls, records: Iterable[ChannelRecord]) -> ChannelTable:
@@ -1134,46 +1338,28 @@ class ChannelTable:
         """Decode ``count`` consecutive records at ``offset`` (not past ``end``).
 
         Raises struct.error or ValueError as :meth:`ChannelRecord.unpack_from` does, for the
-        same inputs. When every record is plain (no aux, BMS or SMB part; what a status scan
-        returns), one struct call reads them all; otherwise they are read one by one.
+        same inputs. When the records have no BMS or SMB part and the same aux counts (what a
+        status scan returns: none, or the cycler's aux channels), one struct call reads their
+        indexes and counts, one more the other columns when they are first read; otherwise
+        the records are read one by one.
         """
-        after = offset + count * _RECORD_SIZE
-        if count > 1 and after == end:
-            flat = _gather(count).unpack_from(buffer, offset)
-            width = _GATHER_ITEMS
-            counts = flat[width - 1 :: width]
-            if counts.count(_ZERO_COUNTS) == count:
-                return cls._from_gathered(buffer, offset, count, flat), after
+        if count > 1 and offset + _RECORD_SIZE <= end:
+            first = bytes(buffer[offset + _RECORD_SIZE - _AUX_COUNTS.size : offset + _RECORD_SIZE])
+            counts = _AUX_COUNTS.unpack(first)
+            aux_size = 8 * sum(counts)
+            after = offset + count * (_RECORD_SIZE + aux_size)
+            if after == end and not counts[12] and not counts[13]:
+                record_format = _INDEX_AND_COUNTS + (f"{aux_size}x" if aux_size else "")
+                skeleton = _gather(count, record_format).unpack_from(buffer, offset)
+                if skeleton[1::2].count(first) == count:
+                    source = _PlainRecords(buffer, offset, count, counts[:12])
+                    return cls._of_plain_records(source, None, skeleton[::2]), after
         unpack_record = ChannelRecord.unpack_from
         records = []
         for _ in range(count):
             record, offset = unpack_record(buffer, offset, end)
             records.append(record)
         return cls.from_records(records), offset
-
-    @classmethod
-    def _from_gathered(
-        cls, buffer: Buffer, offset: int, count: int, flat: tuple[Any, ...]
-    ) -> ChannelTable:
-        width = _GATHER_ITEMS
-        columns: list[tuple[Any, ...]] = [flat[k::width] for k in range(width - 1)]
-        try:
-            columns[1] = tuple(map(_STATUS_BY_CODE.__getitem__, columns[1]))
-        except KeyError:  # an undocumented code: a pseudo-member UNKNOWN_<code>
-            columns[1] = tuple(map(_decode_status, columns[1]))
-        for (name, at, size), position in zip(_TEXT_FIELDS, _TEXT_POSITIONS, strict=True):
-            firsts = columns[position]
-            if not any(firsts):
-                columns[position] = ("",) * count
-                continue
-            decode_text = decode_wide if name in _WIDE_TEXT else decode_ascii
-            starts = range(offset + at, offset + at + count * _RECORD_SIZE, _RECORD_SIZE)
-            columns[position] = tuple(
-                decode_text(bytes(buffer[start : start + size])) if first else ""
-                for start, first in zip(starts, firsts, strict=True)
-            )
-        columns += [(_NO_AUX,) * count, ((),) * count, ((),) * count]
-        return cls._trusted(columns, count)
 
     def __len__(self) -> int:
         return self._length
@@ -1186,6 +1372,8 @@ class ChannelTable:
             return column
         if name == "channel":
             return self.channel
+        if name in CHANNEL_FIELDS:
+            return self._all_columns()[name]
         raise KeyError(f"no column {name!r}; the columns are {list(CHANNEL_FIELDS)} and 'channel'")
 
     @property
@@ -1196,16 +1384,29 @@ class ChannelTable:
     @property
     def columns(self) -> dict[str, tuple[Any, ...]]:
         """Every column by field name, in :data:`CHANNEL_FIELDS` order (a new dict)."""
-        return dict(self._columns)
+        return dict(self._all_columns())
 
     def records(self, cls: type[R] = ChannelRecord) -> list[R]:  # type: ignore[assignment]
         """The rows as records of ``cls`` (:class:`ChannelRecord` or a subclass adding no
-        field, such as the client's ``ChannelStatus``)."""
-        return list(map(cls, *self._columns.values()))
+        field, such as the client's ``ChannelStatus``). Records of a
+        :class:`DeferredChannelRecord` class decode their fields on first access."""
+        deferred = self._deferred
+        if deferred is not None and issubclass(cls, DeferredChannelRecord):
+            return deferred[0].records(cls, deferred[1])
+        return list(map(cls, *self._all_columns().values()))
 
     def take(self, rows: Iterable[int]) -> ChannelTable:
         """A table of the given rows (0-based positions), in the order given."""
         picked = list(rows)
+        deferred = self._deferred
+        if deferred is not None:
+            source, kept = deferred
+            indexes = self._columns["channel_index"]
+            return type(self)._of_plain_records(
+                source,
+                tuple(picked) if kept is None else tuple(kept[row] for row in picked),
+                tuple(indexes[row] for row in picked),
+            )
         columns = [tuple(column[row] for row in picked) for column in self._columns.values()]
         return type(self)._trusted(columns, len(picked))
 
@@ -1226,7 +1427,7 @@ class ChannelTable:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChannelTable):
             return NotImplemented
-        return self._columns == other._columns
+        return self._all_columns() == other._all_columns()
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -1241,6 +1442,72 @@ _NUMERIC_DTYPES: dict[str, str] = {
     for name, kind in ChannelRecord.LAYOUT.encoders
     if name not in _WIDE_TEXT and name not in _ASCII_TEXT
 }
+
+
+class DeferredChannelRecord(ChannelRecord):
+    """A :class:`ChannelRecord` class whose records :meth:`ChannelTable.records` may make
+    without decoding them.
+
+    For the plain records of a whole-cycler answer (checked when the answer was decoded),
+    :meth:`ChannelTable.records` makes records that are decoded on first access: the first
+    read of a field of any of them fills in every field of all of them, from the table's
+    columns, with the values and at about the cost of records made at once; a scan whose
+    records are never read costs no decoding. Until then a record's type is a subclass of the
+    requested class; once filled in, it is the class itself. A field assigned before the
+    first read is overwritten by it. Subclasses (the client's ``ChannelStatus``) add no field.
+    """
+
+    __slots__ = ("_undecoded",)
+
+
+class _UndecodedRecord:
+    """What a record made by :meth:`ChannelTable.records` does until it is filled in: any
+    field read, comparison, repr, copy or pickle fills it in first. Its class has no
+    ``__getattr__`` afterwards, so reading a field costs what it does for any record."""
+
+    __slots__ = ()
+
+    def _fill_in(self) -> None:
+        undecoded = _DEFER.__get__(self)
+        if undecoded is not None:  # None: another thread has just filled it in
+            undecoded.fill()
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for an unset slot (every field, until filled in) or an unknown name.
+            if name in _RECORD_FIELD_NAMES:
+                self._fill_in()
+                return getattr(self, name)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        self._fill_in()
+        return self == other
+
+    def __repr__(self) -> str:
+        self._fill_in()
+        return repr(self)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
+        self._fill_in()
+        return self.__reduce_ex__(protocol)  # as the plain class it has become
+
+
+def _undecoded_class(cls: type[Any]) -> type[Any]:
+    """The class of ``cls`` records not filled in yet (the same layout: records change class
+    when they are filled in). Made once per class."""
+    made = _UNDECODED_CLASSES.get(cls)
+    if made is None:
+        names = {"__slots__": (), "__qualname__": cls.__qualname__, "__module__": cls.__module__}
+        made = type(cls.__name__, (_UndecodedRecord, cls), names)
+        made = _UNDECODED_CLASSES.setdefault(cls, made)
+    return made
+
+
+_UNDECODED_CLASSES: dict[type[Any], type[Any]] = {}
+_DEFER = DeferredChannelRecord.__dict__["_undecoded"]
+_RECORD_FIELD_NAMES = frozenset(CHANNEL_FIELDS)
 
 
 class _KeepsTable(Message):
