@@ -1,9 +1,11 @@
 """The connection logic both clients share, and their two small I/O pumps.
 
-:class:`LinkCore` holds everything that is not I/O: settings, credentials, the connection state,
-the frame reader and inbox, error translation, and the retry rules. :class:`SyncLink` (sockets,
-a thread lock) and :class:`AsyncLink` (an asyncio protocol, an asyncio lock) only move bytes and
-drive :mod:`.operations` generators.
+:class:`LinkCore` holds everything that is not I/O: settings, credentials, the connection state
+machine (connect, log in, exchange, retry), the frame reader and inbox, error translation. It
+writes each run of an operation as a script: a generator that yields the I/O it needs next
+(open the transport, send these bytes, wait for data, pause before a retry) and is told how
+that went. :class:`SyncLink` (sockets, a thread lock) and :class:`AsyncLink` (an asyncio
+protocol, an asyncio lock) are pumps: they perform those steps and nothing else.
 
 Rules, the same for both (this module is the one place that applies them):
 
@@ -51,6 +53,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Generator
 from typing import Any, TypeVar
 
 from ..credentials import Credentials
@@ -75,6 +78,7 @@ from ..protocol import (
 from ..protocol.codes import LoginResult
 from ..protocol.framing import HEADER
 from ..protocol.messages import Message
+from ..shared import Backoff
 from .operations import RECEIVE, Mismatch, Operation, expect
 
 __all__ = ["AsyncLink", "ConnectionState", "LinkCore", "RetryPolicy", "SyncLink"]
@@ -102,7 +106,7 @@ class ConnectionState(enum.Enum):
 class RetryPolicy:
     """How often, and how patiently, a read is retried after its connection dropped."""
 
-    __slots__ = ("backoff_s", "max_backoff_s", "retries")
+    __slots__ = ("_backoff", "backoff_s", "max_backoff_s", "retries")
 
     def __init__(
         self, retries: int = 3, backoff_s: float = 0.2, max_backoff_s: float = 5.0
@@ -112,14 +116,41 @@ class RetryPolicy:
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        # A first wait above the cap waits the cap, as min(cap, first * 2**n) always did.
+        self._backoff = Backoff(min(backoff_s, max_backoff_s), max_backoff_s)
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        return float(min(self.max_backoff_s, self.backoff_s * (2 ** (attempt - 1))))
+        """Seconds to wait before retry number ``attempt`` (1-based). Raises ValueError below 1."""
+        return self._backoff.delay(attempt)
 
 
 class _Aborted(Exception):
     """Internal: the operation was interrupted by the link; carries the translated error."""
+
+
+class _Need(enum.Enum):
+    """What a script asks its pump for, besides sending the bytes it yields and pausing for
+    the seconds (a float) it yields."""
+
+    #: Open the transport (within ``connect_timeout``).
+    TRANSPORT = "transport"
+    #: Receive until the inbox holds something (before the exchange's deadline).
+    DATA = "data"
+
+
+#: A script: yields I/O steps, is sent None once a step is done (or thrown its failure), and
+#: returns its result.
+Script = Generator["bytes | float | _Need", None, T]
+
+
+def _advance(script: Script[T], failure: BaseException | None) -> bytes | float | _Need:
+    """The next step of ``script``, once it is told how the last one went."""
+    return script.send(None) if failure is None else script.throw(failure)
+
+
+# Interruptions of an exchange (not failures of it): they pass through, after the connection
+# is dropped if a frame had left.
+_INTERRUPTED = (KeyboardInterrupt, SystemExit, asyncio.CancelledError)
 
 
 class LinkCore:
@@ -162,6 +193,8 @@ class LinkCore:
         # Command codes of the frames the running operation has written, and how many.
         self._sent_codes: set[int] = set()
         self._sent_frames = 0
+        # When the running exchange times out, on the pump's clock.
+        self._deadline = 0.0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label} {self.host}:{self.port} {self.state.value}>"
@@ -346,8 +379,24 @@ class LinkCore:
             )
         return error
 
+    # -- what each pump provides (non-blocking, so the scripts call them directly) ----------
+
     def _drop(self) -> None:  # pragma: no cover - each link closes its own transport
         raise NotImplementedError
+
+    def _clock(self) -> float:  # pragma: no cover - each link keeps its own time
+        raise NotImplementedError
+
+    def _pending(self) -> str | None:  # pragma: no cover - each link looks at its transport
+        """Why the idle connection cannot be used as it is (None if it can)."""
+        raise NotImplementedError
+
+    def _ready_to_send(self) -> None:  # pragma: no cover - each link checks its transport
+        """Raise if no frame can be written now (nothing has left yet)."""
+        raise NotImplementedError
+
+    def _listen(self, active: bool) -> None:
+        """An exchange starts (True) or ends (False); data arriving in between is awaited."""
 
     def _after_unsupported(self, op: Operation[Any], error: UnsupportedCommand) -> None:
         if self._sent_frames > 1:
@@ -413,6 +462,106 @@ class LinkCore:
         )
         return delay
 
+    # -- the scripts: the connection state machine, written once ------------------------------
+
+    def _attempts(self, op: Operation[T]) -> Script[T]:
+        """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
+        attempt = 0
+        while True:
+            sent = False
+            try:
+                info = yield from self._open()
+                if not self._usable(self._pending()):
+                    info = yield from self._open()
+                    self._check_fresh(self._pending())
+                return (yield from self._exchange(op, info))
+            except _Aborted as aborted:
+                error, sent = aborted.args
+                cause = aborted.__cause__
+            except CtiConnectionError as exc:
+                error, cause = exc, exc.__cause__
+            attempt += 1
+            yield self._retry_delay(op, error, cause, sent, attempt)
+
+    def _open(self) -> Script[LoginFeedback]:
+        """Connect and log in, unless connected. Raises CtiConnectionError, LoginError."""
+        if self.state is ConnectionState.CONNECTED and self.login_info is not None:
+            return self.login_info
+        if self.state is ConnectionState.CLOSED:
+            raise CtiConnectionError(f"{self.label} connection was closed")
+        self.state = ConnectionState.CONNECTING
+        self._reset_stream()
+        try:
+            yield _Need.TRANSPORT
+        except (OSError, asyncio.TimeoutError) as exc:
+            self.state = ConnectionState.DISCONNECTED
+            reason = getattr(exc, "strerror", None) or str(exc)
+            if not reason:
+                timed_out = isinstance(exc, (TimeoutError, asyncio.TimeoutError))
+                reason = "timed out" if timed_out else type(exc).__name__
+            raise CtiConnectionError(
+                f"cannot connect to {self.label} {self.host}:{self.port}: {reason}"
+            ) from exc
+        if not self._login:
+            self._connected(self.login_info or LoginFeedback())
+        else:
+            try:
+                login = self._login_operation()
+                feedback = yield from self._exchange(login, LoginFeedback(), release=False)
+                self._connected(self._check_login(feedback))
+            except BaseException as exc:
+                raise self._login_failed(exc) from exc.__cause__
+        info = self.login_info
+        if info is None:  # pragma: no cover - _connected sets it
+            raise CtiConnectionError("login did not complete")
+        return info
+
+    def _exchange(
+        self, op: Operation[T], info: LoginFeedback, *, release: bool = True
+    ) -> Script[T]:
+        """Run one operation on the open connection. Errors come out wrapped in _Aborted.
+
+        ``release``: drop the connection if data is left over afterwards (not after the login,
+        where the check before the first request does it)."""
+        sent = False
+        self._deadline = self._clock() + self.timeout
+        self._sent_codes.clear()
+        self._sent_frames = 0
+        self._listen(True)
+        inbox = self._inbox
+        gen = op.run(info)
+        try:
+            item = next(gen)
+            while True:
+                if item is RECEIVE:
+                    if not inbox:
+                        yield _Need.DATA
+                    item = gen.send(self._take(op))
+                else:
+                    self._ready_to_send()
+                    sent = True
+                    self._note_sent(item)  # type: ignore[arg-type]
+                    yield item  # type: ignore[misc]
+                    item = gen.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        except UnsupportedCommand as unsupported:
+            self._after_unsupported(op, unsupported)
+            raise
+        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
+            raise _Aborted(self._fail(op, exc, sent), sent) from exc
+        except _INTERRUPTED:
+            # Interrupted in the middle of an exchange: an answer may still be on its way and
+            # would be taken for the next command's, so the connection is dropped.
+            if sent:
+                self._drop()
+            raise
+        finally:
+            self._listen(False)
+            gen.close()
+            if release:
+                self._release_unclaimed()
+
 
 class SyncLink(LinkCore):
     """A blocking connection (socket) that pumps operations; thread-safe."""
@@ -430,41 +579,53 @@ class SyncLink(LinkCore):
     def open(self) -> LoginFeedback:
         """Connect and log in (if not connected yet). Raises CtiConnectionError, LoginError."""
         with self._lock:
-            if self.state is ConnectionState.CONNECTED and self.login_info is not None:
-                return self.login_info
-            if self.state is ConnectionState.CLOSED:
-                raise CtiConnectionError(f"{self.label} connection was closed")
-            self._connect()
-            info = self.login_info
-            if info is None:  # pragma: no cover - _connect sets it or raises
-                raise CtiConnectionError("login did not complete")
-            return info
+            return self._pump(self._open())
 
-    def _connect(self) -> None:
-        self.state = ConnectionState.CONNECTING
-        self._reset_stream()
+    def run(self, op: Operation[T]) -> T:
+        """Run ``op`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
+        with self._lock:
+            return self._pump(self._attempts(op))
+
+    def close(self) -> None:
+        """Close the connection; later calls raise CtiConnectionError."""
+        with self._lock:
+            self._drop()
+            self.state = ConnectionState.CLOSED
+
+    def _pump(self, script: Script[T]) -> T:
+        """Perform the steps ``script`` asks for until it returns (or raises)."""
+        failure: BaseException | None = None
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
-        except OSError as exc:
-            self.state = ConnectionState.DISCONNECTED
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise CtiConnectionError(
-                f"cannot connect to {self.label} {self.host}:{self.port}: {reason}"
-            ) from exc
+            while True:
+                failure = self._perform(_advance(script, failure))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _perform(self, step: bytes | float | _Need) -> BaseException | None:
+        """Do one step; return how it failed (None if it did not)."""
+        try:
+            if step is _Need.DATA:
+                self._fill()
+            elif type(step) is bytes:
+                self._send(step)
+            elif step is _Need.TRANSPORT:
+                self._open_socket()
+            else:
+                time.sleep(step)  # type: ignore[arg-type]
+        except BaseException as exc:
+            return exc
+        return None
+
+    # -- the I/O -----------------------------------------------------------------------------
+
+    def _open_socket(self) -> None:
+        sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._armed_timeout = self.connect_timeout
         self._sock = sock
         if hasattr(select, "poll"):
             self._poller = select.poll()
             self._poller.register(sock, select.POLLIN)
-        if not self._login:
-            self._connected(self.login_info or LoginFeedback())
-            return
-        try:
-            feedback = self._drive(self._login_operation(), LoginFeedback(), release=False)
-            self._connected(self._check_login(feedback))
-        except BaseException as exc:
-            raise self._login_failed(exc) from exc.__cause__
 
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
@@ -476,35 +637,43 @@ class SyncLink(LinkCore):
         if self.state is not ConnectionState.CLOSED:
             self.state = ConnectionState.DISCONNECTED
 
-    def close(self) -> None:
-        """Close the connection; later calls raise CtiConnectionError."""
-        with self._lock:
-            self._drop()
-            self.state = ConnectionState.CLOSED
+    _clock = staticmethod(time.monotonic)
 
-    def _arm_timeout(self, sock: socket.socket, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
+    def _arm_timeout(self, sock: socket.socket) -> None:
+        remaining = self._deadline - time.monotonic()
         if remaining <= 0:
             raise CtiTimeout("timed out")
         # Re-arming costs a system call, so the armed timeout may differ from what remains by
-        # the slack either way; a read that times out early waits out the rest (_receive).
+        # the slack either way; a read that times out early waits out the rest (_fill).
         armed = self._armed_timeout
         if remaining < armed - _TIMEOUT_SLACK_S or remaining > armed + _TIMEOUT_SLACK_S:
             sock.settimeout(remaining)
             self._armed_timeout = remaining
 
-    def _receive(self, op: Operation[Any], deadline: float) -> Message:
+    def _ready_to_send(self) -> None:
+        sock = self._sock
+        if sock is None:
+            raise CtiConnectionError("not connected")
+        self._arm_timeout(sock)
+
+    def _send(self, frame: bytes) -> None:
+        sock = self._sock
+        if sock is None:
+            raise CtiConnectionError("not connected")
+        sock.sendall(frame)
+
+    def _fill(self) -> None:
         sock = self._sock
         inbox = self._inbox
         view = self._view
         while not inbox:
             if sock is None:
                 raise CtiConnectionError("not connected")
-            self._arm_timeout(sock, deadline)
+            self._arm_timeout(sock)
             try:
                 count = sock.recv_into(view)
             except TimeoutError:
-                if deadline - time.monotonic() > 0:
+                if self._deadline - time.monotonic() > 0:
                     continue  # armed a little short of the deadline: wait out the rest
                 raise CtiTimeout("timed out") from None
             if not count:
@@ -512,10 +681,8 @@ class SyncLink(LinkCore):
                     f"{self.label} {self.host}:{self.port} closed the connection"
                 )
             self._absorb(view[:count])
-        return self._take(op)
 
     def _pending(self) -> str | None:
-        """Why the idle connection cannot be used as it is (None if it can)."""
         reason = self._unclaimed()
         sock = self._sock
         if reason is None and sock is not None:
@@ -535,68 +702,6 @@ class SyncLink(LinkCore):
             except OSError as exc:
                 reason = f"a connection error ({exc.strerror or exc})"
         return reason
-
-    def _drive(self, op: Operation[T], info: LoginFeedback, *, release: bool = True) -> T:
-        """Run one operation on the open socket. Errors come out wrapped in _Aborted.
-
-        ``release``: drop the connection if data is left over afterwards (not after the login,
-        where the caller's check before the first request does it)."""
-        sent = False
-        deadline = time.monotonic() + self.timeout
-        self._sent_codes.clear()
-        self._sent_frames = 0
-        gen = op.run(info)
-        try:
-            item = next(gen)
-            while True:
-                if item is RECEIVE:
-                    item = gen.send(self._receive(op, deadline))
-                else:
-                    sock = self._sock
-                    if sock is None:
-                        raise CtiConnectionError("not connected")
-                    self._arm_timeout(sock, deadline)
-                    sent = True
-                    self._note_sent(item)  # type: ignore[arg-type]
-                    sock.sendall(item)  # type: ignore[arg-type]
-                    item = gen.send(None)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        except UnsupportedCommand as unsupported:
-            self._after_unsupported(op, unsupported)
-            raise
-        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
-            raise _Aborted(self._fail(op, exc, sent), sent) from exc
-        except (KeyboardInterrupt, SystemExit):
-            # Interrupted in the middle of an exchange: an answer may still be on its way and
-            # would be taken for the next command's, so the connection is dropped.
-            if sent:
-                self._drop()
-            raise
-        finally:
-            gen.close()
-            if release:
-                self._release_unclaimed()
-
-    def run(self, op: Operation[T]) -> T:
-        """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
-        with self._lock:
-            attempt = 0
-            while True:
-                sent = False
-                try:
-                    info = self.open()
-                    if not self._usable(self._pending()):
-                        info = self.open()
-                        self._check_fresh(self._pending())
-                    return self._drive(op, info)
-                except _Aborted as aborted:
-                    error, sent = aborted.args
-                    cause = aborted.__cause__
-                except CtiConnectionError as exc:
-                    error, cause = exc, exc.__cause__
-                attempt += 1
-                time.sleep(self._retry_delay(op, error, cause, sent, attempt))
 
 
 class _AsyncProtocol(asyncio.BufferedProtocol):
@@ -669,47 +774,52 @@ class AsyncLink(LinkCore):
     async def open(self) -> LoginFeedback:
         """Connect and log in (if not connected yet). Raises CtiConnectionError, LoginError."""
         async with self._get_lock():
-            return await self._open_locked()
+            return await self._pump(self._open())
 
-    async def _open_locked(self) -> LoginFeedback:
-        if self.state is ConnectionState.CONNECTED and self.login_info is not None:
-            return self.login_info
-        if self.state is ConnectionState.CLOSED:
-            raise CtiConnectionError(f"{self.label} connection was closed")
-        await self._connect()
-        info = self.login_info
-        if info is None:  # pragma: no cover - _connect sets it or raises
-            raise CtiConnectionError("login did not complete")
-        return info
+    async def run(self, op: Operation[T]) -> T:
+        """Run ``op`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
+        async with self._get_lock():
+            return await self._pump(self._attempts(op))
 
-    async def _connect(self) -> None:
-        self.state = ConnectionState.CONNECTING
-        self._reset_stream()
-        loop = asyncio.get_running_loop()
+    async def close(self) -> None:
+        """Close the connection; later calls raise CtiConnectionError."""
+        self._drop()
+        self.state = ConnectionState.CLOSED
+        # Let the transport finish closing inside the loop.
+        await asyncio.sleep(0)
+
+    async def _pump(self, script: Script[T]) -> T:
+        """Perform the steps ``script`` asks for until it returns (or raises)."""
+        failure: BaseException | None = None
         try:
-            _transport, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: _AsyncProtocol(self), self.host, self.port),
-                self.connect_timeout,
-            )
-        except (OSError, asyncio.TimeoutError) as exc:
-            self.state = ConnectionState.DISCONNECTED
-            reason = (
-                "timed out"
-                if isinstance(exc, asyncio.TimeoutError)
-                else (exc.strerror or str(exc) or type(exc).__name__)
-            )
-            raise CtiConnectionError(
-                f"cannot connect to {self.label} {self.host}:{self.port}: {reason}"
-            ) from exc
-        self._protocol = protocol
-        if not self._login:
-            self._connected(self.login_info or LoginFeedback())
-            return
+            while True:
+                failure = await self._perform(_advance(script, failure))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _perform(self, step: bytes | float | _Need) -> BaseException | None:
+        """Do one step; return how it failed (None if it did not)."""
         try:
-            feedback = await self._drive(self._login_operation(), LoginFeedback(), release=False)
-            self._connected(self._check_login(feedback))
+            if step is _Need.DATA:
+                await self._fill()
+            elif type(step) is bytes:
+                self._send(step)
+            elif step is _Need.TRANSPORT:
+                await self._open_transport()
+            else:
+                await asyncio.sleep(step)  # type: ignore[arg-type]
         except BaseException as exc:
-            raise self._login_failed(exc) from exc.__cause__
+            return exc
+        return None
+
+    # -- the I/O -----------------------------------------------------------------------------
+
+    async def _open_transport(self) -> None:
+        loop = asyncio.get_running_loop()
+        _transport, self._protocol = await asyncio.wait_for(
+            loop.create_connection(lambda: _AsyncProtocol(self), self.host, self.port),
+            self.connect_timeout,
+        )
 
     def _drop(self) -> None:
         protocol, self._protocol = self._protocol, None
@@ -719,15 +829,15 @@ class AsyncLink(LinkCore):
         if self.state is not ConnectionState.CLOSED:
             self.state = ConnectionState.DISCONNECTED
 
-    async def close(self) -> None:
-        """Close the connection; later calls raise CtiConnectionError."""
-        self._drop()
-        self.state = ConnectionState.CLOSED
-        # Let the transport finish closing inside the loop.
-        await asyncio.sleep(0)
+    def _clock(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _listen(self, active: bool) -> None:
+        protocol = self._protocol
+        if protocol is not None:
+            protocol.active = active
 
     def _pending(self) -> str | None:
-        """Why the idle connection cannot be used as it is (None if it can)."""
         reason = self._unclaimed()
         protocol = self._protocol
         if reason is None and protocol is not None:
@@ -737,7 +847,18 @@ class AsyncLink(LinkCore):
                 reason = "the end of the connection"
         return reason
 
-    async def _receive(self, op: Operation[Any], deadline: float) -> Message:
+    def _ready_to_send(self) -> None:
+        protocol = self._protocol
+        if protocol is None or protocol.transport is None:
+            raise CtiConnectionError("not connected")
+        if protocol.lost is not None:
+            raise CtiConnectionError(f"{self.label} {self.host}:{self.port} closed the connection")
+
+    def _send(self, frame: bytes) -> None:
+        self._ready_to_send()
+        self._protocol.transport.write(frame)  # type: ignore[union-attr]
+
+    async def _fill(self) -> None:
         inbox = self._inbox
         loop = asyncio.get_running_loop()
         while not inbox:
@@ -751,78 +872,9 @@ class AsyncLink(LinkCore):
                 raise CtiConnectionError(str(lost) or "connection lost") from lost
             waiter: asyncio.Future[None] = loop.create_future()
             protocol.waiter = waiter
-            handle = loop.call_at(deadline, _expire, waiter)
+            handle = loop.call_at(self._deadline, _expire, waiter)
             try:
                 await waiter
             finally:
                 handle.cancel()
                 protocol.waiter = None
-        return self._take(op)
-
-    async def _drive(self, op: Operation[T], info: LoginFeedback, *, release: bool = True) -> T:
-        """See :meth:`SyncLink._drive`."""
-        sent = False
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        self._sent_codes.clear()
-        self._sent_frames = 0
-        active = self._protocol
-        if active is not None:
-            active.active = True
-        gen = op.run(info)
-        try:
-            item = next(gen)
-            while True:
-                if item is RECEIVE:
-                    item = gen.send(await self._receive(op, deadline))
-                else:
-                    protocol = self._protocol
-                    if protocol is None or protocol.transport is None:
-                        raise CtiConnectionError("not connected")
-                    if protocol.lost is not None:
-                        raise CtiConnectionError(
-                            f"{self.label} {self.host}:{self.port} closed the connection"
-                        )
-                    sent = True
-                    self._note_sent(item)  # type: ignore[arg-type]
-                    protocol.transport.write(item)  # type: ignore[arg-type]
-                    item = gen.send(None)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        except UnsupportedCommand as unsupported:
-            self._after_unsupported(op, unsupported)
-            raise
-        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
-            raise _Aborted(self._fail(op, exc, sent), sent) from exc
-        except asyncio.CancelledError:
-            # Cancelled in the middle of an exchange: an answer may still be on its way and
-            # would be taken for the next command's, so the connection is dropped.
-            if sent:
-                self._drop()
-            raise
-        finally:
-            if active is not None:
-                active.active = False
-            gen.close()
-            if release:
-                self._release_unclaimed()
-
-    async def run(self, op: Operation[T]) -> T:
-        """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
-        async with self._get_lock():
-            attempt = 0
-            while True:
-                sent = False
-                try:
-                    info = await self._open_locked()
-                    if not self._usable(self._pending()):
-                        info = await self._open_locked()
-                        self._check_fresh(self._pending())
-                    return await self._drive(op, info)
-                except _Aborted as aborted:
-                    error, sent = aborted.args
-                    cause = aborted.__cause__
-                except CtiConnectionError as exc:
-                    error, cause = exc, exc.__cause__
-                attempt += 1
-                await asyncio.sleep(self._retry_delay(op, error, cause, sent, attempt))
