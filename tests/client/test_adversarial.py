@@ -181,7 +181,7 @@ class Checker:
 
 
 def _links(client: CyclerClient | AsyncCyclerClient) -> list[LinkCore]:
-    return [client._control, client.files._link]
+    return [client._link, client.files._link]
 
 
 def _connected(client: CyclerClient | AsyncCyclerClient) -> int:
@@ -271,7 +271,7 @@ def run_async(sequences: int, seed: int) -> dict[str, Any]:
                         await asyncio.sleep(0.0002)
                     checker.check(name, args, frames, result, error, checker.window(start))
                     _check_nothing_buffered(client, name)
-                    protocol = client._control._protocol
+                    protocol = client._link._protocol
                     if protocol is not None:
                         # An idle connection keeps nothing it was not asked for.
                         assert protocol.unclaimed_bytes == 0 or not protocol.transport.is_reading()

@@ -227,7 +227,7 @@ def test_an_idle_asyncio_connection_does_not_buffer_what_it_is_pushed() -> None:
             )
             try:
                 await client.read_channel(2)
-                link = client._control
+                link = client._link
                 protocol = link._protocol
                 assert protocol is not None
                 pusher = threading.Thread(target=push, args=(server,))

@@ -53,8 +53,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Generator
-from typing import Any, TypeVar
+from collections.abc import Callable, Generator
+from typing import Any, TypeAlias, TypeVar
 
 from ..credentials import Credentials
 from ..errors import (
@@ -81,7 +81,15 @@ from ..protocol.messages import Message
 from ..shared import Backoff
 from .operations import RECEIVE, Mismatch, Operation, expect
 
-__all__ = ["AsyncLink", "ConnectionState", "LinkCore", "RetryPolicy", "SyncLink"]
+__all__ = [
+    "AsyncLink",
+    "ConnectionState",
+    "LinkCore",
+    "LocalWork",
+    "Plan",
+    "RetryPolicy",
+    "SyncLink",
+]
 
 log = logging.getLogger("pyctiarbin.client")
 
@@ -138,12 +146,31 @@ class _Need(enum.Enum):
     DATA = "data"
 
 
+class LocalWork:
+    """Blocking local work within a command (reading or writing a file): the blocking link
+    does it in place, the asyncio link in a worker thread. Its errors pass through unchanged."""
+
+    __slots__ = ("args", "call", "result")
+
+    def __init__(self, call: Callable[..., Any], *args: Any) -> None:
+        self.call = call
+        self.args = args
+        self.result: Any = None
+
+
+#: A command made of several steps: a generator that yields operations (and is sent their
+#: results) or :class:`LocalWork` (and is sent its result), and returns the command's result.
+Plan = Generator["Operation[Any] | LocalWork", Any, T]
+
+#: What a script asks its pump to do: send bytes, pause a float of seconds, a _Need, local work.
+_Step: TypeAlias = "bytes | float | _Need | LocalWork"
+
 #: A script: yields I/O steps, is sent None once a step is done (or thrown its failure), and
 #: returns its result.
-Script = Generator["bytes | float | _Need", None, T]
+Script = Generator[_Step, None, T]
 
 
-def _advance(script: Script[T], failure: BaseException | None) -> bytes | float | _Need:
+def _advance(script: Script[T], failure: BaseException | None) -> _Step:
     """The next step of ``script``, once it is told how the last one went."""
     return script.send(None) if failure is None else script.throw(failure)
 
@@ -464,6 +491,24 @@ class LinkCore:
 
     # -- the scripts: the connection state machine, written once ------------------------------
 
+    def _script(self, command: Operation[T] | Plan[T]) -> Script[T]:
+        """The script that runs ``command``, a single operation or a plan."""
+        return self._attempts(command) if isinstance(command, Operation) else self._plan(command)
+
+    def _plan(self, steps: Plan[T]) -> Script[T]:
+        """Run the operations of ``steps`` one after the other, with its local work between."""
+        result: Any = None
+        try:
+            while True:
+                step = steps.send(result)
+                if isinstance(step, Operation):
+                    result = yield from self._attempts(step)
+                else:
+                    yield step
+                    result = step.result
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
     def _attempts(self, op: Operation[T]) -> Script[T]:
         """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
         attempt = 0
@@ -581,10 +626,10 @@ class SyncLink(LinkCore):
         with self._lock:
             return self._pump(self._open())
 
-    def run(self, op: Operation[T]) -> T:
-        """Run ``op`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
+    def run(self, command: Operation[T] | Plan[T]) -> T:
+        """Run ``command`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
         with self._lock:
-            return self._pump(self._attempts(op))
+            return self._pump(self._script(command))
 
     def close(self) -> None:
         """Close the connection; later calls raise CtiConnectionError."""
@@ -601,7 +646,7 @@ class SyncLink(LinkCore):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    def _perform(self, step: bytes | float | _Need) -> BaseException | None:
+    def _perform(self, step: _Step) -> BaseException | None:
         """Do one step; return how it failed (None if it did not)."""
         try:
             if step is _Need.DATA:
@@ -610,6 +655,8 @@ class SyncLink(LinkCore):
                 self._send(step)
             elif step is _Need.TRANSPORT:
                 self._open_socket()
+            elif type(step) is LocalWork:
+                step.result = step.call(*step.args)
             else:
                 time.sleep(step)  # type: ignore[arg-type]
         except BaseException as exc:
@@ -776,10 +823,10 @@ class AsyncLink(LinkCore):
         async with self._get_lock():
             return await self._pump(self._open())
 
-    async def run(self, op: Operation[T]) -> T:
-        """Run ``op`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
+    async def run(self, command: Operation[T] | Plan[T]) -> T:
+        """Run ``command`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
         async with self._get_lock():
-            return await self._pump(self._attempts(op))
+            return await self._pump(self._script(command))
 
     async def close(self) -> None:
         """Close the connection; later calls raise CtiConnectionError."""
@@ -797,7 +844,7 @@ class AsyncLink(LinkCore):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    async def _perform(self, step: bytes | float | _Need) -> BaseException | None:
+    async def _perform(self, step: _Step) -> BaseException | None:
         """Do one step; return how it failed (None if it did not)."""
         try:
             if step is _Need.DATA:
@@ -806,6 +853,8 @@ class AsyncLink(LinkCore):
                 self._send(step)
             elif step is _Need.TRANSPORT:
                 await self._open_transport()
+            elif type(step) is LocalWork:
+                step.result = await asyncio.to_thread(step.call, *step.args)
             else:
                 await asyncio.sleep(step)  # type: ignore[arg-type]
         except BaseException as exc:
