@@ -21,6 +21,7 @@ else:  # pragma: no cover - Python 3.10
 __all__ = [
     "DEFAULT_FILE_PORT",
     "DEFAULT_PORT",
+    "AsyncClosedOnExit",
     "Backoff",
     "ChannelSpecError",
     "ClosedOnExit",
@@ -81,6 +82,27 @@ class ClosedOnExit:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_AsyncClosable = TypeVar("_AsyncClosable", bound="AsyncClosedOnExit")
+
+
+class AsyncClosedOnExit:
+    """A mixin: ``async with obj:`` gives ``obj`` and awaits its ``close()`` on the way out."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self: _AsyncClosable) -> _AsyncClosable:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
 class ChannelSpecError(ValueError):

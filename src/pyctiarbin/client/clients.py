@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MethodType, TracebackType
+from types import MethodType
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 
 from ..credentials import Credentials, resolve_credentials
@@ -51,7 +51,7 @@ from ..protocol import (
     TestObjectRecord,
     TimeSensitiveResultEntry,
 )
-from ..shared import DEFAULT_FILE_PORT, DEFAULT_PORT
+from ..shared import DEFAULT_FILE_PORT, DEFAULT_PORT, AsyncClosedOnExit, ClosedOnExit
 from . import operations as ops
 from .operations import FileCheck, MvValues, Operation, ProgressCallback, Target
 from .session import AsyncLink, ConnectionState, LinkCore, LocalWork, Plan, RetryPolicy, SyncLink
@@ -518,7 +518,7 @@ class _Commands:
         return ops.aux_mapping()
 
 
-class CyclerClient(_Blocking, _ClientState, _Commands):
+class CyclerClient(_Blocking, ClosedOnExit, _ClientState, _Commands):
     """A blocking CTI client. Safe to share between threads (one command at a time).
 
     ``CyclerClient(host, port=9031, *, username=None, password=None, env_path=None,
@@ -555,14 +555,6 @@ class CyclerClient(_Blocking, _ClientState, _Commands):
     def __enter__(self) -> CyclerClient:
         self.connect()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def connect(self) -> LoginFeedback:
         """Connect and log in; returns the login feedback. Raises CtiConnectionError, LoginError."""
@@ -643,7 +635,7 @@ class _FileCommands:
         return ops.delete(path)
 
 
-class Files(_Blocking, _FileCommands):
+class Files(_Blocking, ClosedOnExit, _FileCommands):
     """File commands over the file port (9032), on a connection opened on first use."""
 
     _link: SyncLink
@@ -653,7 +645,7 @@ class Files(_Blocking, _FileCommands):
         self._link.close()
 
 
-class AsyncFiles(_Asyncio, _FileCommands):
+class AsyncFiles(_Asyncio, AsyncClosedOnExit, _FileCommands):
     """The file commands of :class:`AsyncCyclerClient`, as coroutines (see :class:`Files`)."""
 
     _link: AsyncLink
@@ -663,7 +655,7 @@ class AsyncFiles(_Asyncio, _FileCommands):
         await self._link.close()
 
 
-class AsyncCyclerClient(_Asyncio, _ClientState, _Commands):
+class AsyncCyclerClient(_Asyncio, AsyncClosedOnExit, _ClientState, _Commands):
     """The asyncio CTI client: the same arguments and methods as :class:`CyclerClient`, as
     coroutines. Safe under concurrent tasks (commands on one connection run one at a time)."""
 
@@ -678,14 +670,6 @@ class AsyncCyclerClient(_Asyncio, _ClientState, _Commands):
     async def __aenter__(self) -> AsyncCyclerClient:
         await self.connect()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def connect(self) -> LoginFeedback:
         """Connect and log in; returns the login feedback. Raises CtiConnectionError, LoginError."""
