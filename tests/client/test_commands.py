@@ -20,6 +20,7 @@ from pyctiarbin import (
     TooFrequent,
 )
 from pyctiarbin.client import resume_ex_entry, start_ex_entry
+from pyctiarbin.interfaces.seed_dicts import channel_status_dict
 from pyctiarbin.protocol import ChannelSelection, StatusCode
 from pyctiarbin.simulator import Simulator
 
@@ -62,7 +63,7 @@ def test_login_info_and_reads(kind: str, sim: Simulator) -> None:
         with_aux = await api("read_channel", 3, aux=True)
         assert len(with_aux.aux.temperature) >= 1
         assert 0.0 < with_aux.temperatures_c[0] < 60.0
-        assert one.to_dict()["channel"] == 4
+        assert channel_status_dict(one)["channel"] == 4
 
     run_both(kind, sim, body)
 

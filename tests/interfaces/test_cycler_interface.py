@@ -264,3 +264,26 @@ def test_interface_is_closed_when_garbage_collected(sim: Simulator, env_file: Pa
     client = cycler.client
     del cycler
     assert client.state.value == "closed"
+
+
+def test_seed_channel_keys_keep_the_layout_of_0_0_13() -> None:
+    # 0.0.13's message template: 4 header keys, the channel count, the 25 record fields (two
+    # named differently from ours), 12 aux counts, BMS and SMB counts; then the two lists per
+    # aux kind its aux parser added.
+    keys = CHANNEL_STATUS_KEYS
+    assert len(keys) == len(set(keys)) == 4 + 1 + 25 + 14 + 24
+    assert keys[:10] == [
+        "header",
+        "msg_length",
+        "command_code",
+        "extended_command_code",
+        "number_of_channels",
+        "channel",
+        "status",
+        "comm_failure",
+        "schedule",
+        "testname",
+    ]
+    assert keys[29] == "aci_phase_degrees" and keys[30] == "aux_voltage_count"
+    assert keys[42:46] == ["bms_count", "smb_count", "aux_voltage", "aux_voltage_dt"]
+    assert keys[-2:] == ["aux_density", "aux_density_dt"]

@@ -32,6 +32,7 @@ from ..errors import CommandRejected, CtiConnectionError, CtiError, EncodeError,
 from ..protocol import TOKEN, CommandCode, LoginFeedback
 from ..protocol.framing import CHECKSUM, HEADER_SIZE
 from .config import CyclerInterfaceConfig
+from .seed_dicts import channel_status_dict
 
 __all__ = ["ConnectFailed", "CyclerInterface", "LoginFailed"]
 
@@ -226,9 +227,9 @@ class CyclerInterface:
         return dict(self._login_feedback)
 
     def read_channel_status(self, channel: int) -> dict[str, Any]:
-        """Read one channel's status: 0.0.13's dictionary (the keys of
-        :meth:`ChannelStatus.to_dict`, e.g. ``"status"``, ``"voltage_v"``, ``"current_a"``,
-        ``"channel"`` = the 0-based wire index).
+        """Read one channel's status: 0.0.13's dictionary (see
+        :func:`~.seed_dicts.channel_status_dict`: ``"status"``, ``"voltage_v"``,
+        ``"current_a"``, ``"channel"`` = the 0-based wire index, ...).
 
         Wire addressing, as in 0.0.13: ``channel`` N is requested as index N-1. Channel 0 is
         let through as 0.0.13 let it through: it becomes index -1, which asks for every
@@ -258,12 +259,12 @@ class CyclerInterface:
             )
         return self._seed_result(
             f"reading the status of channel {channel}",
-            lambda: self._client.read_channel(channel).to_dict(),
+            lambda: channel_status_dict(self._client.read_channel(channel)),
             {},
         )
 
     def _read_all_first(self) -> dict[str, Any]:
-        records = [status.to_dict() for status in self._client.read_channels()]
+        records = [channel_status_dict(status) for status in self._client.read_channels()]
         if not records:
             raise CtiConnectionError("the cycler answered a read of every channel with no record")
         first = records[0]
