@@ -31,6 +31,7 @@ from ..credentials import ENV_PASSWORD, ENV_USERNAME
 from ..errors import CommandRejected, CtiConnectionError, CtiError, EncodeError, LoginError
 from ..protocol import TOKEN, CommandCode, LoginFeedback
 from ..protocol.framing import CHECKSUM, HEADER_SIZE
+from ..shared import ClosedOnExit
 from .config import CyclerInterfaceConfig
 from .seed_dicts import channel_status_dict
 
@@ -123,7 +124,7 @@ def login_feedback_dict(feedback: LoginFeedback) -> dict[str, Any]:
     }
 
 
-class CyclerInterface:
+class CyclerInterface(ClosedOnExit):
     """Read the status of any channel of an Arbin cycler: pycti-arbin 0.0.13's
     ``CyclerInterface``, drop-in.
 
@@ -152,13 +153,16 @@ class CyclerInterface:
         LoginFailed: (also ``LoginError`` and ``AssertionError``) when it refuses the login.
     """
 
+    #: The model that checks the configuration dictionary.
+    _config_model: type[CyclerInterfaceConfig] = CyclerInterfaceConfig
+
     def __init__(
         self,
         config: Mapping[str, Any] | BaseModel,
         env_path: str | os.PathLike[str] | None = None,
     ) -> None:
         values = config.model_dump() if isinstance(config, BaseModel) else config
-        self._cycler_config = CyclerInterfaceConfig(**values)
+        self._cycler_config = self._config_model(**values)
         username, password = _load_credentials(env_path)
         settings = self._cycler_config
         self._client = CyclerClient(
@@ -201,12 +205,6 @@ class CyclerInterface:
     def __repr__(self) -> str:
         settings = self._cycler_config
         return f"<{type(self).__name__} {settings.ip_address}:{settings.port}>"
-
-    def __enter__(self) -> CyclerInterface:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def client(self) -> CyclerClient:
