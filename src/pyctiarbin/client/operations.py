@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import (
     BatchRejected,
@@ -480,15 +480,28 @@ def get_resume_data(channels: Target) -> Operation[list[m.ResumeDataRecord]]:
     return Operation("get_resume_data", False, run)
 
 
-def serial_number() -> Operation[int]:
-    def run(info: m.LoginFeedback) -> OpGen[int]:
-        yield encode(m.GetSerialNumberRequest())
-        feedback = yield from expect(m.GetSerialNumberFeedback)
-        if not feedback.ok:
-            raise CommandRejected.for_code("serial_number", feedback.result, feedback.meaning)
-        return feedback.serial_number
+def _query(name: str, request: Message, answer: type[M], result: Callable[[M], T]) -> Operation[T]:
+    """A read of one request and one answer; returns ``result(answer)``. Raises
+    CommandRejected when the answer carries a refusal (its ``ok`` is false)."""
 
-    return Operation("serial_number", False, run)
+    def run(info: m.LoginFeedback) -> OpGen[T]:
+        yield encode(request)
+        feedback: Any = yield from expect(answer)
+        if not getattr(feedback, "ok", True):
+            raise CommandRejected.for_code(name, feedback.result, feedback.meaning)
+        return result(feedback)
+
+    return Operation(name, False, run)
+
+
+def serial_number() -> Operation[int]:
+    """GET_SERIAL: the cycler's serial number."""
+    return _query(
+        "serial_number",
+        m.GetSerialNumberRequest(),
+        m.GetSerialNumberFeedback,
+        lambda feedback: feedback.serial_number,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -794,18 +807,45 @@ def _check_path(path: Any, *, allow_empty: bool = False) -> str:
     return path
 
 
+def _path_command(
+    name: str,
+    request: Callable[[str], Message],
+    answer: type[M],
+    path: str,
+    result: Callable[[M], T],
+    *,
+    control: bool,
+) -> Operation[T]:
+    """A file command that names one path and succeeds or fails as a whole; returns
+    ``result(answer)``. Raises FileOperationFailed (with the cycler's result) when the answer
+    is not OK."""
+
+    def run(info: m.LoginFeedback) -> OpGen[T]:
+        yield encode(request(path))
+        feedback: Any = yield from expect(answer)
+        if not feedback.ok:
+            raise FileOperationFailed(name, feedback.result, f"{feedback.meaning}: {path}")
+        return result(feedback)
+
+    return Operation(name, control, run, "file")
+
+
+def _nothing(_answer: Message) -> None:
+    return None
+
+
 def browse(path: str = "") -> Operation[list[m.DirEntry]]:
     """List ``path`` ("" is the top of the cycler's file area)."""
     _check_path(path, allow_empty=True)
-
-    def run(info: m.LoginFeedback) -> OpGen[list[m.DirEntry]]:
-        yield encode(m.BrowseDirectoryRequest(path))
-        feedback = yield from expect(m.BrowseDirectoryFeedback)
-        if not feedback.ok:
-            raise FileOperationFailed("browse", feedback.result, f"{feedback.meaning}: {path}")
-        return list(feedback.listing)  # result 3 lists schedule names, not 200-byte entries
-
-    return Operation("browse", False, run, "file")
+    return _path_command(
+        "browse",
+        m.BrowseDirectoryRequest,
+        m.BrowseDirectoryFeedback,
+        path,
+        # Result 3 lists schedule names, not 200-byte entries.
+        lambda feedback: list(feedback.listing),
+        control=False,
+    )
 
 
 #: ``progress(chunks_done, chunk_count, bytes_done)``, called after each file chunk.
@@ -898,27 +938,19 @@ def upload(
 
 
 def make_dir(path: str) -> Operation[None]:
+    """Create the folder ``path``."""
     _check_path(path)
-
-    def run(info: m.LoginFeedback) -> OpGen[None]:
-        yield encode(m.NewFolderRequest(path))
-        feedback = yield from expect(m.NewFolderFeedback)
-        if not feedback.ok:
-            raise FileOperationFailed("make_dir", feedback.result, f"{feedback.meaning}: {path}")
-
-    return Operation("make_dir", True, run, "file")
+    return _path_command(
+        "make_dir", m.NewFolderRequest, m.NewFolderFeedback, path, _nothing, control=True
+    )
 
 
 def delete(path: str) -> Operation[None]:
+    """Delete the file or folder ``path``."""
     _check_path(path)
-
-    def run(info: m.LoginFeedback) -> OpGen[None]:
-        yield encode(m.DeleteFolderRequest(path))
-        feedback = yield from expect(m.DeleteFolderFeedback)
-        if not feedback.ok:
-            raise FileOperationFailed("delete", feedback.result, f"{feedback.meaning}: {path}")
-
-    return Operation("delete", True, run, "file")
+    return _path_command(
+        "delete", m.DeleteFolderRequest, m.DeleteFolderFeedback, path, _nothing, control=True
+    )
 
 
 def start_ex_entry(
@@ -1158,6 +1190,35 @@ def set_meta_variables_time_sensitive(
     return Operation("set_meta_variables_time_sensitive", True, run)
 
 
+class _ChannelIndexed(Protocol):
+    @property
+    def channel_index(self) -> int: ...
+
+
+R = TypeVar("R", bound=_ChannelIndexed)
+
+
+def _wanted_indexes(channels: list[int] | None, num_channels: int) -> set[int] | None:
+    """The wire indexes of ``channels`` (None: all). Raises ValueError for a bad channel."""
+    return None if channels is None else set(channel_indexes(channels, num_channels))
+
+
+def _records_of(
+    records: Sequence[R], wanted: set[int] | None, num_channels: int, what: str
+) -> list[R]:
+    """The records of an all-channel answer for the ``wanted`` indexes, sorted by channel.
+
+    Raises Mismatch if the answer repeats a channel or names one the cycler does not have.
+    """
+    seen = [record.channel_index for record in records]
+    if len(set(seen)) != len(seen) or not all(0 <= i < num_channels for i in seen):
+        raise Mismatch(f"a {what} was answered with channel indexes {seen}")
+    return sorted(
+        (r for r in records if wanted is None or r.channel_index in wanted),
+        key=lambda r: r.channel_index,
+    )
+
+
 def read_channels_simple(
     channels: Iterable[int] | None = None, selection: int = ChannelSelection.ALL
 ) -> Operation[list[m.SimpleChannelRecord]]:
@@ -1167,20 +1228,10 @@ def read_channels_simple(
     chosen = ChannelSelection(_check_int("selection", selection))
 
     def run(info: m.LoginFeedback) -> OpGen[list[m.SimpleChannelRecord]]:
-        wanted = (
-            None
-            if wanted_channels is None
-            else set(channel_indexes(wanted_channels, info.num_channels))
-        )
+        wanted = _wanted_indexes(wanted_channels, info.num_channels)
         yield encode(m.SimpleChannelInfoRequest(-1, chosen))
         feedback = yield from expect(m.SimpleChannelInfoFeedback)
-        seen = [record.channel_index for record in feedback.channels]
-        if len(set(seen)) != len(seen) or not all(0 <= i < info.num_channels for i in seen):
-            raise Mismatch(f"a simple-mode read was answered with channel indexes {seen}")
-        return sorted(
-            (r for r in feedback.channels if wanted is None or r.channel_index in wanted),
-            key=lambda r: r.channel_index,
-        )
+        return _records_of(feedback.channels, wanted, info.num_channels, "simple-mode read")
 
     return Operation("read_channels_simple", False, run)
 
@@ -1214,20 +1265,10 @@ def read_test_objects(channels: Iterable[int] | None = None) -> Operation[list[m
     wanted_channels = None if channels is None else list(channels)
 
     def run(info: m.LoginFeedback) -> OpGen[list[m.TestObjectRecord]]:
-        wanted = (
-            None
-            if wanted_channels is None
-            else set(channel_indexes(wanted_channels, info.num_channels))
-        )
+        wanted = _wanted_indexes(wanted_channels, info.num_channels)
         yield encode(m.ChannelsInfoExRequest(-1, ChannelSelection.ALL))
         feedback = yield from expect(m.ChannelsInfoExFeedback)
-        seen = [record.channel_index for record in feedback.records]
-        if len(set(seen)) != len(seen) or not all(0 <= i < info.num_channels for i in seen):
-            raise Mismatch(f"a test-object read was answered with channel indexes {seen}")
-        return sorted(
-            (r for r in feedback.records if wanted is None or r.channel_index in wanted),
-            key=lambda r: r.channel_index,
-        )
+        return _records_of(feedback.records, wanted, info.num_channels, "test-object read")
 
     return Operation("read_test_objects", False, run)
 
@@ -1287,15 +1328,12 @@ def set_barcodes(
 
 def machine_type() -> Operation[MachineType]:
     """GET_MACHINE_TYPE: IV, SPTT or ALL."""
-
-    def run(info: m.LoginFeedback) -> OpGen[MachineType]:
-        yield encode(m.GetMachineTypeRequest())
-        feedback = yield from expect(m.GetMachineTypeFeedback)
-        if not feedback.ok:
-            raise CommandRejected.for_code("machine_type", feedback.result, feedback.meaning)
-        return MachineType(feedback.machine_type)
-
-    return Operation("machine_type", False, run)
+    return _query(
+        "machine_type",
+        m.GetMachineTypeRequest(),
+        m.GetMachineTypeFeedback,
+        lambda feedback: MachineType(feedback.machine_type),
+    )
 
 
 def _json_list(content: Mapping[str, Any], key: str, command: str) -> list[dict[str, Any]]:
@@ -1382,24 +1420,22 @@ def set_data_log_interval(interval_s: float) -> Operation[None]:
 
 def server_software_version() -> Operation[str]:
     """GET_SERVER_SOFTWARE_VERSION_NUMBER: the server software's version text."""
-
-    def run(info: m.LoginFeedback) -> OpGen[str]:
-        yield encode(m.GetServerSoftwareVersionRequest())
-        feedback = yield from expect(m.GetServerSoftwareVersionFeedback)
-        return feedback.version
-
-    return Operation("server_software_version", False, run)
+    return _query(
+        "server_software_version",
+        m.GetServerSoftwareVersionRequest(),
+        m.GetServerSoftwareVersionFeedback,
+        lambda feedback: feedback.version,
+    )
 
 
 def string_limits() -> Operation[dict[int, int]]:
     """GET_STRING_LIMIT_LENGTH: ``{string type: longest length}`` (type 1 is the test name)."""
-
-    def run(info: m.LoginFeedback) -> OpGen[dict[int, int]]:
-        yield encode(m.GetStringLimitsRequest())
-        feedback = yield from expect(m.GetStringLimitsFeedback)
-        return {limit.string_type: limit.limit for limit in feedback.limits}
-
-    return Operation("string_limits", False, run)
+    return _query(
+        "string_limits",
+        m.GetStringLimitsRequest(),
+        m.GetStringLimitsFeedback,
+        lambda feedback: {limit.string_type: limit.limit for limit in feedback.limits},
+    )
 
 
 @dataclass(frozen=True, slots=True)
