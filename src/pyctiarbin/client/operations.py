@@ -496,12 +496,8 @@ def _query(name: str, request: Message, answer: type[M], result: Callable[[M], T
 
 def serial_number() -> Operation[int]:
     """GET_SERIAL: the cycler's serial number."""
-    return _query(
-        "serial_number",
-        m.GetSerialNumberRequest(),
-        m.GetSerialNumberFeedback,
-        lambda feedback: feedback.serial_number,
-    )
+    request, answer = m.GetSerialNumberRequest(), m.GetSerialNumberFeedback
+    return _query("serial_number", request, answer, lambda got: got.serial_number)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1328,12 +1324,8 @@ def set_barcodes(
 
 def machine_type() -> Operation[MachineType]:
     """GET_MACHINE_TYPE: IV, SPTT or ALL."""
-    return _query(
-        "machine_type",
-        m.GetMachineTypeRequest(),
-        m.GetMachineTypeFeedback,
-        lambda feedback: MachineType(feedback.machine_type),
-    )
+    request, answer = m.GetMachineTypeRequest(), m.GetMachineTypeFeedback
+    return _query("machine_type", request, answer, lambda got: MachineType(got.machine_type))
 
 
 def _json_list(content: Mapping[str, Any], key: str, command: str) -> list[dict[str, Any]]:
@@ -1420,22 +1412,18 @@ def set_data_log_interval(interval_s: float) -> Operation[None]:
 
 def server_software_version() -> Operation[str]:
     """GET_SERVER_SOFTWARE_VERSION_NUMBER: the server software's version text."""
-    return _query(
-        "server_software_version",
-        m.GetServerSoftwareVersionRequest(),
-        m.GetServerSoftwareVersionFeedback,
-        lambda feedback: feedback.version,
-    )
+    request, answer = m.GetServerSoftwareVersionRequest(), m.GetServerSoftwareVersionFeedback
+    return _query("server_software_version", request, answer, lambda got: got.version)
 
 
 def string_limits() -> Operation[dict[int, int]]:
     """GET_STRING_LIMIT_LENGTH: ``{string type: longest length}`` (type 1 is the test name)."""
-    return _query(
-        "string_limits",
-        m.GetStringLimitsRequest(),
-        m.GetStringLimitsFeedback,
-        lambda feedback: {limit.string_type: limit.limit for limit in feedback.limits},
-    )
+    request, answer = m.GetStringLimitsRequest(), m.GetStringLimitsFeedback
+    return _query("string_limits", request, answer, _limits_by_type)
+
+
+def _limits_by_type(answer: m.GetStringLimitsFeedback) -> dict[int, int]:
+    return {limit.string_type: limit.limit for limit in answer.limits}
 
 
 @dataclass(frozen=True, slots=True)
