@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import (
@@ -504,10 +505,14 @@ def serial_number() -> Operation[int]:
 # Control
 
 
+#: Builds a command's requests from the wire indexes it addresses and whether that is "all".
+_RequestBuilder = Callable[[list[int], bool], list[Message]]
+
+
 def _per_channel(
     name: str,
     target: Target,
-    build: Callable[[list[int], bool], list[Message]],
+    build: _RequestBuilder,
     feedback_cls: type[m.ResultFeedback],
     *,
     all_flag: bool = False,
@@ -625,13 +630,20 @@ def continue_channels(target: Target) -> Operation[None]:
     return _per_channel("continue", target, build, m.ContinueFeedback)
 
 
-def resume(target: Target) -> Operation[None]:
-    def build(indexes: list[int], every: bool) -> list[Message]:
-        if every:
-            return [m.ResumeRequest(0, True)]
-        return [m.ResumeRequest(i, False) for i in indexes]
+def _one_or_all(request: Callable[[int, bool], Message]) -> _RequestBuilder:
+    """The requests of a command that has an all-channels flag: one with the flag set for
+    every channel, else one per channel."""
 
-    return _per_channel("resume", target, build, m.ResumeFeedback, all_flag=True)
+    def build(indexes: list[int], every: bool) -> list[Message]:
+        return [request(0, True)] if every else [request(i, False) for i in indexes]
+
+    return build
+
+
+def resume(target: Target) -> Operation[None]:
+    return _per_channel(
+        "resume", target, _one_or_all(m.ResumeRequest), m.ResumeFeedback, all_flag=True
+    )
 
 
 def resume_ex(entries: Sequence[m.ResumeExEntry]) -> Operation[None]:
@@ -670,12 +682,7 @@ def resume_ex(entries: Sequence[m.ResumeExEntry]) -> Operation[None]:
 
 
 def stop(target: Target) -> Operation[None]:
-    def build(indexes: list[int], every: bool) -> list[Message]:
-        if every:
-            return [m.StopRequest(0, True)]
-        return [m.StopRequest(i, False) for i in indexes]
-
-    return _per_channel("stop", target, build, m.StopFeedback, all_flag=True)
+    return _per_channel("stop", target, _one_or_all(m.StopRequest), m.StopFeedback, all_flag=True)
 
 
 def jump(target: Target, step: int) -> Operation[None]:
@@ -1047,6 +1054,33 @@ def _raise_entry_errors(command: str, table: Any, outcomes: Sequence[tuple[int, 
     raise BatchRejected(command, rejections, sorted(channels - set(rejections)))
 
 
+def _settle_entries(
+    command: str,
+    name: str,
+    entries: Sequence[Any],
+    feedback: Any,
+    *,
+    by_code: bool = False,
+    error: Callable[[Any], int] = attrgetter("error"),
+) -> None:
+    """Check that ``feedback.entries`` answer the ``entries`` sent, then raise the refusals
+    among them (see :func:`_raise_entry_errors`; ``error`` reads an answer's result code).
+
+    ``by_code``: the answers follow the entries in order, by channel and meta code; otherwise
+    they name the same channels in any order. Raises Mismatch when they answer other entries.
+    """
+    answered = feedback.entries
+    if by_code:
+        asked = [(e.channel_index, e.meta_code) for e in entries]
+        got = [(e.channel_index, e.meta_code) for e in answered]
+    else:
+        asked = sorted(e.channel_index for e in entries)
+        got = sorted(e.channel_index for e in answered)
+    if got != asked:
+        raise Mismatch(f"{command} answered for {got}, not for the {asked} it was sent")
+    _raise_entry_errors(name, feedback.RESULTS, [(e.channel_index, error(e)) for e in answered])
+
+
 def _mv_triples(values: MvValues) -> list[tuple[int, int | str, float]]:
     if isinstance(values, Mapping):
         return [(ch, var, val) for ch, per in values.items() for var, val in per.items()]
@@ -1120,13 +1154,8 @@ def set_meta_variables_ex(
         )
         yield encode(m.UpdateMetaVariablesExRequest(entries))
         feedback = yield from expect(m.UpdateMetaVariablesExFeedback)
-        answered = [(e.channel_index, e.meta_code) for e in feedback.entries]
-        if answered != [(e.channel_index, e.meta_code) for e in entries]:
-            raise Mismatch(f"UPDATE_MV_ADVANCED_EX answered for {answered}")
-        _raise_entry_errors(
-            "update_meta_variables",
-            feedback.RESULTS,
-            [(e.channel_index, e.error) for e in feedback.entries],
+        _settle_entries(
+            "UPDATE_MV_ADVANCED_EX", "update_meta_variables", entries, feedback, by_code=True
         )
 
     return Operation("set_meta_variables_ex", True, run)
@@ -1173,13 +1202,13 @@ def set_meta_variables_time_sensitive(
         )
         yield encode(m.TimeSensitiveSetMvRequest(timeout_s=timeout, entries=entries))
         feedback = yield from expect(m.TimeSensitiveSetMvFeedback)
-        answered = sorted(e.channel_index for e in feedback.entries)
-        if answered != sorted(e.channel_index for e in entries):
-            raise Mismatch(f"TIME_SENSITIVE_SET_MV answered for channel indexes {answered}")
-        _raise_entry_errors(
+        # Results 0 and 1 both mean the values were set.
+        _settle_entries(
+            "TIME_SENSITIVE_SET_MV",
             "set_meta_variables_time_sensitive",
-            feedback.RESULTS,
-            [(e.channel_index, 0 if e.result in (0, 1) else e.result) for e in feedback.entries],
+            entries,
+            feedback,
+            error=lambda e: 0 if e.result in (0, 1) else e.result,
         )
         return sorted(feedback.entries, key=lambda e: e.channel_index)
 
@@ -1310,14 +1339,7 @@ def set_barcodes(
         )
         yield encode(m.AssignBarcodeRequest(kind, entries))
         feedback = yield from expect(m.AssignBarcodeFeedback)
-        answered = sorted(entry.channel_index for entry in feedback.entries)
-        if answered != sorted(entry.channel_index for entry in entries):
-            raise Mismatch(f"ASSIGN_BARCODE_INFO answered for channel indexes {answered}")
-        _raise_entry_errors(
-            "set_barcodes",
-            feedback.RESULTS,
-            [(entry.channel_index, entry.error) for entry in feedback.entries],
-        )
+        _settle_entries("ASSIGN_BARCODE_INFO", "set_barcodes", entries, feedback)
 
     return Operation("set_barcodes", True, run)
 
@@ -1346,6 +1368,23 @@ def _require_sptt(info: m.LoginFeedback, name: str, code: int) -> None:
         raise _refuse_locally(name, code, f"only MitsX_SPTT servers take it, not {version.name}")
 
 
+def _tray_answers(
+    name: str, command: str, content: Mapping[str, Any], key: str, trays: Iterable[int]
+) -> list[dict[str, Any]]:
+    """The per-tray answers of an SPTT tray command (the JSON list under ``key``).
+
+    Raises Mismatch when they answer other trays than ``trays``, and CommandRejected (or
+    BatchRejected) for the trays that report an error.
+    """
+    items = _json_list(content, key, command)
+    if sorted(item.get("GlobalIndex", -1) for item in items) != sorted(trays):
+        raise Mismatch(f"{command} answered for other trays")
+    _raise_entry_errors(
+        name, TrayResult, [(item["GlobalIndex"], item.get("Error", 0)) for item in items]
+    )
+    return items
+
+
 def tray_status(trays: Iterable[int]) -> Operation[list[dict[str, Any]]]:
     """GET_TRAY_STATUS (MitsX_SPTT; tray indexes as the server numbers them): one dict per
     tray (``GlobalIndex``, ``IsEngagementDown``, ``IsEngagementUp``, ``IsTrayInserted``,
@@ -1358,15 +1397,9 @@ def tray_status(trays: Iterable[int]) -> Operation[list[dict[str, Any]]]:
         _require_sptt(info, "tray_status", CommandCode.GET_TRAY_STATUS)
         yield encode(m.GetTrayStatusRequest({"TrayIndexList": wanted}))
         feedback = yield from expect(m.GetTrayStatusFeedback)
-        items = _json_list(feedback.content, "TrayStatusInfos", "GET_TRAY_STATUS")
-        if sorted(item.get("GlobalIndex", -1) for item in items) != sorted(wanted):
-            raise Mismatch("GET_TRAY_STATUS answered for other trays")
-        _raise_entry_errors(
-            "tray_status",
-            TrayResult,
-            [(item["GlobalIndex"], item.get("Error", 0)) for item in items],
+        return _tray_answers(
+            "tray_status", "GET_TRAY_STATUS", feedback.content, "TrayStatusInfos", wanted
         )
-        return items
 
     return Operation("tray_status", False, run)
 
@@ -1384,11 +1417,8 @@ def engage_trays(engage: Mapping[int, bool]) -> Operation[None]:
         _require_sptt(info, "engage_trays", CommandCode.ENGAGE_TRAY)
         yield encode(m.EngageTrayRequest({"EngageTrays": items}))
         feedback = yield from expect(m.EngageTrayFeedback)
-        answers = _json_list(feedback.content, "EngageTrayInfos", "ENGAGE_TRAY")
-        if sorted(a.get("GlobalIndex", -1) for a in answers) != sorted(engage):
-            raise Mismatch("ENGAGE_TRAY answered for other trays")
-        _raise_entry_errors(
-            "engage_trays", TrayResult, [(a["GlobalIndex"], a.get("Error", 0)) for a in answers]
+        _tray_answers(
+            "engage_trays", "ENGAGE_TRAY", feedback.content, "EngageTrayInfos", list(engage)
         )
 
     return Operation("engage_trays", True, run)
