@@ -70,11 +70,29 @@ class _Blocking:
 
     _asynchronous: Literal[False] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _bind_commands(cls)
+
 
 class _Asyncio:
     """Marks a class whose commands are coroutines."""
 
     _asynchronous: Literal[True] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _bind_commands(cls)
+
+
+def _bind_commands(cls: type) -> None:
+    """Give ``cls`` each of its commands as the plain function of its kind: looking one up
+    then costs what a method lookup costs, not a descriptor call."""
+    asynchronous = getattr(cls, "_asynchronous", False)
+    for name in dir(cls):
+        found = inspect.getattr_static(cls, name)
+        if isinstance(found, _Command):
+            setattr(cls, name, found._asynchronous if asynchronous else found._blocking)
 
 
 class _Command(Generic[P, T]):

@@ -170,6 +170,11 @@ _Step: TypeAlias = "bytes | float | _Need | LocalWork"
 Script = Generator[_Step, None, T]
 
 
+# The steps as module constants: a global lookup is cheaper than an enum member's.
+_TRANSPORT = _Need.TRANSPORT
+_DATA = _Need.DATA
+
+
 def _advance(script: Script[T], failure: BaseException | None) -> _Step:
     """The next step of ``script``, once it is told how the last one went."""
     return script.send(None) if failure is None else script.throw(failure)
@@ -422,6 +427,9 @@ class LinkCore:
         """Raise if no frame can be written now (nothing has left yet)."""
         raise NotImplementedError
 
+    #: Whether the link wants to know when an exchange starts and ends (``_listen``).
+    _listens = False
+
     def _listen(self, active: bool) -> None:
         """An exchange starts (True) or ends (False); data arriving in between is awaited."""
 
@@ -491,10 +499,6 @@ class LinkCore:
 
     # -- the scripts: the connection state machine, written once ------------------------------
 
-    def _script(self, command: Operation[T] | Plan[T]) -> Script[T]:
-        """The script that runs ``command``, a single operation or a plan."""
-        return self._attempts(command) if isinstance(command, Operation) else self._plan(command)
-
     def _plan(self, steps: Plan[T]) -> Script[T]:
         """Run the operations of ``steps`` one after the other, with its local work between."""
         result: Any = None
@@ -515,7 +519,9 @@ class LinkCore:
         while True:
             sent = False
             try:
-                info = yield from self._open()
+                info = self.login_info
+                if self.state is not ConnectionState.CONNECTED or info is None:
+                    info = yield from self._open()
                 if not self._usable(self._pending()):
                     info = yield from self._open()
                     self._check_fresh(self._pending())
@@ -537,7 +543,7 @@ class LinkCore:
         self.state = ConnectionState.CONNECTING
         self._reset_stream()
         try:
-            yield _Need.TRANSPORT
+            yield _TRANSPORT
         except (OSError, asyncio.TimeoutError) as exc:
             self.state = ConnectionState.DISCONNECTED
             reason = getattr(exc, "strerror", None) or str(exc)
@@ -572,7 +578,8 @@ class LinkCore:
         self._deadline = self._clock() + self.timeout
         self._sent_codes.clear()
         self._sent_frames = 0
-        self._listen(True)
+        if self._listens:
+            self._listen(True)
         inbox = self._inbox
         gen = op.run(info)
         try:
@@ -580,7 +587,7 @@ class LinkCore:
             while True:
                 if item is RECEIVE:
                     if not inbox:
-                        yield _Need.DATA
+                        yield _DATA
                     item = gen.send(self._take(op))
                 else:
                     self._ready_to_send()
@@ -602,7 +609,8 @@ class LinkCore:
                 self._drop()
             raise
         finally:
-            self._listen(False)
+            if self._listens:
+                self._listen(False)
             gen.close()
             if release:
                 self._release_unclaimed()
@@ -629,7 +637,8 @@ class SyncLink(LinkCore):
     def run(self, command: Operation[T] | Plan[T]) -> T:
         """Run ``command`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
         with self._lock:
-            return self._pump(self._script(command))
+            script = self._attempts if type(command) is Operation else self._plan
+            return self._pump(script(command))  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Close the connection; later calls raise CtiConnectionError."""
@@ -639,29 +648,29 @@ class SyncLink(LinkCore):
 
     def _pump(self, script: Script[T]) -> T:
         """Perform the steps ``script`` asks for until it returns (or raises)."""
-        failure: BaseException | None = None
+        resume = script.send
         try:
+            step = resume(None)
             while True:
-                failure = self._perform(_advance(script, failure))
+                try:
+                    if step is _DATA:
+                        self._fill()
+                    elif type(step) is bytes:
+                        self._sock.sendall(step)  # type: ignore[union-attr] # checked by _ready_to_send
+                    elif step is _TRANSPORT:
+                        self._open_socket()
+                    elif type(step) is LocalWork:
+                        step.result = step.call(*step.args)
+                    else:
+                        time.sleep(step)  # type: ignore[arg-type]
+                except BaseException as exc:
+                    failure = exc
+                else:
+                    step = resume(None)
+                    continue
+                step = script.throw(failure)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-
-    def _perform(self, step: _Step) -> BaseException | None:
-        """Do one step; return how it failed (None if it did not)."""
-        try:
-            if step is _Need.DATA:
-                self._fill()
-            elif type(step) is bytes:
-                self._send(step)
-            elif step is _Need.TRANSPORT:
-                self._open_socket()
-            elif type(step) is LocalWork:
-                step.result = step.call(*step.args)
-            else:
-                time.sleep(step)  # type: ignore[arg-type]
-        except BaseException as exc:
-            return exc
-        return None
 
     # -- the I/O -----------------------------------------------------------------------------
 
@@ -702,12 +711,6 @@ class SyncLink(LinkCore):
         if sock is None:
             raise CtiConnectionError("not connected")
         self._arm_timeout(sock)
-
-    def _send(self, frame: bytes) -> None:
-        sock = self._sock
-        if sock is None:
-            raise CtiConnectionError("not connected")
-        sock.sendall(frame)
 
     def _fill(self) -> None:
         sock = self._sock
@@ -826,7 +829,8 @@ class AsyncLink(LinkCore):
     async def run(self, command: Operation[T] | Plan[T]) -> T:
         """Run ``command`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
         async with self._get_lock():
-            return await self._pump(self._script(command))
+            script = self._attempts if type(command) is Operation else self._plan
+            return await self._pump(script(command))  # type: ignore[arg-type]
 
     async def close(self) -> None:
         """Close the connection; later calls raise CtiConnectionError."""
@@ -847,11 +851,11 @@ class AsyncLink(LinkCore):
     async def _perform(self, step: _Step) -> BaseException | None:
         """Do one step; return how it failed (None if it did not)."""
         try:
-            if step is _Need.DATA:
+            if step is _DATA:
                 await self._fill()
             elif type(step) is bytes:
                 self._send(step)
-            elif step is _Need.TRANSPORT:
+            elif step is _TRANSPORT:
                 await self._open_transport()
             elif type(step) is LocalWork:
                 step.result = await asyncio.to_thread(step.call, *step.args)
@@ -880,6 +884,8 @@ class AsyncLink(LinkCore):
 
     def _clock(self) -> float:
         return asyncio.get_running_loop().time()
+
+    _listens = True
 
     def _listen(self, active: bool) -> None:
         protocol = self._protocol
