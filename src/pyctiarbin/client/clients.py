@@ -22,17 +22,17 @@ Channels are the 1-based numbers MITS displays. Methods raise:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import os
 import re
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MethodType
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 
-from ..credentials import Credentials, resolve_credentials
+from ..credentials import resolve_credentials
 from ..protocol import (
     BarcodeChannelType,
     ChannelSelection,
@@ -54,7 +54,16 @@ from ..protocol import (
 from ..shared import DEFAULT_FILE_PORT, DEFAULT_PORT, AsyncClosedOnExit, ClosedOnExit
 from . import operations as ops
 from .operations import FileCheck, MvValues, Operation, ProgressCallback, Target
-from .session import AsyncLink, ConnectionState, LinkCore, LocalWork, Plan, RetryPolicy, SyncLink
+from .session import (
+    AsyncLink,
+    ConnectionState,
+    LinkCore,
+    LinkSettings,
+    LocalWork,
+    Plan,
+    RetryPolicy,
+    SyncLink,
+)
 from .status import ChannelStatus
 
 __all__ = ["AsyncCyclerClient", "AsyncFiles", "CyclerClient", "Files"]
@@ -142,37 +151,9 @@ class _Command(Generic[P, T]):
 command = _Command
 
 
-@dataclass(frozen=True)
-class _ClientConfig:
-    """The checked settings both clients and their file services share."""
-
-    host: str
-    port: int
-    file_port: int
-    credentials: Credentials = field(repr=False)
-    timeout: float
-    connect_timeout: float
-    retry: RetryPolicy
-    file_login: bool
-    lenient_checksum: bool = False
-    server_version: ServerVersion | None = None
-
-    def link_kwargs(self, label: str, login: bool) -> dict[str, Any]:
-        return {
-            "timeout": self.timeout,
-            "connect_timeout": self.connect_timeout,
-            "retry": self.retry,
-            "label": label,
-            "login": login,
-            "zero_checksum": self.lenient_checksum,
-            "server_version": self.server_version,
-        }
-
-
 class _ClientState:
     """Settings, connection state and login facts of a client (not its commands)."""
 
-    _config: _ClientConfig
     _link: LinkCore
 
     def __init__(
@@ -200,37 +181,40 @@ class _ClientState:
                 raise ValueError(f"{name} must be a TCP port (1..65535), not {value!r}")
         if not isinstance(lenient_checksum, bool):
             raise ValueError(f"lenient_checksum must be True or False, not {lenient_checksum!r}")
-        self._config = _ClientConfig(
+        control = LinkSettings(
             host,
             port,
-            file_port,
             resolve_credentials(username, password, env_path=env_path),
             float(timeout),
             float(connect_timeout if connect_timeout is not None else timeout),
             RetryPolicy(retries, backoff_s, max_backoff_s),
-            file_login,
+            "cycler",
+            True,
             lenient_checksum,
             _server_version(server_version),
         )
-        self._open_links(self._config)
+        files = dataclasses.replace(control, port=file_port, label="file service", login=file_login)
+        self._open_links(control, files)
 
-    def _open_links(self, config: _ClientConfig) -> None:
+    def _open_links(self, control: LinkSettings, files: LinkSettings) -> None:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        config = self._config
+        settings = self._link.settings
         return (
-            f"<{type(self).__name__} {config.host}:{config.port} "
-            f"user={config.credentials.username!r} {self._link.state.value}>"
+            f"<{type(self).__name__} {settings.host}:{settings.port} "
+            f"user={settings.credentials.username!r} {self._link.state.value}>"
         )
 
     @property
     def host(self) -> str:
-        return self._config.host
+        """The cycler's host name or address."""
+        return self._link.settings.host
 
     @property
     def port(self) -> int:
-        return self._config.port
+        """The CTI control port."""
+        return self._link.settings.port
 
     @property
     def state(self) -> ConnectionState:
@@ -564,11 +548,9 @@ class CyclerClient(_Blocking, ClosedOnExit, _ClientState, _Commands):
 
     _link: SyncLink
 
-    def _open_links(self, config: _ClientConfig) -> None:
-        self._link = SyncLink(
-            config.host, config.port, config.credentials, **config.link_kwargs("cycler", True)
-        )
-        self.files = Files(config)
+    def _open_links(self, control: LinkSettings, files: LinkSettings) -> None:
+        self._link = SyncLink(control)
+        self.files = Files(files)
 
     def __enter__(self) -> CyclerClient:
         self.connect()
@@ -590,15 +572,9 @@ class _FileCommands:
 
     _link: LinkCore
 
-    def __init__(self, config: _ClientConfig) -> None:
-        self._config = config
+    def __init__(self, settings: LinkSettings) -> None:
         link_class: type[LinkCore] = AsyncLink if isinstance(self, _Asyncio) else SyncLink
-        self._link = link_class(
-            config.host,
-            config.file_port,
-            config.credentials,
-            **config.link_kwargs("file service", config.file_login),
-        )
+        self._link = link_class(settings)
 
     @command
     def browse(self, path: str) -> Operation[list[DirEntry]]:
@@ -679,11 +655,9 @@ class AsyncCyclerClient(_Asyncio, AsyncClosedOnExit, _ClientState, _Commands):
 
     _link: AsyncLink
 
-    def _open_links(self, config: _ClientConfig) -> None:
-        self._link = AsyncLink(
-            config.host, config.port, config.credentials, **config.link_kwargs("cycler", True)
-        )
-        self.files = AsyncFiles(config)
+    def _open_links(self, control: LinkSettings, files: LinkSettings) -> None:
+        self._link = AsyncLink(control)
+        self.files = AsyncFiles(files)
 
     async def __aenter__(self) -> AsyncCyclerClient:
         await self.connect()

@@ -185,40 +185,46 @@ def _advance(script: Script[T], failure: BaseException | None) -> _Step:
 _INTERRUPTED = (KeyboardInterrupt, SystemExit, asyncio.CancelledError)
 
 
+@dataclasses.dataclass(frozen=True)
+class LinkSettings:
+    """Where one connection goes and how it behaves (the client's control and file links
+    differ in ``port``, ``label`` and ``login``).
+
+    ``zero_checksum``: the lenient mode described in the module docstring. ``server_version``
+    overrides the one the login reports. Raises ValueError for a timeout that is not positive.
+    """
+
+    host: str
+    port: int
+    credentials: Credentials = dataclasses.field(repr=False)
+    timeout: float = 10.0
+    connect_timeout: float = 10.0
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    label: str = "cycler"
+    login: bool = True
+    zero_checksum: bool = False
+    server_version: ServerVersion | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0 or self.connect_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+
+    @property
+    def where(self) -> str:
+        """``"<label> <host>:<port>"``, as messages name the connection."""
+        return f"{self.label} {self.host}:{self.port}"
+
+
 class LinkCore:
     """State and rules shared by the blocking and the asyncio link (no I/O here)."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        credentials: Credentials,
-        *,
-        timeout: float,
-        connect_timeout: float,
-        retry: RetryPolicy,
-        label: str,
-        login: bool = True,
-        zero_checksum: bool = False,
-        server_version: ServerVersion | None = None,
-    ) -> None:
-        if timeout <= 0 or connect_timeout <= 0:
-            raise ValueError("timeouts must be positive")
-        self.host = host
-        self.port = port
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.retry = retry
-        self.label = label
+    def __init__(self, settings: LinkSettings) -> None:
+        self.settings = settings
         self.state = ConnectionState.DISCONNECTED
         self.login_info: LoginFeedback | None = None
         #: The server version the login reported (``login_info`` holds the one in use).
         self.reported_version: ServerVersion | None = None
-        self._server_version = server_version
-        self._credentials = credentials
-        self._login = login
-        self._zero_checksum = zero_checksum
-        self._reader = FrameReader("client", zero_checksum=zero_checksum)
+        self._reader = FrameReader("client", zero_checksum=settings.zero_checksum)
         self._inbox: deque[Message | ProtocolError] = deque()
         self._reported_skipped = 0
         self._zero_checksum_warned = False
@@ -229,12 +235,12 @@ class LinkCore:
         self._deadline = 0.0
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.label} {self.host}:{self.port} {self.state.value}>"
+        return f"<{type(self).__name__} {self.settings.where} {self.state.value}>"
 
     # -- sans-IO pieces --------------------------------------------------------------------
 
     def _reset_stream(self) -> None:
-        self._reader = FrameReader("client", zero_checksum=self._zero_checksum)
+        self._reader = FrameReader("client", zero_checksum=self.settings.zero_checksum)
         self._inbox.clear()
         self._reported_skipped = 0
         self._zero_checksum_warned = False
@@ -249,7 +255,7 @@ class LinkCore:
                 frame = reader.next_frame()
             except ProtocolError as exc:
                 self._note_skipped()
-                log.warning("%s: dropped a malformed frame: %s", self.label, exc)
+                log.warning("%s: dropped a malformed frame: %s", self.settings.label, exc)
                 inbox.append(exc)
                 continue
             # Bytes skipped before this frame come before it in the inbox: they are what the
@@ -261,16 +267,14 @@ class LinkCore:
             try:
                 inbox.append(decode(frame, verify_checksum=False))
             except ProtocolError as exc:
-                log.warning("%s: could not decode a frame: %s", self.label, exc)
+                log.warning("%s: could not decode a frame: %s", self.settings.label, exc)
                 inbox.append(exc)
         if reader.zero_checksum_frames and not self._zero_checksum_warned:
             self._zero_checksum_warned = True
             log.warning(
-                "%s %s:%d sends frames with a zeroed checksum field and the checksum after "
-                "the frame (pycti-arbin 0.0.13's ArbinSpoofer does); accepted in lenient mode",
-                self.label,
-                self.host,
-                self.port,
+                "%s sends frames with a zeroed checksum field and the checksum after the frame "
+                "(pycti-arbin 0.0.13's ArbinSpoofer does); accepted in lenient mode",
+                self.settings.where,
             )
 
     def _note_skipped(self) -> None:
@@ -317,12 +321,14 @@ class LinkCore:
         reason = self._unclaimed()
         if reason is not None:
             log.warning(
-                "%s %s:%d sent %s; closing the connection", self.label, self.host, self.port, reason
+                "%s sent %s; closing the connection",
+                self.settings.where,
+                reason,
             )
             self._drop()
 
     def _login_operation(self) -> Operation[LoginFeedback]:
-        credentials = self._credentials
+        credentials = self.settings.credentials
 
         def run(_info: LoginFeedback) -> Any:
             yield encode(LoginRequest(credentials.username, credentials.password))
@@ -333,20 +339,20 @@ class LinkCore:
 
     def _connected(self, info: LoginFeedback) -> None:
         self.reported_version = info.server_version
-        override = self._server_version
+        override = self.settings.server_version
         if override is not None and override != info.version:
             # Variants follow the version in the login info the operations are given.
             log.info(
                 "%s: the server reports version %s; using %s as configured",
-                self.label,
+                self.settings.label,
                 info.server_version.name,
                 override.name,
             )
             info = dataclasses.replace(info, version=int(override))
         self.login_info = info
         self.state = ConnectionState.CONNECTED
-        if self._login:
-            log.info("%s: logged in to %s:%d", self.label, self.host, self.port)
+        if self.settings.login:
+            log.info("%s: logged in", self.settings.where)
 
     def _login_failed(self, exc: BaseException) -> BaseException:
         """Drop the half-open connection; return the error to raise for ``exc``."""
@@ -359,14 +365,14 @@ class LinkCore:
             # dropped connection): the session is logged in, as pycti-arbin 0.0.13 also held.
             log.info(
                 "%s: the cycler says user %r was already logged in",
-                self.label,
-                self._credentials.username,
+                self.settings.label,
+                self.settings.credentials.username,
             )
             return feedback
         if feedback.result != LoginResult.SUCCESS:
             raise LoginError(
-                f"{self.label} {self.host}:{self.port} refused the login of user "
-                f"{self._credentials.username!r}: {feedback.meaning}",
+                f"{self.settings.where} refused the login of user "
+                f"{self.settings.credentials.username!r}: {feedback.meaning}",
                 result=feedback.result,
             )
         return feedback
@@ -374,7 +380,7 @@ class LinkCore:
     def _fail(self, op: Operation[Any], exc: BaseException, sent: bool) -> CtiError:
         """Translate a low-level failure during ``op`` into the library's error (one place)."""
         unknown = op.control and sent
-        where = f"{self.label} {self.host}:{self.port}"
+        where = self.settings.where
         suffix = (
             "; the command was sent, its outcome is unknown and it was not sent again"
             if unknown
@@ -395,7 +401,7 @@ class LinkCore:
             )
         elif isinstance(exc, CtiTimeout):
             error = CtiTimeout(
-                f"{op.name}: no answer from {where} within {self.timeout:g} s{suffix}",
+                f"{op.name}: no answer from {where} within {self.settings.timeout:g} s{suffix}",
                 outcome_unknown=unknown,
             )
         elif isinstance(exc, (TimeoutError, socket.timeout)):
@@ -446,10 +452,8 @@ class LinkCore:
         if reason is None:
             return True
         log.warning(
-            "%s %s:%d: before a request, the connection held %s; replacing it",
-            self.label,
-            self.host,
-            self.port,
+            "%s: before a request, the connection held %s; replacing it",
+            self.settings.where,
             reason,
         )
         self._drop()
@@ -459,9 +463,7 @@ class LinkCore:
         """A connection opened a moment ago already holds data nobody asked for."""
         if reason is not None:
             self._drop()
-            raise CtiConnectionError(
-                f"{self.label} {self.host}:{self.port} sent {reason} right after the login"
-            )
+            raise CtiConnectionError(f"{self.settings.where} sent {reason} right after the login")
 
     def _retry_delay(
         self,
@@ -478,22 +480,22 @@ class LinkCore:
         """
         self._drop()
         retry = (
-            attempt <= self.retry.retries
+            attempt <= self.settings.retry.retries
             and not isinstance(error, (LoginError, CtiTimeout))
             and not (op.control and sent)
             and isinstance(error, CtiConnectionError)
         )
         if not retry:
             raise error from cause
-        delay = self.retry.delay(attempt)
+        delay = self.settings.retry.delay(attempt)
         log.warning(
             "%s: %s; retrying %s in %.2f s (attempt %d of %d)",
-            self.label,
+            self.settings.label,
             error,
             op.name,
             delay,
             attempt,
-            self.retry.retries,
+            self.settings.retry.retries,
         )
         return delay
 
@@ -539,7 +541,7 @@ class LinkCore:
         if self.state is ConnectionState.CONNECTED and self.login_info is not None:
             return self.login_info
         if self.state is ConnectionState.CLOSED:
-            raise CtiConnectionError(f"{self.label} connection was closed")
+            raise CtiConnectionError(f"{self.settings.label} connection was closed")
         self.state = ConnectionState.CONNECTING
         self._reset_stream()
         try:
@@ -550,10 +552,8 @@ class LinkCore:
             if not reason:
                 timed_out = isinstance(exc, (TimeoutError, asyncio.TimeoutError))
                 reason = "timed out" if timed_out else type(exc).__name__
-            raise CtiConnectionError(
-                f"cannot connect to {self.label} {self.host}:{self.port}: {reason}"
-            ) from exc
-        if not self._login:
+            raise CtiConnectionError(f"cannot connect to {self.settings.where}: {reason}") from exc
+        if not self.settings.login:
             self._connected(self.login_info or LoginFeedback())
         else:
             try:
@@ -575,7 +575,7 @@ class LinkCore:
         ``release``: drop the connection if data is left over afterwards (not after the login,
         where the check before the first request does it)."""
         sent = False
-        self._deadline = self._clock() + self.timeout
+        self._deadline = self._clock() + self.settings.timeout
         self._sent_codes.clear()
         self._sent_frames = 0
         if self._listens:
@@ -675,9 +675,11 @@ class SyncLink(LinkCore):
     # -- the I/O -----------------------------------------------------------------------------
 
     def _open_socket(self) -> None:
-        sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        sock = socket.create_connection(
+            (self.settings.host, self.settings.port), timeout=self.settings.connect_timeout
+        )
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._armed_timeout = self.connect_timeout
+        self._armed_timeout = self.settings.connect_timeout
         self._sock = sock
         if hasattr(select, "poll"):
             self._poller = select.poll()
@@ -727,9 +729,7 @@ class SyncLink(LinkCore):
                     continue  # armed a little short of the deadline: wait out the rest
                 raise CtiTimeout("timed out") from None
             if not count:
-                raise CtiConnectionError(
-                    f"{self.label} {self.host}:{self.port} closed the connection"
-                )
+                raise CtiConnectionError(f"{self.settings.where} closed the connection")
             self._absorb(view[:count])
 
     def _pending(self) -> str | None:
@@ -792,9 +792,7 @@ class _AsyncProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         link = self._link
-        self.lost = exc or CtiConnectionError(
-            f"{link.label} {link.host}:{link.port} closed the connection"
-        )
+        self.lost = exc or CtiConnectionError(f"{link.settings.where} closed the connection")
         self._wake()
 
     def _wake(self) -> None:
@@ -870,8 +868,10 @@ class AsyncLink(LinkCore):
     async def _open_transport(self) -> None:
         loop = asyncio.get_running_loop()
         _transport, self._protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: _AsyncProtocol(self), self.host, self.port),
-            self.connect_timeout,
+            loop.create_connection(
+                lambda: _AsyncProtocol(self), self.settings.host, self.settings.port
+            ),
+            self.settings.connect_timeout,
         )
 
     def _drop(self) -> None:
@@ -907,7 +907,7 @@ class AsyncLink(LinkCore):
         if protocol is None or protocol.transport is None:
             raise CtiConnectionError("not connected")
         if protocol.lost is not None:
-            raise CtiConnectionError(f"{self.label} {self.host}:{self.port} closed the connection")
+            raise CtiConnectionError(f"{self.settings.where} closed the connection")
 
     def _send(self, frame: bytes) -> None:
         self._ready_to_send()
