@@ -39,7 +39,7 @@ class Backoff:
     """Capped exponential backoff: ``first_s``, twice that, four times, ... up to ``max_s``.
 
     Used between reconnection attempts of the logger's poller, the database sinks and the alert
-    notifiers. (The client's ``RetryPolicy`` computes the same sequence and can adopt this one.)
+    notifiers, and between the retries of a client read (``RetryPolicy``).
     """
 
     __slots__ = ("first_s", "max_s")

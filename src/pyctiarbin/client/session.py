@@ -131,6 +131,12 @@ class RetryPolicy:
         """Seconds to wait before retry number ``attempt`` (1-based). Raises ValueError below 1."""
         return self._backoff.delay(attempt)
 
+    def __repr__(self) -> str:
+        return (
+            f"RetryPolicy(retries={self.retries}, backoff_s={self.backoff_s}, "
+            f"max_backoff_s={self.max_backoff_s})"
+        )
+
 
 class _Aborted(Exception):
     """Internal: the operation was interrupted by the link; carries the translated error."""
