@@ -236,6 +236,8 @@ class _ClientState:
 
     @property
     def num_channels(self) -> int:
+        """The number of channels the login reported. Raises CtiConnectionError before the
+        first connection."""
         return self.login_info.num_channels
 
     @property
