@@ -40,20 +40,14 @@ from ..protocol import (
     DirEntry,
     FileKind,
     LoginFeedback,
-    MachineType,
     MvDataType,
-    ResumeDataRecord,
-    ResumeExEntry,
     ServerVersion,
     SimpleChannelRecord,
-    StartDataRecord,
-    StartExEntry,
-    TestObjectRecord,
     TimeSensitiveResultEntry,
 )
 from ..shared import DEFAULT_FILE_PORT, DEFAULT_PORT, AsyncClosedOnExit, ClosedOnExit
 from . import operations as ops
-from .operations import FileCheck, MvValues, Operation, ProgressCallback, Target
+from .operations import MvValues, Operation, ProgressCallback, Target
 from .session import (
     AsyncLink,
     ConnectionState,
@@ -131,6 +125,22 @@ class _Command(Generic[P, T]):
         self._blocking = blocking
         self._asynchronous = asynchronous
         self.__doc__ = build.__doc__
+
+    @classmethod
+    def of(cls, operation: Callable[P, Operation[T]]) -> _Command[P, T]:
+        """The command that runs ``operation`` as it stands: its arguments, its docstring."""
+
+        @functools.wraps(operation)
+        def build(client: Any, /, *args: P.args, **kwargs: P.kwargs) -> Operation[T]:
+            return operation(*args, **kwargs)
+
+        # The method's signature: the operation's, after the client.
+        signature = inspect.signature(operation)
+        this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+        build.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[this, *signature.parameters.values()]
+        )
+        return cls(build)
 
     @overload
     def __get__(self, client: None, owner: type[Any]) -> Callable[..., Any]: ...
@@ -303,20 +313,9 @@ class _Commands:
         ``table.records()``). Cheaper than building a status per channel."""
         return ops.read_channels_columns(channels, selection, aux)
 
-    @command
-    def get_start_data(self, channels: Target) -> Operation[list[StartDataRecord]]:
-        """GET_START_DATA for the channels."""
-        return ops.get_start_data(channels)
-
-    @command
-    def get_resume_data(self, channels: Target) -> Operation[list[ResumeDataRecord]]:
-        """GET_RESUME_DATA for the channels."""
-        return ops.get_resume_data(channels)
-
-    @command
-    def serial_number(self) -> Operation[int]:
-        """GET_SERIAL: the cycler's serial number (MITS Pro 8)."""
-        return ops.serial_number()
+    get_start_data = command.of(ops.get_start_data)
+    get_resume_data = command.of(ops.get_resume_data)
+    serial_number = command.of(ops.serial_number)
 
     # -- control -----------------------------------------------------------------------------
 
@@ -340,10 +339,7 @@ class _Commands:
         """Start the assigned schedule on the channels, naming the test ``test_name``."""
         return ops.start(channels, test_name)
 
-    @command
-    def start_ex(self, entries: Sequence[StartExEntry]) -> Operation[None]:
-        """START_EX: start with per-channel test name, schedule and step (see start_ex_entry)."""
-        return ops.start_ex(entries)
+    start_ex = command.of(ops.start_ex)
 
     @command
     def continue_channels(self, channels: Target) -> Operation[None]:
@@ -355,10 +351,7 @@ class _Commands:
         """RESUME stopped tests on the channels (or ``"all"``)."""
         return ops.resume(channels)
 
-    @command
-    def resume_ex(self, entries: Sequence[ResumeExEntry]) -> Operation[None]:
-        """RESUME_EX with explicit resume data (see resume_ex_entry)."""
-        return ops.resume_ex(entries)
+    resume_ex = command.of(ops.resume_ex)
 
     @command
     def stop(self, channels: Target) -> Operation[None]:
@@ -370,40 +363,15 @@ class _Commands:
         """Jump running channels to ``step`` (1-based, as MITS numbers steps)."""
         return ops.jump(channels, step)
 
-    @command
-    def set_meta_variable(self, channel: int, variable: int | str, value: float) -> Operation[None]:
-        """Set one meta variable (``1``..``16`` or ``"MV_UD1"``..) on a running channel."""
-        return ops.set_meta_variable(channel, variable, value)
-
-    @command
-    def set_meta_variables(self, values: MvValues) -> Operation[None]:
-        """Set many meta variables on many channels in one UPDATE_MV_ADVANCED request."""
-        return ops.set_meta_variables(values)
-
-    @command
-    def set_kick_out(self, flag: int) -> Operation[bool]:
-        """CONNECT with the kick-out flag; True if the server accepted the connection."""
-        return ops.set_kick_out(flag)
-
-    @command
-    def send_message(self, text: str) -> Operation[None]:
-        """Show ``text`` on the MITS computer."""
-        return ops.send_message(text)
-
-    @command
-    def start_auto_calibration(self) -> Operation[None]:
-        """Start auto-calibration (the Calibration window must be open on the server)."""
-        return ops.start_auto_calibration()
+    set_meta_variable = command.of(ops.set_meta_variable)
+    set_meta_variables = command.of(ops.set_meta_variables)
+    set_kick_out = command.of(ops.set_kick_out)
+    send_message = command.of(ops.send_message)
+    start_auto_calibration = command.of(ops.start_auto_calibration)
 
     # -- commands of newer servers (see ServerVersion.capabilities) ---------------------------
 
-    @command
-    def get_meta_variables(
-        self, channels: Target, variables: Iterable[int | str]
-    ) -> Operation[dict[int, dict[int | str, float]]]:
-        """GET_MV: ``{channel: {variable: value}}`` for MV_UD1..16 (``3``, ``"MV_UD3"``) or
-        ``PV_*`` names (``"PV_Voltage"``)."""
-        return ops.get_meta_variables(channels, variables)
+    get_meta_variables = command.of(ops.get_meta_variables)
 
     @command
     def set_meta_variables_ex(
@@ -430,17 +398,8 @@ class _Commands:
         """GET_CHANNELS_INFO_SIMPLE_MODE: compact records of all channels (or those listed)."""
         return ops.read_channels_simple(channels, selection)
 
-    @command
-    def read_current_voltage(self, channel: int) -> Operation[tuple[float, float]]:
-        """The minimalist read: one channel's ``(current_a, voltage_v)``."""
-        return ops.read_current_voltage(channel)
-
-    @command
-    def read_test_objects(
-        self, channels: Iterable[int] | None = None
-    ) -> Operation[list[TestObjectRecord]]:
-        """GET_CHANNELS_INFO_EX: each channel's test object."""
-        return ops.read_test_objects(channels)
+    read_current_voltage = command.of(ops.read_current_voltage)
+    read_test_objects = command.of(ops.read_test_objects)
 
     @command
     def get_barcodes(
@@ -456,40 +415,13 @@ class _Commands:
         """ASSIGN_BARCODE_INFO: set ``{channel: barcode}``."""
         return ops.set_barcodes(barcodes, channel_type)
 
-    @command
-    def machine_type(self) -> Operation[MachineType]:
-        """GET_MACHINE_TYPE: IV, SPTT or ALL."""
-        return ops.machine_type()
-
-    @command
-    def tray_status(self, trays: Iterable[int]) -> Operation[list[dict[str, Any]]]:
-        """GET_TRAY_STATUS (MitsX_SPTT)."""
-        return ops.tray_status(trays)
-
-    @command
-    def engage_trays(self, engage: dict[int, bool]) -> Operation[None]:
-        """ENGAGE_TRAY (MitsX_SPTT): ``{tray: True to engage}``."""
-        return ops.engage_trays(engage)
-
-    @command
-    def set_data_log_interval(self, interval_s: float) -> Operation[None]:
-        """SET_INTERVALTIME_LOGDATA: the data-log interval in seconds."""
-        return ops.set_data_log_interval(interval_s)
-
-    @command
-    def server_software_version(self) -> Operation[str]:
-        """GET_SERVER_SOFTWARE_VERSION_NUMBER: the server software's version text."""
-        return ops.server_software_version()
-
-    @command
-    def string_limits(self) -> Operation[dict[int, int]]:
-        """GET_STRING_LIMIT_LENGTH: ``{string type: longest length}`` (1 = test name)."""
-        return ops.string_limits()
-
-    @command
-    def check_file(self, path: str, data: bytes | None = None) -> Operation[FileCheck]:
-        """CHECK_FILE_EX: does ``path`` exist on the cycler (and match ``data``'s MD5)?"""
-        return ops.check_file(path, data)
+    machine_type = command.of(ops.machine_type)
+    tray_status = command.of(ops.tray_status)
+    engage_trays = command.of(ops.engage_trays)
+    set_data_log_interval = command.of(ops.set_data_log_interval)
+    server_software_version = command.of(ops.server_software_version)
+    string_limits = command.of(ops.string_limits)
+    check_file = command.of(ops.check_file)
 
     @command
     def assign_file(
@@ -498,10 +430,7 @@ class _Commands:
         """ASSIGN_FILE: assign a file of ``kind`` (:class:`FileKind`) to the channels."""
         return ops.assign_file(channels, file_name, kind)
 
-    @command
-    def modify_schedule(self, changes: Sequence[dict[str, Any]]) -> Operation[None]:
-        """MODIFY_SCHEDULE (MitsX_8): change schedules' aux requirements."""
-        return ops.modify_schedule(changes)
+    modify_schedule = command.of(ops.modify_schedule)
 
     @command
     def start_advanced(
@@ -516,10 +445,7 @@ class _Commands:
         """SCHEDULE_START_ADVANCED (MitsX_6..8): start with schedule, barcode, test object."""
         return ops.start_advanced(channels, test_name, schedule, barcode, test_object)
 
-    @command
-    def aux_mapping(self) -> Operation[dict[int, dict[str, int]]]:
-        """GET_MAPPING_AUX (MitsX_8): ``{channel: {aux type: count}}``."""
-        return ops.aux_mapping()
+    aux_mapping = command.of(ops.aux_mapping)
 
 
 class CyclerClient(_Blocking, ClosedOnExit, _ClientState, _Commands):
@@ -620,15 +546,8 @@ class _FileCommands:
             payload = yield LocalWork(Path(data).read_bytes)
         yield ops.upload(path, payload, chunk_size, progress)  # type: ignore[arg-type]
 
-    @command
-    def make_dir(self, path: str) -> Operation[None]:
-        """Create a folder."""
-        return ops.make_dir(path)
-
-    @command
-    def delete(self, path: str) -> Operation[None]:
-        """Delete a file (only .sdx, .sdu, .can, .smb, .txt) or a folder."""
-        return ops.delete(path)
+    make_dir = command.of(ops.make_dir)
+    delete = command.of(ops.delete)
 
 
 class Files(_Blocking, ClosedOnExit, _FileCommands):

@@ -430,6 +430,8 @@ def _check_record_indexes(
 
 
 def get_start_data(channels: Target) -> Operation[list[m.StartDataRecord]]:
+    """GET_START_DATA for the channels."""
+
     def run(info: m.LoginFeedback) -> OpGen[list[m.StartDataRecord]]:
         indexes = channel_indexes(channels, info.num_channels)
         yield encode(m.GetStartDataRequest(tuple(indexes)))
@@ -496,7 +498,7 @@ def _query(name: str, request: Message, answer: type[M], result: Callable[[M], T
 
 
 def serial_number() -> Operation[int]:
-    """GET_SERIAL: the cycler's serial number."""
+    """GET_SERIAL: the cycler's serial number (MITS Pro 8)."""
     request, answer = m.GetSerialNumberRequest(), m.GetSerialNumberFeedback
     return _query("serial_number", request, answer, lambda got: got.serial_number)
 
@@ -702,6 +704,7 @@ def jump(target: Target, step: int) -> Operation[None]:
 
 
 def set_meta_variable(channel: int, variable: int | str, value: float) -> Operation[None]:
+    """Set one meta variable (``1``..``16`` or ``"MV_UD1"``..) on a running channel."""
     code = meta_code_for(variable)
     number = _check_finite("value", value)
 
@@ -776,6 +779,7 @@ def set_kick_out(flag: int) -> Operation[bool]:
 
 
 def send_message(text: str) -> Operation[None]:
+    """Show ``text`` on the MITS computer."""
     if not isinstance(text, str) or not text:
         raise ValueError("text must be a non-empty string")
 
@@ -789,6 +793,8 @@ def send_message(text: str) -> Operation[None]:
 
 
 def start_auto_calibration() -> Operation[None]:
+    """Start auto-calibration (the Calibration window must be open on the server)."""
+
     def run(info: m.LoginFeedback) -> OpGen[None]:
         yield encode(m.AutoCalibrationRequest())
         feedback = yield from expect(m.AutoCalibrationFeedback)
@@ -949,7 +955,7 @@ def make_dir(path: str) -> Operation[None]:
 
 
 def delete(path: str) -> Operation[None]:
-    """Delete the file or folder ``path``."""
+    """Delete the file (only .sdx, .sdu, .can, .smb, .txt) or the folder ``path``."""
     _check_path(path)
     return _path_command(
         "delete", m.DeleteFolderRequest, m.DeleteFolderFeedback, path, _nothing, control=True
@@ -1469,8 +1475,8 @@ class FileCheck:
 
 
 def check_file(path: str, data: bytes | None = None) -> Operation[FileCheck]:
-    """CHECK_FILE_EX for ``path`` (e.g. ``"Work\\\\Rest.sdx"``), comparing with the MD5 of
-    ``data`` when given."""
+    """CHECK_FILE_EX: does ``path`` (e.g. ``"Work\\\\Rest.sdx"``) exist on the cycler, and
+    match the MD5 of ``data`` when given?"""
     if not isinstance(path, str) or not path.strip():
         raise ValueError("path must be a non-empty string")
     folder, _sep, name = path.replace("/", "\\").rpartition("\\")
