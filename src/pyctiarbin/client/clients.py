@@ -27,27 +27,21 @@ import functools
 import inspect
 import os
 import re
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from types import MethodType
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 
 from ..credentials import resolve_credentials
 from ..protocol import (
-    BarcodeChannelType,
     ChannelSelection,
     ChannelTable,
-    DirEntry,
-    FileKind,
     LoginFeedback,
-    MvDataType,
     ServerVersion,
-    SimpleChannelRecord,
-    TimeSensitiveResultEntry,
 )
 from ..shared import DEFAULT_FILE_PORT, DEFAULT_PORT, AsyncClosedOnExit, ClosedOnExit
 from . import operations as ops
-from .operations import MvValues, Operation, ProgressCallback, Target
+from .operations import Operation, ProgressCallback
 from .session import (
     AsyncLink,
     ConnectionState,
@@ -319,50 +313,14 @@ class _Commands:
 
     # -- control -----------------------------------------------------------------------------
 
-    @command
-    def assign_schedule(
-        self,
-        channels: Target,
-        schedule: str,
-        *,
-        capacity_ah: float = 0.0,
-        barcode: str = "",
-        mv_ud: Sequence[float] | None = None,
-    ) -> Operation[None]:
-        """Assign ``schedule`` (e.g. ``"CCCV_Charge.sdx"``) to a channel, several, or ``"all"``."""
-        return ops.assign_schedule(
-            channels, schedule, capacity_ah=capacity_ah, barcode=barcode, mv_ud=mv_ud
-        )
-
-    @command
-    def start(self, channels: Target, test_name: str) -> Operation[None]:
-        """Start the assigned schedule on the channels, naming the test ``test_name``."""
-        return ops.start(channels, test_name)
-
+    assign_schedule = command.of(ops.assign_schedule)
+    start = command.of(ops.start)
     start_ex = command.of(ops.start_ex)
-
-    @command
-    def continue_channels(self, channels: Target) -> Operation[None]:
-        """CONTINUE paused channels."""
-        return ops.continue_channels(channels)
-
-    @command
-    def resume(self, channels: Target) -> Operation[None]:
-        """RESUME stopped tests on the channels (or ``"all"``)."""
-        return ops.resume(channels)
-
+    continue_channels = command.of(ops.continue_channels)
+    resume = command.of(ops.resume)
     resume_ex = command.of(ops.resume_ex)
-
-    @command
-    def stop(self, channels: Target) -> Operation[None]:
-        """Stop the tests on the channels (or ``"all"``)."""
-        return ops.stop(channels)
-
-    @command
-    def jump(self, channels: Target, step: int) -> Operation[None]:
-        """Jump running channels to ``step`` (1-based, as MITS numbers steps)."""
-        return ops.jump(channels, step)
-
+    stop = command.of(ops.stop)
+    jump = command.of(ops.jump)
     set_meta_variable = command.of(ops.set_meta_variable)
     set_meta_variables = command.of(ops.set_meta_variables)
     set_kick_out = command.of(ops.set_kick_out)
@@ -372,49 +330,13 @@ class _Commands:
     # -- commands of newer servers (see ServerVersion.capabilities) ---------------------------
 
     get_meta_variables = command.of(ops.get_meta_variables)
-
-    @command
-    def set_meta_variables_ex(
-        self, values: MvValues, *, data_type: int = MvDataType.META_VALUE
-    ) -> Operation[None]:
-        """UPDATE_MV_ADVANCED_EX: set_meta_variables with a data type and per-value results."""
-        return ops.set_meta_variables_ex(values, data_type)
-
-    @command
-    def set_meta_variables_time_sensitive(
-        self,
-        values: dict[int, dict[int | str, float]],
-        *,
-        timeout_s: float = 1.0,
-        log_to_database: bool = True,
-    ) -> Operation[list[TimeSensitiveResultEntry]]:
-        """POST_TIME_SENSITIVE_SET_MV (MitsX_4..8): up to 8 MV_UD values per channel."""
-        return ops.set_meta_variables_time_sensitive(values, timeout_s, log_to_database)
-
-    @command
-    def read_channels_simple(
-        self, channels: Iterable[int] | None = None, *, selection: int = ChannelSelection.ALL
-    ) -> Operation[list[SimpleChannelRecord]]:
-        """GET_CHANNELS_INFO_SIMPLE_MODE: compact records of all channels (or those listed)."""
-        return ops.read_channels_simple(channels, selection)
-
+    set_meta_variables_ex = command.of(ops.set_meta_variables_ex)
+    set_meta_variables_time_sensitive = command.of(ops.set_meta_variables_time_sensitive)
+    read_channels_simple = command.of(ops.read_channels_simple)
     read_current_voltage = command.of(ops.read_current_voltage)
     read_test_objects = command.of(ops.read_test_objects)
-
-    @command
-    def get_barcodes(
-        self, channels: Target, *, channel_type: int = BarcodeChannelType.IV
-    ) -> Operation[dict[int, str]]:
-        """GET_BARCODE_INFO: ``{channel: barcode}``."""
-        return ops.get_barcodes(channels, channel_type)
-
-    @command
-    def set_barcodes(
-        self, barcodes: dict[int, str], *, channel_type: int = BarcodeChannelType.IV
-    ) -> Operation[None]:
-        """ASSIGN_BARCODE_INFO: set ``{channel: barcode}``."""
-        return ops.set_barcodes(barcodes, channel_type)
-
+    get_barcodes = command.of(ops.get_barcodes)
+    set_barcodes = command.of(ops.set_barcodes)
     machine_type = command.of(ops.machine_type)
     tray_status = command.of(ops.tray_status)
     engage_trays = command.of(ops.engage_trays)
@@ -422,29 +344,9 @@ class _Commands:
     server_software_version = command.of(ops.server_software_version)
     string_limits = command.of(ops.string_limits)
     check_file = command.of(ops.check_file)
-
-    @command
-    def assign_file(
-        self, channels: Target, file_name: str, *, kind: int = FileKind.SCHEDULE
-    ) -> Operation[None]:
-        """ASSIGN_FILE: assign a file of ``kind`` (:class:`FileKind`) to the channels."""
-        return ops.assign_file(channels, file_name, kind)
-
+    assign_file = command.of(ops.assign_file)
     modify_schedule = command.of(ops.modify_schedule)
-
-    @command
-    def start_advanced(
-        self,
-        channels: Target,
-        test_name: str,
-        schedule: str,
-        *,
-        barcode: str = "",
-        test_object: dict[str, Any] | None = None,
-    ) -> Operation[None]:
-        """SCHEDULE_START_ADVANCED (MitsX_6..8): start with schedule, barcode, test object."""
-        return ops.start_advanced(channels, test_name, schedule, barcode, test_object)
-
+    start_advanced = command.of(ops.start_advanced)
     aux_mapping = command.of(ops.aux_mapping)
 
 
@@ -504,10 +406,7 @@ class _FileCommands:
         link_class: type[LinkCore] = AsyncLink if isinstance(self, _Asyncio) else SyncLink
         self._link = link_class(settings)
 
-    @command
-    def browse(self, path: str) -> Operation[list[DirEntry]]:
-        """List a directory on the cycler."""
-        return ops.browse(path)
+    browse = command.of(ops.browse)
 
     @command
     def download(

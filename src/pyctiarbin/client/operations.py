@@ -544,13 +544,14 @@ def _per_channel(
 
 
 def assign_schedule(
-    target: Target,
+    channels: Target,
     schedule: str,
     *,
     capacity_ah: float = 0.0,
     barcode: str = "",
     mv_ud: Sequence[float] | None = None,
 ) -> Operation[None]:
+    """Assign ``schedule`` (e.g. ``"CCCV_Charge.sdx"``) to a channel, several, or ``"all"``."""
     if not isinstance(schedule, str) or not schedule.strip():
         raise ValueError("schedule must be a non-empty file name, e.g. 'Rest.sdx'")
     capacity = _check_finite("capacity_ah", capacity_ah)
@@ -565,16 +566,17 @@ def assign_schedule(
             m.AssignScheduleRequest(i, False, schedule, capacity, barcode, values) for i in indexes
         ]
 
-    return _per_channel("assign_schedule", target, build, m.AssignScheduleFeedback, all_flag=True)
+    return _per_channel("assign_schedule", channels, build, m.AssignScheduleFeedback, all_flag=True)
 
 
-def start(target: Target, test_name: str) -> Operation[None]:
-    """SCHEDULE_START, or SCHEDULE_START_VLS for a VLS server (2.2)."""
+def start(channels: Target, test_name: str) -> Operation[None]:
+    """Start the assigned schedule on the channels (or ``"all"``), naming the test
+    ``test_name``: SCHEDULE_START, or SCHEDULE_START_VLS for a VLS server (2.2)."""
     if not isinstance(test_name, str) or not test_name:
         raise ValueError("test_name must be a non-empty string")
 
     def run(info: m.LoginFeedback) -> OpGen[None]:
-        indexes = tuple(channel_indexes(target, info.num_channels))
+        indexes = tuple(channel_indexes(channels, info.num_channels))
         feedback_cls: type[m.ResultFeedback]
         if _version(info).uses_vls:
             yield encode(m.StartVlsRequest(test_name, indexes))
@@ -625,11 +627,13 @@ def start_ex(entries: Sequence[m.StartExEntry]) -> Operation[None]:
     return Operation("start_ex", True, run)
 
 
-def continue_channels(target: Target) -> Operation[None]:
+def continue_channels(channels: Target) -> Operation[None]:
+    """CONTINUE paused channels."""
+
     def build(indexes: list[int], every: bool) -> list[Message]:
         return [m.ContinueRequest(tuple(indexes))]
 
-    return _per_channel("continue", target, build, m.ContinueFeedback)
+    return _per_channel("continue", channels, build, m.ContinueFeedback)
 
 
 def _one_or_all(request: Callable[[int, bool], Message]) -> _RequestBuilder:
@@ -642,9 +646,10 @@ def _one_or_all(request: Callable[[int, bool], Message]) -> _RequestBuilder:
     return build
 
 
-def resume(target: Target) -> Operation[None]:
+def resume(channels: Target) -> Operation[None]:
+    """RESUME stopped tests on the channels (or ``"all"``)."""
     return _per_channel(
-        "resume", target, _one_or_all(m.ResumeRequest), m.ResumeFeedback, all_flag=True
+        "resume", channels, _one_or_all(m.ResumeRequest), m.ResumeFeedback, all_flag=True
     )
 
 
@@ -683,12 +688,13 @@ def resume_ex(entries: Sequence[m.ResumeExEntry]) -> Operation[None]:
     return Operation("resume_ex", True, run)
 
 
-def stop(target: Target) -> Operation[None]:
-    return _per_channel("stop", target, _one_or_all(m.StopRequest), m.StopFeedback, all_flag=True)
+def stop(channels: Target) -> Operation[None]:
+    """Stop the tests on the channels (or ``"all"``)."""
+    return _per_channel("stop", channels, _one_or_all(m.StopRequest), m.StopFeedback, all_flag=True)
 
 
-def jump(target: Target, step: int) -> Operation[None]:
-    """JUMP to ``step``, the 1-based step number MITS shows.
+def jump(channels: Target, step: int) -> Operation[None]:
+    """JUMP running channels to ``step``, the 1-based step number MITS shows.
 
     The wire field is 0-based, as protocol v1.1 (the one document describing the field) says;
     the ArbinCTI 1.2 method numbers steps from 1 at its API, which is what ``step`` is here.
@@ -700,7 +706,7 @@ def jump(target: Target, step: int) -> Operation[None]:
     def build(indexes: list[int], every: bool) -> list[Message]:
         return [m.JumpRequest(step - 1, i) for i in indexes]
 
-    return _per_channel("jump", target, build, m.JumpFeedback)
+    return _per_channel("jump", channels, build, m.JumpFeedback)
 
 
 def set_meta_variable(channel: int, variable: int | str, value: float) -> Operation[None]:
@@ -1138,7 +1144,7 @@ def get_meta_variables(
 
 
 def set_meta_variables_ex(
-    values: MvValues, data_type: int = MvDataType.META_VALUE
+    values: MvValues, *, data_type: int = MvDataType.META_VALUE
 ) -> Operation[None]:
     """UPDATE_MV_ADVANCED_EX: many values in one request, each with its data type
     (:class:`MvDataType`) and its own result. At most 118 values but for MitsX_SPTT."""
@@ -1169,6 +1175,7 @@ def set_meta_variables_ex(
 
 def set_meta_variables_time_sensitive(
     values: Mapping[int, Mapping[int | str, float]],
+    *,
     timeout_s: float = 1.0,
     log_to_database: bool = True,
 ) -> Operation[list[m.TimeSensitiveResultEntry]]:
@@ -1251,7 +1258,7 @@ def _records_of(
 
 
 def read_channels_simple(
-    channels: Iterable[int] | None = None, selection: int = ChannelSelection.ALL
+    channels: Iterable[int] | None = None, *, selection: int = ChannelSelection.ALL
 ) -> Operation[list[m.SimpleChannelRecord]]:
     """GET_CHANNELS_INFO_SIMPLE_MODE: status, times, voltage, current and aux values of all
     channels (or those listed) in one compact request, sorted by channel."""
@@ -1305,7 +1312,7 @@ def read_test_objects(channels: Iterable[int] | None = None) -> Operation[list[m
 
 
 def get_barcodes(
-    channels: Target, channel_type: int = BarcodeChannelType.IV
+    channels: Target, *, channel_type: int = BarcodeChannelType.IV
 ) -> Operation[dict[int, str]]:
     """GET_BARCODE_INFO: ``{channel: barcode}``. A per-channel error raises CommandRejected."""
     kind = int(BarcodeChannelType(_check_int("channel_type", channel_type)))
@@ -1328,7 +1335,7 @@ def get_barcodes(
 
 
 def set_barcodes(
-    barcodes: Mapping[int, str], channel_type: int = BarcodeChannelType.IV
+    barcodes: Mapping[int, str], *, channel_type: int = BarcodeChannelType.IV
 ) -> Operation[None]:
     """ASSIGN_BARCODE_INFO: set ``{channel: barcode}`` (at most 72 characters each)."""
     kind = int(BarcodeChannelType(_check_int("channel_type", channel_type)))
@@ -1496,7 +1503,9 @@ def check_file(path: str, data: bytes | None = None) -> Operation[FileCheck]:
     return Operation("check_file", False, run)
 
 
-def assign_file(target: Target, file_name: str, kind: int = FileKind.SCHEDULE) -> Operation[None]:
+def assign_file(
+    channels: Target, file_name: str, *, kind: int = FileKind.SCHEDULE
+) -> Operation[None]:
     """ASSIGN_FILE: assign a schedule, CAN/SMB configuration, simulation, test object or chart
     file (:class:`FileKind`) to channels, or to ``"all"``."""
     if not isinstance(file_name, str) or not file_name.strip():
@@ -1504,8 +1513,8 @@ def assign_file(target: Target, file_name: str, kind: int = FileKind.SCHEDULE) -
     file_kind = int(FileKind(_check_int("kind", kind)))
 
     def run(info: m.LoginFeedback) -> OpGen[None]:
-        indexes = channel_indexes(target, info.num_channels)
-        every = isinstance(target, str)
+        indexes = channel_indexes(channels, info.num_channels)
+        every = isinstance(channels, str)
         chosen = () if every else tuple(indexes)
         yield encode(m.AssignFileRequest(file_name, every, file_kind, chosen))
         feedback = yield from expect(m.AssignFileFeedback)
@@ -1549,9 +1558,10 @@ def modify_schedule(changes: Sequence[Mapping[str, Any]]) -> Operation[None]:
 
 
 def start_advanced(
-    target: Target,
+    channels: Target,
     test_name: str,
     schedule: str,
+    *,
     barcode: str = "",
     test_object: Mapping[str, Any] | None = None,
 ) -> Operation[None]:
@@ -1566,9 +1576,9 @@ def start_advanced(
     extra = dict(test_object or {})
 
     def run(info: m.LoginFeedback) -> OpGen[None]:
-        indexes = channel_indexes(target, info.num_channels)
+        indexes = channel_indexes(channels, info.num_channels)
         task = next(_task_ids)
-        channels = [
+        channel_entries = [
             {
                 "ChannelIndex": index,
                 "TestName": test_name,
@@ -1578,7 +1588,7 @@ def start_advanced(
             }
             for index in indexes
         ]
-        yield encode(m.StartAdvancedRequest({"TaskID": task, "Channels": channels}))
+        yield encode(m.StartAdvancedRequest({"TaskID": task, "Channels": channel_entries}))
         feedback = yield from expect(m.StartAdvancedFeedback)
         _check_task(feedback.content, task, "SCHEDULE_START_ADVANCED")
         failed = _json_list(feedback.content, "FailedResults", "SCHEDULE_START_ADVANCED")
