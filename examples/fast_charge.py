@@ -32,16 +32,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from pyctiarbin import control
 from pyctiarbin.client import AsyncCyclerClient
-from pyctiarbin.control import (
-    ControlInput,
-    ControlLoop,
-    ControlRecord,
-    ControlReport,
-    CsvRecorder,
-    Done,
-    SafeState,
-)
+from pyctiarbin.shared import DEFAULT_PORT, parse_channel_spec
 
 SCHEDULE = "MV_Current.sdx"
 
@@ -69,7 +62,7 @@ class StepDownFastCharge:
     def max_current_a(self) -> float:
         return max(self.c_rates) * self.capacity_ah
 
-    def __call__(self, inp: ControlInput) -> float:
+    def __call__(self, inp: control.ControlInput) -> float:
         history = self.stages.setdefault(inp.channel, [(0, inp.elapsed_s, inp.voltage_v)])
         stage = history[-1][0]
         # The reading shows the cell under the current written last time; once a stage has
@@ -77,7 +70,7 @@ class StepDownFastCharge:
         if inp.setpoints and inp.voltage_v >= self.v_max:
             stage += 1
             if stage == len(self.c_rates):
-                raise Done(
+                raise control.Done(
                     f"charged: {inp.voltage_v:.3f} V at {self.c_rates[-1]}C",
                     stop_test=self.stop_test_when_done,
                 )
@@ -95,10 +88,10 @@ async def fast_charge(
     algorithm: StepDownFastCharge,
     *,
     period_s: float = 1.0,
-    records: list[ControlRecord] | None = None,
+    records: list[control.ControlRecord] | None = None,
     csv_path: str | None = None,
     max_duration_s: float | None = None,
-) -> ControlReport:
+) -> control.ControlReport:
     """Assign MV_Current.sdx (MV_UD1 = 0 to begin with), start it, and run the loop."""
     await client.assign_schedule(list(channels), SCHEDULE, mv_ud=[0.0] * 16)
     await client.start(list(channels), "fast_charge")
@@ -107,19 +100,19 @@ async def fast_charge(
         if records is not None:
             sinks.append(records.append)
         if csv_path is not None:
-            sinks.append(stack.enter_context(CsvRecorder(csv_path)))
+            sinks.append(stack.enter_context(control.CsvRecorder(csv_path)))
 
-        def record(rec: ControlRecord) -> None:
+        def record(rec: control.ControlRecord) -> None:
             for sink in sinks:
                 sink(rec)
 
-        loop = ControlLoop(
+        loop = control.ControlLoop(
             client,
             channels,
             algorithm,
             period_s=period_s,
             bounds=(0.0, algorithm.max_current_a),
-            safe_state=SafeState(mv=0.0, stop=True),
+            safe_state=control.SafeState(mv=0.0, stop=True),
             aux=True,
             on_record=record,
             max_duration_s=max_duration_s,
@@ -140,10 +133,10 @@ def _cycler(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
 
 
 def _parse_channels(text: str) -> list[int]:
-    return sorted({int(part) for part in text.split(",") if part.strip()})
+    return sorted(parse_channel_spec(text))
 
 
-async def _main(args: argparse.Namespace, host: str, port: int) -> ControlReport:
+async def _main(args: argparse.Namespace, host: str, port: int) -> control.ControlReport:
     credentials = {} if args.host else {"username": "admin", "password": "admin"}
     async with AsyncCyclerClient(host, port, **credentials) as client:
         algorithm = StepDownFastCharge(capacity_ah=args.capacity)
@@ -173,8 +166,8 @@ async def _main(args: argparse.Namespace, host: str, port: int) -> ControlReport
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", help="cycler host (default: run the built-in simulator)")
-    parser.add_argument("--port", type=int, default=9031)
-    parser.add_argument("--channels", type=_parse_channels, default=[1], help="e.g. 1,2,5")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--channels", type=_parse_channels, default=[1], help="e.g. 1,2,5 or 1-4")
     parser.add_argument("--period", type=float, default=0.5, help="control period, s (>= 0.2)")
     parser.add_argument("--capacity", type=float, default=3.0, help="cell capacity, Ah")
     parser.add_argument("--speed", type=float, default=120.0, help="simulator speed factor")

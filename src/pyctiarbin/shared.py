@@ -21,9 +21,12 @@ else:  # pragma: no cover - Python 3.10
 __all__ = [
     "DEFAULT_FILE_PORT",
     "DEFAULT_PORT",
+    "AsyncClosedOnExit",
     "Backoff",
     "ChannelSpecError",
     "ClosedOnExit",
+    "StartedOnAsyncEnter",
+    "StartedOnEnter",
     "parse_channel_spec",
     "tomllib",
 ]
@@ -38,7 +41,7 @@ class Backoff:
     """Capped exponential backoff: ``first_s``, twice that, four times, ... up to ``max_s``.
 
     Used between reconnection attempts of the logger's poller, the database sinks and the alert
-    notifiers. (The client's ``RetryPolicy`` computes the same sequence and can adopt this one.)
+    notifiers, and between the retries of a client read (``RetryPolicy``).
     """
 
     __slots__ = ("first_s", "max_s")
@@ -81,6 +84,27 @@ class ClosedOnExit:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_AsyncClosable = TypeVar("_AsyncClosable", bound="AsyncClosedOnExit")
+
+
+class AsyncClosedOnExit:
+    """A mixin: ``async with obj:`` gives ``obj`` and awaits its ``close()`` on the way out."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self: _AsyncClosable) -> _AsyncClosable:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
 class ChannelSpecError(ValueError):

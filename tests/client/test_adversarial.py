@@ -19,6 +19,7 @@ The counts of injected faults and of outcomes are printed (run with ``-s`` to se
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import random
@@ -181,7 +182,7 @@ class Checker:
 
 
 def _links(client: CyclerClient | AsyncCyclerClient) -> list[LinkCore]:
-    return [client._control, client.files._link]
+    return [client._link, client.files._link]
 
 
 def _connected(client: CyclerClient | AsyncCyclerClient) -> int:
@@ -210,47 +211,21 @@ def _options(server: ScriptedServer) -> dict[str, Any]:
     }
 
 
-def run_sync(sequences: int, seed: int) -> dict[str, Any]:
-    rng = random.Random(seed)
-    with ScriptedServer(seed, channels=CHANNELS) as server:
-        checker = Checker(server)
-        client = CyclerClient("127.0.0.1", server.port, **_options(server))
-        try:
-            for _ in range(sequences):
-                for _ in range(rng.randrange(1, 4)):
-                    name, args, frames = plan(rng, checker.calls)
-                    start = len(server.log)
-                    server.call_channels = channels_of(name, args)
-                    target = client.files if name.startswith("files.") else client
-                    method = getattr(target, name.split(".")[-1])
-                    result: Any = None
-                    error: BaseException | None = None
-                    try:
-                        result = method(*args)
-                    except CtiError as exc:
-                        error = exc
-                    deadline = time.monotonic() + 5
-                    while not _settled(server, client):
-                        assert time.monotonic() < deadline, "the server never saw a close"
-                        time.sleep(0.0002)
-                    checker.check(name, args, frames, result, error, checker.window(start))
-                    _check_nothing_buffered(client, name)
-        finally:
-            client.close()
-        return {
-            "faults": dict(server.faults),
-            "outcomes": dict(checker.outcomes),
-            "calls": checker.calls,
-            "connections": server.connections,
-        }
+async def _awaited(value: Any) -> Any:
+    """The result of a client call: awaited for the asyncio client, as it is for the other."""
+    return await value if inspect.isawaitable(value) else value
 
 
-def run_async(sequences: int, seed: int) -> dict[str, Any]:
+def run_client(kind: str, sequences: int, seed: int) -> dict[str, Any]:
+    """One adversarial run on the ``kind`` ("sync" or "async") client: the same calls and
+    checks for both. The blocking client is called in place: it blocks the event loop, which
+    has nothing else to run."""
     rng = random.Random(seed)
 
     async def main(server: ScriptedServer) -> Checker:
         checker = Checker(server)
-        client = AsyncCyclerClient("127.0.0.1", server.port, **_options(server))
+        client_class = AsyncCyclerClient if kind == "async" else CyclerClient
+        client = client_class("127.0.0.1", server.port, **_options(server))
         try:
             for _ in range(sequences):
                 for _ in range(rng.randrange(1, 4)):
@@ -262,7 +237,7 @@ def run_async(sequences: int, seed: int) -> dict[str, Any]:
                     result: Any = None
                     error: BaseException | None = None
                     try:
-                        result = await method(*args)
+                        result = await _awaited(method(*args))
                     except CtiError as exc:
                         error = exc
                     deadline = time.monotonic() + 5
@@ -271,12 +246,12 @@ def run_async(sequences: int, seed: int) -> dict[str, Any]:
                         await asyncio.sleep(0.0002)
                     checker.check(name, args, frames, result, error, checker.window(start))
                     _check_nothing_buffered(client, name)
-                    protocol = client._control._protocol
+                    protocol = getattr(client._link, "_protocol", None)
                     if protocol is not None:
                         # An idle connection keeps nothing it was not asked for.
                         assert protocol.unclaimed_bytes == 0 or not protocol.transport.is_reading()
         finally:
-            await client.close()
+            await _awaited(client.close())
         return checker
 
     with ScriptedServer(seed, channels=CHANNELS) as server:
@@ -322,7 +297,7 @@ def _report(kind: str, sequences: int, seed: int, figures: dict[str, Any]) -> No
 def test_adversarial_server(kind: str) -> None:
     sequences = 2000
     seed = SEED + (kind == "async")
-    figures = (run_sync if kind == "sync" else run_async)(sequences, seed)
+    figures = run_client(kind, sequences, seed)
     _report(kind, sequences, seed, figures)
 
 
@@ -332,5 +307,5 @@ def test_adversarial_server(kind: str) -> None:
 def test_adversarial_server_long(kind: str) -> None:
     sequences = 30000
     seed = SEED + 100 + (kind == "async")
-    figures = (run_sync if kind == "sync" else run_async)(sequences, seed)
+    figures = run_client(kind, sequences, seed)
     _report(kind, sequences, seed, figures)

@@ -26,21 +26,11 @@ from pyctiarbin import (
     UnsupportedCommand,
 )
 from pyctiarbin.protocol import (
-    ChannelInfoFeedback,
-    ChannelInfoRequest,
-    ChannelRecord,
     CommandCode,
-    DownloadFileFeedback,
-    DownloadFileRequest,
-    LoginFeedback,
-    LoginRequest,
-    SendMessageRequest,
-    StopFeedback,
-    StopRequest,
-    UnknownCommandFeedback,
     checksum,
     encode,
 )
+from pyctiarbin.protocol import messages as m
 
 from .conftest import Api
 from .scripted_server import UNLISTED_CODE, HandlerServer, _frame
@@ -49,11 +39,11 @@ CHANNELS = 8
 
 
 def login_answer() -> bytes:
-    return encode(LoginFeedback(num_channels=CHANNELS, serial_number="MATCH"))
+    return encode(m.LoginFeedback(num_channels=CHANNELS, serial_number="MATCH"))
 
 
 def read_answer(index: int, value: float) -> bytes:
-    return encode(ChannelInfoFeedback((ChannelRecord(channel_index=index, test_time_s=value),)))
+    return encode(m.ChannelInfoFeedback((m.ChannelRecord(channel_index=index, test_time_s=value),)))
 
 
 def corrupted(frame: bytes) -> bytes:
@@ -96,9 +86,9 @@ class Reads:
         return float(self.count * 1000 + index)
 
     def __call__(self, request: Any, number: int, server: HandlerServer) -> bytes | None:
-        if isinstance(request, LoginRequest):
+        if isinstance(request, m.LoginRequest):
             return login_answer()
-        assert isinstance(request, ChannelInfoRequest)
+        assert isinstance(request, m.ChannelInfoRequest)
         self.count += 1
         answer = read_answer(request.channel_index, self.value(request.channel_index))
         self.answers.append((number, answer))
@@ -150,13 +140,13 @@ def test_a_refused_stop_is_not_reported_as_the_earlier_stops_success(kind: str) 
 
     def handler(request: Any, number: int, server: HandlerServer) -> bytes | None:
         nonlocal stops
-        if isinstance(request, LoginRequest):
+        if isinstance(request, m.LoginRequest):
             return login_answer()
-        assert isinstance(request, StopRequest)
+        assert isinstance(request, m.StopRequest)
         stops += 1
         if stops == 1:  # success, duplicated
-            return encode(StopFeedback(channel_index=0, result=0)) * 2
-        return encode(StopFeedback(channel_index=0, result=0x12))  # channel not running
+            return encode(m.StopFeedback(channel_index=0, result=0)) * 2
+        return encode(m.StopFeedback(channel_index=0, result=0x12))  # channel not running
 
     with HandlerServer(handler) as server:
 
@@ -171,12 +161,12 @@ def test_a_refused_stop_is_not_reported_as_the_earlier_stops_success(kind: str) 
 
 def test_a_stray_feedback_during_a_control_command_makes_its_outcome_unknown(kind: str) -> None:
     def handler(request: Any, number: int, server: HandlerServer) -> bytes | None:
-        if isinstance(request, LoginRequest):
+        if isinstance(request, m.LoginRequest):
             return login_answer()
-        assert isinstance(request, StopRequest)
+        assert isinstance(request, m.StopRequest)
         # Another channel's feedback first: from here the stream cannot be trusted.
-        other = encode(StopFeedback(channel_index=0, result=0))
-        return other + encode(StopFeedback(channel_index=request.channel_index, result=0))
+        other = encode(m.StopFeedback(channel_index=0, result=0))
+        return other + encode(m.StopFeedback(channel_index=request.channel_index, result=0))
 
     with HandlerServer(handler) as server:
 
@@ -187,7 +177,7 @@ def test_a_stray_feedback_during_a_control_command_makes_its_outcome_unknown(kin
             assert "outcome is unknown" in str(error.value)
 
         run(kind, server, body, retries=5)
-        stops = [r for _, r in server.requests if isinstance(r, StopRequest)]
+        stops = [r for _, r in server.requests if isinstance(r, m.StopRequest)]
         assert len(stops) == 1  # never sent again
 
 
@@ -227,7 +217,7 @@ def test_an_idle_asyncio_connection_does_not_buffer_what_it_is_pushed() -> None:
             )
             try:
                 await client.read_channel(2)
-                link = client._control
+                link = client._link
                 protocol = link._protocol
                 assert protocol is not None
                 pusher = threading.Thread(target=push, args=(server,))
@@ -257,13 +247,13 @@ def test_download_never_splices_another_transfers_chunks(kind: str) -> None:
     leftovers: dict[int, bytes] = {}
 
     def handler(request: Any, number: int, server: HandlerServer) -> bytes | None:
-        if isinstance(request, LoginRequest):
+        if isinstance(request, m.LoginRequest):
             return login_answer()
-        assert isinstance(request, DownloadFileRequest)
+        assert isinstance(request, m.DownloadFileRequest)
         chunks = [f"{request.path}:{i};".encode() * 4 for i in range(3)]
         frames = [
             encode(
-                DownloadFileFeedback(
+                m.DownloadFileFeedback(
                     download_time=request.download_time,
                     package_count=3,
                     package_index=i,
@@ -295,11 +285,11 @@ def all_channels_handler(answers: list[Callable[[Any], bytes]]) -> Any:
     """Answers each STOP with the next function of ``answers``; reads with channel 1."""
 
     def handler(request: Any, number: int, server: HandlerServer) -> bytes | None:
-        if isinstance(request, LoginRequest):
+        if isinstance(request, m.LoginRequest):
             return login_answer()
-        if isinstance(request, ChannelInfoRequest):
+        if isinstance(request, m.ChannelInfoRequest):
             return read_answer(request.channel_index, 1.0)
-        assert isinstance(request, StopRequest) and request.stop_all
+        assert isinstance(request, m.StopRequest) and request.stop_all
         return answers.pop(0)(request)
 
     return handler
@@ -307,12 +297,12 @@ def all_channels_handler(answers: list[Callable[[Any], bytes]]) -> Any:
 
 def per_channel(result: int) -> Callable[[Any], bytes]:
     return lambda _r: b"".join(
-        encode(StopFeedback(channel_index=i, result=result)) for i in range(CHANNELS)
+        encode(m.StopFeedback(channel_index=i, result=result)) for i in range(CHANNELS)
     )
 
 
 def per_request(result: int, echo: int = -1) -> Callable[[Any], bytes]:
-    return lambda _r: encode(StopFeedback(channel_index=echo, result=result))
+    return lambda _r: encode(m.StopFeedback(channel_index=echo, result=result))
 
 
 @pytest.mark.parametrize("style", ["per_channel", "per_request"])
@@ -338,17 +328,17 @@ def test_all_channels_stop_accepts_one_answer_per_channel_or_per_request(
 
 def test_a_late_extra_all_channels_feedback_is_not_taken_for_the_next_command(kind: str) -> None:
     def late_extra(_request: Any) -> bytes:
-        return encode(StopFeedback(channel_index=-1, result=0))
+        return encode(m.StopFeedback(channel_index=-1, result=0))
 
     stops: list[Callable[[Any], bytes]] = [late_extra, per_request(0x12)]
 
     def handler(request: Any, number: int, server: HandlerServer) -> bytes | None:
-        if isinstance(request, LoginRequest):
+        if isinstance(request, m.LoginRequest):
             return login_answer()
-        if isinstance(request, ChannelInfoRequest):
+        if isinstance(request, m.ChannelInfoRequest):
             # The barrier's answer, then one more STOP feedback, late.
             return read_answer(request.channel_index, 1.0) + late_extra(request)
-        assert isinstance(request, StopRequest)
+        assert isinstance(request, m.StopRequest)
         return stops.pop(0)(request)
 
     with HandlerServer(handler) as server:
@@ -367,7 +357,7 @@ def test_an_unexpected_count_of_all_channels_feedbacks_makes_the_outcome_unknown
     kind: str,
 ) -> None:
     def two_of_eight(_request: Any) -> bytes:
-        return b"".join(encode(StopFeedback(channel_index=i, result=0)) for i in range(2))
+        return b"".join(encode(m.StopFeedback(channel_index=i, result=0)) for i in range(2))
 
     handler = all_channels_handler([two_of_eight])
     with HandlerServer(handler) as server:
@@ -378,7 +368,7 @@ def test_an_unexpected_count_of_all_channels_feedbacks_makes_the_outcome_unknown
             assert error.value.outcome_unknown
 
         run(kind, server, body, retries=5)
-        assert sum(isinstance(r, StopRequest) for _, r in server.requests) == 1
+        assert sum(isinstance(r, m.StopRequest) for _, r in server.requests) == 1
 
 
 # -- UNKNOWN_CODE_FEEDBACK ------------------------------------------------------------------
@@ -386,11 +376,11 @@ def test_an_unexpected_count_of_all_channels_feedbacks_makes_the_outcome_unknown
 
 def test_an_unsupported_command_raises_and_the_connection_stays_usable(kind: str) -> None:
     def handler(request: Any, number: int, server: HandlerServer) -> bytes | None:
-        if isinstance(request, LoginRequest):
+        if isinstance(request, m.LoginRequest):
             return login_answer()
-        if isinstance(request, ChannelInfoRequest):
+        if isinstance(request, m.ChannelInfoRequest):
             return read_answer(request.channel_index, 7.0)
-        return encode(UnknownCommandFeedback(int(type(request).CODE)))
+        return encode(m.UnknownCommandFeedback(int(type(request).CODE)))
 
     with HandlerServer(handler) as server:
 
@@ -410,7 +400,7 @@ def test_an_unsupported_command_raises_and_the_connection_stays_usable(kind: str
 
         run(kind, server, body)
         assert server.connections == 2
-        assert sum(isinstance(r, SendMessageRequest) for _, r in server.requests) == 1
+        assert sum(isinstance(r, m.SendMessageRequest) for _, r in server.requests) == 1
 
 
 # -- a peer that zeroes the checksum --------------------------------------------------------
@@ -426,9 +416,9 @@ def test_zero_checksum_peer_needs_the_lenient_option(
     kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     def handler(request: Any, number: int, server: HandlerServer) -> bytes | None:
-        if isinstance(request, LoginRequest):
+        if isinstance(request, m.LoginRequest):
             return zero_checksum_shape(login_answer())
-        assert isinstance(request, ChannelInfoRequest)
+        assert isinstance(request, m.ChannelInfoRequest)
         return zero_checksum_shape(read_answer(request.channel_index, 5.0))
 
     with HandlerServer(handler) as server:

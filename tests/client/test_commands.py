@@ -20,6 +20,7 @@ from pyctiarbin import (
     TooFrequent,
 )
 from pyctiarbin.client import resume_ex_entry, start_ex_entry
+from pyctiarbin.interfaces.seed_dicts import channel_status_dict
 from pyctiarbin.protocol import ChannelSelection, StatusCode
 from pyctiarbin.simulator import Simulator
 
@@ -28,10 +29,11 @@ from .conftest import Api, run_both
 
 def test_both_clients_have_the_same_commands() -> None:
     def public(cls: type) -> dict[str, inspect.Signature]:
+        members = {name: getattr(cls, name) for name in dir(cls) if not name.startswith("_")}
         return {
             name: inspect.signature(member)
-            for name, member in vars(cls).items()
-            if callable(member) and not name.startswith("_")
+            for name, member in members.items()
+            if callable(member) and not isinstance(member, type)
         }
 
     sync, aio = public(CyclerClient), public(AsyncCyclerClient)
@@ -61,7 +63,7 @@ def test_login_info_and_reads(kind: str, sim: Simulator) -> None:
         with_aux = await api("read_channel", 3, aux=True)
         assert len(with_aux.aux.temperature) >= 1
         assert 0.0 < with_aux.temperatures_c[0] < 60.0
-        assert one.to_dict()["channel"] == 4
+        assert channel_status_dict(one)["channel"] == 4
 
     run_both(kind, sim, body)
 

@@ -269,18 +269,12 @@ def test_answer_all_cycler_gives_the_channel_asked_for(kind: str) -> None:
 
 
 def test_login_results() -> None:
-    from pyctiarbin.client.session import LinkCore, RetryPolicy
+    from pyctiarbin.client.session import LinkCore, LinkSettings
     from pyctiarbin.credentials import Credentials
     from pyctiarbin.protocol import LoginFeedback
 
     core = LinkCore(
-        "127.0.0.1",
-        9031,
-        Credentials(USER, PASSWORD),
-        timeout=1.0,
-        connect_timeout=1.0,
-        retry=RetryPolicy(),
-        label="cycler",
+        LinkSettings("127.0.0.1", 9031, Credentials(USER, PASSWORD), timeout=1.0, label="cycler")
     )
     # "Already logged in" (a session the cycler still counts) is a logged-in session.
     assert core._check_login(LoginFeedback(result=3, num_channels=4)).num_channels == 4

@@ -17,37 +17,22 @@ from .conftest import PASSWORD, USER, Api, run_both
 
 C = CommandCode
 
-# version -> (channel data, start, start-ex, resume data, resume-ex, a command it lacks)
+# The variant families: channel data, start, start-ex, resume data, resume-ex.
+LEGACY = (C.GET_CHANNELS_INFO, C.START, C.START_EX, C.GET_RESUME_DATA, C.RESUME_EX)
+VLS = (C.GET_CHANNELS_INFO_VLS, C.START_VLS, C.START_EX_VLS, C.GET_RESUME_DATA_VLS, C.RESUME_EX_VLS)
+BY_MV = (C.GET_CHANNELS_INFO, C.START, C.START_EX, C.GET_RESUME_DATA_BY_MV, C.RESUME_BY_MV)
+JSON_BY_MV = (C.GET_CHANNELS_INFO_JSON, *BY_MV[1:])
+
+# version -> (*its variant family, a command it lacks with arguments)
 CLASSES = {
-    "Pro7": (
-        C.GET_CHANNELS_INFO, C.START, C.START_EX, C.GET_RESUME_DATA, C.RESUME_EX,
-        ("get_meta_variables", ([1], [1])),
-    ),
-    "Pro8": (
-        C.GET_CHANNELS_INFO, C.START, C.START_EX, C.GET_RESUME_DATA, C.RESUME_EX,
-        ("get_barcodes", ([1],)),
-    ),
-    "MitsX_3": (
-        C.GET_CHANNELS_INFO_VLS, C.START_VLS, C.START_EX_VLS, C.GET_RESUME_DATA_VLS,
-        C.RESUME_EX_VLS, ("get_barcodes", ([1],)),
-    ),
-    "MitsX_8": (
-        C.GET_CHANNELS_INFO_VLS, C.START_VLS, C.START_EX_VLS, C.GET_RESUME_DATA_VLS,
-        C.RESUME_EX_VLS, ("set_meta_variables_ex", ({1: {1: 1.0}},)),
-    ),
-    "SPTT": (
-        C.GET_CHANNELS_INFO_JSON, C.START, C.START_EX, C.GET_RESUME_DATA_BY_MV, C.RESUME_BY_MV,
-        ("aux_mapping", ()),
-    ),
-    "MitsX_1": (
-        C.GET_CHANNELS_INFO, C.START, C.START_EX, C.GET_RESUME_DATA_BY_MV, C.RESUME_BY_MV,
-        ("get_meta_variables", ([1], [1])),
-    ),
-    "MitsX_2": (
-        C.GET_CHANNELS_INFO, C.START, C.START_EX, C.GET_RESUME_DATA_BY_MV, C.RESUME_BY_MV,
-        ("get_barcodes", ([1],)),
-    ),
-}  # fmt: skip
+    "Pro7": (*LEGACY, ("get_meta_variables", ([1], [1]))),
+    "Pro8": (*LEGACY, ("get_barcodes", ([1],))),
+    "MitsX_3": (*VLS, ("get_barcodes", ([1],))),
+    "MitsX_8": (*VLS, ("set_meta_variables_ex", ({1: {1: 1.0}},))),
+    "SPTT": (*JSON_BY_MV, ("aux_mapping", ())),
+    "MitsX_1": (*BY_MV, ("get_meta_variables", ([1], [1]))),
+    "MitsX_2": (*BY_MV, ("get_barcodes", ([1],))),
+}
 
 
 @pytest.fixture(params=sorted(CLASSES))

@@ -64,15 +64,10 @@ def test_bad_config_raises_a_validation_error(env_file: Path) -> None:
         CyclerInterface({"ip_address": "127.0.0.1", "port": "x", "timeout_s": "soon"}, env_file)
 
 
-def test_wrong_password_raises_like_the_seed(
-    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("ARBIN_CTI_USERNAME", raising=False)
-    monkeypatch.delenv("ARBIN_CTI_PASSWORD", raising=False)
-    env = tmp_path / ".env"
-    env.write_text(f"ARBIN_CTI_USERNAME={USER}\nARBIN_CTI_PASSWORD=wrong-{PASSWORD}\n")
+def test_wrong_password_raises_like_the_seed(sim: Simulator, env_file: Path) -> None:
+    env_file.write_text(f"ARBIN_CTI_USERNAME={USER}\nARBIN_CTI_PASSWORD=wrong-{PASSWORD}\n")
     with pytest.raises(LoginFailed) as caught:
-        CyclerInterface(cycler_config(sim.host, sim.port), env_path=env)
+        CyclerInterface(cycler_config(sim.host, sim.port), env_path=env_file)
     error = caught.value
     # 0.0.13 failed an assert here; the error is still an AssertionError, and a LoginError.
     assert isinstance(error, AssertionError)
@@ -100,18 +95,13 @@ def test_silent_cycler_raises_connect_failed_after_timeout_s(env_file: Path) -> 
         CyclerInterface(cycler_config(sim.host, sim.port, timeout_s=0.3), env_path=env_file)
 
 
-def test_missing_credentials_raise_value_error(
-    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("ARBIN_CTI_USERNAME", raising=False)
-    monkeypatch.delenv("ARBIN_CTI_PASSWORD", raising=False)
-    env = tmp_path / ".env"
-    env.write_text(f"ARBIN_CTI_USERNAME={USER}\n")
+def test_missing_credentials_raise_value_error(sim: Simulator, env_file: Path) -> None:
+    env_file.write_text(f"ARBIN_CTI_USERNAME={USER}\n")
     with pytest.raises(ValueError, match="ARBIN_CTI_PASSWORD"):
-        CyclerInterface(cycler_config(sim.host, sim.port), env_path=env)
-    env.write_text(f"ARBIN_CTI_USERNAME=\nARBIN_CTI_PASSWORD={PASSWORD}\n")
+        CyclerInterface(cycler_config(sim.host, sim.port), env_path=env_file)
+    env_file.write_text(f"ARBIN_CTI_USERNAME=\nARBIN_CTI_PASSWORD={PASSWORD}\n")
     with pytest.raises(ValueError, match="ARBIN_CTI_USERNAME"):
-        CyclerInterface(cycler_config(sim.host, sim.port), env_path=env)
+        CyclerInterface(cycler_config(sim.host, sim.port), env_path=env_file)
 
 
 def test_env_file_in_working_directory_is_the_default(
@@ -264,3 +254,26 @@ def test_interface_is_closed_when_garbage_collected(sim: Simulator, env_file: Pa
     client = cycler.client
     del cycler
     assert client.state.value == "closed"
+
+
+def test_seed_channel_keys_keep_the_layout_of_0_0_13() -> None:
+    # 0.0.13's message template: 4 header keys, the channel count, the 25 record fields (two
+    # named differently from ours), 12 aux counts, BMS and SMB counts; then the two lists per
+    # aux kind its aux parser added.
+    keys = CHANNEL_STATUS_KEYS
+    assert len(keys) == len(set(keys)) == 4 + 1 + 25 + 14 + 24
+    assert keys[:10] == [
+        "header",
+        "msg_length",
+        "command_code",
+        "extended_command_code",
+        "number_of_channels",
+        "channel",
+        "status",
+        "comm_failure",
+        "schedule",
+        "testname",
+    ]
+    assert keys[29] == "aci_phase_degrees" and keys[30] == "aux_voltage_count"
+    assert keys[42:46] == ["bms_count", "smb_count", "aux_voltage", "aux_voltage_dt"]
+    assert keys[-2:] == ["aux_density", "aux_density_dt"]

@@ -142,7 +142,7 @@ def subprocess_env() -> dict[str, str]:
 
 
 def start_logger_process(args: list[str], cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """``pycti log ARGS`` (as ``python -m pyctiarbin.cli log``) in a subprocess, its output in ``log_path``."""
+    """``python -m pyctiarbin.cli log ARGS`` in a subprocess, its output in ``log_path``."""
     out = log_path.open("wb")
     try:
         return subprocess.Popen(

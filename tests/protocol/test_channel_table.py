@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyctiarbin.client.status import ChannelStatus
+from pyctiarbin.interfaces.seed_dicts import channel_status_dict
 from pyctiarbin.protocol import (
     AUX_KINDS,
     CHANNEL_FIELDS,
@@ -70,8 +71,8 @@ def assert_same(table: ChannelTable, expected: list[ChannelRecord]) -> None:
     assert table.records() == expected
     statuses = table.records(ChannelStatus)
     assert statuses == [ChannelStatus.from_record(record) for record in expected]
-    assert [s.to_dict() for s in statuses] == [
-        ChannelStatus.from_record(record).to_dict() for record in expected
+    assert [channel_status_dict(s) for s in statuses] == [
+        channel_status_dict(ChannelStatus.from_record(record)) for record in expected
     ]
 
 

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 from ..protocol import StatusCode
+from ..shared import StartedOnEnter
 from ..simulator import Simulator, SimulatorConfig
 from ..simulator.config import parse_users
 
@@ -103,7 +103,7 @@ def _status(value: Any) -> StatusCode:
     return StatusCode(value)
 
 
-class ArbinSpoofer:
+class ArbinSpoofer(StartedOnEnter):
     """pycti-arbin 0.0.13's ``ArbinSpoofer``, backed by :class:`~pyctiarbin.simulator.Simulator`.
 
     ``config`` needs ``ip``, ``port`` and ``num_channels`` (see the module docstring for the
@@ -151,11 +151,8 @@ class ArbinSpoofer:
 
     @property
     def port(self) -> int:
-        """The bound control port (useful with ``port`` 0).
-
-        Raises:
-            RuntimeError: if the spoofer has not been started.
-        """
+        """The bound control port (useful with ``port`` 0); like :attr:`simulator`, raises
+        RuntimeError before :meth:`start`."""
         return self.simulator.port
 
     def start(self) -> None:
@@ -211,15 +208,3 @@ class ArbinSpoofer:
         if status is not None:
             simulator.cycler.force_status(channel, status)
         return True
-
-    def __enter__(self) -> ArbinSpoofer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

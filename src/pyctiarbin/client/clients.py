@@ -1,8 +1,9 @@
 """``CyclerClient`` (blocking) and ``AsyncCyclerClient`` (asyncio).
 
-Both take the same arguments and have the same methods; every method is a one-line call of an
-operation from :mod:`.operations`, where the command is written once. A test checks that the
-two classes keep the same method names and signatures.
+Both take the same arguments and have the same methods, written once (:class:`_Commands`,
+:class:`_FileCommands`): a method turns its arguments into an operation from :mod:`.operations`
+and the client's link runs it, in place for the blocking classes, as a coroutine for the
+asyncio ones. Local file reads and writes run in a worker thread under asyncio.
 
 Channels are the 1-based numbers MITS displays. Methods raise:
 
@@ -21,76 +22,143 @@ Channels are the 1-based numbers MITS displays. Methods raise:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, TypeVar
+from types import MethodType
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 
-from ..credentials import Credentials, resolve_credentials
+from ..credentials import resolve_credentials
 from ..protocol import (
-    BarcodeChannelType,
     ChannelSelection,
     ChannelTable,
-    DirEntry,
-    FileKind,
     LoginFeedback,
-    MachineType,
-    MvDataType,
-    ResumeDataRecord,
-    ResumeExEntry,
     ServerVersion,
-    SimpleChannelRecord,
-    StartDataRecord,
-    StartExEntry,
-    TestObjectRecord,
-    TimeSensitiveResultEntry,
 )
+from ..shared import DEFAULT_FILE_PORT, DEFAULT_PORT, AsyncClosedOnExit, ClosedOnExit
 from . import operations as ops
-from .operations import FileCheck, MvValues, Operation, ProgressCallback, Target
-from .session import AsyncLink, ConnectionState, LinkCore, RetryPolicy, SyncLink
+from .operations import Operation, ProgressCallback
+from .session import (
+    AsyncLink,
+    ConnectionState,
+    LinkCore,
+    LinkSettings,
+    LocalWork,
+    Plan,
+    RetryPolicy,
+    SyncLink,
+)
 from .status import ChannelStatus
 
 __all__ = ["AsyncCyclerClient", "AsyncFiles", "CyclerClient", "Files"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
-DEFAULT_PORT = 9031
-DEFAULT_FILE_PORT = 9032
 DEFAULT_TIMEOUT_S = 10.0
 
 
-@dataclass(frozen=True)
-class _ClientConfig:
-    """The checked settings both clients and their file services share."""
+class _Blocking:
+    """Marks a class whose commands block until done."""
 
-    host: str
-    port: int
-    file_port: int
-    credentials: Credentials = field(repr=False)
-    timeout: float
-    connect_timeout: float
-    retry: RetryPolicy
-    file_login: bool
-    lenient_checksum: bool = False
-    server_version: ServerVersion | None = None
+    _asynchronous: Literal[False] = False
 
-    def link_kwargs(self, label: str, login: bool) -> dict[str, Any]:
-        return {
-            "timeout": self.timeout,
-            "connect_timeout": self.connect_timeout,
-            "retry": self.retry,
-            "label": label,
-            "login": login,
-            "zero_checksum": self.lenient_checksum,
-            "server_version": self.server_version,
-        }
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _bind_commands(cls)
+
+
+class _Asyncio:
+    """Marks a class whose commands are coroutines."""
+
+    _asynchronous: Literal[True] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _bind_commands(cls)
+
+
+def _bind_commands(cls: type) -> None:
+    """Give ``cls`` each of its commands as the plain function of its kind: looking one up
+    then costs what a method lookup costs, not a descriptor call."""
+    asynchronous = getattr(cls, "_asynchronous", False)
+    for name in dir(cls):
+        found = inspect.getattr_static(cls, name)
+        if isinstance(found, _Command):
+            setattr(cls, name, found._asynchronous if asynchronous else found._blocking)
+
+
+class _Command(Generic[P, T]):
+    """A client method written once for both kinds of client.
+
+    ``build`` turns the arguments into an operation (or a :data:`Plan` of operations and local
+    file work); the client's link runs it. Read from a blocking class, the method is a plain
+    function; from an asyncio class, a coroutine function. Both carry ``build``'s docstring and
+    signature.
+    """
+
+    def __init__(self, build: Callable[Concatenate[Any, P], Operation[T] | Plan[T]]) -> None:
+        @functools.wraps(build)
+        def blocking(client: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return client._link.run(build(client, *args, **kwargs))  # type: ignore[no-any-return]
+
+        @functools.wraps(build)
+        async def asynchronous(client: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            return await client._link.run(build(client, *args, **kwargs))  # type: ignore[no-any-return]
+
+        # Shown as returning what the command returns, not the operation that computes it.
+        signature = inspect.signature(build)
+        built = re.fullmatch(r"(?:Operation|Plan)\[(.*)\]", str(signature.return_annotation))
+        if built is not None:
+            signature = signature.replace(return_annotation=built.group(1))
+        blocking.__signature__ = asynchronous.__signature__ = signature  # type: ignore[attr-defined]
+        self._blocking = blocking
+        self._asynchronous = asynchronous
+        self.__doc__ = build.__doc__
+
+    @classmethod
+    def of(cls, operation: Callable[P, Operation[T]]) -> _Command[P, T]:
+        """The command that runs ``operation`` as it stands: its arguments, its docstring."""
+
+        @functools.wraps(operation)
+        def build(client: Any, /, *args: P.args, **kwargs: P.kwargs) -> Operation[T]:
+            return operation(*args, **kwargs)
+
+        # The method's signature: the operation's, after the client.
+        signature = inspect.signature(operation)
+        this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+        build.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[this, *signature.parameters.values()]
+        )
+        return cls(build)
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> Callable[..., Any]: ...
+
+    @overload
+    def __get__(self, client: _Blocking, owner: type[Any]) -> Callable[P, T]: ...
+
+    @overload
+    def __get__(
+        self, client: _Asyncio, owner: type[Any]
+    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(self, client: Any, owner: type[Any]) -> Callable[..., Any]:
+        function = self._asynchronous if getattr(owner, "_asynchronous", False) else self._blocking
+        return function if client is None else MethodType(function, client)
+
+
+command = _Command
 
 
 class _ClientState:
-    _config: _ClientConfig
-    _control: LinkCore
+    """Settings, connection state and login facts of a client (not its commands)."""
+
+    _link: LinkCore
 
     def __init__(
         self,
@@ -117,42 +185,45 @@ class _ClientState:
                 raise ValueError(f"{name} must be a TCP port (1..65535), not {value!r}")
         if not isinstance(lenient_checksum, bool):
             raise ValueError(f"lenient_checksum must be True or False, not {lenient_checksum!r}")
-        self._config = _ClientConfig(
+        control = LinkSettings(
             host,
             port,
-            file_port,
             resolve_credentials(username, password, env_path=env_path),
             float(timeout),
             float(connect_timeout if connect_timeout is not None else timeout),
             RetryPolicy(retries, backoff_s, max_backoff_s),
-            file_login,
+            "cycler",
+            True,
             lenient_checksum,
             _server_version(server_version),
         )
-        self._open_links(self._config)
+        files = dataclasses.replace(control, port=file_port, label="file service", login=file_login)
+        self._open_links(control, files)
 
-    def _open_links(self, config: _ClientConfig) -> None:
+    def _open_links(self, control: LinkSettings, files: LinkSettings) -> None:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        config = self._config
+        settings = self._link.settings
         return (
-            f"<{type(self).__name__} {config.host}:{config.port} "
-            f"user={config.credentials.username!r} {self._control.state.value}>"
+            f"<{type(self).__name__} {settings.host}:{settings.port} "
+            f"user={settings.credentials.username!r} {self._link.state.value}>"
         )
 
     @property
     def host(self) -> str:
-        return self._config.host
+        """The cycler's host name or address."""
+        return self._link.settings.host
 
     @property
     def port(self) -> int:
-        return self._config.port
+        """The CTI control port."""
+        return self._link.settings.port
 
     @property
     def state(self) -> ConnectionState:
         """The control connection's state."""
-        return self._control.state
+        return self._link.state
 
     @property
     def login_info(self) -> LoginFeedback:
@@ -160,7 +231,7 @@ class _ClientState:
 
         Raises CtiConnectionError if the client has not connected yet.
         """
-        info = self._control.login_info
+        info = self._link.login_info
         if info is None:
             from ..errors import CtiConnectionError
 
@@ -169,6 +240,8 @@ class _ClientState:
 
     @property
     def num_channels(self) -> int:
+        """The number of channels the login reported. Raises CtiConnectionError before the
+        first connection."""
         return self.login_info.num_channels
 
     @property
@@ -181,7 +254,7 @@ class _ClientState:
     def reported_server_version(self) -> ServerVersion:
         """The server version the login feedback reported (even when overridden)."""
         info = self.login_info  # raises if not connected
-        reported = self._control.reported_version
+        reported = self._link.reported_version
         return reported if reported is not None else info.server_version
 
 
@@ -196,7 +269,88 @@ def _server_version(value: ServerVersion | str | int | None) -> ServerVersion | 
     raise ValueError(f"server_version must be a ServerVersion, its name or number, not {value!r}")
 
 
-class CyclerClient(_ClientState):
+class _Commands:
+    """The cycler commands, written once for :class:`CyclerClient` and
+    :class:`AsyncCyclerClient` (see :class:`_Command`)."""
+
+    # -- reads -------------------------------------------------------------------------------
+
+    @command
+    def read_channel(self, channel: int, *, aux: bool | int = False) -> Operation[ChannelStatus]:
+        """Read one channel (1-based). ``aux=True`` asks for aux, BMS and SMB readings."""
+        return ops.read_channel(channel, aux)
+
+    @command
+    def read_channels(
+        self,
+        channels: Iterable[int] | None = None,
+        *,
+        selection: int = ChannelSelection.ALL,
+        aux: bool | int = False,
+    ) -> Operation[list[ChannelStatus]]:
+        """Read all channels (or those listed) in ONE request, sorted by channel.
+
+        ``selection``: :class:`ChannelSelection` ALL, RUNNING or UNSAFE.
+        """
+        return ops.read_channels(channels, selection, aux)
+
+    @command
+    def read_channels_columns(
+        self,
+        channels: Iterable[int] | None = None,
+        *,
+        selection: int = ChannelSelection.ALL,
+        aux: bool | int = False,
+    ) -> Operation[ChannelTable]:
+        """:meth:`read_channels` as columns: one :class:`ChannelTable` whose rows are the
+        channels, sorted by channel (``table["voltage_v"]``, ``table.array("voltage_v")``,
+        ``table.records()``). Cheaper than building a status per channel."""
+        return ops.read_channels_columns(channels, selection, aux)
+
+    get_start_data = command.of(ops.get_start_data)
+    get_resume_data = command.of(ops.get_resume_data)
+    serial_number = command.of(ops.serial_number)
+
+    # -- control -----------------------------------------------------------------------------
+
+    assign_schedule = command.of(ops.assign_schedule)
+    start = command.of(ops.start)
+    start_ex = command.of(ops.start_ex)
+    continue_channels = command.of(ops.continue_channels)
+    resume = command.of(ops.resume)
+    resume_ex = command.of(ops.resume_ex)
+    stop = command.of(ops.stop)
+    jump = command.of(ops.jump)
+    set_meta_variable = command.of(ops.set_meta_variable)
+    set_meta_variables = command.of(ops.set_meta_variables)
+    set_kick_out = command.of(ops.set_kick_out)
+    send_message = command.of(ops.send_message)
+    start_auto_calibration = command.of(ops.start_auto_calibration)
+
+    # -- commands of newer servers (see ServerVersion.capabilities) ---------------------------
+
+    get_meta_variables = command.of(ops.get_meta_variables)
+    set_meta_variables_ex = command.of(ops.set_meta_variables_ex)
+    set_meta_variables_time_sensitive = command.of(ops.set_meta_variables_time_sensitive)
+    read_channels_simple = command.of(ops.read_channels_simple)
+    read_current_voltage = command.of(ops.read_current_voltage)
+    read_test_objects = command.of(ops.read_test_objects)
+    get_barcodes = command.of(ops.get_barcodes)
+    set_barcodes = command.of(ops.set_barcodes)
+    machine_type = command.of(ops.machine_type)
+    tray_status = command.of(ops.tray_status)
+    engage_trays = command.of(ops.engage_trays)
+    set_data_log_interval = command.of(ops.set_data_log_interval)
+    server_software_version = command.of(ops.server_software_version)
+    string_limits = command.of(ops.string_limits)
+    check_file = command.of(ops.check_file)
+    assign_file = command.of(ops.assign_file)
+    modify_schedule = command.of(ops.modify_schedule)
+    start_advanced = command.of(ops.start_advanced)
+    aux_mapping = command.of(ops.aux_mapping)
+
+
+class CyclerClient(_Blocking, ClosedOnExit, _ClientState, _Commands):
     """A blocking CTI client. Safe to share between threads (one command at a time).
 
     ``CyclerClient(host, port=9031, *, username=None, password=None, env_path=None,
@@ -222,288 +376,57 @@ class CyclerClient(_ClientState):
     (and reconnect) by themselves.
     """
 
-    _control: SyncLink
+    _link: SyncLink
 
-    def _open_links(self, config: _ClientConfig) -> None:
-        self._control = SyncLink(
-            config.host, config.port, config.credentials, **config.link_kwargs("cycler", True)
-        )
-        self.files = Files(config)
+    def _open_links(self, control: LinkSettings, files: LinkSettings) -> None:
+        self._link = SyncLink(control)
+        self.files = Files(files)
 
     def __enter__(self) -> CyclerClient:
         self.connect()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def connect(self) -> LoginFeedback:
         """Connect and log in; returns the login feedback. Raises CtiConnectionError, LoginError."""
-        return self._control.open()
+        return self._link.open()
 
     def close(self) -> None:
         """Close the control and file connections."""
-        self._control.close()
+        self._link.close()
         self.files.close()
 
-    def _run(self, op: Operation[T]) -> T:
-        return self._control.run(op)
 
-    # -- reads -------------------------------------------------------------------------------
+class _FileCommands:
+    """File commands over the file port (9032), written once for :class:`Files` and
+    :class:`AsyncFiles`; the connection opens on first use."""
 
-    def read_channel(self, channel: int, *, aux: bool | int = False) -> ChannelStatus:
-        """Read one channel (1-based). ``aux=True`` asks for aux, BMS and SMB readings."""
-        return self._run(ops.read_channel(channel, aux))
+    _link: LinkCore
 
-    def read_channels(
-        self,
-        channels: Iterable[int] | None = None,
-        *,
-        selection: int = ChannelSelection.ALL,
-        aux: bool | int = False,
-    ) -> list[ChannelStatus]:
-        """Read all channels (or those listed) in ONE request, sorted by channel.
+    def __init__(self, settings: LinkSettings) -> None:
+        link_class: type[LinkCore] = AsyncLink if isinstance(self, _Asyncio) else SyncLink
+        self._link = link_class(settings)
 
-        ``selection``: :class:`ChannelSelection` ALL, RUNNING or UNSAFE.
-        """
-        return self._run(ops.read_channels(channels, selection, aux))
+    browse = command.of(ops.browse)
 
-    def read_channels_columns(
-        self,
-        channels: Iterable[int] | None = None,
-        *,
-        selection: int = ChannelSelection.ALL,
-        aux: bool | int = False,
-    ) -> ChannelTable:
-        """:meth:`read_channels` as columns: one :class:`ChannelTable` whose rows are the
-        channels, sorted by channel (``table["voltage_v"]``, ``table.array("voltage_v")``,
-        ``table.records()``). Cheaper than building a status per channel."""
-        return self._run(ops.read_channels_columns(channels, selection, aux))
-
-    def get_start_data(self, channels: Target) -> list[StartDataRecord]:
-        """GET_START_DATA for the channels."""
-        return self._run(ops.get_start_data(channels))
-
-    def get_resume_data(self, channels: Target) -> list[ResumeDataRecord]:
-        """GET_RESUME_DATA for the channels."""
-        return self._run(ops.get_resume_data(channels))
-
-    def serial_number(self) -> int:
-        """GET_SERIAL: the cycler's serial number (MITS Pro 8)."""
-        return self._run(ops.serial_number())
-
-    # -- control -----------------------------------------------------------------------------
-
-    def assign_schedule(
-        self,
-        channels: Target,
-        schedule: str,
-        *,
-        capacity_ah: float = 0.0,
-        barcode: str = "",
-        mv_ud: Sequence[float] | None = None,
-    ) -> None:
-        """Assign ``schedule`` (e.g. ``"CCCV_Charge.sdx"``) to a channel, several, or ``"all"``."""
-        self._run(
-            ops.assign_schedule(
-                channels, schedule, capacity_ah=capacity_ah, barcode=barcode, mv_ud=mv_ud
-            )
-        )
-
-    def start(self, channels: Target, test_name: str) -> None:
-        """Start the assigned schedule on the channels, naming the test ``test_name``."""
-        self._run(ops.start(channels, test_name))
-
-    def start_ex(self, entries: Sequence[StartExEntry]) -> None:
-        """START_EX: start with per-channel test name, schedule and step (see start_ex_entry)."""
-        self._run(ops.start_ex(entries))
-
-    def continue_channels(self, channels: Target) -> None:
-        """CONTINUE paused channels."""
-        self._run(ops.continue_channels(channels))
-
-    def resume(self, channels: Target) -> None:
-        """RESUME stopped tests on the channels (or ``"all"``)."""
-        self._run(ops.resume(channels))
-
-    def resume_ex(self, entries: Sequence[ResumeExEntry]) -> None:
-        """RESUME_EX with explicit resume data (see resume_ex_entry)."""
-        self._run(ops.resume_ex(entries))
-
-    def stop(self, channels: Target) -> None:
-        """Stop the tests on the channels (or ``"all"``)."""
-        self._run(ops.stop(channels))
-
-    def jump(self, channels: Target, step: int) -> None:
-        """Jump running channels to ``step`` (1-based, as MITS numbers steps)."""
-        self._run(ops.jump(channels, step))
-
-    def set_meta_variable(self, channel: int, variable: int | str, value: float) -> None:
-        """Set one meta variable (``1``..``16`` or ``"MV_UD1"``..) on a running channel."""
-        self._run(ops.set_meta_variable(channel, variable, value))
-
-    def set_meta_variables(self, values: MvValues) -> None:
-        """Set many meta variables on many channels in one UPDATE_MV_ADVANCED request."""
-        self._run(ops.set_meta_variables(values))
-
-    def set_kick_out(self, flag: int) -> bool:
-        """CONNECT with the kick-out flag; True if the server accepted the connection."""
-        return self._run(ops.set_kick_out(flag))
-
-    def send_message(self, text: str) -> None:
-        """Show ``text`` on the MITS computer."""
-        self._run(ops.send_message(text))
-
-    def start_auto_calibration(self) -> None:
-        """Start auto-calibration (the Calibration window must be open on the server)."""
-        self._run(ops.start_auto_calibration())
-
-    # -- commands of newer servers (see ServerVersion.capabilities) ---------------------------
-
-    def get_meta_variables(
-        self, channels: Target, variables: Iterable[int | str]
-    ) -> dict[int, dict[int | str, float]]:
-        """GET_MV: ``{channel: {variable: value}}`` for MV_UD1..16 (``3``, ``"MV_UD3"``) or
-        ``PV_*`` names (``"PV_Voltage"``)."""
-        return self._run(ops.get_meta_variables(channels, variables))
-
-    def set_meta_variables_ex(
-        self, values: MvValues, *, data_type: int = MvDataType.META_VALUE
-    ) -> None:
-        """UPDATE_MV_ADVANCED_EX: set_meta_variables with a data type and per-value results."""
-        self._run(ops.set_meta_variables_ex(values, data_type))
-
-    def set_meta_variables_time_sensitive(
-        self,
-        values: dict[int, dict[int | str, float]],
-        *,
-        timeout_s: float = 1.0,
-        log_to_database: bool = True,
-    ) -> list[TimeSensitiveResultEntry]:
-        """POST_TIME_SENSITIVE_SET_MV (MitsX_4..8): up to 8 MV_UD values per channel."""
-        return self._run(ops.set_meta_variables_time_sensitive(values, timeout_s, log_to_database))
-
-    def read_channels_simple(
-        self, channels: Iterable[int] | None = None, *, selection: int = ChannelSelection.ALL
-    ) -> list[SimpleChannelRecord]:
-        """GET_CHANNELS_INFO_SIMPLE_MODE: compact records of all channels (or those listed)."""
-        return self._run(ops.read_channels_simple(channels, selection))
-
-    def read_current_voltage(self, channel: int) -> tuple[float, float]:
-        """The minimalist read: one channel's ``(current_a, voltage_v)``."""
-        return self._run(ops.read_current_voltage(channel))
-
-    def read_test_objects(self, channels: Iterable[int] | None = None) -> list[TestObjectRecord]:
-        """GET_CHANNELS_INFO_EX: each channel's test object."""
-        return self._run(ops.read_test_objects(channels))
-
-    def get_barcodes(
-        self, channels: Target, *, channel_type: int = BarcodeChannelType.IV
-    ) -> dict[int, str]:
-        """GET_BARCODE_INFO: ``{channel: barcode}``."""
-        return self._run(ops.get_barcodes(channels, channel_type))
-
-    def set_barcodes(
-        self, barcodes: dict[int, str], *, channel_type: int = BarcodeChannelType.IV
-    ) -> None:
-        """ASSIGN_BARCODE_INFO: set ``{channel: barcode}``."""
-        self._run(ops.set_barcodes(barcodes, channel_type))
-
-    def machine_type(self) -> MachineType:
-        """GET_MACHINE_TYPE: IV, SPTT or ALL."""
-        return self._run(ops.machine_type())
-
-    def tray_status(self, trays: Iterable[int]) -> list[dict[str, Any]]:
-        """GET_TRAY_STATUS (MitsX_SPTT)."""
-        return self._run(ops.tray_status(trays))
-
-    def engage_trays(self, engage: dict[int, bool]) -> None:
-        """ENGAGE_TRAY (MitsX_SPTT): ``{tray: True to engage}``."""
-        self._run(ops.engage_trays(engage))
-
-    def set_data_log_interval(self, interval_s: float) -> None:
-        """SET_INTERVALTIME_LOGDATA: the data-log interval in seconds."""
-        self._run(ops.set_data_log_interval(interval_s))
-
-    def server_software_version(self) -> str:
-        """GET_SERVER_SOFTWARE_VERSION_NUMBER: the server software's version text."""
-        return self._run(ops.server_software_version())
-
-    def string_limits(self) -> dict[int, int]:
-        """GET_STRING_LIMIT_LENGTH: ``{string type: longest length}`` (1 = test name)."""
-        return self._run(ops.string_limits())
-
-    def check_file(self, path: str, data: bytes | None = None) -> FileCheck:
-        """CHECK_FILE_EX: does ``path`` exist on the cycler (and match ``data``'s MD5)?"""
-        return self._run(ops.check_file(path, data))
-
-    def assign_file(
-        self, channels: Target, file_name: str, *, kind: int = FileKind.SCHEDULE
-    ) -> None:
-        """ASSIGN_FILE: assign a file of ``kind`` (:class:`FileKind`) to the channels."""
-        self._run(ops.assign_file(channels, file_name, kind))
-
-    def modify_schedule(self, changes: Sequence[dict[str, Any]]) -> None:
-        """MODIFY_SCHEDULE (MitsX_8): change schedules' aux requirements."""
-        self._run(ops.modify_schedule(changes))
-
-    def start_advanced(
-        self,
-        channels: Target,
-        test_name: str,
-        schedule: str,
-        *,
-        barcode: str = "",
-        test_object: dict[str, Any] | None = None,
-    ) -> None:
-        """SCHEDULE_START_ADVANCED (MitsX_6..8): start with schedule, barcode, test object."""
-        self._run(ops.start_advanced(channels, test_name, schedule, barcode, test_object))
-
-    def aux_mapping(self) -> dict[int, dict[str, int]]:
-        """GET_MAPPING_AUX (MitsX_8): ``{channel: {aux type: count}}``."""
-        return self._run(ops.aux_mapping())
-
-
-class Files:
-    """File commands over the file port (9032), on a connection opened on first use."""
-
-    def __init__(self, config: _ClientConfig) -> None:
-        self._config = config
-        self._link = SyncLink(
-            config.host,
-            config.file_port,
-            config.credentials,
-            **config.link_kwargs("file service", config.file_login),
-        )
-
-    def close(self) -> None:
-        self._link.close()
-
-    def browse(self, path: str) -> list[DirEntry]:
-        """List a directory on the cycler."""
-        return self._link.run(ops.browse(path))
-
+    @command
     def download(
         self,
         path: str,
         local_path: str | os.PathLike[str] | None = None,
         *,
         progress: ProgressCallback | None = None,
-    ) -> bytes:
+    ) -> Plan[bytes]:
         """Download a file (all chunks, each checked by MD5); also write it to ``local_path``.
 
-        ``progress(chunks_done, chunk_count, bytes_done)`` is called after each chunk.
+        ``progress(chunks_done, chunk_count, bytes_done)`` is called after each chunk. Raises
+        OSError if ``local_path`` cannot be written.
         """
-        data = self._link.run(ops.download(path, progress))
+        data: bytes = yield ops.download(path, progress)
         if local_path is not None:
-            Path(local_path).write_bytes(data)
+            yield LocalWork(Path(local_path).write_bytes, data)
         return data
 
+    @command
     def upload(
         self,
         path: str,
@@ -511,296 +434,60 @@ class Files:
         *,
         chunk_size: int = ops.DEFAULT_CHUNK_SIZE,
         progress: ProgressCallback | None = None,
-    ) -> None:
+    ) -> Plan[None]:
         """Upload ``data`` (bytes, or the path of a local file) to ``path`` on the cycler.
 
-        ``progress(chunks_done, chunk_count, bytes_done)`` is called after each chunk.
+        ``progress(chunks_done, chunk_count, bytes_done)`` is called after each chunk. Raises
+        OSError if the local file cannot be read.
         """
-        payload = data if isinstance(data, (bytes, bytearray)) else Path(data).read_bytes()
-        self._link.run(ops.upload(path, payload, chunk_size, progress))
+        payload = data
+        if not isinstance(data, (bytes, bytearray)):
+            payload = yield LocalWork(Path(data).read_bytes)
+        yield ops.upload(path, payload, chunk_size, progress)  # type: ignore[arg-type]
 
-    def make_dir(self, path: str) -> None:
-        """Create a folder."""
-        self._link.run(ops.make_dir(path))
-
-    def delete(self, path: str) -> None:
-        """Delete a file (only .sdx, .sdu, .can, .smb, .txt) or a folder."""
-        self._link.run(ops.delete(path))
+    make_dir = command.of(ops.make_dir)
+    delete = command.of(ops.delete)
 
 
-class AsyncCyclerClient(_ClientState):
+class Files(_Blocking, ClosedOnExit, _FileCommands):
+    """File commands over the file port (9032), on a connection opened on first use."""
+
+    _link: SyncLink
+
+    def close(self) -> None:
+        """Close the file connection."""
+        self._link.close()
+
+
+class AsyncFiles(_Asyncio, AsyncClosedOnExit, _FileCommands):
+    """The file commands of :class:`AsyncCyclerClient`, as coroutines (see :class:`Files`)."""
+
+    _link: AsyncLink
+
+    async def close(self) -> None:
+        """Close the file connection."""
+        await self._link.close()
+
+
+class AsyncCyclerClient(_Asyncio, AsyncClosedOnExit, _ClientState, _Commands):
     """The asyncio CTI client: the same arguments and methods as :class:`CyclerClient`, as
     coroutines. Safe under concurrent tasks (commands on one connection run one at a time)."""
 
-    _control: AsyncLink
+    _link: AsyncLink
 
-    def _open_links(self, config: _ClientConfig) -> None:
-        self._control = AsyncLink(
-            config.host, config.port, config.credentials, **config.link_kwargs("cycler", True)
-        )
-        self.files = AsyncFiles(config)
+    def _open_links(self, control: LinkSettings, files: LinkSettings) -> None:
+        self._link = AsyncLink(control)
+        self.files = AsyncFiles(files)
 
     async def __aenter__(self) -> AsyncCyclerClient:
         await self.connect()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def connect(self) -> LoginFeedback:
         """Connect and log in; returns the login feedback. Raises CtiConnectionError, LoginError."""
-        return await self._control.open()
+        return await self._link.open()
 
     async def close(self) -> None:
         """Close the control and file connections."""
-        await self._control.close()
-        await self.files.close()
-
-    async def _run(self, op: Operation[T]) -> T:
-        return await self._control.run(op)
-
-    async def read_channel(self, channel: int, *, aux: bool | int = False) -> ChannelStatus:
-        """See :meth:`CyclerClient.read_channel`."""
-        return await self._run(ops.read_channel(channel, aux))
-
-    async def read_channels(
-        self,
-        channels: Iterable[int] | None = None,
-        *,
-        selection: int = ChannelSelection.ALL,
-        aux: bool | int = False,
-    ) -> list[ChannelStatus]:
-        """See :meth:`CyclerClient.read_channels`."""
-        return await self._run(ops.read_channels(channels, selection, aux))
-
-    async def read_channels_columns(
-        self,
-        channels: Iterable[int] | None = None,
-        *,
-        selection: int = ChannelSelection.ALL,
-        aux: bool | int = False,
-    ) -> ChannelTable:
-        """See :meth:`CyclerClient.read_channels_columns`."""
-        return await self._run(ops.read_channels_columns(channels, selection, aux))
-
-    async def get_start_data(self, channels: Target) -> list[StartDataRecord]:
-        return await self._run(ops.get_start_data(channels))
-
-    async def get_resume_data(self, channels: Target) -> list[ResumeDataRecord]:
-        return await self._run(ops.get_resume_data(channels))
-
-    async def serial_number(self) -> int:
-        return await self._run(ops.serial_number())
-
-    async def assign_schedule(
-        self,
-        channels: Target,
-        schedule: str,
-        *,
-        capacity_ah: float = 0.0,
-        barcode: str = "",
-        mv_ud: Sequence[float] | None = None,
-    ) -> None:
-        await self._run(
-            ops.assign_schedule(
-                channels, schedule, capacity_ah=capacity_ah, barcode=barcode, mv_ud=mv_ud
-            )
-        )
-
-    async def start(self, channels: Target, test_name: str) -> None:
-        await self._run(ops.start(channels, test_name))
-
-    async def start_ex(self, entries: Sequence[StartExEntry]) -> None:
-        await self._run(ops.start_ex(entries))
-
-    async def continue_channels(self, channels: Target) -> None:
-        await self._run(ops.continue_channels(channels))
-
-    async def resume(self, channels: Target) -> None:
-        await self._run(ops.resume(channels))
-
-    async def resume_ex(self, entries: Sequence[ResumeExEntry]) -> None:
-        await self._run(ops.resume_ex(entries))
-
-    async def stop(self, channels: Target) -> None:
-        await self._run(ops.stop(channels))
-
-    async def jump(self, channels: Target, step: int) -> None:
-        await self._run(ops.jump(channels, step))
-
-    async def set_meta_variable(self, channel: int, variable: int | str, value: float) -> None:
-        await self._run(ops.set_meta_variable(channel, variable, value))
-
-    async def set_meta_variables(self, values: MvValues) -> None:
-        await self._run(ops.set_meta_variables(values))
-
-    async def set_kick_out(self, flag: int) -> bool:
-        return await self._run(ops.set_kick_out(flag))
-
-    async def send_message(self, text: str) -> None:
-        await self._run(ops.send_message(text))
-
-    async def start_auto_calibration(self) -> None:
-        await self._run(ops.start_auto_calibration())
-
-    # -- commands of newer servers (see ServerVersion.capabilities) ---------------------------
-
-    async def get_meta_variables(
-        self, channels: Target, variables: Iterable[int | str]
-    ) -> dict[int, dict[int | str, float]]:
-        """GET_MV: ``{channel: {variable: value}}`` for MV_UD1..16 (``3``, ``"MV_UD3"``) or
-        ``PV_*`` names (``"PV_Voltage"``)."""
-        return await self._run(ops.get_meta_variables(channels, variables))
-
-    async def set_meta_variables_ex(
-        self, values: MvValues, *, data_type: int = MvDataType.META_VALUE
-    ) -> None:
-        """UPDATE_MV_ADVANCED_EX: set_meta_variables with a data type and per-value results."""
-        await self._run(ops.set_meta_variables_ex(values, data_type))
-
-    async def set_meta_variables_time_sensitive(
-        self,
-        values: dict[int, dict[int | str, float]],
-        *,
-        timeout_s: float = 1.0,
-        log_to_database: bool = True,
-    ) -> list[TimeSensitiveResultEntry]:
-        """POST_TIME_SENSITIVE_SET_MV (MitsX_4..8): up to 8 MV_UD values per channel."""
-        return await self._run(
-            ops.set_meta_variables_time_sensitive(values, timeout_s, log_to_database)
-        )
-
-    async def read_channels_simple(
-        self, channels: Iterable[int] | None = None, *, selection: int = ChannelSelection.ALL
-    ) -> list[SimpleChannelRecord]:
-        """GET_CHANNELS_INFO_SIMPLE_MODE: compact records of all channels (or those listed)."""
-        return await self._run(ops.read_channels_simple(channels, selection))
-
-    async def read_current_voltage(self, channel: int) -> tuple[float, float]:
-        """The minimalist read: one channel's ``(current_a, voltage_v)``."""
-        return await self._run(ops.read_current_voltage(channel))
-
-    async def read_test_objects(
-        self, channels: Iterable[int] | None = None
-    ) -> list[TestObjectRecord]:
-        """GET_CHANNELS_INFO_EX: each channel's test object."""
-        return await self._run(ops.read_test_objects(channels))
-
-    async def get_barcodes(
-        self, channels: Target, *, channel_type: int = BarcodeChannelType.IV
-    ) -> dict[int, str]:
-        """GET_BARCODE_INFO: ``{channel: barcode}``."""
-        return await self._run(ops.get_barcodes(channels, channel_type))
-
-    async def set_barcodes(
-        self, barcodes: dict[int, str], *, channel_type: int = BarcodeChannelType.IV
-    ) -> None:
-        """ASSIGN_BARCODE_INFO: set ``{channel: barcode}``."""
-        await self._run(ops.set_barcodes(barcodes, channel_type))
-
-    async def machine_type(self) -> MachineType:
-        """GET_MACHINE_TYPE: IV, SPTT or ALL."""
-        return await self._run(ops.machine_type())
-
-    async def tray_status(self, trays: Iterable[int]) -> list[dict[str, Any]]:
-        """GET_TRAY_STATUS (MitsX_SPTT)."""
-        return await self._run(ops.tray_status(trays))
-
-    async def engage_trays(self, engage: dict[int, bool]) -> None:
-        """ENGAGE_TRAY (MitsX_SPTT): ``{tray: True to engage}``."""
-        await self._run(ops.engage_trays(engage))
-
-    async def set_data_log_interval(self, interval_s: float) -> None:
-        """SET_INTERVALTIME_LOGDATA: the data-log interval in seconds."""
-        await self._run(ops.set_data_log_interval(interval_s))
-
-    async def server_software_version(self) -> str:
-        """GET_SERVER_SOFTWARE_VERSION_NUMBER: the server software's version text."""
-        return await self._run(ops.server_software_version())
-
-    async def string_limits(self) -> dict[int, int]:
-        """GET_STRING_LIMIT_LENGTH: ``{string type: longest length}`` (1 = test name)."""
-        return await self._run(ops.string_limits())
-
-    async def check_file(self, path: str, data: bytes | None = None) -> FileCheck:
-        """CHECK_FILE_EX: does ``path`` exist on the cycler (and match ``data``'s MD5)?"""
-        return await self._run(ops.check_file(path, data))
-
-    async def assign_file(
-        self, channels: Target, file_name: str, *, kind: int = FileKind.SCHEDULE
-    ) -> None:
-        """ASSIGN_FILE: assign a file of ``kind`` (:class:`FileKind`) to the channels."""
-        await self._run(ops.assign_file(channels, file_name, kind))
-
-    async def modify_schedule(self, changes: Sequence[dict[str, Any]]) -> None:
-        """MODIFY_SCHEDULE (MitsX_8): change schedules' aux requirements."""
-        await self._run(ops.modify_schedule(changes))
-
-    async def start_advanced(
-        self,
-        channels: Target,
-        test_name: str,
-        schedule: str,
-        *,
-        barcode: str = "",
-        test_object: dict[str, Any] | None = None,
-    ) -> None:
-        """SCHEDULE_START_ADVANCED (MitsX_6..8): start with schedule, barcode, test object."""
-        await self._run(ops.start_advanced(channels, test_name, schedule, barcode, test_object))
-
-    async def aux_mapping(self) -> dict[int, dict[str, int]]:
-        """GET_MAPPING_AUX (MitsX_8): ``{channel: {aux type: count}}``."""
-        return await self._run(ops.aux_mapping())
-
-
-class AsyncFiles:
-    """The file commands of :class:`AsyncCyclerClient` (see :class:`Files`)."""
-
-    def __init__(self, config: _ClientConfig) -> None:
-        self._config = config
-        self._link = AsyncLink(
-            config.host,
-            config.file_port,
-            config.credentials,
-            **config.link_kwargs("file service", config.file_login),
-        )
-
-    async def close(self) -> None:
         await self._link.close()
-
-    async def browse(self, path: str) -> list[DirEntry]:
-        return await self._link.run(ops.browse(path))
-
-    async def download(
-        self,
-        path: str,
-        local_path: str | os.PathLike[str] | None = None,
-        *,
-        progress: ProgressCallback | None = None,
-    ) -> bytes:
-        data = await self._link.run(ops.download(path, progress))
-        if local_path is not None:
-            Path(local_path).write_bytes(data)
-        return data
-
-    async def upload(
-        self,
-        path: str,
-        data: bytes | str | os.PathLike[str],
-        *,
-        chunk_size: int = ops.DEFAULT_CHUNK_SIZE,
-        progress: ProgressCallback | None = None,
-    ) -> None:
-        payload = data if isinstance(data, (bytes, bytearray)) else Path(data).read_bytes()
-        await self._link.run(ops.upload(path, payload, chunk_size, progress))
-
-    async def make_dir(self, path: str) -> None:
-        await self._link.run(ops.make_dir(path))
-
-    async def delete(self, path: str) -> None:
-        await self._link.run(ops.delete(path))
+        await self.files.close()

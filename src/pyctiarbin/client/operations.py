@@ -25,7 +25,8 @@ import math
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from operator import attrgetter
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import (
     BatchRejected,
@@ -37,140 +38,24 @@ from ..errors import (
     UnsupportedCommand,
 )
 from ..protocol import (
-    AssignBarcodeFeedback,
-    AssignBarcodeRequest,
-    AssignFileFeedback,
-    AssignFileRequest,
-    AssignScheduleFeedback,
-    AssignScheduleRequest,
-    AutoCalibrationFeedback,
-    AutoCalibrationRequest,
     AuxChannelType,
     AuxOptions,
     BarcodeChannelType,
-    BarcodeEntry,
-    BarcodeQuery,
-    BrowseDirectoryFeedback,
-    BrowseDirectoryRequest,
-    ChannelInfoFeedback,
-    ChannelInfoJsonFeedback,
-    ChannelInfoJsonRequest,
-    ChannelInfoRequest,
-    ChannelInfoVlsFeedback,
-    ChannelInfoVlsRequest,
-    ChannelRecord,
     ChannelSelection,
-    ChannelsInfoExFeedback,
-    ChannelsInfoExRequest,
-    ChannelTable,
-    CheckFileExFeedback,
-    CheckFileExRequest,
     CommandCode,
-    ConnectFeedback,
-    ConnectRequest,
-    ContinueFeedback,
-    ContinueRequest,
-    DeleteFolderFeedback,
-    DeleteFolderRequest,
-    DirEntry,
-    DownloadFileFeedback,
-    DownloadFileRequest,
-    EngageTrayFeedback,
-    EngageTrayRequest,
     FileKind,
     FileTransferResult,
-    GetBarcodeFeedback,
-    GetBarcodeRequest,
-    GetMachineTypeFeedback,
-    GetMachineTypeRequest,
-    GetMappingAuxFeedback,
-    GetMappingAuxRequest,
     GetMetaVariableResult,
-    GetMetaVariablesFeedback,
-    GetMetaVariablesRequest,
-    GetResumeDataByMvFeedback,
-    GetResumeDataByMvRequest,
-    GetResumeDataFeedback,
-    GetResumeDataRequest,
-    GetResumeDataVlsFeedback,
-    GetResumeDataVlsRequest,
-    GetSerialNumberFeedback,
-    GetSerialNumberRequest,
-    GetServerSoftwareVersionFeedback,
-    GetServerSoftwareVersionRequest,
-    GetStartDataFeedback,
-    GetStartDataRequest,
-    GetStringLimitsFeedback,
-    GetStringLimitsRequest,
-    GetTrayStatusFeedback,
-    GetTrayStatusRequest,
-    JumpFeedback,
-    JumpRequest,
-    LoginFeedback,
     MachineType,
-    MetaVariableEntry,
-    MetaVariableExEntry,
-    MetaVariableQuery,
-    MinimalistFeedback,
-    ModifyScheduleFeedback,
-    ModifyScheduleRequest,
     ModifyScheduleResult,
     MvDataType,
-    NewFolderFeedback,
-    NewFolderRequest,
-    ResultFeedback,
-    ResumeByMvEntry,
-    ResumeByMvFeedback,
-    ResumeByMvRequest,
-    ResumeData,
-    ResumeDataRecord,
-    ResumeExEntry,
-    ResumeExRequest,
-    ResumeExVlsFeedback,
-    ResumeExVlsRequest,
-    ResumeFeedback,
-    ResumeRequest,
-    SendMessageFeedback,
-    SendMessageRequest,
     ServerVersion,
-    SetDataLogIntervalFeedback,
-    SetDataLogIntervalRequest,
-    SetMetaVariableFeedback,
-    SetMetaVariableRequest,
-    SimpleChannelInfoFeedback,
-    SimpleChannelInfoRequest,
-    SimpleChannelRecord,
-    StartAdvancedFeedback,
-    StartAdvancedRequest,
-    StartDataRecord,
-    StartExEntry,
-    StartExRequest,
-    StartExVlsFeedback,
-    StartExVlsRequest,
-    StartFeedback,
-    StartRequest,
     StartResult,
-    StartVlsFeedback,
-    StartVlsRequest,
-    StopFeedback,
-    StopRequest,
-    TestObjectRecord,
-    TimeSensitiveEntry,
-    TimeSensitiveResultEntry,
-    TimeSensitiveSetMvFeedback,
-    TimeSensitiveSetMvRequest,
-    TimeSensitiveSlot,
     TrayResult,
-    UpdateMetaVariablesExFeedback,
-    UpdateMetaVariablesExRequest,
-    UpdateMetaVariablesFeedback,
-    UpdateMetaVariablesRequest,
-    UploadFileFeedback,
-    UploadFileRequest,
-    VlsExEntry,
     encode,
     meta_code_for,
 )
+from ..protocol import messages as m
 from ..protocol.messages import MAX_MV_ENTRIES, Message
 from ..protocol.variants import channel_record_from_json, mv_list, resume_data_from_mv_list
 from .status import ChannelStatus
@@ -222,7 +107,7 @@ class Operation(Generic[T]):
 
     name: str
     control: bool
-    run: Callable[[LoginFeedback], OpGen[T]]
+    run: Callable[[m.LoginFeedback], OpGen[T]]
     port: str = "control"
 
 
@@ -300,14 +185,14 @@ def expect(cls: type[M]) -> OpGen[M]:
 
 
 def _collect_results(
-    cls: type[ResultFeedback],
+    cls: type[m.ResultFeedback],
     indexes: Sequence[int],
-    also: type[ResultFeedback] | None = None,
-) -> OpGen[dict[int, ResultFeedback]]:
+    also: type[m.ResultFeedback] | None = None,
+) -> OpGen[dict[int, m.ResultFeedback]]:
     """Collect exactly one result feedback per channel index asked for (a ``cls``, or an
     ``also`` where a command may be answered with either)."""
     pending = set(indexes)
-    results: dict[int, ResultFeedback] = {}
+    results: dict[int, m.ResultFeedback] = {}
     while pending:
         if also is None:
             feedback = yield from expect(cls)
@@ -331,8 +216,8 @@ def _collect_results(
 
 
 def _all_channels_results(
-    cls: type[ResultFeedback], num_channels: int
-) -> OpGen[dict[int, ResultFeedback] | ResultFeedback]:
+    cls: type[m.ResultFeedback], num_channels: int
+) -> OpGen[dict[int, m.ResultFeedback] | m.ResultFeedback]:
     """The answer to a request sent with the all-channels flag (assign, resume, stop).
 
     Whether a cycler answers such a request once per channel or once per request is not
@@ -354,7 +239,7 @@ def _all_channels_results(
     received = [first]
     while True:
         message = yield RECEIVE
-        if type(message) is ChannelInfoFeedback:
+        if type(message) is m.ChannelInfoFeedback:
             if not any(record.channel_index == 0 for record in message.channels):
                 raise Mismatch("the answer to the barrier read lacks channel index 0")
             break
@@ -372,7 +257,7 @@ def _all_channels_results(
     return {feedback.channel_index: feedback for feedback in received}
 
 
-def _raise_rejections(command: str, results: Mapping[int, ResultFeedback]) -> None:
+def _raise_rejections(command: str, results: Mapping[int, m.ResultFeedback]) -> None:
     rejections = {
         index + 1: CommandRejected.for_code(command, fb.result, fb.meaning, channel=index + 1)
         for index, fb in results.items()
@@ -396,24 +281,24 @@ def _channel_variant(version: int) -> int:
     return int(ServerVersion(version).channel_info_code)
 
 
-def _version(info: LoginFeedback) -> ServerVersion:
+def _version(info: m.LoginFeedback) -> ServerVersion:
     return ServerVersion(info.version)
 
 
 def _variant_records(
     code: int, index: int, selection: int, options: int
-) -> OpGen[list[ChannelRecord]]:
+) -> OpGen[list[m.ChannelRecord]]:
     """Channel records read with the VLS or the JSON channel-data request."""
     if code == CommandCode.GET_CHANNELS_INFO_VLS:
-        yield encode(ChannelInfoVlsRequest(index, selection, options))
-        vls = yield from expect(ChannelInfoVlsFeedback)
+        yield encode(m.ChannelInfoVlsRequest(index, selection, options))
+        vls = yield from expect(m.ChannelInfoVlsFeedback)
         return [record.to_channel_record() for record in vls.channels]
     yield encode(
-        ChannelInfoJsonRequest(
+        m.ChannelInfoJsonRequest(
             {"NeedType": options, "ChannelIndex": index, "FilterMonitorChannelType": selection}
         )
     )
-    feedback = yield from expect(ChannelInfoJsonFeedback)
+    feedback = yield from expect(m.ChannelInfoJsonFeedback)
     items = feedback.content.get("m_Channels")
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise ProtocolError("a JSON channel-data feedback without an 'm_Channels' list of objects")
@@ -426,7 +311,7 @@ def _variant_records(
 @functools.lru_cache(maxsize=1024)
 def _channel_info_frame(index: int, selection: int, options: int) -> bytes:
     # Status polls repeat the same few requests; their frames are encoded once.
-    return encode(ChannelInfoRequest(index, selection, options))
+    return encode(m.ChannelInfoRequest(index, selection, options))
 
 
 def read_channel(channel: int, aux: bool | int = False) -> Operation[ChannelStatus]:
@@ -438,13 +323,13 @@ def read_channel(channel: int, aux: bool | int = False) -> Operation[ChannelStat
 
 @functools.lru_cache(maxsize=1024)
 def _read_channel(channel: int, options: int) -> Operation[ChannelStatus]:
-    def run(info: LoginFeedback) -> OpGen[ChannelStatus]:
+    def run(info: m.LoginFeedback) -> OpGen[ChannelStatus]:
         index = channel_index(channel, info.num_channels)
         variant = _channel_variant(info.version)
         if variant == CommandCode.GET_CHANNELS_INFO:
             yield _channel_info_frame(index, ChannelSelection.ALL, options)
-            feedback = yield from expect(ChannelInfoFeedback)
-            records: Sequence[ChannelRecord] = feedback.channels
+            feedback = yield from expect(m.ChannelInfoFeedback)
+            records: Sequence[m.ChannelRecord] = feedback.channels
         else:
             records = yield from _variant_records(variant, index, ChannelSelection.ALL, options)
         # MITS 10 answers a one-channel request with every channel: pick the one asked for.
@@ -466,7 +351,7 @@ def read_channels(
 ) -> Operation[list[ChannelStatus]]:
     read = _read_table(channels, selection, aux)
 
-    def run(info: LoginFeedback) -> OpGen[list[ChannelStatus]]:
+    def run(info: m.LoginFeedback) -> OpGen[list[ChannelStatus]]:
         table = yield from read(info)
         return table.records(ChannelStatus)
 
@@ -477,20 +362,20 @@ def read_channels_columns(
     channels: Iterable[int] | None = None,
     selection: int = ChannelSelection.ALL,
     aux: bool | int = False,
-) -> Operation[ChannelTable]:
+) -> Operation[m.ChannelTable]:
     return Operation("read_channels_columns", False, _read_table(channels, selection, aux))
 
 
 def _read_table(
     channels: Iterable[int] | None, selection: int, aux: bool | int
-) -> Callable[[LoginFeedback], OpGen[ChannelTable]]:
+) -> Callable[[m.LoginFeedback], OpGen[m.ChannelTable]]:
     """What read_channels and read_channels_columns share: the answer as a table of the
     channels asked for, by channel index."""
     options = _aux_options(aux)
     wanted_channels = None if channels is None else list(channels)
     selection = ChannelSelection(_check_int("selection", selection))
 
-    def run(info: LoginFeedback) -> OpGen[ChannelTable]:
+    def run(info: m.LoginFeedback) -> OpGen[m.ChannelTable]:
         wanted = (
             None
             if wanted_channels is None
@@ -499,18 +384,18 @@ def _read_table(
         variant = _channel_variant(info.version)
         if variant != CommandCode.GET_CHANNELS_INFO:
             records = yield from _variant_records(variant, -1, selection, options)
-            table = ChannelTable.from_records(records)
+            table = m.ChannelTable.from_records(records)
         else:
             yield _channel_info_frame(-1, selection, options)
-            feedback = yield from expect(ChannelInfoFeedback)
+            feedback = yield from expect(m.ChannelInfoFeedback)
             table = feedback.table
             if selection == ChannelSelection.ALL and len(table) == 1 < info.num_channels:
                 # Protocol v1.1 servers answer "all channels" with one feedback per channel.
                 records = list(feedback.channels)
                 while len(records) < info.num_channels:
-                    more = yield from expect(ChannelInfoFeedback)
+                    more = yield from expect(m.ChannelInfoFeedback)
                     records.extend(more.channels)
-                table = ChannelTable.from_records(records)
+                table = m.ChannelTable.from_records(records)
         seen = table["channel_index"]
         if seen != _all_indexes(len(seen)):  # anything but the usual 0, 1, ..., n - 1
             if len(set(seen)) != len(seen) or not all(0 <= i < info.num_channels for i in seen):
@@ -537,48 +422,50 @@ def _all_indexes(count: int) -> tuple[int, ...]:
 
 
 def _check_record_indexes(
-    command: str, indexes: Sequence[int], records: Sequence[StartDataRecord | ResumeDataRecord]
+    command: str, indexes: Sequence[int], records: Sequence[m.StartDataRecord | m.ResumeDataRecord]
 ) -> None:
     answered = sorted(record.channel_index for record in records)
     if answered != sorted(indexes):
         raise Mismatch(f"{command} for channel indexes {list(indexes)} answered for {answered}")
 
 
-def get_start_data(channels: Target) -> Operation[list[StartDataRecord]]:
-    def run(info: LoginFeedback) -> OpGen[list[StartDataRecord]]:
+def get_start_data(channels: Target) -> Operation[list[m.StartDataRecord]]:
+    """GET_START_DATA for the channels."""
+
+    def run(info: m.LoginFeedback) -> OpGen[list[m.StartDataRecord]]:
         indexes = channel_indexes(channels, info.num_channels)
-        yield encode(GetStartDataRequest(tuple(indexes)))
-        feedback = yield from expect(GetStartDataFeedback)
+        yield encode(m.GetStartDataRequest(tuple(indexes)))
+        feedback = yield from expect(m.GetStartDataFeedback)
         _check_record_indexes("GET_START_DATA", indexes, feedback.records)
         return list(feedback.records)
 
     return Operation("get_start_data", False, run)
 
 
-def get_resume_data(channels: Target) -> Operation[list[ResumeDataRecord]]:
+def get_resume_data(channels: Target) -> Operation[list[m.ResumeDataRecord]]:
     """GET_RESUME_DATA, or its resume-by-MV or VLS variant as the server version asks (2.2);
     the variants' MV lists are returned as :class:`ResumeData` (the step labels, the test id
     and counters 5..8 of the MV list are not carried)."""
 
-    def run(info: LoginFeedback) -> OpGen[list[ResumeDataRecord]]:
+    def run(info: m.LoginFeedback) -> OpGen[list[m.ResumeDataRecord]]:
         indexes = channel_indexes(channels, info.num_channels)
         code = _version(info).resume_data_code
         if code == CommandCode.GET_RESUME_DATA:
-            yield encode(GetResumeDataRequest(tuple(indexes)))
-            feedback = yield from expect(GetResumeDataFeedback)
+            yield encode(m.GetResumeDataRequest(tuple(indexes)))
+            feedback = yield from expect(m.GetResumeDataFeedback)
             records = list(feedback.records)
         else:
             if code == CommandCode.GET_RESUME_DATA_VLS:
-                yield encode(GetResumeDataVlsRequest(tuple(indexes)))
-                variant: Any = yield from expect(GetResumeDataVlsFeedback)
+                yield encode(m.GetResumeDataVlsRequest(tuple(indexes)))
+                variant: Any = yield from expect(m.GetResumeDataVlsFeedback)
             else:
-                yield encode(GetResumeDataByMvRequest(tuple(indexes)))
-                variant = yield from expect(GetResumeDataByMvFeedback)
+                yield encode(m.GetResumeDataByMvRequest(tuple(indexes)))
+                variant = yield from expect(m.GetResumeDataByMvFeedback)
             records = []
             for record in variant.records:
                 data, _step = resume_data_from_mv_list(record.dwords, record.qwords)
                 records.append(
-                    ResumeDataRecord(
+                    m.ResumeDataRecord(
                         channel_index=record.channel_index,
                         channel_code=record.channel_code,
                         test_name=record.test_name,
@@ -596,26 +483,39 @@ def get_resume_data(channels: Target) -> Operation[list[ResumeDataRecord]]:
     return Operation("get_resume_data", False, run)
 
 
-def serial_number() -> Operation[int]:
-    def run(info: LoginFeedback) -> OpGen[int]:
-        yield encode(GetSerialNumberRequest())
-        feedback = yield from expect(GetSerialNumberFeedback)
-        if not feedback.ok:
-            raise CommandRejected.for_code("serial_number", feedback.result, feedback.meaning)
-        return feedback.serial_number
+def _query(name: str, request: Message, answer: type[M], result: Callable[[M], T]) -> Operation[T]:
+    """A read of one request and one answer; returns ``result(answer)``. Raises
+    CommandRejected when the answer carries a refusal (its ``ok`` is false)."""
 
-    return Operation("serial_number", False, run)
+    def run(info: m.LoginFeedback) -> OpGen[T]:
+        yield encode(request)
+        feedback: Any = yield from expect(answer)
+        if not getattr(feedback, "ok", True):
+            raise CommandRejected.for_code(name, feedback.result, feedback.meaning)
+        return result(feedback)
+
+    return Operation(name, False, run)
+
+
+def serial_number() -> Operation[int]:
+    """GET_SERIAL: the cycler's serial number (MITS Pro 8)."""
+    request, answer = m.GetSerialNumberRequest(), m.GetSerialNumberFeedback
+    return _query("serial_number", request, answer, lambda got: got.serial_number)
 
 
 # --------------------------------------------------------------------------------------------
 # Control
 
 
+#: Builds a command's requests from the wire indexes it addresses and whether that is "all".
+_RequestBuilder = Callable[[list[int], bool], list[Message]]
+
+
 def _per_channel(
     name: str,
     target: Target,
-    build: Callable[[list[int], bool], list[Message]],
-    feedback_cls: type[ResultFeedback],
+    build: _RequestBuilder,
+    feedback_cls: type[m.ResultFeedback],
     *,
     all_flag: bool = False,
 ) -> Operation[None]:
@@ -625,7 +525,7 @@ def _per_channel(
     may answer once per channel or once per request (see :func:`_all_channels_results`).
     """
 
-    def run(info: LoginFeedback) -> OpGen[None]:
+    def run(info: m.LoginFeedback) -> OpGen[None]:
         indexes = channel_indexes(target, info.num_channels)
         every = isinstance(target, str)
         frames = [encode(message) for message in build(indexes, every)]
@@ -644,13 +544,14 @@ def _per_channel(
 
 
 def assign_schedule(
-    target: Target,
+    channels: Target,
     schedule: str,
     *,
     capacity_ah: float = 0.0,
     barcode: str = "",
     mv_ud: Sequence[float] | None = None,
 ) -> Operation[None]:
+    """Assign ``schedule`` (e.g. ``"CCCV_Charge.sdx"``) to a channel, several, or ``"all"``."""
     if not isinstance(schedule, str) or not schedule.strip():
         raise ValueError("schedule must be a non-empty file name, e.g. 'Rest.sdx'")
     capacity = _check_finite("capacity_ah", capacity_ah)
@@ -660,37 +561,38 @@ def assign_schedule(
 
     def build(indexes: list[int], every: bool) -> list[Message]:
         if every:
-            return [AssignScheduleRequest(-1, True, schedule, capacity, barcode, values)]
+            return [m.AssignScheduleRequest(-1, True, schedule, capacity, barcode, values)]
         return [
-            AssignScheduleRequest(i, False, schedule, capacity, barcode, values) for i in indexes
+            m.AssignScheduleRequest(i, False, schedule, capacity, barcode, values) for i in indexes
         ]
 
-    return _per_channel("assign_schedule", target, build, AssignScheduleFeedback, all_flag=True)
+    return _per_channel("assign_schedule", channels, build, m.AssignScheduleFeedback, all_flag=True)
 
 
-def start(target: Target, test_name: str) -> Operation[None]:
-    """SCHEDULE_START, or SCHEDULE_START_VLS for a VLS server (2.2)."""
+def start(channels: Target, test_name: str) -> Operation[None]:
+    """Start the assigned schedule on the channels (or ``"all"``), naming the test
+    ``test_name``: SCHEDULE_START, or SCHEDULE_START_VLS for a VLS server (2.2)."""
     if not isinstance(test_name, str) or not test_name:
         raise ValueError("test_name must be a non-empty string")
 
-    def run(info: LoginFeedback) -> OpGen[None]:
-        indexes = tuple(channel_indexes(target, info.num_channels))
-        feedback_cls: type[ResultFeedback]
+    def run(info: m.LoginFeedback) -> OpGen[None]:
+        indexes = tuple(channel_indexes(channels, info.num_channels))
+        feedback_cls: type[m.ResultFeedback]
         if _version(info).uses_vls:
-            yield encode(StartVlsRequest(test_name, indexes))
-            feedback_cls = StartVlsFeedback
+            yield encode(m.StartVlsRequest(test_name, indexes))
+            feedback_cls = m.StartVlsFeedback
         else:
-            yield encode(StartRequest(test_name, indexes))
-            feedback_cls = StartFeedback
+            yield encode(m.StartRequest(test_name, indexes))
+            feedback_cls = m.StartFeedback
         results = yield from _collect_results(feedback_cls, indexes)
         _raise_rejections("start", results)
 
     return Operation("start", True, run)
 
 
-def _vls_entry(entry: StartExEntry | ResumeExEntry) -> VlsExEntry:
+def _vls_entry(entry: m.StartExEntry | m.ResumeExEntry) -> m.VlsExEntry:
     dwords, qwords = mv_list(entry.resume_data, entry.select_step)
-    return VlsExEntry(
+    return m.VlsExEntry(
         channel_index=entry.channel_index,
         test_id=0,
         dwords=dwords,
@@ -700,91 +602,99 @@ def _vls_entry(entry: StartExEntry | ResumeExEntry) -> VlsExEntry:
     )
 
 
-def start_ex(entries: Sequence[StartExEntry]) -> Operation[None]:
+def start_ex(entries: Sequence[m.StartExEntry]) -> Operation[None]:
     """START_EX with explicit entries (``channel_index`` in each entry is 0-based); a VLS
     server is sent START_EX_VLS, whose one creator and comment are the first entry's."""
     checked = tuple(entries)
-    if not checked or not all(isinstance(e, StartExEntry) for e in checked):
+    if not checked or not all(isinstance(e, m.StartExEntry) for e in checked):
         raise ValueError("start_ex needs one or more StartExEntry")
 
-    def run(info: LoginFeedback) -> OpGen[None]:
+    def run(info: m.LoginFeedback) -> OpGen[None]:
         indexes = [channel_index(e.channel_index + 1, info.num_channels) for e in checked]
-        feedback_cls: type[ResultFeedback] = StartFeedback
+        feedback_cls: type[m.ResultFeedback] = m.StartFeedback
         if _version(info).uses_vls:
             first = checked[0]
             vls = tuple(_vls_entry(entry) for entry in checked)
             yield encode(
-                StartExVlsRequest(creator=first.creator, comment=first.comment, entries=vls)
+                m.StartExVlsRequest(creator=first.creator, comment=first.comment, entries=vls)
             )
-            feedback_cls = StartExVlsFeedback
+            feedback_cls = m.StartExVlsFeedback
         else:
-            yield encode(StartExRequest(checked))
+            yield encode(m.StartExRequest(checked))
         results = yield from _collect_results(feedback_cls, indexes)
         _raise_rejections("start", results)
 
     return Operation("start_ex", True, run)
 
 
-def continue_channels(target: Target) -> Operation[None]:
+def continue_channels(channels: Target) -> Operation[None]:
+    """CONTINUE paused channels."""
+
     def build(indexes: list[int], every: bool) -> list[Message]:
-        return [ContinueRequest(tuple(indexes))]
+        return [m.ContinueRequest(tuple(indexes))]
 
-    return _per_channel("continue", target, build, ContinueFeedback)
+    return _per_channel("continue", channels, build, m.ContinueFeedback)
 
 
-def resume(target: Target) -> Operation[None]:
+def _one_or_all(request: Callable[[int, bool], Message]) -> _RequestBuilder:
+    """The requests of a command that has an all-channels flag: one with the flag set for
+    every channel, else one per channel."""
+
     def build(indexes: list[int], every: bool) -> list[Message]:
-        if every:
-            return [ResumeRequest(0, True)]
-        return [ResumeRequest(i, False) for i in indexes]
+        return [request(0, True)] if every else [request(i, False) for i in indexes]
 
-    return _per_channel("resume", target, build, ResumeFeedback, all_flag=True)
+    return build
 
 
-def resume_ex(entries: Sequence[ResumeExEntry]) -> Operation[None]:
+def resume(channels: Target) -> Operation[None]:
+    """RESUME stopped tests on the channels (or ``"all"``)."""
+    return _per_channel(
+        "resume", channels, _one_or_all(m.ResumeRequest), m.ResumeFeedback, all_flag=True
+    )
+
+
+def resume_ex(entries: Sequence[m.ResumeExEntry]) -> Operation[None]:
     """RESUME_EX with explicit entries (``channel_index`` in each entry is 0-based); a VLS
     server is sent RESUME_EX_VLS, MitsX_1/2/SPTT RESUME_BY_MV (2.2)."""
     checked = tuple(entries)
-    if not checked or not all(isinstance(e, ResumeExEntry) for e in checked):
+    if not checked or not all(isinstance(e, m.ResumeExEntry) for e in checked):
         raise ValueError("resume_ex needs one or more ResumeExEntry")
 
-    def run(info: LoginFeedback) -> OpGen[None]:
+    def run(info: m.LoginFeedback) -> OpGen[None]:
         indexes = [channel_index(e.channel_index + 1, info.num_channels) for e in checked]
         code = _version(info).resume_ex_code
         if code == CommandCode.RESUME_EX_VLS:
-            yield encode(ResumeExVlsRequest(entries=tuple(map(_vls_entry, checked))))
-            results = yield from _collect_results(ResumeExVlsFeedback, indexes)
+            yield encode(m.ResumeExVlsRequest(entries=tuple(map(_vls_entry, checked))))
+            results = yield from _collect_results(m.ResumeExVlsFeedback, indexes)
         elif code == CommandCode.RESUME_BY_MV:
             by_mv = []
             for entry in checked:
                 dwords, qwords = mv_list(entry.resume_data, entry.select_step)
                 by_mv.append(
-                    ResumeByMvEntry(
+                    m.ResumeByMvEntry(
                         entry.channel_index, entry.test_name, entry.schedule, 0, dwords, qwords
                     )
                 )
-            yield encode(ResumeByMvRequest(tuple(by_mv)))
+            yield encode(m.ResumeByMvRequest(tuple(by_mv)))
             # Which feedback a server sends is open question 1: either is the answer.
-            results = yield from _collect_results(ResumeByMvFeedback, indexes, also=ResumeFeedback)
+            results = yield from _collect_results(
+                m.ResumeByMvFeedback, indexes, also=m.ResumeFeedback
+            )
         else:
-            yield encode(ResumeExRequest(checked))
-            results = yield from _collect_results(ResumeFeedback, indexes)
+            yield encode(m.ResumeExRequest(checked))
+            results = yield from _collect_results(m.ResumeFeedback, indexes)
         _raise_rejections("resume", results)
 
     return Operation("resume_ex", True, run)
 
 
-def stop(target: Target) -> Operation[None]:
-    def build(indexes: list[int], every: bool) -> list[Message]:
-        if every:
-            return [StopRequest(0, True)]
-        return [StopRequest(i, False) for i in indexes]
-
-    return _per_channel("stop", target, build, StopFeedback, all_flag=True)
+def stop(channels: Target) -> Operation[None]:
+    """Stop the tests on the channels (or ``"all"``)."""
+    return _per_channel("stop", channels, _one_or_all(m.StopRequest), m.StopFeedback, all_flag=True)
 
 
-def jump(target: Target, step: int) -> Operation[None]:
-    """JUMP to ``step``, the 1-based step number MITS shows.
+def jump(channels: Target, step: int) -> Operation[None]:
+    """JUMP running channels to ``step``, the 1-based step number MITS shows.
 
     The wire field is 0-based, as protocol v1.1 (the one document describing the field) says;
     the ArbinCTI 1.2 method numbers steps from 1 at its API, which is what ``step`` is here.
@@ -794,21 +704,22 @@ def jump(target: Target, step: int) -> Operation[None]:
         raise ValueError(f"step must be 1 or more, not {step}")
 
     def build(indexes: list[int], every: bool) -> list[Message]:
-        return [JumpRequest(step - 1, i) for i in indexes]
+        return [m.JumpRequest(step - 1, i) for i in indexes]
 
-    return _per_channel("jump", target, build, JumpFeedback)
+    return _per_channel("jump", channels, build, m.JumpFeedback)
 
 
 def set_meta_variable(channel: int, variable: int | str, value: float) -> Operation[None]:
+    """Set one meta variable (``1``..``16`` or ``"MV_UD1"``..) on a running channel."""
     code = meta_code_for(variable)
     number = _check_finite("value", value)
 
     def build(indexes: list[int], every: bool) -> list[Message]:
-        return [SetMetaVariableRequest(indexes[0], 1, int(code), 1, number)]
+        return [m.SetMetaVariableRequest(indexes[0], 1, int(code), 1, number)]
 
     if not isinstance(channel, int) or isinstance(channel, bool):
         raise ValueError(f"channel must be an integer, not {channel!r}")
-    return _per_channel("set_meta_variable", channel, build, SetMetaVariableFeedback)
+    return _per_channel("set_meta_variable", channel, build, m.SetMetaVariableFeedback)
 
 
 MvValues = Mapping[int, Mapping[int | str, float]] | Iterable[tuple[int, int | str, float]]
@@ -838,13 +749,13 @@ def set_meta_variables(values: MvValues) -> Operation[None]:
         for ch, var, val in triples
     ]
 
-    def run(info: LoginFeedback) -> OpGen[None]:
+    def run(info: m.LoginFeedback) -> OpGen[None]:
         entries = tuple(
-            MetaVariableEntry(channel_index(ch, info.num_channels), code, val)
+            m.MetaVariableEntry(channel_index(ch, info.num_channels), code, val)
             for ch, code, val in prepared
         )
-        yield encode(UpdateMetaVariablesRequest(entries=entries))
-        feedback = yield from expect(UpdateMetaVariablesFeedback)
+        yield encode(m.UpdateMetaVariablesRequest(entries=entries))
+        feedback = yield from expect(m.UpdateMetaVariablesFeedback)
         if feedback.channel_index not in {-1, *(entry.channel_index for entry in entries)}:
             raise Mismatch(
                 f"an UpdateMetaVariablesFeedback for channel index {feedback.channel_index}, "
@@ -863,9 +774,9 @@ def set_kick_out(flag: int) -> Operation[bool]:
     """CONNECT: set the kick-out flag; returns whether the server accepted the connection."""
     _check_int("flag", flag)
 
-    def run(info: LoginFeedback) -> OpGen[bool]:
-        yield encode(ConnectRequest(flag))
-        feedback = yield from expect(ConnectFeedback)
+    def run(info: m.LoginFeedback) -> OpGen[bool]:
+        yield encode(m.ConnectRequest(flag))
+        feedback = yield from expect(m.ConnectFeedback)
         if feedback.set_kick_out != flag:
             raise Mismatch(f"a ConnectFeedback for flag {feedback.set_kick_out}, not {flag}")
         return feedback.ok
@@ -874,12 +785,13 @@ def set_kick_out(flag: int) -> Operation[bool]:
 
 
 def send_message(text: str) -> Operation[None]:
+    """Show ``text`` on the MITS computer."""
     if not isinstance(text, str) or not text:
         raise ValueError("text must be a non-empty string")
 
-    def run(info: LoginFeedback) -> OpGen[None]:
-        yield encode(SendMessageRequest(text))
-        feedback = yield from expect(SendMessageFeedback)
+    def run(info: m.LoginFeedback) -> OpGen[None]:
+        yield encode(m.SendMessageRequest(text))
+        feedback = yield from expect(m.SendMessageFeedback)
         if not feedback.ok:
             raise CommandRejected.for_code("send_message", feedback.result, feedback.meaning)
 
@@ -887,9 +799,11 @@ def send_message(text: str) -> Operation[None]:
 
 
 def start_auto_calibration() -> Operation[None]:
-    def run(info: LoginFeedback) -> OpGen[None]:
-        yield encode(AutoCalibrationRequest())
-        feedback = yield from expect(AutoCalibrationFeedback)
+    """Start auto-calibration (the Calibration window must be open on the server)."""
+
+    def run(info: m.LoginFeedback) -> OpGen[None]:
+        yield encode(m.AutoCalibrationRequest())
+        feedback = yield from expect(m.AutoCalibrationFeedback)
         if not feedback.ok:
             raise CommandRejected.for_code(
                 "start_auto_calibration", feedback.result, feedback.meaning
@@ -908,18 +822,45 @@ def _check_path(path: Any, *, allow_empty: bool = False) -> str:
     return path
 
 
-def browse(path: str = "") -> Operation[list[DirEntry]]:
+def _path_command(
+    name: str,
+    request: Callable[[str], Message],
+    answer: type[M],
+    path: str,
+    result: Callable[[M], T],
+    *,
+    control: bool,
+) -> Operation[T]:
+    """A file command that names one path and succeeds or fails as a whole; returns
+    ``result(answer)``. Raises FileOperationFailed (with the cycler's result) when the answer
+    is not OK."""
+
+    def run(info: m.LoginFeedback) -> OpGen[T]:
+        yield encode(request(path))
+        feedback: Any = yield from expect(answer)
+        if not feedback.ok:
+            raise FileOperationFailed(name, feedback.result, f"{feedback.meaning}: {path}")
+        return result(feedback)
+
+    return Operation(name, control, run, "file")
+
+
+def _nothing(_answer: Message) -> None:
+    return None
+
+
+def browse(path: str = "") -> Operation[list[m.DirEntry]]:
     """List ``path`` ("" is the top of the cycler's file area)."""
     _check_path(path, allow_empty=True)
-
-    def run(info: LoginFeedback) -> OpGen[list[DirEntry]]:
-        yield encode(BrowseDirectoryRequest(path))
-        feedback = yield from expect(BrowseDirectoryFeedback)
-        if not feedback.ok:
-            raise FileOperationFailed("browse", feedback.result, f"{feedback.meaning}: {path}")
-        return list(feedback.listing)  # result 3 lists schedule names, not 200-byte entries
-
-    return Operation("browse", False, run, "file")
+    return _path_command(
+        "browse",
+        m.BrowseDirectoryRequest,
+        m.BrowseDirectoryFeedback,
+        path,
+        # Result 3 lists schedule names, not 200-byte entries.
+        lambda feedback: list(feedback.listing),
+        control=False,
+    )
 
 
 #: ``progress(chunks_done, chunk_count, bytes_done)``, called after each file chunk.
@@ -929,13 +870,13 @@ ProgressCallback = Callable[[int, int, int], None]
 def download(path: str, progress: ProgressCallback | None = None) -> Operation[bytes]:
     _check_path(path)
 
-    def run(info: LoginFeedback) -> OpGen[bytes]:
+    def run(info: m.LoginFeedback) -> OpGen[bytes]:
         stamp = time.time()
-        yield encode(DownloadFileRequest(path, stamp))
+        yield encode(m.DownloadFileRequest(path, stamp))
         chunks: list[bytes] = []
         count = 0
         while True:
-            feedback = yield from expect(DownloadFileFeedback)
+            feedback = yield from expect(m.DownloadFileFeedback)
             # The echoed time stamp is the transfer's identity: a chunk of another download
             # (a late one, or one left over) must never be spliced into this file.
             if feedback.download_time != stamp:
@@ -986,16 +927,16 @@ def upload(
         raise ValueError("chunk_size must be between 1 and 524288 bytes")
     payload = bytes(data)
 
-    def run(info: LoginFeedback) -> OpGen[None]:
+    def run(info: m.LoginFeedback) -> OpGen[None]:
         stamp = time.time()
         chunks = [payload[i : i + chunk_size] for i in range(0, len(payload), chunk_size)] or [b""]
         for index, chunk in enumerate(chunks):
             yield encode(
-                UploadFileRequest(
+                m.UploadFileRequest(
                     path, len(chunks), index, stamp, hashlib.md5(chunk).digest(), chunk
                 )
             )
-            feedback = yield from expect(UploadFileFeedback)
+            feedback = yield from expect(m.UploadFileFeedback)
             if feedback.upload_time != stamp or feedback.package_index != index:
                 raise Mismatch(
                     f"an upload answer for time stamp {feedback.upload_time!r} chunk "
@@ -1012,27 +953,19 @@ def upload(
 
 
 def make_dir(path: str) -> Operation[None]:
+    """Create the folder ``path``."""
     _check_path(path)
-
-    def run(info: LoginFeedback) -> OpGen[None]:
-        yield encode(NewFolderRequest(path))
-        feedback = yield from expect(NewFolderFeedback)
-        if not feedback.ok:
-            raise FileOperationFailed("make_dir", feedback.result, f"{feedback.meaning}: {path}")
-
-    return Operation("make_dir", True, run, "file")
+    return _path_command(
+        "make_dir", m.NewFolderRequest, m.NewFolderFeedback, path, _nothing, control=True
+    )
 
 
 def delete(path: str) -> Operation[None]:
+    """Delete the file (only .sdx, .sdu, .can, .smb, .txt) or the folder ``path``."""
     _check_path(path)
-
-    def run(info: LoginFeedback) -> OpGen[None]:
-        yield encode(DeleteFolderRequest(path))
-        feedback = yield from expect(DeleteFolderFeedback)
-        if not feedback.ok:
-            raise FileOperationFailed("delete", feedback.result, f"{feedback.meaning}: {path}")
-
-    return Operation("delete", True, run, "file")
+    return _path_command(
+        "delete", m.DeleteFolderRequest, m.DeleteFolderFeedback, path, _nothing, control=True
+    )
 
 
 def start_ex_entry(
@@ -1043,8 +976,8 @@ def start_ex_entry(
     step: int = 1,
     creator: str = "",
     comment: str = "",
-    resume_data: ResumeData | None = None,
-) -> StartExEntry:
+    resume_data: m.ResumeData | None = None,
+) -> m.StartExEntry:
     """Build a START_EX entry from a 1-based channel number and a 1-based first step.
 
     On the wire both are 0-based (``channel_index``, ``select_step``).
@@ -1054,8 +987,8 @@ def start_ex_entry(
         raise ValueError(f"channel must be 1 or more, not {channel}")
     if _check_int("step", step) < 1:
         raise ValueError(f"step must be 1 or more, not {step}")
-    return StartExEntry(
-        index, test_name, schedule, creator, comment, step - 1, resume_data or ResumeData()
+    return m.StartExEntry(
+        index, test_name, schedule, creator, comment, step - 1, resume_data or m.ResumeData()
     )
 
 
@@ -1065,15 +998,15 @@ def resume_ex_entry(
     schedule: str,
     *,
     step: int = 1,
-    resume_data: ResumeData | None = None,
-) -> ResumeExEntry:
+    resume_data: m.ResumeData | None = None,
+) -> m.ResumeExEntry:
     """Build a RESUME_EX entry from a 1-based channel number and a 1-based step."""
     index = _check_int("channel", channel) - 1
     if index < 0:
         raise ValueError(f"channel must be 1 or more, not {channel}")
     if _check_int("step", step) < 1:
         raise ValueError(f"step must be 1 or more, not {step}")
-    return ResumeExEntry(index, test_name, schedule, step - 1, resume_data or ResumeData())
+    return m.ResumeExEntry(index, test_name, schedule, step - 1, resume_data or m.ResumeData())
 
 
 # --------------------------------------------------------------------------------------------
@@ -1133,6 +1066,33 @@ def _raise_entry_errors(command: str, table: Any, outcomes: Sequence[tuple[int, 
     raise BatchRejected(command, rejections, sorted(channels - set(rejections)))
 
 
+def _settle_entries(
+    command: str,
+    name: str,
+    entries: Sequence[Any],
+    feedback: Any,
+    *,
+    by_code: bool = False,
+    error: Callable[[Any], int] = attrgetter("error"),
+) -> None:
+    """Check that ``feedback.entries`` answer the ``entries`` sent, then raise the refusals
+    among them (see :func:`_raise_entry_errors`; ``error`` reads an answer's result code).
+
+    ``by_code``: the answers follow the entries in order, by channel and meta code; otherwise
+    they name the same channels in any order. Raises Mismatch when they answer other entries.
+    """
+    answered = feedback.entries
+    if by_code:
+        asked = [(e.channel_index, e.meta_code) for e in entries]
+        got = [(e.channel_index, e.meta_code) for e in answered]
+    else:
+        asked = sorted(e.channel_index for e in entries)
+        got = sorted(e.channel_index for e in answered)
+    if got != asked:
+        raise Mismatch(f"{command} answered for {got}, not for the {asked} it was sent")
+    _raise_entry_errors(name, feedback.RESULTS, [(e.channel_index, error(e)) for e in answered])
+
+
 def _mv_triples(values: MvValues) -> list[tuple[int, int | str, float]]:
     if isinstance(values, Mapping):
         return [(ch, var, val) for ch, per in values.items() for var, val in per.items()]
@@ -1154,17 +1114,17 @@ def get_meta_variables(
         raise ValueError("no meta variable given")
     codes = [_readable_code(variable) for variable in wanted]
 
-    def run(info: LoginFeedback) -> OpGen[dict[int, dict[int | str, float]]]:
+    def run(info: m.LoginFeedback) -> OpGen[dict[int, dict[int | str, float]]]:
         indexes = channel_indexes(channels, info.num_channels)
         queries = tuple(
-            MetaVariableQuery(index, 0, MvDataType.META_VALUE, code)
+            m.MetaVariableQuery(index, 0, MvDataType.META_VALUE, code)
             for index in indexes
             for code in codes
         )
         if len(queries) > 128 and not _version(info).uses_json_channels:
             raise ValueError(f"{len(queries)} values; one GET_MV request holds at most 128")
-        yield encode(GetMetaVariablesRequest(queries=queries))
-        feedback = yield from expect(GetMetaVariablesFeedback)
+        yield encode(m.GetMetaVariablesRequest(queries=queries))
+        feedback = yield from expect(m.GetMetaVariablesFeedback)
         answered = [(value.channel_index, value.meta_code) for value in feedback.values]
         if answered != [(query.channel_index, query.meta_code) for query in queries]:
             raise Mismatch(f"GET_MV asked for {len(queries)} values, answered for {answered}")
@@ -1184,7 +1144,7 @@ def get_meta_variables(
 
 
 def set_meta_variables_ex(
-    values: MvValues, data_type: int = MvDataType.META_VALUE
+    values: MvValues, *, data_type: int = MvDataType.META_VALUE
 ) -> Operation[None]:
     """UPDATE_MV_ADVANCED_EX: many values in one request, each with its data type
     (:class:`MvDataType`) and its own result. At most 118 values but for MitsX_SPTT."""
@@ -1197,22 +1157,17 @@ def set_meta_variables_ex(
         for ch, var, val in triples
     ]
 
-    def run(info: LoginFeedback) -> OpGen[None]:
+    def run(info: m.LoginFeedback) -> OpGen[None]:
         if len(prepared) > 118 and not _version(info).uses_json_channels:
             raise ValueError(f"{len(prepared)} values; one request holds at most 118")
         entries = tuple(
-            MetaVariableExEntry(channel_index(ch, info.num_channels), code, kind, 0, val)
+            m.MetaVariableExEntry(channel_index(ch, info.num_channels), code, kind, 0, val)
             for ch, code, val in prepared
         )
-        yield encode(UpdateMetaVariablesExRequest(entries))
-        feedback = yield from expect(UpdateMetaVariablesExFeedback)
-        answered = [(e.channel_index, e.meta_code) for e in feedback.entries]
-        if answered != [(e.channel_index, e.meta_code) for e in entries]:
-            raise Mismatch(f"UPDATE_MV_ADVANCED_EX answered for {answered}")
-        _raise_entry_errors(
-            "update_meta_variables",
-            feedback.RESULTS,
-            [(e.channel_index, e.error) for e in feedback.entries],
+        yield encode(m.UpdateMetaVariablesExRequest(entries))
+        feedback = yield from expect(m.UpdateMetaVariablesExFeedback)
+        _settle_entries(
+            "UPDATE_MV_ADVANCED_EX", "update_meta_variables", entries, feedback, by_code=True
         )
 
     return Operation("set_meta_variables_ex", True, run)
@@ -1220,9 +1175,10 @@ def set_meta_variables_ex(
 
 def set_meta_variables_time_sensitive(
     values: Mapping[int, Mapping[int | str, float]],
+    *,
     timeout_s: float = 1.0,
     log_to_database: bool = True,
-) -> Operation[list[TimeSensitiveResultEntry]]:
+) -> Operation[list[m.TimeSensitiveResultEntry]]:
     """POST_TIME_SENSITIVE_SET_MV (MitsX_4..8): up to 8 MV_UD values per channel, answered
     with each channel's step, status, current, voltage and MV_UD1..16 (returned). Arbin's
     client refuses it for other versions; so does this one (UnsupportedCommand, nothing sent).
@@ -1230,18 +1186,20 @@ def set_meta_variables_time_sensitive(
     timeout = _check_finite("timeout_s", timeout_s)
     if not isinstance(values, Mapping) or not values:
         raise ValueError("values must map channels to {variable: value}")
-    prepared: list[tuple[int, list[TimeSensitiveSlot]]] = []
+    prepared: list[tuple[int, list[m.TimeSensitiveSlot]]] = []
     for ch, per_channel in values.items():
         slots = [
-            TimeSensitiveSlot(_check_finite(f"value for channel {ch}", val), meta_code_for(v), True)
+            m.TimeSensitiveSlot(
+                _check_finite(f"value for channel {ch}", val), meta_code_for(v), True
+            )
             for v, val in per_channel.items()
         ]
         if not 1 <= len(slots) <= 8:
             raise ValueError(f"channel {ch}: 1 to 8 meta variables per channel, not {len(slots)}")
-        slots.extend(TimeSensitiveSlot() for _ in range(8 - len(slots)))
+        slots.extend(m.TimeSensitiveSlot() for _ in range(8 - len(slots)))
         prepared.append((ch, slots))
 
-    def run(info: LoginFeedback) -> OpGen[list[TimeSensitiveResultEntry]]:
+    def run(info: m.LoginFeedback) -> OpGen[list[m.TimeSensitiveResultEntry]]:
         version = _version(info)
         if not version.time_sensitive:
             raise _refuse_locally(
@@ -1250,49 +1208,68 @@ def set_meta_variables_time_sensitive(
                 f"only MitsX_4..8 servers take it, this one is {version.name}",
             )
         entries = tuple(
-            TimeSensitiveEntry(
+            m.TimeSensitiveEntry(
                 channel_index(ch, info.num_channels), 1 if log_to_database else 0, tuple(slots)
             )
             for ch, slots in prepared
         )
-        yield encode(TimeSensitiveSetMvRequest(timeout_s=timeout, entries=entries))
-        feedback = yield from expect(TimeSensitiveSetMvFeedback)
-        answered = sorted(e.channel_index for e in feedback.entries)
-        if answered != sorted(e.channel_index for e in entries):
-            raise Mismatch(f"TIME_SENSITIVE_SET_MV answered for channel indexes {answered}")
-        _raise_entry_errors(
+        yield encode(m.TimeSensitiveSetMvRequest(timeout_s=timeout, entries=entries))
+        feedback = yield from expect(m.TimeSensitiveSetMvFeedback)
+        # Results 0 and 1 both mean the values were set.
+        _settle_entries(
+            "TIME_SENSITIVE_SET_MV",
             "set_meta_variables_time_sensitive",
-            feedback.RESULTS,
-            [(e.channel_index, 0 if e.result in (0, 1) else e.result) for e in feedback.entries],
+            entries,
+            feedback,
+            error=lambda e: 0 if e.result in (0, 1) else e.result,
         )
         return sorted(feedback.entries, key=lambda e: e.channel_index)
 
     return Operation("set_meta_variables_time_sensitive", True, run)
 
 
+class _ChannelIndexed(Protocol):
+    @property
+    def channel_index(self) -> int: ...
+
+
+R = TypeVar("R", bound=_ChannelIndexed)
+
+
+def _wanted_indexes(channels: list[int] | None, num_channels: int) -> set[int] | None:
+    """The wire indexes of ``channels`` (None: all). Raises ValueError for a bad channel."""
+    return None if channels is None else set(channel_indexes(channels, num_channels))
+
+
+def _records_of(
+    records: Sequence[R], wanted: set[int] | None, num_channels: int, what: str
+) -> list[R]:
+    """The records of an all-channel answer for the ``wanted`` indexes, sorted by channel.
+
+    Raises Mismatch if the answer repeats a channel or names one the cycler does not have.
+    """
+    seen = [record.channel_index for record in records]
+    if len(set(seen)) != len(seen) or not all(0 <= i < num_channels for i in seen):
+        raise Mismatch(f"a {what} was answered with channel indexes {seen}")
+    return sorted(
+        (r for r in records if wanted is None or r.channel_index in wanted),
+        key=lambda r: r.channel_index,
+    )
+
+
 def read_channels_simple(
-    channels: Iterable[int] | None = None, selection: int = ChannelSelection.ALL
-) -> Operation[list[SimpleChannelRecord]]:
+    channels: Iterable[int] | None = None, *, selection: int = ChannelSelection.ALL
+) -> Operation[list[m.SimpleChannelRecord]]:
     """GET_CHANNELS_INFO_SIMPLE_MODE: status, times, voltage, current and aux values of all
     channels (or those listed) in one compact request, sorted by channel."""
     wanted_channels = None if channels is None else list(channels)
     chosen = ChannelSelection(_check_int("selection", selection))
 
-    def run(info: LoginFeedback) -> OpGen[list[SimpleChannelRecord]]:
-        wanted = (
-            None
-            if wanted_channels is None
-            else set(channel_indexes(wanted_channels, info.num_channels))
-        )
-        yield encode(SimpleChannelInfoRequest(-1, chosen))
-        feedback = yield from expect(SimpleChannelInfoFeedback)
-        seen = [record.channel_index for record in feedback.channels]
-        if len(set(seen)) != len(seen) or not all(0 <= i < info.num_channels for i in seen):
-            raise Mismatch(f"a simple-mode read was answered with channel indexes {seen}")
-        return sorted(
-            (r for r in feedback.channels if wanted is None or r.channel_index in wanted),
-            key=lambda r: r.channel_index,
-        )
+    def run(info: m.LoginFeedback) -> OpGen[list[m.SimpleChannelRecord]]:
+        wanted = _wanted_indexes(wanted_channels, info.num_channels)
+        yield encode(m.SimpleChannelInfoRequest(-1, chosen))
+        feedback = yield from expect(m.SimpleChannelInfoFeedback)
+        return _records_of(feedback.channels, wanted, info.num_channels, "simple-mode read")
 
     return Operation("read_channels_simple", False, run)
 
@@ -1301,10 +1278,10 @@ def read_current_voltage(channel: int) -> Operation[tuple[float, float]]:
     """The MINIMALIST read (GET_MV's code, version word 0x0201): one channel's
     ``(current_a, voltage_v)``. A per-value error raises CommandRejected."""
 
-    def run(info: LoginFeedback) -> OpGen[tuple[float, float]]:
+    def run(info: m.LoginFeedback) -> OpGen[tuple[float, float]]:
         index = channel_index(channel, info.num_channels)
-        yield encode(GetMetaVariablesRequest.minimalist(index))
-        feedback = yield from expect(MinimalistFeedback)
+        yield encode(m.GetMetaVariablesRequest.minimalist(index))
+        feedback = yield from expect(m.MinimalistFeedback)
         by_code = {v.meta_code: v for v in feedback.values if v.channel_index == index}
         if len(feedback.values) != 2 or set(by_code) != {21, 22}:
             raise Mismatch(
@@ -1321,39 +1298,29 @@ def read_current_voltage(channel: int) -> Operation[tuple[float, float]]:
     return Operation("read_current_voltage", False, run)
 
 
-def read_test_objects(channels: Iterable[int] | None = None) -> Operation[list[TestObjectRecord]]:
+def read_test_objects(channels: Iterable[int] | None = None) -> Operation[list[m.TestObjectRecord]]:
     """GET_CHANNELS_INFO_EX: each channel's test object (name, chart, nominal values, mass)."""
     wanted_channels = None if channels is None else list(channels)
 
-    def run(info: LoginFeedback) -> OpGen[list[TestObjectRecord]]:
-        wanted = (
-            None
-            if wanted_channels is None
-            else set(channel_indexes(wanted_channels, info.num_channels))
-        )
-        yield encode(ChannelsInfoExRequest(-1, ChannelSelection.ALL))
-        feedback = yield from expect(ChannelsInfoExFeedback)
-        seen = [record.channel_index for record in feedback.records]
-        if len(set(seen)) != len(seen) or not all(0 <= i < info.num_channels for i in seen):
-            raise Mismatch(f"a test-object read was answered with channel indexes {seen}")
-        return sorted(
-            (r for r in feedback.records if wanted is None or r.channel_index in wanted),
-            key=lambda r: r.channel_index,
-        )
+    def run(info: m.LoginFeedback) -> OpGen[list[m.TestObjectRecord]]:
+        wanted = _wanted_indexes(wanted_channels, info.num_channels)
+        yield encode(m.ChannelsInfoExRequest(-1, ChannelSelection.ALL))
+        feedback = yield from expect(m.ChannelsInfoExFeedback)
+        return _records_of(feedback.records, wanted, info.num_channels, "test-object read")
 
     return Operation("read_test_objects", False, run)
 
 
 def get_barcodes(
-    channels: Target, channel_type: int = BarcodeChannelType.IV
+    channels: Target, *, channel_type: int = BarcodeChannelType.IV
 ) -> Operation[dict[int, str]]:
     """GET_BARCODE_INFO: ``{channel: barcode}``. A per-channel error raises CommandRejected."""
     kind = int(BarcodeChannelType(_check_int("channel_type", channel_type)))
 
-    def run(info: LoginFeedback) -> OpGen[dict[int, str]]:
+    def run(info: m.LoginFeedback) -> OpGen[dict[int, str]]:
         indexes = channel_indexes(channels, info.num_channels)
-        yield encode(GetBarcodeRequest(kind, tuple(BarcodeQuery(i) for i in indexes)))
-        feedback = yield from expect(GetBarcodeFeedback)
+        yield encode(m.GetBarcodeRequest(kind, tuple(m.BarcodeQuery(i) for i in indexes)))
+        feedback = yield from expect(m.GetBarcodeFeedback)
         answered = [entry.channel_index for entry in feedback.entries]
         if sorted(answered) != sorted(indexes):
             raise Mismatch(f"GET_BARCODE_INFO for {indexes} answered for {answered}")
@@ -1368,7 +1335,7 @@ def get_barcodes(
 
 
 def set_barcodes(
-    barcodes: Mapping[int, str], channel_type: int = BarcodeChannelType.IV
+    barcodes: Mapping[int, str], *, channel_type: int = BarcodeChannelType.IV
 ) -> Operation[None]:
     """ASSIGN_BARCODE_INFO: set ``{channel: barcode}`` (at most 72 characters each)."""
     kind = int(BarcodeChannelType(_check_int("channel_type", channel_type)))
@@ -1378,36 +1345,22 @@ def set_barcodes(
         if not isinstance(code, str) or len(code) > 72:
             raise ValueError(f"channel {ch}: a barcode is a string of at most 72 characters")
 
-    def run(info: LoginFeedback) -> OpGen[None]:
+    def run(info: m.LoginFeedback) -> OpGen[None]:
         entries = tuple(
-            BarcodeEntry(channel_index(ch, info.num_channels), 0, code)
+            m.BarcodeEntry(channel_index(ch, info.num_channels), 0, code)
             for ch, code in barcodes.items()
         )
-        yield encode(AssignBarcodeRequest(kind, entries))
-        feedback = yield from expect(AssignBarcodeFeedback)
-        answered = sorted(entry.channel_index for entry in feedback.entries)
-        if answered != sorted(entry.channel_index for entry in entries):
-            raise Mismatch(f"ASSIGN_BARCODE_INFO answered for channel indexes {answered}")
-        _raise_entry_errors(
-            "set_barcodes",
-            feedback.RESULTS,
-            [(entry.channel_index, entry.error) for entry in feedback.entries],
-        )
+        yield encode(m.AssignBarcodeRequest(kind, entries))
+        feedback = yield from expect(m.AssignBarcodeFeedback)
+        _settle_entries("ASSIGN_BARCODE_INFO", "set_barcodes", entries, feedback)
 
     return Operation("set_barcodes", True, run)
 
 
 def machine_type() -> Operation[MachineType]:
     """GET_MACHINE_TYPE: IV, SPTT or ALL."""
-
-    def run(info: LoginFeedback) -> OpGen[MachineType]:
-        yield encode(GetMachineTypeRequest())
-        feedback = yield from expect(GetMachineTypeFeedback)
-        if not feedback.ok:
-            raise CommandRejected.for_code("machine_type", feedback.result, feedback.meaning)
-        return MachineType(feedback.machine_type)
-
-    return Operation("machine_type", False, run)
+    request, answer = m.GetMachineTypeRequest(), m.GetMachineTypeFeedback
+    return _query("machine_type", request, answer, lambda got: MachineType(got.machine_type))
 
 
 def _json_list(content: Mapping[str, Any], key: str, command: str) -> list[dict[str, Any]]:
@@ -1422,10 +1375,27 @@ def _check_task(content: Mapping[str, Any], task_id: int, command: str) -> None:
         raise Mismatch(f"a {command} feedback for task {content.get('TaskID')!r}, not {task_id}")
 
 
-def _require_sptt(info: LoginFeedback, name: str, code: int) -> None:
+def _require_sptt(info: m.LoginFeedback, name: str, code: int) -> None:
     version = _version(info)
     if not version.uses_json_channels:
         raise _refuse_locally(name, code, f"only MitsX_SPTT servers take it, not {version.name}")
+
+
+def _tray_answers(
+    name: str, command: str, content: Mapping[str, Any], key: str, trays: Iterable[int]
+) -> list[dict[str, Any]]:
+    """The per-tray answers of an SPTT tray command (the JSON list under ``key``).
+
+    Raises Mismatch when they answer other trays than ``trays``, and CommandRejected (or
+    BatchRejected) for the trays that report an error.
+    """
+    items = _json_list(content, key, command)
+    if sorted(item.get("GlobalIndex", -1) for item in items) != sorted(trays):
+        raise Mismatch(f"{command} answered for other trays")
+    _raise_entry_errors(
+        name, TrayResult, [(item["GlobalIndex"], item.get("Error", 0)) for item in items]
+    )
+    return items
 
 
 def tray_status(trays: Iterable[int]) -> Operation[list[dict[str, Any]]]:
@@ -1436,19 +1406,13 @@ def tray_status(trays: Iterable[int]) -> Operation[list[dict[str, Any]]]:
     if not wanted:
         raise ValueError("no tray given")
 
-    def run(info: LoginFeedback) -> OpGen[list[dict[str, Any]]]:
+    def run(info: m.LoginFeedback) -> OpGen[list[dict[str, Any]]]:
         _require_sptt(info, "tray_status", CommandCode.GET_TRAY_STATUS)
-        yield encode(GetTrayStatusRequest({"TrayIndexList": wanted}))
-        feedback = yield from expect(GetTrayStatusFeedback)
-        items = _json_list(feedback.content, "TrayStatusInfos", "GET_TRAY_STATUS")
-        if sorted(item.get("GlobalIndex", -1) for item in items) != sorted(wanted):
-            raise Mismatch("GET_TRAY_STATUS answered for other trays")
-        _raise_entry_errors(
-            "tray_status",
-            TrayResult,
-            [(item["GlobalIndex"], item.get("Error", 0)) for item in items],
+        yield encode(m.GetTrayStatusRequest({"TrayIndexList": wanted}))
+        feedback = yield from expect(m.GetTrayStatusFeedback)
+        return _tray_answers(
+            "tray_status", "GET_TRAY_STATUS", feedback.content, "TrayStatusInfos", wanted
         )
-        return items
 
     return Operation("tray_status", False, run)
 
@@ -1462,15 +1426,12 @@ def engage_trays(engage: Mapping[int, bool]) -> Operation[None]:
         for t, e in engage.items()
     ]
 
-    def run(info: LoginFeedback) -> OpGen[None]:
+    def run(info: m.LoginFeedback) -> OpGen[None]:
         _require_sptt(info, "engage_trays", CommandCode.ENGAGE_TRAY)
-        yield encode(EngageTrayRequest({"EngageTrays": items}))
-        feedback = yield from expect(EngageTrayFeedback)
-        answers = _json_list(feedback.content, "EngageTrayInfos", "ENGAGE_TRAY")
-        if sorted(a.get("GlobalIndex", -1) for a in answers) != sorted(engage):
-            raise Mismatch("ENGAGE_TRAY answered for other trays")
-        _raise_entry_errors(
-            "engage_trays", TrayResult, [(a["GlobalIndex"], a.get("Error", 0)) for a in answers]
+        yield encode(m.EngageTrayRequest({"EngageTrays": items}))
+        feedback = yield from expect(m.EngageTrayFeedback)
+        _tray_answers(
+            "engage_trays", "ENGAGE_TRAY", feedback.content, "EngageTrayInfos", list(engage)
         )
 
     return Operation("engage_trays", True, run)
@@ -1482,9 +1443,9 @@ def set_data_log_interval(interval_s: float) -> Operation[None]:
     if interval <= 0:
         raise ValueError(f"interval_s must be positive, not {interval_s!r}")
 
-    def run(info: LoginFeedback) -> OpGen[None]:
-        yield encode(SetDataLogIntervalRequest(interval))
-        feedback = yield from expect(SetDataLogIntervalFeedback)
+    def run(info: m.LoginFeedback) -> OpGen[None]:
+        yield encode(m.SetDataLogIntervalRequest(interval))
+        feedback = yield from expect(m.SetDataLogIntervalFeedback)
         if not feedback.ok:
             why = f"{feedback.meaning}: {feedback.reason}" if feedback.reason else feedback.meaning
             raise CommandRejected.for_code("set_data_log_interval", feedback.result, why)
@@ -1494,24 +1455,18 @@ def set_data_log_interval(interval_s: float) -> Operation[None]:
 
 def server_software_version() -> Operation[str]:
     """GET_SERVER_SOFTWARE_VERSION_NUMBER: the server software's version text."""
-
-    def run(info: LoginFeedback) -> OpGen[str]:
-        yield encode(GetServerSoftwareVersionRequest())
-        feedback = yield from expect(GetServerSoftwareVersionFeedback)
-        return feedback.version
-
-    return Operation("server_software_version", False, run)
+    request, answer = m.GetServerSoftwareVersionRequest(), m.GetServerSoftwareVersionFeedback
+    return _query("server_software_version", request, answer, lambda got: got.version)
 
 
 def string_limits() -> Operation[dict[int, int]]:
     """GET_STRING_LIMIT_LENGTH: ``{string type: longest length}`` (type 1 is the test name)."""
+    request, answer = m.GetStringLimitsRequest(), m.GetStringLimitsFeedback
+    return _query("string_limits", request, answer, _limits_by_type)
 
-    def run(info: LoginFeedback) -> OpGen[dict[int, int]]:
-        yield encode(GetStringLimitsRequest())
-        feedback = yield from expect(GetStringLimitsFeedback)
-        return {limit.string_type: limit.limit for limit in feedback.limits}
 
-    return Operation("string_limits", False, run)
+def _limits_by_type(answer: m.GetStringLimitsFeedback) -> dict[int, int]:
+    return {limit.string_type: limit.limit for limit in answer.limits}
 
 
 @dataclass(frozen=True, slots=True)
@@ -1527,16 +1482,16 @@ class FileCheck:
 
 
 def check_file(path: str, data: bytes | None = None) -> Operation[FileCheck]:
-    """CHECK_FILE_EX for ``path`` (e.g. ``"Work\\\\Rest.sdx"``), comparing with the MD5 of
-    ``data`` when given."""
+    """CHECK_FILE_EX: does ``path`` (e.g. ``"Work\\\\Rest.sdx"``) exist on the cycler, and
+    match the MD5 of ``data`` when given?"""
     if not isinstance(path, str) or not path.strip():
         raise ValueError("path must be a non-empty string")
     folder, _sep, name = path.replace("/", "\\").rpartition("\\")
     digest = hashlib.md5(bytes(data)).digest() if data is not None else b"\x00" * 16
 
-    def run(info: LoginFeedback) -> OpGen[FileCheck]:
-        yield encode(CheckFileExRequest(folder, name, digest))
-        feedback = yield from expect(CheckFileExFeedback)
+    def run(info: m.LoginFeedback) -> OpGen[FileCheck]:
+        yield encode(m.CheckFileExRequest(folder, name, digest))
+        feedback = yield from expect(m.CheckFileExFeedback)
         return FileCheck(
             feedback.path_exists == 1,
             feedback.name_exists == 1,
@@ -1548,19 +1503,21 @@ def check_file(path: str, data: bytes | None = None) -> Operation[FileCheck]:
     return Operation("check_file", False, run)
 
 
-def assign_file(target: Target, file_name: str, kind: int = FileKind.SCHEDULE) -> Operation[None]:
+def assign_file(
+    channels: Target, file_name: str, *, kind: int = FileKind.SCHEDULE
+) -> Operation[None]:
     """ASSIGN_FILE: assign a schedule, CAN/SMB configuration, simulation, test object or chart
     file (:class:`FileKind`) to channels, or to ``"all"``."""
     if not isinstance(file_name, str) or not file_name.strip():
         raise ValueError("file_name must be a non-empty file name")
     file_kind = int(FileKind(_check_int("kind", kind)))
 
-    def run(info: LoginFeedback) -> OpGen[None]:
-        indexes = channel_indexes(target, info.num_channels)
-        every = isinstance(target, str)
+    def run(info: m.LoginFeedback) -> OpGen[None]:
+        indexes = channel_indexes(channels, info.num_channels)
+        every = isinstance(channels, str)
         chosen = () if every else tuple(indexes)
-        yield encode(AssignFileRequest(file_name, every, file_kind, chosen))
-        feedback = yield from expect(AssignFileFeedback)
+        yield encode(m.AssignFileRequest(file_name, every, file_kind, chosen))
+        feedback = yield from expect(m.AssignFileFeedback)
         answered = [r.channel_index for r in feedback.results]
         if not set(answered) <= set(indexes) or len(set(answered)) != len(answered):
             raise Mismatch(f"ASSIGN_FILE for {indexes} answered for {answered}")
@@ -1581,10 +1538,10 @@ def modify_schedule(changes: Sequence[Mapping[str, Any]]) -> Operation[None]:
     if not items or not all(isinstance(i.get("ScheduleName"), str) for i in items):
         raise ValueError("each change needs a 'ScheduleName'")
 
-    def run(info: LoginFeedback) -> OpGen[None]:
+    def run(info: m.LoginFeedback) -> OpGen[None]:
         task = next(_task_ids)
-        yield encode(ModifyScheduleRequest({"TaskID": task, "ScheduleModifyInfos": items}))
-        feedback = yield from expect(ModifyScheduleFeedback)
+        yield encode(m.ModifyScheduleRequest({"TaskID": task, "ScheduleModifyInfos": items}))
+        feedback = yield from expect(m.ModifyScheduleFeedback)
         _check_task(feedback.content, task, "MODIFY_SCHEDULE")
         for answer in _json_list(feedback.content, "ScheduleModifyInfos", "MODIFY_SCHEDULE"):
             code = answer.get("Result", 0)
@@ -1601,9 +1558,10 @@ def modify_schedule(changes: Sequence[Mapping[str, Any]]) -> Operation[None]:
 
 
 def start_advanced(
-    target: Target,
+    channels: Target,
     test_name: str,
     schedule: str,
+    *,
     barcode: str = "",
     test_object: Mapping[str, Any] | None = None,
 ) -> Operation[None]:
@@ -1617,10 +1575,10 @@ def start_advanced(
         raise ValueError("schedule must be a non-empty file name")
     extra = dict(test_object or {})
 
-    def run(info: LoginFeedback) -> OpGen[None]:
-        indexes = channel_indexes(target, info.num_channels)
+    def run(info: m.LoginFeedback) -> OpGen[None]:
+        indexes = channel_indexes(channels, info.num_channels)
         task = next(_task_ids)
-        channels = [
+        channel_entries = [
             {
                 "ChannelIndex": index,
                 "TestName": test_name,
@@ -1630,8 +1588,8 @@ def start_advanced(
             }
             for index in indexes
         ]
-        yield encode(StartAdvancedRequest({"TaskID": task, "Channels": channels}))
-        feedback = yield from expect(StartAdvancedFeedback)
+        yield encode(m.StartAdvancedRequest({"TaskID": task, "Channels": channel_entries}))
+        feedback = yield from expect(m.StartAdvancedFeedback)
         _check_task(feedback.content, task, "SCHEDULE_START_ADVANCED")
         failed = _json_list(feedback.content, "FailedResults", "SCHEDULE_START_ADVANCED")
         succeeded = feedback.content.get("SuccessfulChannelIDs", [])
@@ -1651,10 +1609,10 @@ def start_advanced(
 def aux_mapping() -> Operation[dict[int, dict[str, int]]]:
     """GET_MAPPING_AUX (MitsX_8): ``{channel: {aux type name: count}}``."""
 
-    def run(info: LoginFeedback) -> OpGen[dict[int, dict[str, int]]]:
+    def run(info: m.LoginFeedback) -> OpGen[dict[int, dict[str, int]]]:
         task = next(_task_ids)
-        yield encode(GetMappingAuxRequest({"TaskID": task}))
-        feedback = yield from expect(GetMappingAuxFeedback)
+        yield encode(m.GetMappingAuxRequest({"TaskID": task}))
+        feedback = yield from expect(m.GetMappingAuxFeedback)
         _check_task(feedback.content, task, "GET_MAPPING_AUX")
         mapping: dict[int, dict[str, int]] = {}
         for item in _json_list(feedback.content, "MappingInfos", "GET_MAPPING_AUX"):

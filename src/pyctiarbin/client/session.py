@@ -1,9 +1,11 @@
 """The connection logic both clients share, and their two small I/O pumps.
 
-:class:`LinkCore` holds everything that is not I/O: settings, credentials, the connection state,
-the frame reader and inbox, error translation, and the retry rules. :class:`SyncLink` (sockets,
-a thread lock) and :class:`AsyncLink` (an asyncio protocol, an asyncio lock) only move bytes and
-drive :mod:`.operations` generators.
+:class:`LinkCore` holds everything that is not I/O: settings, credentials, the connection state
+machine (connect, log in, exchange, retry), the frame reader and inbox, error translation. It
+writes each run of an operation as a script: a generator that yields the I/O it needs next
+(open the transport, send these bytes, wait for data, pause before a retry) and is told how
+that went. :class:`SyncLink` (sockets, a thread lock) and :class:`AsyncLink` (an asyncio
+protocol, an asyncio lock) are pumps: they perform those steps and nothing else.
 
 Rules, the same for both (this module is the one place that applies them):
 
@@ -51,7 +53,8 @@ import socket
 import threading
 import time
 from collections import deque
-from typing import Any, TypeVar
+from collections.abc import Callable, Generator
+from typing import Any, TypeAlias, TypeVar
 
 from ..credentials import Credentials
 from ..errors import (
@@ -75,9 +78,18 @@ from ..protocol import (
 from ..protocol.codes import LoginResult
 from ..protocol.framing import HEADER
 from ..protocol.messages import Message
+from ..shared import Backoff
 from .operations import RECEIVE, Mismatch, Operation, expect
 
-__all__ = ["AsyncLink", "ConnectionState", "LinkCore", "RetryPolicy", "SyncLink"]
+__all__ = [
+    "AsyncLink",
+    "ConnectionState",
+    "LinkCore",
+    "LocalWork",
+    "Plan",
+    "RetryPolicy",
+    "SyncLink",
+]
 
 log = logging.getLogger("pyctiarbin.client")
 
@@ -102,7 +114,7 @@ class ConnectionState(enum.Enum):
 class RetryPolicy:
     """How often, and how patiently, a read is retried after its connection dropped."""
 
-    __slots__ = ("backoff_s", "max_backoff_s", "retries")
+    __slots__ = ("_backoff", "backoff_s", "max_backoff_s", "retries")
 
     def __init__(
         self, retries: int = 3, backoff_s: float = 0.2, max_backoff_s: float = 5.0
@@ -112,64 +124,129 @@ class RetryPolicy:
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        # A first wait above the cap waits the cap, as min(cap, first * 2**n) always did.
+        self._backoff = Backoff(min(backoff_s, max_backoff_s), max_backoff_s)
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        return float(min(self.max_backoff_s, self.backoff_s * (2 ** (attempt - 1))))
+        """Seconds to wait before retry number ``attempt`` (1-based). Raises ValueError below 1."""
+        return self._backoff.delay(attempt)
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryPolicy(retries={self.retries}, backoff_s={self.backoff_s}, "
+            f"max_backoff_s={self.max_backoff_s})"
+        )
 
 
 class _Aborted(Exception):
     """Internal: the operation was interrupted by the link; carries the translated error."""
 
 
+class _Need(enum.Enum):
+    """What a script asks its pump for, besides sending the bytes it yields and pausing for
+    the seconds (a float) it yields."""
+
+    #: Open the transport (within ``connect_timeout``).
+    TRANSPORT = "transport"
+    #: Receive until the inbox holds something (before the exchange's deadline).
+    DATA = "data"
+
+
+class LocalWork:
+    """Blocking local work within a command (reading or writing a file): the blocking link
+    does it in place, the asyncio link in a worker thread. Its errors pass through unchanged."""
+
+    __slots__ = ("args", "call", "result")
+
+    def __init__(self, call: Callable[..., Any], *args: Any) -> None:
+        self.call = call
+        self.args = args
+        self.result: Any = None
+
+
+#: A command made of several steps: a generator that yields operations (and is sent their
+#: results) or :class:`LocalWork` (and is sent its result), and returns the command's result.
+Plan = Generator["Operation[Any] | LocalWork", Any, T]
+
+#: What a script asks its pump to do: send bytes, pause a float of seconds, a _Need, local work.
+_Step: TypeAlias = "bytes | float | _Need | LocalWork"
+
+#: A script: yields I/O steps, is sent None once a step is done (or thrown its failure), and
+#: returns its result.
+Script = Generator[_Step, None, T]
+
+
+# The steps as module constants: a global lookup is cheaper than an enum member's.
+_TRANSPORT = _Need.TRANSPORT
+_DATA = _Need.DATA
+
+
+def _advance(script: Script[T], failure: BaseException | None) -> _Step:
+    """The next step of ``script``, once it is told how the last one went."""
+    return script.send(None) if failure is None else script.throw(failure)
+
+
+# Interruptions of an exchange (not failures of it): they pass through, after the connection
+# is dropped if a frame had left.
+_INTERRUPTED = (KeyboardInterrupt, SystemExit, asyncio.CancelledError)
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkSettings:
+    """Where one connection goes and how it behaves (the client's control and file links
+    differ in ``port``, ``label`` and ``login``).
+
+    ``zero_checksum``: the lenient mode described in the module docstring. ``server_version``
+    overrides the one the login reports. Raises ValueError for a timeout that is not positive.
+    """
+
+    host: str
+    port: int
+    credentials: Credentials = dataclasses.field(repr=False)
+    timeout: float = 10.0
+    connect_timeout: float = 10.0
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    label: str = "cycler"
+    login: bool = True
+    zero_checksum: bool = False
+    server_version: ServerVersion | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0 or self.connect_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+
+    @property
+    def where(self) -> str:
+        """``"<label> <host>:<port>"``, as messages name the connection."""
+        return f"{self.label} {self.host}:{self.port}"
+
+
 class LinkCore:
     """State and rules shared by the blocking and the asyncio link (no I/O here)."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        credentials: Credentials,
-        *,
-        timeout: float,
-        connect_timeout: float,
-        retry: RetryPolicy,
-        label: str,
-        login: bool = True,
-        zero_checksum: bool = False,
-        server_version: ServerVersion | None = None,
-    ) -> None:
-        if timeout <= 0 or connect_timeout <= 0:
-            raise ValueError("timeouts must be positive")
-        self.host = host
-        self.port = port
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.retry = retry
-        self.label = label
+    def __init__(self, settings: LinkSettings) -> None:
+        self.settings = settings
         self.state = ConnectionState.DISCONNECTED
         self.login_info: LoginFeedback | None = None
         #: The server version the login reported (``login_info`` holds the one in use).
         self.reported_version: ServerVersion | None = None
-        self._server_version = server_version
-        self._credentials = credentials
-        self._login = login
-        self._zero_checksum = zero_checksum
-        self._reader = FrameReader("client", zero_checksum=zero_checksum)
+        self._reader = FrameReader("client", zero_checksum=settings.zero_checksum)
         self._inbox: deque[Message | ProtocolError] = deque()
         self._reported_skipped = 0
         self._zero_checksum_warned = False
         # Command codes of the frames the running operation has written, and how many.
         self._sent_codes: set[int] = set()
         self._sent_frames = 0
+        # When the running exchange times out, on the pump's clock.
+        self._deadline = 0.0
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.label} {self.host}:{self.port} {self.state.value}>"
+        return f"<{type(self).__name__} {self.settings.where} {self.state.value}>"
 
     # -- sans-IO pieces --------------------------------------------------------------------
 
     def _reset_stream(self) -> None:
-        self._reader = FrameReader("client", zero_checksum=self._zero_checksum)
+        self._reader = FrameReader("client", zero_checksum=self.settings.zero_checksum)
         self._inbox.clear()
         self._reported_skipped = 0
         self._zero_checksum_warned = False
@@ -184,7 +261,7 @@ class LinkCore:
                 frame = reader.next_frame()
             except ProtocolError as exc:
                 self._note_skipped()
-                log.warning("%s: dropped a malformed frame: %s", self.label, exc)
+                log.warning("%s: dropped a malformed frame: %s", self.settings.label, exc)
                 inbox.append(exc)
                 continue
             # Bytes skipped before this frame come before it in the inbox: they are what the
@@ -196,16 +273,14 @@ class LinkCore:
             try:
                 inbox.append(decode(frame, verify_checksum=False))
             except ProtocolError as exc:
-                log.warning("%s: could not decode a frame: %s", self.label, exc)
+                log.warning("%s: could not decode a frame: %s", self.settings.label, exc)
                 inbox.append(exc)
         if reader.zero_checksum_frames and not self._zero_checksum_warned:
             self._zero_checksum_warned = True
             log.warning(
-                "%s %s:%d sends frames with a zeroed checksum field and the checksum after "
-                "the frame (pycti-arbin 0.0.13's ArbinSpoofer does); accepted in lenient mode",
-                self.label,
-                self.host,
-                self.port,
+                "%s sends frames with a zeroed checksum field and the checksum after the frame "
+                "(pycti-arbin 0.0.13's ArbinSpoofer does); accepted in lenient mode",
+                self.settings.where,
             )
 
     def _note_skipped(self) -> None:
@@ -252,12 +327,14 @@ class LinkCore:
         reason = self._unclaimed()
         if reason is not None:
             log.warning(
-                "%s %s:%d sent %s; closing the connection", self.label, self.host, self.port, reason
+                "%s sent %s; closing the connection",
+                self.settings.where,
+                reason,
             )
             self._drop()
 
     def _login_operation(self) -> Operation[LoginFeedback]:
-        credentials = self._credentials
+        credentials = self.settings.credentials
 
         def run(_info: LoginFeedback) -> Any:
             yield encode(LoginRequest(credentials.username, credentials.password))
@@ -268,20 +345,20 @@ class LinkCore:
 
     def _connected(self, info: LoginFeedback) -> None:
         self.reported_version = info.server_version
-        override = self._server_version
+        override = self.settings.server_version
         if override is not None and override != info.version:
             # Variants follow the version in the login info the operations are given.
             log.info(
                 "%s: the server reports version %s; using %s as configured",
-                self.label,
+                self.settings.label,
                 info.server_version.name,
                 override.name,
             )
             info = dataclasses.replace(info, version=int(override))
         self.login_info = info
         self.state = ConnectionState.CONNECTED
-        if self._login:
-            log.info("%s: logged in to %s:%d", self.label, self.host, self.port)
+        if self.settings.login:
+            log.info("%s: logged in", self.settings.where)
 
     def _login_failed(self, exc: BaseException) -> BaseException:
         """Drop the half-open connection; return the error to raise for ``exc``."""
@@ -294,14 +371,14 @@ class LinkCore:
             # dropped connection): the session is logged in, as pycti-arbin 0.0.13 also held.
             log.info(
                 "%s: the cycler says user %r was already logged in",
-                self.label,
-                self._credentials.username,
+                self.settings.label,
+                self.settings.credentials.username,
             )
             return feedback
         if feedback.result != LoginResult.SUCCESS:
             raise LoginError(
-                f"{self.label} {self.host}:{self.port} refused the login of user "
-                f"{self._credentials.username!r}: {feedback.meaning}",
+                f"{self.settings.where} refused the login of user "
+                f"{self.settings.credentials.username!r}: {feedback.meaning}",
                 result=feedback.result,
             )
         return feedback
@@ -309,7 +386,7 @@ class LinkCore:
     def _fail(self, op: Operation[Any], exc: BaseException, sent: bool) -> CtiError:
         """Translate a low-level failure during ``op`` into the library's error (one place)."""
         unknown = op.control and sent
-        where = f"{self.label} {self.host}:{self.port}"
+        where = self.settings.where
         suffix = (
             "; the command was sent, its outcome is unknown and it was not sent again"
             if unknown
@@ -330,7 +407,7 @@ class LinkCore:
             )
         elif isinstance(exc, CtiTimeout):
             error = CtiTimeout(
-                f"{op.name}: no answer from {where} within {self.timeout:g} s{suffix}",
+                f"{op.name}: no answer from {where} within {self.settings.timeout:g} s{suffix}",
                 outcome_unknown=unknown,
             )
         elif isinstance(exc, (TimeoutError, socket.timeout)):
@@ -346,8 +423,27 @@ class LinkCore:
             )
         return error
 
+    # -- what each pump provides (non-blocking, so the scripts call them directly) ----------
+
     def _drop(self) -> None:  # pragma: no cover - each link closes its own transport
         raise NotImplementedError
+
+    def _clock(self) -> float:  # pragma: no cover - each link keeps its own time
+        raise NotImplementedError
+
+    def _pending(self) -> str | None:  # pragma: no cover - each link looks at its transport
+        """Why the idle connection cannot be used as it is (None if it can)."""
+        raise NotImplementedError
+
+    def _ready_to_send(self) -> None:  # pragma: no cover - each link checks its transport
+        """Raise if no frame can be written now (nothing has left yet)."""
+        raise NotImplementedError
+
+    #: Whether the link wants to know when an exchange starts and ends (``_listen``).
+    _listens = False
+
+    def _listen(self, active: bool) -> None:
+        """An exchange starts (True) or ends (False); data arriving in between is awaited."""
 
     def _after_unsupported(self, op: Operation[Any], error: UnsupportedCommand) -> None:
         if self._sent_frames > 1:
@@ -362,10 +458,8 @@ class LinkCore:
         if reason is None:
             return True
         log.warning(
-            "%s %s:%d: before a request, the connection held %s; replacing it",
-            self.label,
-            self.host,
-            self.port,
+            "%s: before a request, the connection held %s; replacing it",
+            self.settings.where,
             reason,
         )
         self._drop()
@@ -375,9 +469,7 @@ class LinkCore:
         """A connection opened a moment ago already holds data nobody asked for."""
         if reason is not None:
             self._drop()
-            raise CtiConnectionError(
-                f"{self.label} {self.host}:{self.port} sent {reason} right after the login"
-            )
+            raise CtiConnectionError(f"{self.settings.where} sent {reason} right after the login")
 
     def _retry_delay(
         self,
@@ -394,24 +486,140 @@ class LinkCore:
         """
         self._drop()
         retry = (
-            attempt <= self.retry.retries
+            attempt <= self.settings.retry.retries
             and not isinstance(error, (LoginError, CtiTimeout))
             and not (op.control and sent)
             and isinstance(error, CtiConnectionError)
         )
         if not retry:
             raise error from cause
-        delay = self.retry.delay(attempt)
+        delay = self.settings.retry.delay(attempt)
         log.warning(
             "%s: %s; retrying %s in %.2f s (attempt %d of %d)",
-            self.label,
+            self.settings.label,
             error,
             op.name,
             delay,
             attempt,
-            self.retry.retries,
+            self.settings.retry.retries,
         )
         return delay
+
+    # -- the scripts: the connection state machine, written once ------------------------------
+
+    def _plan(self, steps: Plan[T]) -> Script[T]:
+        """Run the operations of ``steps`` one after the other, with its local work between."""
+        result: Any = None
+        try:
+            while True:
+                step = steps.send(result)
+                if isinstance(step, Operation):
+                    result = yield from self._attempts(step)
+                else:
+                    yield step
+                    result = step.result
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _attempts(self, op: Operation[T]) -> Script[T]:
+        """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
+        attempt = 0
+        while True:
+            sent = False
+            try:
+                info = self.login_info
+                if self.state is not ConnectionState.CONNECTED or info is None:
+                    info = yield from self._open()
+                if not self._usable(self._pending()):
+                    info = yield from self._open()
+                    self._check_fresh(self._pending())
+                return (yield from self._exchange(op, info))
+            except _Aborted as aborted:
+                error, sent = aborted.args
+                cause = aborted.__cause__
+            except CtiConnectionError as exc:
+                error, cause = exc, exc.__cause__
+            attempt += 1
+            yield self._retry_delay(op, error, cause, sent, attempt)
+
+    def _open(self) -> Script[LoginFeedback]:
+        """Connect and log in, unless connected. Raises CtiConnectionError, LoginError."""
+        if self.state is ConnectionState.CONNECTED and self.login_info is not None:
+            return self.login_info
+        if self.state is ConnectionState.CLOSED:
+            raise CtiConnectionError(f"{self.settings.label} connection was closed")
+        self.state = ConnectionState.CONNECTING
+        self._reset_stream()
+        try:
+            yield _TRANSPORT
+        except (OSError, asyncio.TimeoutError) as exc:
+            self.state = ConnectionState.DISCONNECTED
+            reason = getattr(exc, "strerror", None) or str(exc)
+            if not reason:
+                timed_out = isinstance(exc, (TimeoutError, asyncio.TimeoutError))
+                reason = "timed out" if timed_out else type(exc).__name__
+            raise CtiConnectionError(f"cannot connect to {self.settings.where}: {reason}") from exc
+        if not self.settings.login:
+            self._connected(self.login_info or LoginFeedback())
+        else:
+            try:
+                login = self._login_operation()
+                feedback = yield from self._exchange(login, LoginFeedback(), release=False)
+                self._connected(self._check_login(feedback))
+            except BaseException as exc:
+                raise self._login_failed(exc) from exc.__cause__
+        info = self.login_info
+        if info is None:  # pragma: no cover - _connected sets it
+            raise CtiConnectionError("login did not complete")
+        return info
+
+    def _exchange(
+        self, op: Operation[T], info: LoginFeedback, *, release: bool = True
+    ) -> Script[T]:
+        """Run one operation on the open connection. Errors come out wrapped in _Aborted.
+
+        ``release``: drop the connection if data is left over afterwards (not after the login,
+        where the check before the first request does it)."""
+        sent = False
+        self._deadline = self._clock() + self.settings.timeout
+        self._sent_codes.clear()
+        self._sent_frames = 0
+        if self._listens:
+            self._listen(True)
+        inbox = self._inbox
+        gen = op.run(info)
+        try:
+            item = next(gen)
+            while True:
+                if item is RECEIVE:
+                    if not inbox:
+                        yield _DATA
+                    item = gen.send(self._take(op))
+                else:
+                    self._ready_to_send()
+                    sent = True
+                    self._note_sent(item)  # type: ignore[arg-type]
+                    yield item  # type: ignore[misc]
+                    item = gen.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        except UnsupportedCommand as unsupported:
+            self._after_unsupported(op, unsupported)
+            raise
+        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
+            raise _Aborted(self._fail(op, exc, sent), sent) from exc
+        except _INTERRUPTED:
+            # Interrupted in the middle of an exchange: an answer may still be on its way and
+            # would be taken for the next command's, so the connection is dropped.
+            if sent:
+                self._drop()
+            raise
+        finally:
+            if self._listens:
+                self._listen(False)
+            gen.close()
+            if release:
+                self._release_unclaimed()
 
 
 class SyncLink(LinkCore):
@@ -430,41 +638,58 @@ class SyncLink(LinkCore):
     def open(self) -> LoginFeedback:
         """Connect and log in (if not connected yet). Raises CtiConnectionError, LoginError."""
         with self._lock:
-            if self.state is ConnectionState.CONNECTED and self.login_info is not None:
-                return self.login_info
-            if self.state is ConnectionState.CLOSED:
-                raise CtiConnectionError(f"{self.label} connection was closed")
-            self._connect()
-            info = self.login_info
-            if info is None:  # pragma: no cover - _connect sets it or raises
-                raise CtiConnectionError("login did not complete")
-            return info
+            return self._pump(self._open())
 
-    def _connect(self) -> None:
-        self.state = ConnectionState.CONNECTING
-        self._reset_stream()
+    def run(self, command: Operation[T] | Plan[T]) -> T:
+        """Run ``command`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
+        with self._lock:
+            script = self._attempts if type(command) is Operation else self._plan
+            return self._pump(script(command))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Close the connection; later calls raise CtiConnectionError."""
+        with self._lock:
+            self._drop()
+            self.state = ConnectionState.CLOSED
+
+    def _pump(self, script: Script[T]) -> T:
+        """Perform the steps ``script`` asks for until it returns (or raises)."""
+        resume = script.send
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
-        except OSError as exc:
-            self.state = ConnectionState.DISCONNECTED
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise CtiConnectionError(
-                f"cannot connect to {self.label} {self.host}:{self.port}: {reason}"
-            ) from exc
+            step = resume(None)
+            while True:
+                try:
+                    if step is _DATA:
+                        self._fill()
+                    elif type(step) is bytes:
+                        self._sock.sendall(step)  # type: ignore[union-attr] # checked by _ready_to_send
+                    elif step is _TRANSPORT:
+                        self._open_socket()
+                    elif type(step) is LocalWork:
+                        step.result = step.call(*step.args)
+                    else:
+                        time.sleep(step)  # type: ignore[arg-type]
+                except BaseException as exc:
+                    failure = exc
+                else:
+                    step = resume(None)
+                    continue
+                step = script.throw(failure)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    # -- the I/O -----------------------------------------------------------------------------
+
+    def _open_socket(self) -> None:
+        sock = socket.create_connection(
+            (self.settings.host, self.settings.port), timeout=self.settings.connect_timeout
+        )
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._armed_timeout = self.connect_timeout
+        self._armed_timeout = self.settings.connect_timeout
         self._sock = sock
         if hasattr(select, "poll"):
             self._poller = select.poll()
             self._poller.register(sock, select.POLLIN)
-        if not self._login:
-            self._connected(self.login_info or LoginFeedback())
-            return
-        try:
-            feedback = self._drive(self._login_operation(), LoginFeedback(), release=False)
-            self._connected(self._check_login(feedback))
-        except BaseException as exc:
-            raise self._login_failed(exc) from exc.__cause__
 
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
@@ -476,46 +701,44 @@ class SyncLink(LinkCore):
         if self.state is not ConnectionState.CLOSED:
             self.state = ConnectionState.DISCONNECTED
 
-    def close(self) -> None:
-        """Close the connection; later calls raise CtiConnectionError."""
-        with self._lock:
-            self._drop()
-            self.state = ConnectionState.CLOSED
+    _clock = staticmethod(time.monotonic)
 
-    def _arm_timeout(self, sock: socket.socket, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
+    def _arm_timeout(self, sock: socket.socket) -> None:
+        remaining = self._deadline - time.monotonic()
         if remaining <= 0:
             raise CtiTimeout("timed out")
         # Re-arming costs a system call, so the armed timeout may differ from what remains by
-        # the slack either way; a read that times out early waits out the rest (_receive).
+        # the slack either way; a read that times out early waits out the rest (_fill).
         armed = self._armed_timeout
         if remaining < armed - _TIMEOUT_SLACK_S or remaining > armed + _TIMEOUT_SLACK_S:
             sock.settimeout(remaining)
             self._armed_timeout = remaining
 
-    def _receive(self, op: Operation[Any], deadline: float) -> Message:
+    def _ready_to_send(self) -> None:
+        sock = self._sock
+        if sock is None:
+            raise CtiConnectionError("not connected")
+        self._arm_timeout(sock)
+
+    def _fill(self) -> None:
         sock = self._sock
         inbox = self._inbox
         view = self._view
         while not inbox:
             if sock is None:
                 raise CtiConnectionError("not connected")
-            self._arm_timeout(sock, deadline)
+            self._arm_timeout(sock)
             try:
                 count = sock.recv_into(view)
             except TimeoutError:
-                if deadline - time.monotonic() > 0:
+                if self._deadline - time.monotonic() > 0:
                     continue  # armed a little short of the deadline: wait out the rest
                 raise CtiTimeout("timed out") from None
             if not count:
-                raise CtiConnectionError(
-                    f"{self.label} {self.host}:{self.port} closed the connection"
-                )
+                raise CtiConnectionError(f"{self.settings.where} closed the connection")
             self._absorb(view[:count])
-        return self._take(op)
 
     def _pending(self) -> str | None:
-        """Why the idle connection cannot be used as it is (None if it can)."""
         reason = self._unclaimed()
         sock = self._sock
         if reason is None and sock is not None:
@@ -535,68 +758,6 @@ class SyncLink(LinkCore):
             except OSError as exc:
                 reason = f"a connection error ({exc.strerror or exc})"
         return reason
-
-    def _drive(self, op: Operation[T], info: LoginFeedback, *, release: bool = True) -> T:
-        """Run one operation on the open socket. Errors come out wrapped in _Aborted.
-
-        ``release``: drop the connection if data is left over afterwards (not after the login,
-        where the caller's check before the first request does it)."""
-        sent = False
-        deadline = time.monotonic() + self.timeout
-        self._sent_codes.clear()
-        self._sent_frames = 0
-        gen = op.run(info)
-        try:
-            item = next(gen)
-            while True:
-                if item is RECEIVE:
-                    item = gen.send(self._receive(op, deadline))
-                else:
-                    sock = self._sock
-                    if sock is None:
-                        raise CtiConnectionError("not connected")
-                    self._arm_timeout(sock, deadline)
-                    sent = True
-                    self._note_sent(item)  # type: ignore[arg-type]
-                    sock.sendall(item)  # type: ignore[arg-type]
-                    item = gen.send(None)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        except UnsupportedCommand as unsupported:
-            self._after_unsupported(op, unsupported)
-            raise
-        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
-            raise _Aborted(self._fail(op, exc, sent), sent) from exc
-        except (KeyboardInterrupt, SystemExit):
-            # Interrupted in the middle of an exchange: an answer may still be on its way and
-            # would be taken for the next command's, so the connection is dropped.
-            if sent:
-                self._drop()
-            raise
-        finally:
-            gen.close()
-            if release:
-                self._release_unclaimed()
-
-    def run(self, op: Operation[T]) -> T:
-        """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
-        with self._lock:
-            attempt = 0
-            while True:
-                sent = False
-                try:
-                    info = self.open()
-                    if not self._usable(self._pending()):
-                        info = self.open()
-                        self._check_fresh(self._pending())
-                    return self._drive(op, info)
-                except _Aborted as aborted:
-                    error, sent = aborted.args
-                    cause = aborted.__cause__
-                except CtiConnectionError as exc:
-                    error, cause = exc, exc.__cause__
-                attempt += 1
-                time.sleep(self._retry_delay(op, error, cause, sent, attempt))
 
 
 class _AsyncProtocol(asyncio.BufferedProtocol):
@@ -637,9 +798,7 @@ class _AsyncProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         link = self._link
-        self.lost = exc or CtiConnectionError(
-            f"{link.label} {link.host}:{link.port} closed the connection"
-        )
+        self.lost = exc or CtiConnectionError(f"{link.settings.where} closed the connection")
         self._wake()
 
     def _wake(self) -> None:
@@ -669,47 +828,57 @@ class AsyncLink(LinkCore):
     async def open(self) -> LoginFeedback:
         """Connect and log in (if not connected yet). Raises CtiConnectionError, LoginError."""
         async with self._get_lock():
-            return await self._open_locked()
+            return await self._pump(self._open())
 
-    async def _open_locked(self) -> LoginFeedback:
-        if self.state is ConnectionState.CONNECTED and self.login_info is not None:
-            return self.login_info
-        if self.state is ConnectionState.CLOSED:
-            raise CtiConnectionError(f"{self.label} connection was closed")
-        await self._connect()
-        info = self.login_info
-        if info is None:  # pragma: no cover - _connect sets it or raises
-            raise CtiConnectionError("login did not complete")
-        return info
+    async def run(self, command: Operation[T] | Plan[T]) -> T:
+        """Run ``command`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
+        async with self._get_lock():
+            script = self._attempts if type(command) is Operation else self._plan
+            return await self._pump(script(command))  # type: ignore[arg-type]
 
-    async def _connect(self) -> None:
-        self.state = ConnectionState.CONNECTING
-        self._reset_stream()
-        loop = asyncio.get_running_loop()
+    async def close(self) -> None:
+        """Close the connection; later calls raise CtiConnectionError."""
+        self._drop()
+        self.state = ConnectionState.CLOSED
+        # Let the transport finish closing inside the loop.
+        await asyncio.sleep(0)
+
+    async def _pump(self, script: Script[T]) -> T:
+        """Perform the steps ``script`` asks for until it returns (or raises)."""
+        failure: BaseException | None = None
         try:
-            _transport, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: _AsyncProtocol(self), self.host, self.port),
-                self.connect_timeout,
-            )
-        except (OSError, asyncio.TimeoutError) as exc:
-            self.state = ConnectionState.DISCONNECTED
-            reason = (
-                "timed out"
-                if isinstance(exc, asyncio.TimeoutError)
-                else (exc.strerror or str(exc) or type(exc).__name__)
-            )
-            raise CtiConnectionError(
-                f"cannot connect to {self.label} {self.host}:{self.port}: {reason}"
-            ) from exc
-        self._protocol = protocol
-        if not self._login:
-            self._connected(self.login_info or LoginFeedback())
-            return
+            while True:
+                failure = await self._perform(_advance(script, failure))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _perform(self, step: _Step) -> BaseException | None:
+        """Do one step; return how it failed (None if it did not)."""
         try:
-            feedback = await self._drive(self._login_operation(), LoginFeedback(), release=False)
-            self._connected(self._check_login(feedback))
+            if step is _DATA:
+                await self._fill()
+            elif type(step) is bytes:
+                self._send(step)
+            elif step is _TRANSPORT:
+                await self._open_transport()
+            elif type(step) is LocalWork:
+                step.result = await asyncio.to_thread(step.call, *step.args)
+            else:
+                await asyncio.sleep(step)  # type: ignore[arg-type]
         except BaseException as exc:
-            raise self._login_failed(exc) from exc.__cause__
+            return exc
+        return None
+
+    # -- the I/O -----------------------------------------------------------------------------
+
+    async def _open_transport(self) -> None:
+        loop = asyncio.get_running_loop()
+        _transport, self._protocol = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: _AsyncProtocol(self), self.settings.host, self.settings.port
+            ),
+            self.settings.connect_timeout,
+        )
 
     def _drop(self) -> None:
         protocol, self._protocol = self._protocol, None
@@ -719,15 +888,17 @@ class AsyncLink(LinkCore):
         if self.state is not ConnectionState.CLOSED:
             self.state = ConnectionState.DISCONNECTED
 
-    async def close(self) -> None:
-        """Close the connection; later calls raise CtiConnectionError."""
-        self._drop()
-        self.state = ConnectionState.CLOSED
-        # Let the transport finish closing inside the loop.
-        await asyncio.sleep(0)
+    def _clock(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    _listens = True
+
+    def _listen(self, active: bool) -> None:
+        protocol = self._protocol
+        if protocol is not None:
+            protocol.active = active
 
     def _pending(self) -> str | None:
-        """Why the idle connection cannot be used as it is (None if it can)."""
         reason = self._unclaimed()
         protocol = self._protocol
         if reason is None and protocol is not None:
@@ -737,7 +908,18 @@ class AsyncLink(LinkCore):
                 reason = "the end of the connection"
         return reason
 
-    async def _receive(self, op: Operation[Any], deadline: float) -> Message:
+    def _ready_to_send(self) -> None:
+        protocol = self._protocol
+        if protocol is None or protocol.transport is None:
+            raise CtiConnectionError("not connected")
+        if protocol.lost is not None:
+            raise CtiConnectionError(f"{self.settings.where} closed the connection")
+
+    def _send(self, frame: bytes) -> None:
+        self._ready_to_send()
+        self._protocol.transport.write(frame)  # type: ignore[union-attr]
+
+    async def _fill(self) -> None:
         inbox = self._inbox
         loop = asyncio.get_running_loop()
         while not inbox:
@@ -751,78 +933,9 @@ class AsyncLink(LinkCore):
                 raise CtiConnectionError(str(lost) or "connection lost") from lost
             waiter: asyncio.Future[None] = loop.create_future()
             protocol.waiter = waiter
-            handle = loop.call_at(deadline, _expire, waiter)
+            handle = loop.call_at(self._deadline, _expire, waiter)
             try:
                 await waiter
             finally:
                 handle.cancel()
                 protocol.waiter = None
-        return self._take(op)
-
-    async def _drive(self, op: Operation[T], info: LoginFeedback, *, release: bool = True) -> T:
-        """See :meth:`SyncLink._drive`."""
-        sent = False
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        self._sent_codes.clear()
-        self._sent_frames = 0
-        active = self._protocol
-        if active is not None:
-            active.active = True
-        gen = op.run(info)
-        try:
-            item = next(gen)
-            while True:
-                if item is RECEIVE:
-                    item = gen.send(await self._receive(op, deadline))
-                else:
-                    protocol = self._protocol
-                    if protocol is None or protocol.transport is None:
-                        raise CtiConnectionError("not connected")
-                    if protocol.lost is not None:
-                        raise CtiConnectionError(
-                            f"{self.label} {self.host}:{self.port} closed the connection"
-                        )
-                    sent = True
-                    self._note_sent(item)  # type: ignore[arg-type]
-                    protocol.transport.write(item)  # type: ignore[arg-type]
-                    item = gen.send(None)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        except UnsupportedCommand as unsupported:
-            self._after_unsupported(op, unsupported)
-            raise
-        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
-            raise _Aborted(self._fail(op, exc, sent), sent) from exc
-        except asyncio.CancelledError:
-            # Cancelled in the middle of an exchange: an answer may still be on its way and
-            # would be taken for the next command's, so the connection is dropped.
-            if sent:
-                self._drop()
-            raise
-        finally:
-            if active is not None:
-                active.active = False
-            gen.close()
-            if release:
-                self._release_unclaimed()
-
-    async def run(self, op: Operation[T]) -> T:
-        """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
-        async with self._get_lock():
-            attempt = 0
-            while True:
-                sent = False
-                try:
-                    info = await self._open_locked()
-                    if not self._usable(self._pending()):
-                        info = await self._open_locked()
-                        self._check_fresh(self._pending())
-                    return await self._drive(op, info)
-                except _Aborted as aborted:
-                    error, sent = aborted.args
-                    cause = aborted.__cause__
-                except CtiConnectionError as exc:
-                    error, cause = exc, exc.__cause__
-                attempt += 1
-                await asyncio.sleep(self._retry_delay(op, error, cause, sent, attempt))

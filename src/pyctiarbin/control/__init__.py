@@ -14,36 +14,17 @@
 
 from __future__ import annotations
 
+from . import types
 from .loop import MIN_PERIOD_S, MIN_TICK_S, MV_GUARD_S, ControlLoop, run_control_loop
 from .recorder import CsvRecorder
-from .types import (
-    Algorithm,
-    ChannelResult,
-    ControlInput,
-    ControlRecord,
-    ControlReport,
-    Done,
-    Fault,
-    Outcome,
-    SafeState,
-    Setpoint,
-)
+from .types import *  # noqa: F403 - the vocabulary of the loop, listed once in types.__all__
 
 __all__ = [
     "MIN_PERIOD_S",
     "MIN_TICK_S",
     "MV_GUARD_S",
-    "Algorithm",
-    "ChannelResult",
-    "ControlInput",
     "ControlLoop",
-    "ControlRecord",
-    "ControlReport",
     "CsvRecorder",
-    "Done",
-    "Fault",
-    "Outcome",
-    "SafeState",
-    "Setpoint",
     "run_control_loop",
+    *types.__all__,
 ]

@@ -71,4 +71,3 @@ class CsvRecorder(ClosedOnExit):
 
     def close(self) -> None:
         self._file.close()
-

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import overload
 
 from ..client.status import ChannelStatus
 from ..protocol import meta_code_for
@@ -40,6 +41,24 @@ def mv_name(variable: str | int) -> str:
     return meta_code_for(variable).name
 
 
+class _StatusReading:
+    """A reading of the tick's status, read as an attribute of :class:`ControlInput`."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, inp: None, owner: type) -> _StatusReading: ...
+
+    @overload
+    def __get__(self, inp: ControlInput, owner: type) -> float: ...
+
+    def __get__(self, inp: ControlInput | None, owner: type) -> float | _StatusReading:
+        if inp is None:
+            return self
+        return getattr(inp.status, self._name)  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True, slots=True)
 class ControlInput:
     """What the algorithm is given for one channel at one tick.
@@ -55,21 +74,11 @@ class ControlInput:
     iteration: int
     setpoints: Mapping[str, float]
 
-    @property
-    def voltage_v(self) -> float:
-        return self.status.voltage_v
-
-    @property
-    def current_a(self) -> float:
-        return self.status.current_a
-
-    @property
-    def test_time_s(self) -> float:
-        return self.status.test_time_s
-
-    @property
-    def step_time_s(self) -> float:
-        return self.status.step_time_s
+    # The readings an algorithm uses most, at hand as ``inp.voltage_v``.
+    voltage_v = _StatusReading()
+    current_a = _StatusReading()
+    test_time_s = _StatusReading()
+    step_time_s = _StatusReading()
 
     @property
     def temperatures_c(self) -> tuple[float, ...]:

@@ -12,13 +12,16 @@ from __future__ import annotations
 from .channel_interface import ChannelInterface
 from .config import ChannelInterfaceConfig, CyclerInterfaceConfig
 from .cycler_interface import ConnectFailed, CyclerInterface, LoginFailed, login_feedback_dict
+from .seed_dicts import CHANNEL_STATUS_KEYS, channel_status_dict
 
 __all__ = [
+    "CHANNEL_STATUS_KEYS",
     "ChannelInterface",
     "ChannelInterfaceConfig",
     "ConnectFailed",
     "CyclerInterface",
     "CyclerInterfaceConfig",
     "LoginFailed",
+    "channel_status_dict",
     "login_feedback_dict",
 ]

@@ -7,11 +7,7 @@ configured schedule, start and stop the test, set meta variables MV_UD1..MV_UD16
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
-from typing import Any
-
-from pydantic import BaseModel
+from typing import Any, cast
 
 from ..protocol import MetaCode
 from .config import ChannelInterfaceConfig
@@ -51,14 +47,12 @@ class ChannelInterface(CyclerInterface):
         ValueError, ConnectFailed, LoginFailed: as :class:`CyclerInterface`.
     """
 
-    def __init__(
-        self,
-        config: Mapping[str, Any] | BaseModel,
-        env_path: str | os.PathLike[str] | None = None,
-    ) -> None:
-        values = config.model_dump() if isinstance(config, BaseModel) else config
-        self._channel_config = ChannelInterfaceConfig(**values)
-        super().__init__(self._channel_config, env_path)
+    _config_model = ChannelInterfaceConfig
+
+    @property
+    def _channel_config(self) -> ChannelInterfaceConfig:
+        # Built by CyclerInterface.__init__ from _config_model.
+        return cast(ChannelInterfaceConfig, self._cycler_config)
 
     def __repr__(self) -> str:
         settings = self._channel_config

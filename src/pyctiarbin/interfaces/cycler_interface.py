@@ -31,7 +31,9 @@ from ..credentials import ENV_PASSWORD, ENV_USERNAME
 from ..errors import CommandRejected, CtiConnectionError, CtiError, EncodeError, LoginError
 from ..protocol import TOKEN, CommandCode, LoginFeedback
 from ..protocol.framing import CHECKSUM, HEADER_SIZE
+from ..shared import ClosedOnExit
 from .config import CyclerInterfaceConfig
+from .seed_dicts import channel_status_dict
 
 __all__ = ["ConnectFailed", "CyclerInterface", "LoginFailed"]
 
@@ -122,7 +124,7 @@ def login_feedback_dict(feedback: LoginFeedback) -> dict[str, Any]:
     }
 
 
-class CyclerInterface:
+class CyclerInterface(ClosedOnExit):
     """Read the status of any channel of an Arbin cycler: pycti-arbin 0.0.13's
     ``CyclerInterface``, drop-in.
 
@@ -151,13 +153,16 @@ class CyclerInterface:
         LoginFailed: (also ``LoginError`` and ``AssertionError``) when it refuses the login.
     """
 
+    #: The model that checks the configuration dictionary.
+    _config_model: type[CyclerInterfaceConfig] = CyclerInterfaceConfig
+
     def __init__(
         self,
         config: Mapping[str, Any] | BaseModel,
         env_path: str | os.PathLike[str] | None = None,
     ) -> None:
         values = config.model_dump() if isinstance(config, BaseModel) else config
-        self._cycler_config = CyclerInterfaceConfig(**values)
+        self._cycler_config = self._config_model(**values)
         username, password = _load_credentials(env_path)
         settings = self._cycler_config
         self._client = CyclerClient(
@@ -201,12 +206,6 @@ class CyclerInterface:
         settings = self._cycler_config
         return f"<{type(self).__name__} {settings.ip_address}:{settings.port}>"
 
-    def __enter__(self) -> CyclerInterface:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     @property
     def client(self) -> CyclerClient:
         """The :class:`CyclerClient` underneath, for everything 0.0.13 could not do."""
@@ -226,9 +225,9 @@ class CyclerInterface:
         return dict(self._login_feedback)
 
     def read_channel_status(self, channel: int) -> dict[str, Any]:
-        """Read one channel's status: 0.0.13's dictionary (the keys of
-        :meth:`ChannelStatus.to_dict`, e.g. ``"status"``, ``"voltage_v"``, ``"current_a"``,
-        ``"channel"`` = the 0-based wire index).
+        """Read one channel's status: 0.0.13's dictionary (see
+        :func:`~.seed_dicts.channel_status_dict`: ``"status"``, ``"voltage_v"``,
+        ``"current_a"``, ``"channel"`` = the 0-based wire index, ...).
 
         Wire addressing, as in 0.0.13: ``channel`` N is requested as index N-1. Channel 0 is
         let through as 0.0.13 let it through: it becomes index -1, which asks for every
@@ -258,12 +257,12 @@ class CyclerInterface:
             )
         return self._seed_result(
             f"reading the status of channel {channel}",
-            lambda: self._client.read_channel(channel).to_dict(),
+            lambda: channel_status_dict(self._client.read_channel(channel)),
             {},
         )
 
     def _read_all_first(self) -> dict[str, Any]:
-        records = [status.to_dict() for status in self._client.read_channels()]
+        records = [channel_status_dict(status) for status in self._client.read_channels()]
         if not records:
             raise CtiConnectionError("the cycler answered a read of every channel with no record")
         first = records[0]
