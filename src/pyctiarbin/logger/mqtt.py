@@ -60,9 +60,9 @@ from .readings import (
     Gap,
     Reading,
     ReadingBatch,
-    _bms_json,
-    _smb_json,
-    aux_json,
+    aux_text,
+    bms_text,
+    smb_text,
 )
 
 if TYPE_CHECKING:
@@ -265,9 +265,9 @@ def reading_payload(reading: Reading) -> bytes:
         (reading.cycler, s.channel_index + 1, reading.test_id, s.status, *_record_values(s))
     )
     numbers = _measurements_json(_measurements(s))
-    aux = aux_json(s) or "null"
-    bms = _bms_json(s) or "null"
-    smb = _smb_json(s) or "null"
+    aux = aux_text(s.aux) or "null"
+    bms = bms_text(s.bms) or "null"
+    smb = smb_text(s.smb) or "null"
     return (
         f'{head}"unix_time_s":{reading.unix_time_s!r},{numbers},'
         f'"aux":{aux},"bms":{bms},"smb":{smb}}}'

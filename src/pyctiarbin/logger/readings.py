@@ -11,14 +11,16 @@ import enum
 import functools
 import json
 import math
+import operator
 import os
 import re
 from collections.abc import Sequence
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..client.status import MEASUREMENT_FIELDS, ChannelStatus
-from ..protocol import AUX_KINDS, ChannelRecord
+from ..protocol import AUX_KINDS, AuxReadings, BmsValue, ChannelRecord, SmbValue
 from ..shared import DEFAULT_PORT
 
 __all__ = [
@@ -35,7 +37,10 @@ __all__ = [
     "TestEventKind",
     "TestRecord",
     "aux_json",
+    "aux_text",
+    "bms_text",
     "reading_row",
+    "smb_text",
 ]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -361,33 +366,56 @@ def _text(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def aux_json(status: ChannelStatus) -> str | None:
+_aux_groups = operator.attrgetter(*AUX_KINDS)
+_value_and_dt = operator.attrgetter("value", "dt")
+
+
+@functools.lru_cache(maxsize=256)
+def _aux_format(counts: tuple[int, ...]) -> str:
+    # The aux JSON of one shape (how many values of each kind) with a %r per number.
+    parts = [
+        f'"{kind}":[' + ",".join(["[%r,%r]"] * count) + "]"
+        for kind, count in zip(AUX_KINDS, counts, strict=True)
+        if count
+    ]
+    return "{" + ",".join(parts) + "}"
+
+
+def aux_text(aux: AuxReadings) -> str | None:
     """The aux readings as compact JSON ``{"temperature": [[value, dt], ...], ...}`` (only the
     kinds present; a value that is not finite as null), or None when there are none."""
-    aux = status.aux
-    parts = []
-    for kind in AUX_KINDS:
-        values = getattr(aux, kind)
-        if values:
-            pairs = ",".join(f"[{_num(v.value)},{_num(v.dt)}]" for v in values)
-            parts.append(f'"{kind}":[{pairs}]')
-    return "{" + ",".join(parts) + "}" if parts else None
-
-
-def _bms_json(status: ChannelStatus) -> str | None:
-    if not status.bms:
+    groups = _aux_groups(aux)
+    counts = tuple(map(len, groups))
+    if not any(counts):
         return None
-    entries = ",".join(f"[{b.index},{_num(b.value)},{_text(b.unit)}]" for b in status.bms)
+    numbers = tuple(chain.from_iterable(map(_value_and_dt, chain.from_iterable(groups))))
+    if math.isfinite(sum(numbers)):  # all finite (an overflow to inf takes the long way)
+        return _aux_format(counts) % numbers
+    return _aux_format(counts).replace("%r", "%s") % tuple(map(_num, numbers))
+
+
+def aux_json(status: ChannelStatus) -> str | None:
+    """:func:`aux_text` of a channel status's aux readings."""
+    return aux_text(status.aux)
+
+
+def bms_text(bms: Sequence[BmsValue]) -> str | None:
+    """The CAN-BMS entries as compact JSON ``[[index, value, unit], ...]``, or None."""
+    if not bms:
+        return None
+    entries = ",".join(f"[{b.index},{_num(b.value)},{_text(b.unit)}]" for b in bms)
     return f"[{entries}]"
 
 
-def _smb_json(status: ChannelStatus) -> str | None:
-    if not status.smb:
+def smb_text(smb: Sequence[SmbValue]) -> str | None:
+    """The SMB entries as compact JSON ``[[index, value, unit], ...]`` (a text value as a JSON
+    string), or None."""
+    if not smb:
         return None
     entries = ",".join(
         f"[{s.index},{_text(s.value) if isinstance(s.value, str) else _num(s.value)},"
         f"{_text(s.unit)}]"
-        for s in status.smb
+        for s in smb
     )
     return f"[{entries}]"
 
@@ -429,7 +457,7 @@ def reading_row(reading: Reading) -> tuple[Any, ...]:
         f(s.acr_ohm),
         f(s.aci_ohm),
         f(s.aci_phase_degrees),
-        aux_json(s),
-        _bms_json(s),
-        _smb_json(s),
+        aux_text(s.aux),
+        bms_text(s.bms),
+        smb_text(s.smb),
     )
