@@ -26,10 +26,10 @@ from ..errors import CtiError, LoginError, UnexpectedFeedback
 from ..shared import Backoff
 from .boundaries import BoundaryTracker, ChannelTrack
 from .listener import Listener, OwnershipGuard, StateSource
-from .readings import CyclerInfo, CyclerSpec, Gap, ReadingBatch
+from .readings import CyclerInfo, CyclerSpec, Gap, ReadingBatch, TableReadings
 
 if TYPE_CHECKING:
-    from ..client import ChannelStatus
+    from ..protocol import ChannelTable
     from .mqtt import MqttSettings
 
 __all__ = [
@@ -620,8 +620,8 @@ class _CyclerPoller:
         t0 = time.time()
         m0 = self.loop.time()
         try:
-            statuses = await client.read_channels(aux=self.logger.aux)
-            if not statuses:
+            table = await client.read_channels_columns(aux=self.logger.aux)
+            if not len(table):
                 # The file port (or another server) answers a login but no read.
                 raise UnexpectedFeedback(
                     f"{spec.address} answered a read of every channel with no channel: "
@@ -632,7 +632,7 @@ class _CyclerPoller:
             return
         t1 = time.time()
         self.health.last_poll_latency_s = self.loop.time() - m0
-        self._read_succeeded(client, reconnect, (t0 + t1) / 2, statuses)
+        self._read_succeeded(client, reconnect, (t0 + t1) / 2, table)
 
     def _read_failed(self, exc: CtiError, t0: float) -> None:
         spec, health = self.spec, self.health
@@ -663,7 +663,7 @@ class _CyclerPoller:
         client: AsyncCyclerClient,
         reconnect: bool,
         now_s: float,
-        statuses: list[ChannelStatus],
+        table: ChannelTable,
     ) -> None:
         spec, health = self.spec, self.health
         info = self.info
@@ -706,7 +706,10 @@ class _CyclerPoller:
             health.gaps += 1
         self.failures = 0
         health.state = CyclerState.CONNECTED
-        readings, events, tests = self.tracker.process(info, now_s, statuses)
+        # The readings stay columns: the sinks build their rows from them, and the Reading
+        # objects are made only for a listener that asks for them.
+        test_ids, events, tests = self.tracker.process_table(info, now_s, table)
+        readings = TableReadings(spec.name, now_s, test_ids, table)
         self._emit(_ReadingsEvent(ReadingBatch(info, self.k, now_s, readings, events, tests)))
         health.polls += 1
         self.first_poll = False

@@ -14,13 +14,21 @@ import math
 import operator
 import os
 import re
-from collections.abc import Sequence
-from itertools import chain
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import chain, repeat
+from typing import Any, overload
 
 from ..client.status import MEASUREMENT_FIELDS, ChannelStatus
-from ..protocol import AUX_KINDS, AuxReadings, BmsValue, ChannelRecord, SmbValue
+from ..protocol import (
+    AUX_KINDS,
+    AuxReadings,
+    BmsValue,
+    ChannelRecord,
+    ChannelTable,
+    SmbValue,
+    StatusCode,
+)
 from ..shared import DEFAULT_PORT
 
 __all__ = [
@@ -33,6 +41,7 @@ __all__ = [
     "Gap",
     "Reading",
     "ReadingBatch",
+    "TableReadings",
     "TestEvent",
     "TestEventKind",
     "TestRecord",
@@ -41,7 +50,10 @@ __all__ = [
     "bms_text",
     "reading_row",
     "smb_text",
+    "table_rows",
 ]
+
+Row = tuple[Any, ...]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
@@ -329,6 +341,22 @@ class ReadingBatch:
     readings: Sequence[Reading]
     events: Sequence[TestEvent] = ()
     tests: Sequence[TestRecord] = ()
+    _rows: list[Row] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def rows(self) -> list[Row]:
+        """The ``readings`` table rows of :attr:`readings` (:func:`reading_row`), built once
+        and shared by every listener that stores or publishes them: do not change the list.
+        Readings the logger read as columns (:class:`TableReadings`) become rows straight
+        from the columns."""
+        rows = self._rows
+        if rows is None:
+            readings = self.readings
+            if isinstance(readings, TableReadings):
+                rows = readings.rows()
+            else:
+                rows = [reading_row(reading) for reading in readings]
+            object.__setattr__(self, "_rows", rows)
+        return rows
 
 
 # -- the flat row the SQL sinks store -----------------------------------------------------------
@@ -461,3 +489,103 @@ def reading_row(reading: Reading) -> tuple[Any, ...]:
         bms_text(s.bms),
         smb_text(s.smb),
     )
+
+
+_LABELS = {member: member.label for member in StatusCode}
+#: The aux readings of a record without any (one shared object: compared by identity).
+_NO_AUX = ChannelRecord(channel_index=0).aux
+#: Columns stored as the record holds them: comm_failure ... master_channel.
+_PLAIN_COLUMNS = READING_COLUMNS[5 : READING_COLUMNS.index(MEASUREMENT_FIELDS[0])]
+if READING_COLUMNS[:5] != ("cycler", "channel", "unix_time_s", "test_id", "status") or (
+    READING_COLUMNS[5:] != (*_PLAIN_COLUMNS, *MEASUREMENT_FIELDS, "aux", "bms", "smb")
+):  # pragma: no cover - a layout change
+    raise RuntimeError("table_rows expects the readings columns in another layout")
+
+
+def table_rows(
+    cycler: str, unix_time_s: float, test_ids: Sequence[int | None], table: ChannelTable
+) -> list[Row]:
+    """The ``readings`` table rows of one poll read as columns: the rows :func:`reading_row`
+    gives for the same readings, built a column at a time."""
+    count = len(table)
+    labels = list(map(_LABELS.get, table["status"]))
+    if None in labels:  # an undocumented status code (a pseudo-member UNKNOWN_<code>)
+        labels = [status.label for status in table["status"]]
+    measurements = []
+    for name in MEASUREMENT_FIELDS:
+        column = table[name]
+        # NaN and infinities are stored as NULL; sum() is finite only if every value is.
+        measurements.append(column if math.isfinite(sum(column)) else map(_finite, column))
+    aux, bms, smb = table["aux"], table["bms"], table["smb"]
+    return list(
+        zip(
+            repeat(cycler, count),
+            table.channel,
+            repeat(unix_time_s, count),
+            test_ids,
+            labels,
+            *(table[name] for name in _PLAIN_COLUMNS),
+            *measurements,
+            repeat(None, count)
+            if all(map(operator.is_, aux, repeat(_NO_AUX)))
+            else map(aux_text, aux),
+            map(bms_text, bms) if any(bms) else repeat(None, count),
+            map(smb_text, smb) if any(smb) else repeat(None, count),
+            strict=True,
+        )
+    )
+
+
+class TableReadings(Sequence[Reading]):
+    """The readings of one poll read as columns (a :class:`ChannelTable` and the test id of
+    each row). The :class:`Reading` objects are built when a listener first asks for one;
+    :meth:`rows` builds the stored rows from the columns without them."""
+
+    __slots__ = ("_readings", "cycler", "table", "test_ids", "unix_time_s")
+
+    def __init__(
+        self,
+        cycler: str,
+        unix_time_s: float,
+        test_ids: Sequence[int | None],
+        table: ChannelTable,
+    ) -> None:
+        """Raises ValueError if ``test_ids`` and ``table`` differ in length."""
+        if len(test_ids) != len(table):
+            raise ValueError(f"{len(test_ids)} test ids for {len(table)} channels")
+        self.cycler = cycler
+        self.unix_time_s = unix_time_s
+        self.test_ids = test_ids
+        self.table = table
+        self._readings: list[Reading] | None = None
+
+    def _built(self) -> list[Reading]:
+        readings = self._readings
+        if readings is None:
+            cycler, unix_time_s = self.cycler, self.unix_time_s
+            readings = self._readings = [
+                Reading(cycler, unix_time_s, test_id, status)
+                for test_id, status in zip(
+                    self.test_ids, self.table.records(ChannelStatus), strict=True
+                )
+            ]
+        return readings
+
+    def __len__(self) -> int:
+        return len(self.test_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Reading: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Reading]: ...
+
+    def __getitem__(self, index: int | slice) -> Reading | list[Reading]:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return iter(self._built())
+
+    def rows(self) -> list[Row]:
+        """The ``readings`` table rows (:func:`table_rows`)."""
+        return table_rows(self.cycler, self.unix_time_s, self.test_ids, self.table)

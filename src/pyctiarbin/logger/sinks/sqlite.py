@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 from ...protocol import AUX_KINDS
 from ..boundaries import ChannelTrack, status_from_label
 from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS, TestRecord
-from .chunk import Chunk
+from .chunk import Chunk, channel_key
 from .database import Database
 from .queries import QueryBuilder
 
@@ -315,7 +315,7 @@ class SqliteDatabase(Database):
                 is full.
         """
         db = self._require()
-        new_channels = {(row[0], row[1]) for row in chunk.readings} - self._channels
+        new_channels = set(map(channel_key, chunk.readings)) - self._channels
         db.execute("BEGIN IMMEDIATE")
         try:
             if chunk.cyclers:
