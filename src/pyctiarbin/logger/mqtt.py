@@ -54,6 +54,7 @@ from ..config import (
 )
 from .listener import Listener
 from .readings import (
+    GAP_COLUMNS,
     READING_COLUMNS,
     CyclerInfo,
     Gap,
@@ -763,15 +764,10 @@ class MqttPublisher(Listener):
                 "cycler_down", gap.cycler, time.time(), start_s=gap.start_s, reason=gap.reason
             )
         else:
-            payload = _event_payload(
-                "gap",
-                gap.cycler,
-                gap.end_s,
-                start_s=gap.start_s,
-                end_s=gap.end_s,
-                missed_intervals=gap.missed_intervals,
-                reason=gap.reason,
-            )
+            # Its columns in the gaps table, but the cycler (named by the topic and the event).
+            columns = dict(zip(GAP_COLUMNS, gap.row(), strict=True))
+            del columns["cycler"]
+            payload = _event_payload("gap", gap.cycler, gap.end_s, **columns)
         self._put_event(gap.cycler, payload)
 
     def alert_sink(self) -> Callable[[AlertEvent], None]:

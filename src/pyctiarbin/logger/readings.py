@@ -177,21 +177,26 @@ class TestEventKind(str, enum.Enum):
 
     __test__ = False  # not a pytest test class
 
+    @staticmethod
+    def _generate_next_value_(name: str, start: int, count: int, last_values: list[Any]) -> str:
+        # Each member's value is its name in lower case ("observed"), as stored.
+        return name.lower()
+
     #: The logger saw this test for the first time while it was already under way (logging
     #: began, or the logger has no record of it).
-    OBSERVED = "observed"
+    OBSERVED = enum.auto()
     #: The channel started a new test (from a stopped state, or the test time went back).
-    STARTED = "started"
+    STARTED = enum.auto()
     #: The schedule or the test name changed: the previous test ended, this one began.
-    CHANGED = "changed"
+    CHANGED = enum.auto()
     #: The channel stopped running without finishing (stopped, unsafe, error, ...).
-    STOPPED = "stopped"
+    STOPPED = enum.auto()
     #: The schedule finished.
-    FINISHED = "finished"
+    FINISHED = enum.auto()
     #: The test was paused.
-    PAUSED = "paused"
+    PAUSED = enum.auto()
     #: A stopped or paused test runs again (same test).
-    RESUMED = "resumed"
+    RESUMED = enum.auto()
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,8 +113,8 @@ class DatabaseSink(Listener, StateSource):
         self.spill_after_s = spill_after_s
         self.batch_delay_s = batch_delay_s
         self.max_batch_rows = max_batch_rows
-        self.retry_backoff_s = retry_backoff_s
-        self.max_retry_backoff_s = max(max_retry_backoff_s, retry_backoff_s)
+        #: Between attempts to reach the database again.
+        self.retry_backoff = Backoff(retry_backoff_s, max(max_retry_backoff_s, retry_backoff_s))
         self.flush_timeout_s = flush_timeout_s
         self.on_change = on_change
         self.spill = SpillFile(
@@ -447,7 +447,7 @@ class DatabaseSink(Listener, StateSource):
         wake = self._wake
         if wake is None:
             raise RuntimeError("the sink was not started")
-        backoff = Backoff(self.retry_backoff_s, self.max_retry_backoff_s)
+        backoff = self.retry_backoff
         failures = 0  # in a row, for the backoff
         flush_deadline: float | None = None
         while True:
