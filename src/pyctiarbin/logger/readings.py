@@ -579,6 +579,9 @@ class TableReadings(Sequence[Reading]):
     def __len__(self) -> int:
         return len(self.test_ids)
 
+    def __repr__(self) -> str:
+        return f"<TableReadings {self.cycler} at {self.unix_time_s}: {len(self)} readings>"
+
     @overload
     def __getitem__(self, index: int) -> Reading: ...
 
