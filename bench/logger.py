@@ -1,4 +1,5 @@
-"""Logger benchmark: many simulated cyclers polled at a fixed interval into SQLite.
+"""Logger benchmark: many simulated cyclers polled at a fixed interval into SQLite, against its
+floor.
 
     python bench/logger.py                       # 16 cyclers x 128 channels, 1 s, 60 s
     python bench/logger.py --cyclers 4 --duration 20
@@ -14,12 +15,18 @@ the listeners and the database thread) is the logger's alone. Figures printed:
 * readings stored, and CPU time per reading (user + system);
 * the largest channel count one core sustains at 1 Hz: 1 s / (CPU time per reading);
 * poll timing: jitter of the spacing between polls, drift from the grid over the run, and how
-  long a poll took.
+  long a poll took;
+* the floor, measured in the same run on the same simulators: the same all-channel answers
+  read from bare sockets, framed (checksum verified) and decoded by the protocol core's
+  ``ChannelTable``, zipped into the same rows and inserted one transaction per interval (SQLite
+  ``executemany``, PostgreSQL ``COPY``), with nothing else; then the logger's CPU per reading
+  over the floor's (goal: at most 2.0).
 
 With ``--mqtt [URL]`` (default ``mqtt://127.0.0.1:1883/pycti-bench``) the logger runs twice on
 the same simulators, without and with publishing every reading to the broker, and the CPU time
 per reading of both runs is compared (goal: publishing adds at most 25 %). ``--runs N`` repeats
-the pair N times on the same simulators and prints the medians (the machine may be shared).
+the runs N times on the same simulators, interleaved, and prints the medians (the machine may be
+shared).
 
 This is a measurement, not a test: it prints and exits 0 unless the set-up fails.
 """
@@ -33,14 +40,30 @@ import itertools
 import os
 import resource
 import signal
+import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from pyctiarbin.logger import CyclerSpec, Listener, Logger, ReadingBatch, open_sink
+from pyctiarbin.logger import READING_COLUMNS, CyclerSpec, Listener, Logger, ReadingBatch, open_sink
+from pyctiarbin.logger.readings import aux_text, bms_text, smb_text
+from pyctiarbin.logger.sinks import open_database
+from pyctiarbin.protocol import (
+    AuxOptions,
+    ChannelInfoFeedback,
+    ChannelInfoRequest,
+    ChannelTable,
+    FrameReader,
+    LoginRequest,
+    decode,
+    encode,
+)
 
 USER, PASSWORD = "admin", "admin"
 
@@ -202,9 +225,151 @@ async def run_logger(
     }
 
 
+# -- the floor ---------------------------------------------------------------------------------
+
+
+def floor_rows(cycler: str, unix_time_s: float, table: ChannelTable) -> list[tuple[Any, ...]]:
+    """The ``readings`` rows of one answer with nothing but what storing them takes: the
+    columns zipped, the status as its label, aux/BMS/SMB as the JSON text the database holds
+    (no test ids, no check for numbers that are not finite)."""
+    count = len(table)
+    return list(
+        zip(
+            itertools.repeat(cycler, count),
+            table.channel,
+            itertools.repeat(unix_time_s, count),
+            itertools.repeat(None, count),
+            [status.label for status in table["status"]],
+            *(table[name] for name in READING_COLUMNS[5:-3]),
+            map(aux_text, table["aux"]),
+            map(bms_text, table["bms"]),
+            map(smb_text, table["smb"]),
+            strict=True,
+        )
+    )
+
+
+class _RawCycler:
+    """One blocking socket: logged in once, then the all-channel request and its answer."""
+
+    def __init__(self, name: str, port: int, request: bytes) -> None:
+        self.name = name
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = FrameReader("client")
+        self.request = request
+        self.sock.sendall(encode(LoginRequest(USER, PASSWORD)))
+        self.next_frame()
+
+    def next_frame(self) -> bytes:
+        reader, sock = self.reader, self.sock
+        while (frame := reader.next_frame()) is None:
+            data = sock.recv(1 << 20)
+            if not data:
+                raise ConnectionError(f"{self.name}: the simulator closed the connection")
+            reader.feed(data)
+        return frame
+
+    def read_table(self) -> ChannelTable:
+        feedback = decode(self.next_frame(), verify_checksum=False)
+        if not isinstance(feedback, ChannelInfoFeedback):
+            raise RuntimeError(f"{self.name}: unexpected answer {type(feedback).__name__}")
+        return feedback.table
+
+
+def _floor_inserter(
+    db_url: str,
+) -> tuple[Callable[[list[tuple[Any, ...]]], None], Callable[[], None]]:
+    """An insert of one batch of rows (SQLite: executemany; PostgreSQL: COPY) into the
+    logger's own tables, and a close. The database object only creates the schema."""
+    database = open_database(db_url)
+    database.connect()
+    database.disconnect()
+    columns = ", ".join(READING_COLUMNS)
+    if db_url.startswith("sqlite"):
+        from pyctiarbin.logger.sinks.sqlite import path_from_url
+
+        db = sqlite3.connect(path_from_url(db_url), isolation_level=None)
+        db.execute("PRAGMA synchronous=NORMAL")
+        marks = ", ".join("?" for _ in READING_COLUMNS)
+        insert = f"INSERT OR IGNORE INTO readings ({columns}) VALUES ({marks})"
+
+        def write_sqlite(rows: list[tuple[Any, ...]]) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(insert, rows)
+            db.execute("COMMIT")
+
+        return write_sqlite, db.close
+    import psycopg
+
+    from pyctiarbin.logger.sinks.postgres import _split_url
+
+    url, schema = _split_url(db_url)
+    conn = psycopg.connect(url)
+    copy_sql = f'COPY "{schema}".readings ({columns}) FROM STDIN'
+
+    def write_postgres(rows: list[tuple[Any, ...]]) -> None:
+        with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    return write_postgres, conn.close
+
+
+def run_floor(
+    ports: list[int], interval_s: float, duration_s: float, db_url: str, aux: bool
+) -> dict[str, float]:
+    """The floor: the same all-channel answers from the same simulators, read from bare
+    sockets, decoded (framing with its checksum, then the protocol core's ChannelTable decode)
+    and inserted one transaction per interval, on the same grid as the logger. Nothing else."""
+    request = encode(ChannelInfoRequest(-1, 1, int(AuxOptions.ALL) if aux else 0))
+    cyclers = [_RawCycler(f"floor{n:02d}", port, request) for n, port in enumerate(ports)]
+    write, close = _floor_inserter(db_url)
+    readings = missed = 0
+    try:
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        start = time.monotonic()
+        slot = 0
+        while slot * interval_s < duration_s:
+            delay = start + slot * interval_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -interval_s:
+                skipped = int(-delay // interval_s)
+                missed += skipped
+                slot += skipped
+                continue
+            sent_s = time.time()
+            for cycler in cyclers:
+                cycler.sock.sendall(cycler.request)
+            rows: list[tuple[Any, ...]] = []
+            for cycler in cyclers:
+                rows += floor_rows(cycler.name, sent_s, cycler.read_table())
+            write(rows)
+            readings += len(rows)
+            slot += 1
+        wall = time.monotonic() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        close()
+        for cycler in cyclers:
+            cycler.sock.close()
+    return {
+        "cpu_s": cpu_s(after) - cpu_s(before),
+        "readings": readings,
+        "missed": missed,
+        "wall_s": wall,
+    }
+
+
+def per_reading_us(r: dict[str, float]) -> float:
+    """CPU time per reading stored, in microseconds."""
+    return r["cpu_s"] / r["readings"] * 1e6 if r["readings"] else float("nan")
+
+
 def report(label: str, r: dict[str, float], interval_s: float) -> None:
-    per_reading_us = r["cpu_s"] / r["readings"] * 1e6 if r["readings"] else float("nan")
-    sustained = int(1e6 / per_reading_us) if r["readings"] else 0
+    per_reading = per_reading_us(r)
+    sustained = int(1e6 / per_reading) if r["readings"] else 0
     expected_polls = r["cyclers"] * (r["wall_s"] / interval_s)
     print(f"\n== {label}")
     print(
@@ -222,7 +387,7 @@ def report(label: str, r: dict[str, float], interval_s: float) -> None:
         f"logger CPU                {r['cpu_s']:.2f} s (user {r['user_s']:.2f}, "
         f"sys {r['sys_s']:.2f}) = {100 * r['cpu_s'] / r['wall_s']:.1f} % of one core"
     )
-    print(f"CPU per reading           {per_reading_us:.1f} us")
+    print(f"CPU per reading           {per_reading:.1f} us")
     print(f"one core sustains         ~{sustained} channels at 1 Hz")
     print(
         f"poll spacing jitter       median {r['jitter_median_ms']:.1f} ms, "
@@ -255,7 +420,7 @@ def main() -> int:
         help="also run with publishing to this broker and compare (default URL: %(const)s)",
     )
     parser.add_argument(
-        "--runs", type=int, default=1, help="with --mqtt: repeat the pair of runs, print medians"
+        "--runs", type=int, default=1, help="repeat the runs on the same simulators, print medians"
     )
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -268,46 +433,75 @@ def main() -> int:
         f"{args.sim_processes} process(es); {os.cpu_count()} CPUs on this machine"
     )
     procs, ports = start_simulators(args.sim_processes, args.cyclers, args.channels)
-    results = []
-    pairs = (None, args.mqtt) * max(1, args.runs) if args.mqtt else (None,)
+    kinds = ("logger", "mqtt", "floor") if args.mqtt else ("logger", "floor")
+    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     try:
-        for mqtt in pairs:
-            with tempfile.TemporaryDirectory(prefix="pycti-bench-") as tmp:
-                results.append(
-                    asyncio.run(
-                        run_logger(
+        for _run in range(max(1, args.runs)):
+            for kind in kinds:
+                with tempfile.TemporaryDirectory(prefix="pycti-bench-") as tmp:
+                    db_path = Path(tmp) / "bench.db"
+                    if kind == "floor":
+                        result = run_floor(
                             ports,
                             args.interval,
                             args.duration,
-                            Path(tmp) / "bench.db",
+                            args.db or f"sqlite:///{db_path}",
                             not args.no_aux,
-                            args.db,
-                            mqtt,
                         )
-                    )
-                )
+                    else:
+                        result = asyncio.run(
+                            run_logger(
+                                ports,
+                                args.interval,
+                                args.duration,
+                                db_path,
+                                not args.no_aux,
+                                args.db,
+                                args.mqtt if kind == "mqtt" else None,
+                            )
+                        )
+                    results[kind].append(result)
     finally:
         stop_simulators(procs)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     target = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
     label = f"logger into {target}{' (no aux)' if args.no_aux else ''}"
-    report(label, results[0], args.interval)
+    report(label, results["logger"][0], args.interval)
     if args.mqtt:
-        report(f"{label} and MQTT {args.mqtt}", results[1], args.interval)
-        per_reading = [r["cpu_s"] / max(1, r["readings"]) * 1e6 for r in results]
-        pairs_us = list(zip(per_reading[0::2], per_reading[1::2], strict=True))
+        report(f"{label} and MQTT {args.mqtt}", results["mqtt"][0], args.interval)
+    us = {kind: [per_reading_us(r) for r in runs] for kind, runs in results.items()}
+    print()
+    for n, (ours, floor) in enumerate(zip(us["logger"], us["floor"], strict=True), 1):
+        print(
+            f"floor, run {n}              CPU per reading: logger {ours:.1f} us, "
+            f"floor {floor:.1f} us, logger/floor {ours / floor:.2f}"
+        )
+    ratios = [ours / floor for ours, floor in zip(us["logger"], us["floor"], strict=True)]
+    median_us = statistics.median(us["logger"])
+    missed = sum(int(r["missed"]) for r in results["logger"])
+    floor_missed = sum(int(r["missed"]) for r in results["floor"])
+    print(
+        f"floor, median             CPU per reading: logger {median_us:.1f} us, floor "
+        f"{statistics.median(us['floor']):.1f} us, logger/floor "
+        f"{statistics.median(ratios):.2f} (median of the runs' ratios; goal: at most 2.0)"
+    )
+    print(
+        f"one core at 1 Hz          ~{int(1e6 / median_us)} channels (1 s / median CPU per "
+        f"reading; intervals missed in these runs: logger {missed}, floor {floor_missed})"
+    )
+    if args.mqtt:
         print()
+        pairs_us = list(zip(us["logger"], us["mqtt"], strict=True))
         for n, (without, with_mqtt) in enumerate(pairs_us, 1):
             print(
                 f"MQTT publishing, run {n}    CPU per reading {without:.1f} us -> "
                 f"{with_mqtt:.1f} us: +{100 * (with_mqtt / without - 1):.0f} %"
             )
-        without = statistics.median(per_reading[0::2])
-        with_mqtt = statistics.median(per_reading[1::2])
-        ratios = [b / a for a, b in pairs_us]
+        mqtt_ratios = [b / a for a, b in pairs_us]
         print(
-            f"MQTT publishing, median   CPU per reading {without:.1f} us -> {with_mqtt:.1f} us: "
-            f"+{100 * (statistics.median(ratios) - 1):.0f} % (median of the runs' ratios; "
+            f"MQTT publishing, median   CPU per reading {median_us:.1f} us -> "
+            f"{statistics.median(us['mqtt']):.1f} us: "
+            f"+{100 * (statistics.median(mqtt_ratios) - 1):.0f} % (median of the runs' ratios; "
             f"goal: at most +25 %)"
         )
     print(f"simulator processes CPU   {cpu_s(children):.1f} s (sharing the same cores)")

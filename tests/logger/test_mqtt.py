@@ -24,7 +24,6 @@ jsonschema = pytest.importorskip("jsonschema")
 
 from pyctiarbin import CyclerClient  # noqa: E402
 from pyctiarbin.alerts.events import AlertEvent, EventKind, Severity  # noqa: E402
-from pyctiarbin.client.status import ChannelStatus  # noqa: E402
 from pyctiarbin.config import ConfigError, load_lab_config  # noqa: E402
 from pyctiarbin.logger import CyclerSpec, Gap, Logger, open_sink  # noqa: E402
 from pyctiarbin.logger.live import health_lines, render_health  # noqa: E402
@@ -35,7 +34,6 @@ from pyctiarbin.logger.mqtt import (  # noqa: E402
     reading_payload,
 )
 from pyctiarbin.logger.readings import READING_COLUMNS, Reading, reading_row  # noqa: E402
-from pyctiarbin.protocol import AuxReadings, AuxValue, BmsValue, SmbValue, StatusCode  # noqa: E402
 from pyctiarbin.simulator import Simulator  # noqa: E402
 
 from .mqtt_support import (  # noqa: E402
@@ -47,6 +45,7 @@ from .mqtt_support import (  # noqa: E402
     shared_broker,
     unique_prefix,
 )
+from .odd_readings import ODD_STATUS, PLAIN_STATUSES  # noqa: E402
 from .support import PASSWORD, USER, query, start_logger_process, wait_until  # noqa: E402
 
 INTERVAL_S = 0.1
@@ -461,26 +460,10 @@ def unique_readings(subscriber: Subscriber) -> set[tuple[str, int, float]]:
 def test_a_reading_payload_is_its_stored_row() -> None:
     """The payload is built from cached pieces; it must equal the row the database stores,
     for odd texts, numbers that are not finite, and a channel whose test changes."""
-    status = ChannelStatus(
-        channel_index=6,
-        status=StatusCode.EXTERNAL_CHARGE,
-        schedule='Cycle "A".sdx',
-        test_name="ü\\ test",
-        voltage_v=3.123456789,
-        current_a=float("nan"),
-        power_w=-1e-300,
-        charge_capacity_ah=float("-inf"),
-        aux=AuxReadings(temperature=(AuxValue(25.123, 1e-07), AuxValue(float("inf"), -2.5))),
-        bms=(BmsValue(0, 50.5, "%"),),
-        smb=(SmbValue(2, 'SN "7"', ""), SmbValue(3, 4.2, "V")),
-    )
-    renamed = ChannelStatus(channel_index=6, status=StatusCode.IDLE, test_name="next")
-    plain = ChannelStatus(channel_index=0, status=StatusCode.IDLE)
     readings = [
-        Reading("bay1", 1_700_000_000.123456, 99, status),
-        Reading("bay1", 1_700_000_001.5, 99, status),
-        Reading("bay1", 1_700_000_002.0, 100, renamed),
-        Reading("bay-2", 0.1, None, plain),
+        Reading("bay1", 1_700_000_000.123456, 99, ODD_STATUS),
+        Reading("bay1", 1_700_000_001.5, 99, ODD_STATUS),
+        *(Reading("bay-2", 0.1 * n, n or None, s) for n, s in enumerate(PLAIN_STATUSES)),
     ]
     check = validators()["reading"]
     for reading in readings:
@@ -493,7 +476,7 @@ def test_a_reading_payload_is_its_stored_row() -> None:
     first = json.loads(reading_payload(readings[0]))
     assert first["current_a"] is None and first["charge_capacity_ah"] is None
     assert first["power_w"] == -1e-300 and first["unix_time_s"] == 1_700_000_000.123456
-    assert json.loads(reading_payload(readings[2]))["test_name"] == "next"
+    assert json.loads(reading_payload(readings[3]))["test_name"] == "next"
 
 
 # -- settings ----------------------------------------------------------------------------------

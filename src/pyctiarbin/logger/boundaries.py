@@ -17,12 +17,14 @@ test that was running when the logger stopped keeps its id when the logger comes
 from __future__ import annotations
 
 import enum
+import operator
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..client.status import ChannelStatus
-from ..protocol import StatusCode
+from ..protocol import ChannelTable, StatusCode
 from .readings import CyclerInfo, Reading, TestEvent, TestEventKind, TestRecord
 
 __all__ = ["BoundaryTracker", "ChannelTrack", "Phase", "phase_of", "status_from_label"]
@@ -30,6 +32,9 @@ __all__ = ["BoundaryTracker", "ChannelTrack", "Phase", "phase_of", "status_from_
 _LABEL_TO_STATUS = {member.label: member for member in StatusCode}
 #: Test time may jitter by this much (s) between reads without meaning a new test.
 _TIME_BACK_TOLERANCE_S = 0.5
+#: What the tracker compares from one reading of a channel to the next.
+_IDENTITY_FIELDS = ("channel_index", "status", "schedule", "test_name", "barcode", "test_time_s")
+_identity = operator.attrgetter(*_IDENTITY_FIELDS)
 
 
 class Phase(enum.Enum):
@@ -107,30 +112,66 @@ class BoundaryTracker:
         self, info: CyclerInfo, unix_time_s: float, statuses: Iterable[ChannelStatus]
     ) -> tuple[list[Reading], list[TestEvent], list[TestRecord]]:
         """Turn one poll into readings, plus the boundaries found and the test rows changed."""
-        readings: list[Reading] = []
+        statuses = list(statuses)
+        test_ids, events, tests = self._assign(
+            info, unix_time_s, map(_identity, statuses), statuses.__getitem__
+        )
+        cycler = self.cycler
+        readings = [
+            Reading(cycler, unix_time_s, test_id, status)
+            for test_id, status in zip(test_ids, statuses, strict=True)
+        ]
+        return readings, events, tests
+
+    def process_table(
+        self, info: CyclerInfo, unix_time_s: float, table: ChannelTable
+    ) -> tuple[list[int | None], list[TestEvent], list[TestRecord]]:
+        """:meth:`process` for a poll read as columns: the test id of each row (no reading
+        objects; a channel's status is built only when its test changes)."""
+
+        def status_at(row: int) -> ChannelStatus:
+            return table.take((row,)).records(ChannelStatus)[0]
+
+        identities = zip(*(table[name] for name in _IDENTITY_FIELDS), strict=True)
+        return self._assign(info, unix_time_s, identities, status_at)
+
+    def _assign(
+        self,
+        info: CyclerInfo,
+        unix_time_s: float,
+        identities: Iterable[tuple[Any, ...]],
+        status_at: Callable[[int], ChannelStatus],
+    ) -> tuple[list[int | None], list[TestEvent], list[TestRecord]]:
+        """The test id of each channel of a poll (``identities``: :data:`_IDENTITY_FIELDS` of
+        each; ``status_at(row)``: the whole status of a row, for a change)."""
+        test_ids: list[int | None] = []
         events: list[TestEvent] = []
         tests: dict[int, TestRecord] = {}
-        cycler = self.cycler
         tracks = self._tracks
-        for status in statuses:
-            channel = status.channel_index + 1
+        for row, (index, status, schedule, test_name, barcode, test_time_s) in enumerate(
+            identities
+        ):
+            channel = index + 1
             track = tracks.get(channel)
             if (
                 track is not None
-                and track.status is status.status
-                and track.test_name == status.test_name
-                and track.schedule == status.schedule
-                and track.barcode == status.barcode
-                and status.test_time_s >= track.test_time_s - _TIME_BACK_TOLERANCE_S
+                and track.status is status
+                and track.test_name == test_name
+                and track.schedule == schedule
+                and track.barcode == barcode
+                and test_time_s >= track.test_time_s - _TIME_BACK_TOLERANCE_S
             ):
                 # The common case: nothing but the readings changed.
-                track.test_time_s = status.test_time_s
+                track.test_time_s = test_time_s
                 test = track.test
-                test_id = test.test_id if test is not None and test.ended_s is None else None
+                test_ids.append(test.test_id if test is not None and test.ended_s is None else None)
             else:
-                test_id = self._transition(info, channel, unix_time_s, status, track, events, tests)
-            readings.append(Reading(cycler, unix_time_s, test_id, status))
-        return readings, events, list(tests.values())
+                test_ids.append(
+                    self._transition(
+                        info, channel, unix_time_s, status_at(row), track, events, tests
+                    )
+                )
+        return test_ids, events, list(tests.values())
 
     def _transition(
         self,

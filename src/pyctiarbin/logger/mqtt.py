@@ -30,7 +30,6 @@ import contextlib
 import functools
 import json
 import logging
-import math
 import operator
 import os
 import socket
@@ -55,14 +54,13 @@ from ..config import (
 )
 from .listener import Listener
 from .readings import (
+    GAP_COLUMNS,
     READING_COLUMNS,
     CyclerInfo,
     Gap,
     Reading,
     ReadingBatch,
-    _bms_json,
-    _smb_json,
-    aux_json,
+    reading_row,
 )
 
 if TYPE_CHECKING:
@@ -75,6 +73,7 @@ __all__ = [
     "MqttStats",
     "payload_schema",
     "reading_payload",
+    "row_payload",
 ]
 
 log = logging.getLogger("pyctiarbin.logger")
@@ -217,83 +216,76 @@ class MqttSettings:
 
 # -- payloads ----------------------------------------------------------------------------------
 
-# The payload is the ``readings`` row as a JSON object, built from three parts without
-# building the row: the columns that rarely change (cycler, channel, test, status, names:
-# encoded once per distinct value), the time and the measurements (the repr() of a finite float
-# is the JSON number json.dumps writes; one %-format for all of them), and aux, BMS and SMB as
-# the row holds them. tests/logger/test_mqtt.py checks that the payload equals the row.
+# The payload of a reading is its ``readings`` row (the one the database sinks store, built once
+# per batch) as a JSON object: the columns that rarely change (cycler, channel, test, status,
+# names) are encoded once per distinct value; the time and the measurements go through one
+# %-format (the repr() of a finite float is the JSON number json.dumps writes; the row holds
+# None for a number that is not finite); aux, BMS and SMB are the row's JSON texts, nested.
+# tests/logger/test_mqtt.py checks that the payload equals the row.
 _RAW_JSON = ("aux", "bms", "smb")
 _SCALAR_COUNT = len(READING_COLUMNS) - len(_RAW_JSON)
 _MEASURE_START = READING_COLUMNS.index(MEASUREMENT_FIELDS[0])
-# cycler, channel, unix_time_s, test_id, status: taken from the reading, not the record.
 _HEAD_COLUMNS = ("cycler", "channel", "unix_time_s", "test_id", "status")
-_RECORD_COLUMNS = READING_COLUMNS[len(_HEAD_COLUMNS) : _MEASURE_START]
 if (  # pragma: no cover - a layout change
     READING_COLUMNS[: len(_HEAD_COLUMNS)] != _HEAD_COLUMNS
     or READING_COLUMNS[_MEASURE_START:_SCALAR_COUNT] != MEASUREMENT_FIELDS
     or READING_COLUMNS[_SCALAR_COUNT:] != _RAW_JSON
 ):
-    raise RuntimeError("reading_payload expects the readings columns in another layout")
-_STATIC_COLUMNS = ("cycler", "channel", "test_id", "status", *_RECORD_COLUMNS)
-_record_values = operator.attrgetter(*_RECORD_COLUMNS)
-_measurements = operator.attrgetter(*MEASUREMENT_FIELDS)
-_MEASUREMENTS_FORMAT = ",".join(f'"{name}":%r' for name in MEASUREMENT_FIELDS)
+    raise RuntimeError("row_payload expects the readings columns in another layout")
+# Every column before the measurements but the time.
+_STATIC_POSITIONS = (0, 1, *range(3, _MEASURE_START))
+_STATIC_COLUMNS = tuple(READING_COLUMNS[i] for i in _STATIC_POSITIONS)
+_static_values = operator.itemgetter(*_STATIC_POSITIONS)
+_PAYLOAD_FORMAT = (
+    '%s"unix_time_s":%r,'
+    + ",".join(f'"{name}":%r' for name in MEASUREMENT_FIELDS)
+    + ',"aux":%s,"bms":%s,"smb":%s}'
+)
+_PAYLOAD_TEXT_FORMAT = _PAYLOAD_FORMAT.replace("%r", "%s")
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+#: A reading's state (the retained ``state`` topic): status, test_id, schedule, test_name,
+#: barcode, step_and_cycle_format, from its row.
+_STATE_COLUMNS = ("status", "test_id", "schedule", "test_name", "barcode", "step_and_cycle_format")
+_state_of = operator.itemgetter(*(READING_COLUMNS.index(name) for name in _STATE_COLUMNS))
 
 
 @functools.lru_cache(maxsize=4096)
 def _static_fragment(values: tuple[Any, ...]) -> str:
-    # '{"cycler":...,"master_channel":0,' for one channel's unchanging columns; values[3] is
-    # the status code, stored as its label.
-    labelled = (*values[:3], values[3].label, *values[4:])
-    return _dumps(dict(zip(_STATIC_COLUMNS, labelled, strict=True)))[:-1] + ","
+    # '{"cycler":...,"master_channel":0,' for one channel's unchanging columns.
+    return _dumps(dict(zip(_STATIC_COLUMNS, values, strict=True)))[:-1] + ","
 
 
-def _measurements_json(values: tuple[float, ...]) -> str:
-    if math.isfinite(sum(values)):  # all finite (an overflow to inf takes the long way)
-        return _MEASUREMENTS_FORMAT % values
-    return _MEASUREMENTS_FORMAT.replace("%r", "%s") % tuple(
-        [repr(v) if math.isfinite(v) else "null" for v in values]
-    )
-
-
-def reading_payload(reading: Reading) -> bytes:
-    """The JSON payload of one reading: the ``readings`` table row as an object (the same
-    names and values the database stores; aux, BMS and SMB as nested JSON, not text)."""
-    s = reading.status
-    head = _static_fragment(
-        (reading.cycler, s.channel_index + 1, reading.test_id, s.status, *_record_values(s))
-    )
-    numbers = _measurements_json(_measurements(s))
-    aux = aux_json(s) or "null"
-    bms = _bms_json(s) or "null"
-    smb = _smb_json(s) or "null"
+def row_payload(row: tuple[Any, ...]) -> bytes:
+    """The JSON payload of the reading whose ``readings`` row is ``row``: the row as an
+    object (the same names and values the database stores; aux, BMS and SMB as nested JSON,
+    not text)."""
+    numbers = row[_MEASURE_START:_SCALAR_COUNT]
+    template = _PAYLOAD_FORMAT
+    if None in numbers:  # a number that is not finite, stored as NULL
+        template = _PAYLOAD_TEXT_FORMAT
+        numbers = tuple(["null" if v is None else repr(v) for v in numbers])
+    aux, bms, smb = row[_SCALAR_COUNT:]
     return (
-        f'{head}"unix_time_s":{reading.unix_time_s!r},{numbers},'
-        f'"aux":{aux},"bms":{bms},"smb":{smb}}}'
+        template
+        % (
+            _static_fragment(_static_values(row)),
+            row[2],
+            *numbers,
+            aux or "null",
+            bms or "null",
+            smb or "null",
+        )
     ).encode()
 
 
-def _state_of(reading: Reading) -> tuple[Any, ...]:
-    s = reading.status
-    return (
-        s.status.label,
-        reading.test_id,
-        s.schedule,
-        s.test_name,
-        s.barcode,
-        s.step_and_cycle_format,
-    )
+def reading_payload(reading: Reading) -> bytes:
+    """The JSON payload of one reading (:func:`row_payload` of its row)."""
+    return row_payload(reading_row(reading))
 
 
-def _state_payload(reading: Reading, state: tuple[Any, ...]) -> bytes:
-    keys = ("status", "test_id", "schedule", "test_name", "barcode", "step_and_cycle_format")
-    body: dict[str, Any] = {
-        "cycler": reading.cycler,
-        "channel": reading.channel,
-        "unix_time_s": reading.unix_time_s,
-    }
-    body.update(zip(keys, state, strict=True))
+def _state_payload(row: tuple[Any, ...], state: tuple[Any, ...]) -> bytes:
+    body: dict[str, Any] = {"cycler": row[0], "channel": row[1], "unix_time_s": row[2]}
+    body.update(zip(_STATE_COLUMNS, state, strict=True))
     return _dumps(body).encode()
 
 
@@ -693,8 +685,9 @@ class MqttPublisher(Listener):
             broker if isinstance(broker, MqttSettings) else MqttSettings.from_url(broker)
         )
         self._links: dict[str, _CyclerLink] = {}
-        self._states: dict[tuple[str, int], tuple[Any, ...]] = {}
-        self._topics: dict[tuple[str, int], tuple[str, str]] = {}
+        #: Per cycler: the last state published per channel, and the channel's topics.
+        self._states: dict[str, dict[int, tuple[Any, ...]]] = {}
+        self._topics: dict[str, dict[int, tuple[str, str]]] = {}
         self._client_tag = f"{socket.gethostname()[:20]}-{os.getpid()}"
 
     def __repr__(self) -> str:
@@ -714,23 +707,23 @@ class MqttPublisher(Listener):
 
     async def on_readings(self, batch: ReadingBatch) -> None:
         cycler = batch.cycler.name
-        prefix = self.settings.prefix
         link = self._link(cycler)
-        states = self._states
-        topics = self._topics
+        states = self._states.setdefault(cycler, {})
+        topics = self._topics.setdefault(cycler, {})
+        prefix = self.settings.prefix
         readings: list[_Message] = []
         changes: list[_Message] = []
-        for reading in batch.readings:
-            key = (cycler, reading.status.channel_index)
-            names = topics.get(key)
+        for row in batch.rows():
+            channel = row[1]
+            names = topics.get(channel)
             if names is None:
-                base = f"{prefix}/{cycler}/{reading.channel}"
-                names = topics[key] = (f"{base}/reading", f"{base}/state")
-            readings.append((names[0], reading_payload(reading), False))
-            state = _state_of(reading)
-            if states.get(key) != state:
-                states[key] = state
-                changes.append((names[1], _state_payload(reading, state), True))
+                base = f"{prefix}/{cycler}/{channel}"
+                names = topics[channel] = (f"{base}/reading", f"{base}/state")
+            readings.append((names[0], row_payload(row), False))
+            state = _state_of(row)
+            if states.get(channel) != state:
+                states[channel] = state
+                changes.append((names[1], _state_payload(row, state), True))
         events = f"{prefix}/{cycler}/events"
         for event in batch.events:
             payload = _event_payload(
@@ -771,15 +764,10 @@ class MqttPublisher(Listener):
                 "cycler_down", gap.cycler, time.time(), start_s=gap.start_s, reason=gap.reason
             )
         else:
-            payload = _event_payload(
-                "gap",
-                gap.cycler,
-                gap.end_s,
-                start_s=gap.start_s,
-                end_s=gap.end_s,
-                missed_intervals=gap.missed_intervals,
-                reason=gap.reason,
-            )
+            # Its columns in the gaps table, but the cycler (named by the topic and the event).
+            columns = dict(zip(GAP_COLUMNS, gap.row(), strict=True))
+            del columns["cycler"]
+            payload = _event_payload("gap", gap.cycler, gap.end_s, **columns)
         self._put_event(gap.cycler, payload)
 
     def alert_sink(self) -> Callable[[AlertEvent], None]:

@@ -19,17 +19,17 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from ..client import AsyncCyclerClient, ConnectionState
 from ..errors import CtiError, LoginError, UnexpectedFeedback
 from ..shared import Backoff
 from .boundaries import BoundaryTracker, ChannelTrack
 from .listener import Listener, OwnershipGuard, StateSource
-from .readings import CyclerInfo, CyclerSpec, Gap, ReadingBatch
+from .readings import CyclerInfo, CyclerSpec, Gap, ReadingBatch, TableReadings
 
 if TYPE_CHECKING:
-    from ..client import ChannelStatus
+    from ..protocol import ChannelTable
     from .mqtt import MqttSettings
 
 __all__ = [
@@ -116,45 +116,29 @@ class LoggerHealth:
     listeners: list[ListenerHealth] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class _ReadingsEvent:
-    batch: ReadingBatch
-    kind: ClassVar[str] = "readings"
-
-    async def deliver(self, listener: Listener) -> None:
-        await listener.on_readings(self.batch)
-
-
-@dataclass(frozen=True, slots=True)
-class _GapEvent:
-    gap: Gap
-    kind: ClassVar[str] = "gap"
-
-    async def deliver(self, listener: Listener) -> None:
-        await listener.on_gap(self.gap)
+#: The listener method each kind of event calls.
+_LISTENER_METHODS = {
+    "readings": "on_readings",
+    "gap": "on_gap",
+    "cycler": "on_cycler",
+    "error": "on_error",
+}
 
 
 @dataclass(frozen=True, slots=True)
-class _CyclerEvent:
-    info: CyclerInfo
-    kind: ClassVar[str] = "cycler"
+class _Event:
+    """What the logger hands its listeners: a call of the listener method of ``kind``
+    (:data:`_LISTENER_METHODS`) with ``args``."""
+
+    kind: str
+    args: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        if self.kind not in _LISTENER_METHODS:
+            raise ValueError(f"no listener method for an event of kind {self.kind!r}")
 
     async def deliver(self, listener: Listener) -> None:
-        await listener.on_cycler(self.info)
-
-
-@dataclass(frozen=True, slots=True)
-class _ErrorEvent:
-    cycler: str
-    error: BaseException
-    kind: ClassVar[str] = "error"
-
-    async def deliver(self, listener: Listener) -> None:
-        await listener.on_error(self.cycler, self.error)
-
-
-#: What the logger hands its listeners, each event delivered by the listener method it names.
-_Event = _ReadingsEvent | _GapEvent | _CyclerEvent | _ErrorEvent
+        await getattr(listener, _LISTENER_METHODS[self.kind])(*self.args)
 
 
 class _Dispatcher:
@@ -265,6 +249,10 @@ class Logger:
         self.claim_retry_s = claim_retry_s
         self._health = {spec.name: CyclerHealth(spec.name, spec.address) for spec in cyclers}
         self._dispatchers: list[_Dispatcher] = []
+        #: Of the run under way: the guards every cycler must be granted by, and the loop time
+        #: of slot 0 of the polling grid.
+        self._guards: list[OwnershipGuard] = []
+        self._grid_start = 0.0
         self._stop: asyncio.Future[None] | None = None
         self._started_monotonic: float | None = None
         self._running = False
@@ -352,11 +340,12 @@ class Logger:
                     )
             for dispatcher in self._dispatchers:
                 dispatcher.start()
-            start = loop.time()
+            self._guards = guards
+            self._grid_start = loop.time()
             self._started_monotonic = time.monotonic()
             for spec in self.cyclers:
                 task = loop.create_task(
-                    self._poll_cycler(spec, start, guards, spec.name in claimed),
+                    _CyclerPoller(self, spec, spec.name in claimed).run(),
                     name=f"pycti-log-{spec.name}",
                 )
                 tasks.append(task)
@@ -450,15 +439,6 @@ class Logger:
                 return False
         return False
 
-    async def _poll_cycler(
-        self,
-        spec: CyclerSpec,
-        start: float,
-        guards: list[OwnershipGuard],
-        claimed: bool,
-    ) -> None:
-        await _CyclerPoller(self, spec, start, guards, claimed).run()
-
     def _lost(self, guards: list[OwnershipGuard], name: str) -> str | None:
         for guard in guards:
             owner = guard.lost().get(name)
@@ -476,19 +456,12 @@ class _CyclerPoller:
     being polled, or with ``standby`` is waited for and taken back.
     """
 
-    def __init__(
-        self,
-        logger: Logger,
-        spec: CyclerSpec,
-        start: float,
-        guards: list[OwnershipGuard],
-        claimed: bool,
-    ) -> None:
+    def __init__(self, logger: Logger, spec: CyclerSpec, claimed: bool) -> None:
         self.logger = logger
         self.spec = spec
-        self.start = start
-        self.guards = guards
         self.claimed = claimed
+        self.start = logger._grid_start
+        self.guards = logger._guards
         self.interval = logger.interval_s
         self.health = logger._health[spec.name]
         self.loop = asyncio.get_running_loop()
@@ -529,7 +502,7 @@ class _CyclerPoller:
             self.health.last_error = str(exc)
             self.health.errors += 1
             log.error("cannot log %s: %s", spec.name, exc)
-            self._emit(_ErrorEvent(spec.name, exc))
+            self._emit(_Event("error", (spec.name, exc)))
             return None
 
     async def _restore(self) -> None:
@@ -578,7 +551,7 @@ class _CyclerPoller:
         finally:
             if self.gap is not None:
                 # Logging ends with the cycler still unreachable: the gap ends here too.
-                self._emit(_GapEvent(replace(self.gap, end_s=time.time())))
+                self._emit(_Event("gap", (replace(self.gap, end_s=time.time()),)))
             if health.state not in (CyclerState.FAILED, CyclerState.LOST):
                 health.state = CyclerState.STOPPED
             await client.close()
@@ -604,7 +577,7 @@ class _CyclerPoller:
         health.owner = owner
         log.error("%s: ownership lost to %s; no longer polling it", self.spec.name, owner)
         if self.gap is not None:
-            self._emit(_GapEvent(replace(self.gap, end_s=time.time())))
+            self._emit(_Event("gap", (replace(self.gap, end_s=time.time()),)))
             self.gap = None
         logger = self.logger
         if not logger.standby or not await logger._standby(self.guards, health):
@@ -620,8 +593,8 @@ class _CyclerPoller:
         t0 = time.time()
         m0 = self.loop.time()
         try:
-            statuses = await client.read_channels(aux=self.logger.aux)
-            if not statuses:
+            table = await client.read_channels_columns(aux=self.logger.aux)
+            if not len(table):
                 # The file port (or another server) answers a login but no read.
                 raise UnexpectedFeedback(
                     f"{spec.address} answered a read of every channel with no channel: "
@@ -632,7 +605,7 @@ class _CyclerPoller:
             return
         t1 = time.time()
         self.health.last_poll_latency_s = self.loop.time() - m0
-        self._read_succeeded(client, reconnect, (t0 + t1) / 2, statuses)
+        self._read_succeeded(client, reconnect, (t0 + t1) / 2, table)
 
     def _read_failed(self, exc: CtiError, t0: float) -> None:
         spec, health = self.spec, self.health
@@ -646,10 +619,10 @@ class _CyclerPoller:
             self.gap = Gap(spec.name, start_s, None, 1, str(exc))
             health.gaps += 1
             log.warning("%s: cannot read (%s); recording a gap", spec.name, exc)
-            self._emit(_GapEvent(self.gap))
+            self._emit(_Event("gap", (self.gap,)))
         else:
             self._extend_gap(1)
-        self._emit(_ErrorEvent(spec.name, exc))
+        self._emit(_Event("error", (spec.name, exc)))
         logger = self.logger
         # A refused login is not retried in a hot loop: wait the longest backoff.
         if isinstance(exc, LoginError):
@@ -663,7 +636,7 @@ class _CyclerPoller:
         client: AsyncCyclerClient,
         reconnect: bool,
         now_s: float,
-        statuses: list[ChannelStatus],
+        table: ChannelTable,
     ) -> None:
         spec, health = self.spec, self.health
         info = self.info
@@ -687,7 +660,7 @@ class _CyclerPoller:
                 spec.address,
                 info.serial_number or "?",
             )
-            self._emit(_CyclerEvent(info))
+            self._emit(_Event("cycler", (info,)))
         gap, last_good_s, interval = self.gap, self.last_good_s, self.interval
         if gap is not None:
             log.info(
@@ -696,18 +669,24 @@ class _CyclerPoller:
                 now_s - gap.start_s,
                 gap.missed_intervals,
             )
-            self._emit(_GapEvent(replace(gap, end_s=now_s)))
+            self._emit(_Event("gap", (replace(gap, end_s=now_s),)))
             self.gap = None
         elif self.first_poll and last_good_s is not None and now_s - last_good_s > 1.5 * interval:
             # The first poll of this run, long after the last stored one: the logger itself
             # was not running in between.
             missed = max(0, round((now_s - last_good_s) / interval) - 1)
-            self._emit(_GapEvent(Gap(spec.name, last_good_s, now_s, missed, "logger not running")))
+            self._emit(
+                _Event("gap", (Gap(spec.name, last_good_s, now_s, missed, "logger not running"),))
+            )
             health.gaps += 1
         self.failures = 0
         health.state = CyclerState.CONNECTED
-        readings, events, tests = self.tracker.process(info, now_s, statuses)
-        self._emit(_ReadingsEvent(ReadingBatch(info, self.k, now_s, readings, events, tests)))
+        # The readings stay columns: the sinks build their rows from them, and the Reading
+        # objects are made only for a listener that asks for them.
+        test_ids, events, tests = self.tracker.process_table(info, now_s, table)
+        readings = TableReadings(spec.name, now_s, test_ids, table)
+        batch = ReadingBatch(info, self.k, now_s, readings, events, tests)
+        self._emit(_Event("readings", (batch,)))
         health.polls += 1
         self.first_poll = False
         health.readings += len(readings)

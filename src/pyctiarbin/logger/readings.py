@@ -11,14 +11,24 @@ import enum
 import functools
 import json
 import math
+import operator
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import chain, repeat
+from typing import Any, overload
 
 from ..client.status import MEASUREMENT_FIELDS, ChannelStatus
-from ..protocol import AUX_KINDS, ChannelRecord
+from ..protocol import (
+    AUX_KINDS,
+    AuxReadings,
+    BmsValue,
+    ChannelRecord,
+    ChannelTable,
+    SmbValue,
+    StatusCode,
+)
 from ..shared import DEFAULT_PORT
 
 __all__ = [
@@ -31,12 +41,19 @@ __all__ = [
     "Gap",
     "Reading",
     "ReadingBatch",
+    "TableReadings",
     "TestEvent",
     "TestEventKind",
     "TestRecord",
     "aux_json",
+    "aux_text",
+    "bms_text",
     "reading_row",
+    "smb_text",
+    "table_rows",
 ]
+
+Row = tuple[Any, ...]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
@@ -160,21 +177,26 @@ class TestEventKind(str, enum.Enum):
 
     __test__ = False  # not a pytest test class
 
+    @staticmethod
+    def _generate_next_value_(name: str, start: int, count: int, last_values: list[Any]) -> str:
+        # Each member's value is its name in lower case ("observed"), as stored.
+        return name.lower()
+
     #: The logger saw this test for the first time while it was already under way (logging
     #: began, or the logger has no record of it).
-    OBSERVED = "observed"
+    OBSERVED = enum.auto()
     #: The channel started a new test (from a stopped state, or the test time went back).
-    STARTED = "started"
+    STARTED = enum.auto()
     #: The schedule or the test name changed: the previous test ended, this one began.
-    CHANGED = "changed"
+    CHANGED = enum.auto()
     #: The channel stopped running without finishing (stopped, unsafe, error, ...).
-    STOPPED = "stopped"
+    STOPPED = enum.auto()
     #: The schedule finished.
-    FINISHED = "finished"
+    FINISHED = enum.auto()
     #: The test was paused.
-    PAUSED = "paused"
+    PAUSED = enum.auto()
     #: A stopped or paused test runs again (same test).
-    RESUMED = "resumed"
+    RESUMED = enum.auto()
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +346,22 @@ class ReadingBatch:
     readings: Sequence[Reading]
     events: Sequence[TestEvent] = ()
     tests: Sequence[TestRecord] = ()
+    _rows: list[Row] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def rows(self) -> list[Row]:
+        """The ``readings`` table rows of :attr:`readings` (:func:`reading_row`), built once
+        and shared by every listener that stores or publishes them: do not change the list.
+        Readings the logger read as columns (:class:`TableReadings`) become rows straight
+        from the columns."""
+        rows = self._rows
+        if rows is None:
+            readings = self.readings
+            if isinstance(readings, TableReadings):
+                rows = readings.rows()
+            else:
+                rows = [reading_row(reading) for reading in readings]
+            object.__setattr__(self, "_rows", rows)
+        return rows
 
 
 # -- the flat row the SQL sinks store -----------------------------------------------------------
@@ -361,33 +399,56 @@ def _text(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def aux_json(status: ChannelStatus) -> str | None:
+_aux_groups = operator.attrgetter(*AUX_KINDS)
+_value_and_dt = operator.attrgetter("value", "dt")
+
+
+@functools.lru_cache(maxsize=256)
+def _aux_format(counts: tuple[int, ...]) -> str:
+    # The aux JSON of one shape (how many values of each kind) with a %r per number.
+    parts = [
+        f'"{kind}":[' + ",".join(["[%r,%r]"] * count) + "]"
+        for kind, count in zip(AUX_KINDS, counts, strict=True)
+        if count
+    ]
+    return "{" + ",".join(parts) + "}"
+
+
+def aux_text(aux: AuxReadings) -> str | None:
     """The aux readings as compact JSON ``{"temperature": [[value, dt], ...], ...}`` (only the
     kinds present; a value that is not finite as null), or None when there are none."""
-    aux = status.aux
-    parts = []
-    for kind in AUX_KINDS:
-        values = getattr(aux, kind)
-        if values:
-            pairs = ",".join(f"[{_num(v.value)},{_num(v.dt)}]" for v in values)
-            parts.append(f'"{kind}":[{pairs}]')
-    return "{" + ",".join(parts) + "}" if parts else None
-
-
-def _bms_json(status: ChannelStatus) -> str | None:
-    if not status.bms:
+    groups = _aux_groups(aux)
+    counts = tuple(map(len, groups))
+    if not any(counts):
         return None
-    entries = ",".join(f"[{b.index},{_num(b.value)},{_text(b.unit)}]" for b in status.bms)
+    numbers = tuple(chain.from_iterable(map(_value_and_dt, chain.from_iterable(groups))))
+    if math.isfinite(sum(numbers)):  # all finite (an overflow to inf takes the long way)
+        return _aux_format(counts) % numbers
+    return _aux_format(counts).replace("%r", "%s") % tuple(map(_num, numbers))
+
+
+def aux_json(status: ChannelStatus) -> str | None:
+    """:func:`aux_text` of a channel status's aux readings."""
+    return aux_text(status.aux)
+
+
+def bms_text(bms: Sequence[BmsValue]) -> str | None:
+    """The CAN-BMS entries as compact JSON ``[[index, value, unit], ...]``, or None."""
+    if not bms:
+        return None
+    entries = ",".join(f"[{b.index},{_num(b.value)},{_text(b.unit)}]" for b in bms)
     return f"[{entries}]"
 
 
-def _smb_json(status: ChannelStatus) -> str | None:
-    if not status.smb:
+def smb_text(smb: Sequence[SmbValue]) -> str | None:
+    """The SMB entries as compact JSON ``[[index, value, unit], ...]`` (a text value as a JSON
+    string), or None."""
+    if not smb:
         return None
     entries = ",".join(
         f"[{s.index},{_text(s.value) if isinstance(s.value, str) else _num(s.value)},"
         f"{_text(s.unit)}]"
-        for s in status.smb
+        for s in smb
     )
     return f"[{entries}]"
 
@@ -429,7 +490,110 @@ def reading_row(reading: Reading) -> tuple[Any, ...]:
         f(s.acr_ohm),
         f(s.aci_ohm),
         f(s.aci_phase_degrees),
-        aux_json(s),
-        _bms_json(s),
-        _smb_json(s),
+        aux_text(s.aux),
+        bms_text(s.bms),
+        smb_text(s.smb),
     )
+
+
+_LABELS = {member: member.label for member in StatusCode}
+#: The aux readings of a record without any (one shared object: compared by identity).
+_NO_AUX = ChannelRecord(channel_index=0).aux
+#: Columns stored as the record holds them: comm_failure ... master_channel.
+_PLAIN_COLUMNS = READING_COLUMNS[5 : READING_COLUMNS.index(MEASUREMENT_FIELDS[0])]
+if READING_COLUMNS[:5] != ("cycler", "channel", "unix_time_s", "test_id", "status") or (
+    READING_COLUMNS[5:] != (*_PLAIN_COLUMNS, *MEASUREMENT_FIELDS, "aux", "bms", "smb")
+):  # pragma: no cover - a layout change
+    raise RuntimeError("table_rows expects the readings columns in another layout")
+
+
+def table_rows(
+    cycler: str, unix_time_s: float, test_ids: Sequence[int | None], table: ChannelTable
+) -> list[Row]:
+    """The ``readings`` table rows of one poll read as columns: the rows :func:`reading_row`
+    gives for the same readings, built a column at a time."""
+    count = len(table)
+    labels = list(map(_LABELS.get, table["status"]))
+    if None in labels:  # an undocumented status code (a pseudo-member UNKNOWN_<code>)
+        labels = [status.label for status in table["status"]]
+    measurements = []
+    for name in MEASUREMENT_FIELDS:
+        column = table[name]
+        # NaN and infinities are stored as NULL; sum() is finite only if every value is.
+        measurements.append(column if math.isfinite(sum(column)) else map(_finite, column))
+    aux, bms, smb = table["aux"], table["bms"], table["smb"]
+    return list(
+        zip(
+            repeat(cycler, count),
+            table.channel,
+            repeat(unix_time_s, count),
+            test_ids,
+            labels,
+            *(table[name] for name in _PLAIN_COLUMNS),
+            *measurements,
+            repeat(None, count)
+            if all(map(operator.is_, aux, repeat(_NO_AUX)))
+            else map(aux_text, aux),
+            map(bms_text, bms) if any(bms) else repeat(None, count),
+            map(smb_text, smb) if any(smb) else repeat(None, count),
+            strict=True,
+        )
+    )
+
+
+class TableReadings(Sequence[Reading]):
+    """The readings of one poll read as columns (a :class:`ChannelTable` and the test id of
+    each row). The :class:`Reading` objects are built when a listener first asks for one;
+    :meth:`rows` builds the stored rows from the columns without them."""
+
+    __slots__ = ("_readings", "cycler", "table", "test_ids", "unix_time_s")
+
+    def __init__(
+        self,
+        cycler: str,
+        unix_time_s: float,
+        test_ids: Sequence[int | None],
+        table: ChannelTable,
+    ) -> None:
+        """Raises ValueError if ``test_ids`` and ``table`` differ in length."""
+        if len(test_ids) != len(table):
+            raise ValueError(f"{len(test_ids)} test ids for {len(table)} channels")
+        self.cycler = cycler
+        self.unix_time_s = unix_time_s
+        self.test_ids = test_ids
+        self.table = table
+        self._readings: list[Reading] | None = None
+
+    def _built(self) -> list[Reading]:
+        readings = self._readings
+        if readings is None:
+            cycler, unix_time_s = self.cycler, self.unix_time_s
+            readings = self._readings = [
+                Reading(cycler, unix_time_s, test_id, status)
+                for test_id, status in zip(
+                    self.test_ids, self.table.records(ChannelStatus), strict=True
+                )
+            ]
+        return readings
+
+    def __len__(self) -> int:
+        return len(self.test_ids)
+
+    def __repr__(self) -> str:
+        return f"<TableReadings {self.cycler} at {self.unix_time_s}: {len(self)} readings>"
+
+    @overload
+    def __getitem__(self, index: int) -> Reading: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Reading]: ...
+
+    def __getitem__(self, index: int | slice) -> Reading | list[Reading]:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return iter(self._built())
+
+    def rows(self) -> list[Row]:
+        """The ``readings`` table rows (:func:`table_rows`)."""
+        return table_rows(self.cycler, self.unix_time_s, self.test_ids, self.table)

@@ -17,10 +17,11 @@ import asyncio
 import logging
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from ...shared import Backoff
@@ -112,8 +113,8 @@ class DatabaseSink(Listener, StateSource):
         self.spill_after_s = spill_after_s
         self.batch_delay_s = batch_delay_s
         self.max_batch_rows = max_batch_rows
-        self.retry_backoff_s = retry_backoff_s
-        self.max_retry_backoff_s = max(max_retry_backoff_s, retry_backoff_s)
+        #: Between attempts to reach the database again.
+        self.retry_backoff = Backoff(retry_backoff_s, max(max_retry_backoff_s, retry_backoff_s))
         self.flush_timeout_s = flush_timeout_s
         self.on_change = on_change
         self.spill = SpillFile(
@@ -179,11 +180,12 @@ class DatabaseSink(Listener, StateSource):
         self._add(Chunk(cyclers=[info.row(time.time())]))
 
     async def on_readings(self, batch: ReadingBatch) -> None:
-        readings = batch.readings
-        if self.on_change is not None:
-            readings = self.on_change.filter(readings)
+        if self.on_change is None:
+            rows = batch.rows()
+        else:
+            rows = [reading_row(reading) for reading in self.on_change.filter(batch.readings)]
         chunk = Chunk(
-            readings=[reading_row(reading) for reading in readings],
+            readings=rows,
             events=[event.row() for event in batch.events],
             tests=[test.row() for test in batch.tests],
             polls=[(batch.cycler.name, batch.unix_time_s)],
@@ -365,8 +367,8 @@ class DatabaseSink(Listener, StateSource):
         stats.last_write_s = time.time()
         stats.last_write_duration_s = time.monotonic() - started
         by_cycler = stats.readings_by_cycler
-        for row in chunk.readings:
-            by_cycler[row[0]] = by_cycler.get(row[0], 0) + 1
+        for cycler, count in Counter(map(itemgetter(0), chunk.readings)).items():
+            by_cycler[cycler] = by_cycler.get(cycler, 0) + count
         self._down_since = None
 
     async def _drain_spill_once(self) -> None:
@@ -445,7 +447,7 @@ class DatabaseSink(Listener, StateSource):
         wake = self._wake
         if wake is None:
             raise RuntimeError("the sink was not started")
-        backoff = Backoff(self.retry_backoff_s, self.max_retry_backoff_s)
+        backoff = self.retry_backoff
         failures = 0  # in a row, for the backoff
         flush_deadline: float | None = None
         while True:

@@ -8,11 +8,15 @@ it once: a chunk whose commit went unacknowledged can simply be written again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
-__all__ = ["Chunk"]
+__all__ = ["Chunk", "channel_key"]
 
 Row = tuple[Any, ...]
+
+#: ``(cycler, channel)`` of a ``readings`` row.
+channel_key = itemgetter(0, 1)
 
 
 @dataclass(slots=True)

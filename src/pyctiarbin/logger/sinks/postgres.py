@@ -47,7 +47,7 @@ except ImportError as exc:  # the postgres extra is not installed
 from ..listener import OwnershipGuard
 from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS
 from .buffered import DatabaseSink
-from .chunk import Chunk
+from .chunk import Chunk, channel_key
 from .database import SqlDatabase, redact_url, spill_path_for
 from .queries import Query, QueryBuilder
 
@@ -563,7 +563,7 @@ class PostgresDatabase(SqlDatabase):
             self._write(conn, chunk, staging=True)
 
     def _write(self, conn: psycopg.Connection[Any], chunk: Chunk, *, staging: bool) -> None:
-        new_channels = {(row[0], row[1]) for row in chunk.readings} - self._channels
+        new_channels = set(map(channel_key, chunk.readings)) - self._channels
         with conn.transaction(), conn.cursor() as cur:
             if chunk.cyclers:
                 cur.executemany(self._upsert_cyclers, chunk.cyclers)
@@ -610,4 +610,3 @@ class PostgresDatabase(SqlDatabase):
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-

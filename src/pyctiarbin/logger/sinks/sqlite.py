@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..readings import EVENT_COLUMNS, GAP_COLUMNS, READING_COLUMNS, TEST_COLUMNS
-from .chunk import Chunk
+from .chunk import Chunk, channel_key
 from .database import SqlDatabase
 from .queries import Query, QueryBuilder
 
@@ -334,7 +334,7 @@ class SqliteDatabase(SqlDatabase):
                 is full.
         """
         db = self._require()
-        new_channels = {(row[0], row[1]) for row in chunk.readings} - self._channels
+        new_channels = set(map(channel_key, chunk.readings)) - self._channels
         db.execute("BEGIN IMMEDIATE")
         try:
             if chunk.cyclers:
