@@ -48,6 +48,7 @@ import contextlib
 import dataclasses
 import enum
 import logging
+import math
 import select
 import socket
 import threading
@@ -95,11 +96,6 @@ log = logging.getLogger("pyctiarbin.client")
 
 T = TypeVar("T")
 
-# Received bytes go into one preallocated buffer per connection: a fresh 256 KiB bytes object
-# per recv() would cost an mmap/munmap pair on every read.
-_RECV_SIZE = 1 << 18
-# A socket timeout is only re-armed when the time left has shrunk by more than this.
-_TIMEOUT_SLACK_S = 0.05
 
 
 class ConnectionState(enum.Enum):
@@ -251,10 +247,11 @@ class LinkCore:
         self._reported_skipped = 0
         self._zero_checksum_warned = False
 
-    def _absorb(self, data: bytes | memoryview) -> None:
-        """Feed received bytes; decode every whole frame into the inbox, in order."""
+    def _absorb(self, count: int) -> None:
+        """Take ``count`` bytes received into the reader's :meth:`~FrameReader.receive_buffer`;
+        decode every whole frame into the inbox, in order."""
         reader = self._reader
-        reader.feed(data)
+        reader.received(count)
         inbox = self._inbox
         while True:
             try:
@@ -629,9 +626,7 @@ class SyncLink(LinkCore):
         super().__init__(*args, **kwargs)
         self._sock: socket.socket | None = None
         self._lock = threading.RLock()
-        self._view = memoryview(bytearray(_RECV_SIZE))
-        self._armed_timeout = 0.0
-        # Asks whether the idle socket is readable, without building lists each time as
+        # Asks whether the socket is readable, without building lists each time as
         # select.select does (poll objects are not on Windows: select.select is used there).
         self._poller: Any = None
 
@@ -662,7 +657,7 @@ class SyncLink(LinkCore):
                     if step is _DATA:
                         self._fill()
                     elif type(step) is bytes:
-                        self._sock.sendall(step)  # type: ignore[union-attr] # checked by _ready_to_send
+                        self._send(step)
                     elif step is _TRANSPORT:
                         self._open_socket()
                     elif type(step) is LocalWork:
@@ -685,7 +680,10 @@ class SyncLink(LinkCore):
             (self.settings.host, self.settings.port), timeout=self.settings.connect_timeout
         )
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._armed_timeout = self.settings.connect_timeout
+        # The link waits itself, against the exchange's deadline, and only before a receive
+        # (or a send that found the buffer full): a socket timeout would poll before every
+        # send and receive, one system call more each.
+        sock.setblocking(False)
         self._sock = sock
         if hasattr(select, "poll"):
             self._poller = select.poll()
@@ -703,40 +701,63 @@ class SyncLink(LinkCore):
 
     _clock = staticmethod(time.monotonic)
 
-    def _arm_timeout(self, sock: socket.socket) -> None:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise CtiTimeout("timed out")
-        # Re-arming costs a system call, so the armed timeout may differ from what remains by
-        # the slack either way; a read that times out early waits out the rest (_fill).
-        armed = self._armed_timeout
-        if remaining < armed - _TIMEOUT_SLACK_S or remaining > armed + _TIMEOUT_SLACK_S:
-            sock.settimeout(remaining)
-            self._armed_timeout = remaining
+    def _wait(self, sock: socket.socket, *, writing: bool = False) -> bool:
+        """Whether ``sock`` became readable (or writable) before the exchange's deadline."""
+        poller = self._poller
+        if writing and poller is not None:
+            poller = select.poll()
+            poller.register(sock, select.POLLOUT)
+        while True:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if poller is not None:
+                if poller.poll(math.ceil(remaining * 1000)):  # in milliseconds
+                    return True
+            elif writing:
+                if select.select([], [sock], [], remaining)[1]:
+                    return True
+            elif select.select([sock], [], [], remaining)[0]:
+                return True
 
     def _ready_to_send(self) -> None:
-        sock = self._sock
-        if sock is None:
+        if self._sock is None:
             raise CtiConnectionError("not connected")
-        self._arm_timeout(sock)
+        if self._deadline <= time.monotonic():
+            raise CtiTimeout("timed out")
+
+    def _send(self, frame: bytes) -> None:
+        sock: socket.socket = self._sock  # type: ignore[assignment] # checked by _ready_to_send
+        try:
+            sent = sock.send(frame)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(frame):
+            self._send_rest(sock, memoryview(frame)[sent:])
+
+    def _send_rest(self, sock: socket.socket, rest: memoryview) -> None:
+        """The send buffer is full: send the rest as it drains, within the deadline."""
+        while rest:
+            if not self._wait(sock, writing=True):
+                raise TimeoutError("timed out")
+            with contextlib.suppress(BlockingIOError):
+                rest = rest[sock.send(rest) :]
 
     def _fill(self) -> None:
         sock = self._sock
         inbox = self._inbox
-        view = self._view
         while not inbox:
             if sock is None:
                 raise CtiConnectionError("not connected")
-            self._arm_timeout(sock)
+            if not self._wait(sock):
+                raise CtiTimeout("timed out")
             try:
-                count = sock.recv_into(view)
-            except TimeoutError:
-                if self._deadline - time.monotonic() > 0:
-                    continue  # armed a little short of the deadline: wait out the rest
-                raise CtiTimeout("timed out") from None
+                count = sock.recv_into(self._reader.receive_buffer())
+            except BlockingIOError:
+                continue  # woken with nothing to read after all
             if not count:
                 raise CtiConnectionError(f"{self.settings.where} closed the connection")
-            self._absorb(view[:count])
+            self._absorb(count)
 
     def _pending(self) -> str | None:
         reason = self._unclaimed()
@@ -761,12 +782,11 @@ class SyncLink(LinkCore):
 
 
 class _AsyncProtocol(asyncio.BufferedProtocol):
-    """Receives bytes (into one reused buffer) for the link's inbox and wakes the waiting
-    operation."""
+    """Receives bytes (straight into the link's frame reader) for the link's inbox and wakes
+    the waiting operation."""
 
     def __init__(self, link: AsyncLink) -> None:
         self._link = link
-        self._view = memoryview(bytearray(_RECV_SIZE))
         self.transport: asyncio.Transport | None = None
         self.lost: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
@@ -779,7 +799,7 @@ class _AsyncProtocol(asyncio.BufferedProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view
+        return self._link._reader.receive_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         if not self.active:
@@ -790,7 +810,7 @@ class _AsyncProtocol(asyncio.BufferedProtocol):
             if self.transport is not None and self.transport.is_reading():
                 self.transport.pause_reading()
             return
-        self._link._absorb(self._view[:nbytes])
+        self._link._absorb(nbytes)
         self._wake()
 
     def eof_received(self) -> bool | None:

@@ -236,6 +236,8 @@ def frame_size(dw_len: int, code: int, role: str) -> int:
 # (file chunks) it shrinks back once empty.
 _STORE_SIZE: Final = 64 * 1024
 _STORE_KEEP: Final = 1024 * 1024
+# receive_buffer() offers at least this much space when the length of what comes next is unknown.
+_RECEIVE_SIZE: Final = 16 * 1024
 
 
 class FrameReader:
@@ -302,7 +304,7 @@ class FrameReader:
         self.zero_checksum_frames = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Append received bytes."""
+        """Append received bytes (a copy; :meth:`receive_buffer` spares it)."""
         count = len(data)
         if isinstance(data, memoryview) and data.nbytes != count:  # items wider than a byte
             data = data.tobytes()
@@ -313,6 +315,40 @@ class FrameReader:
             end = self._end
         self._store[end : end + count] = data
         self._end = end + count
+
+    def receive_buffer(self) -> memoryview:
+        """Free space after the held bytes, for a socket to receive into (``recv_into``);
+        call :meth:`received` next, before anything else, with the number of bytes written at
+        its start. The bytes then need no copy into the reader.
+
+        When the length of the frame being received is known, the space holds all of its
+        rest, so that one receive can complete it; otherwise it holds at least 16 KiB.
+        """
+        start, end = self._start, self._end
+        wanted = _RECEIVE_SIZE
+        if end - start >= 16 and self._store.startswith(TOKEN_BYTES, start):
+            size = self._size_at(start)
+            if MIN_FRAME_SIZE <= size <= self._max_frame_size:
+                wanted = max(wanted, size - (end - start))
+        if len(self._store) - end < wanted:
+            self._make_room(wanted)
+            end = self._end
+        return self._view[end:]
+
+    def received(self, count: int) -> None:
+        """Take the ``count`` bytes just written at the start of :meth:`receive_buffer`.
+
+        Raises ValueError for a count that the space cannot hold.
+        """
+        end = self._end + count
+        if count < 0 or end > len(self._store):
+            raise ValueError(f"{count} bytes cannot have been received into the free space")
+        self._end = end
+
+    def _size_at(self, start: int) -> int:
+        """The size of the frame whose token is at ``start`` (its header held), as dwLen says."""
+        dw_len, code = _LEN_AND_CODE.unpack_from(self._store, start + 8)
+        return dw_len if self._role == "client" else frame_size(dw_len, code, self._role)
 
     def _make_room(self, count: int) -> None:
         """Move the unread bytes to the front of the store, in a larger one if need be."""
@@ -357,8 +393,7 @@ class FrameReader:
                 continue
             if end - start < 16:
                 return None
-            dw_len, code = _LEN_AND_CODE.unpack_from(buf, start + 8)
-            size = dw_len if self._role == "client" else frame_size(dw_len, code, self._role)
+            size = self._size_at(start)
             if size < MIN_FRAME_SIZE or size > self._max_frame_size:
                 # Not a frame we can trust: skip this token and look for the next one.
                 self._consume(8)
@@ -391,6 +426,7 @@ class FrameReader:
             byte_sum = _compiled_sum or checksum
             computed = byte_sum(frame, 0, size - 2)
             if stored != computed:
+                _dw_len, code = _LEN_AND_CODE.unpack_from(frame, 8)
                 error = ChecksumError(
                     f"checksum mismatch in a {size}-byte frame (code 0x{code:08X}): "
                     f"stored 0x{stored:04X}, computed 0x{computed:04X}"
