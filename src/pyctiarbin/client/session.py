@@ -230,9 +230,9 @@ class LinkCore:
         self._inbox: deque[Message | ProtocolError] = deque()
         self._reported_skipped = 0
         self._zero_checksum_warned = False
-        # Command codes of the frames the running operation has written, and how many.
-        self._sent_codes: set[int] = set()
-        self._sent_frames = 0
+        # The frames the running operation has written (their codes are only looked at when
+        # the cycler says it does not know one).
+        self._sent: list[bytes] = []
         # When the running exchange times out, on the pump's clock.
         self._deadline = 0.0
 
@@ -297,16 +297,12 @@ class LinkCore:
         if isinstance(item, ProtocolError):
             raise item
         if type(item) is UnknownCommandFeedback:
-            if item.command in self._sent_codes:
+            if item.command in {HEADER.unpack_from(frame)[2] for frame in self._sent}:
                 raise UnsupportedCommand(op.name, item.command, item.command_name)
             raise Mismatch(
                 f"UNKNOWN_CODE_FEEDBACK for {item.command_name}, a request {op.name} did not send"
             )
         return item
-
-    def _note_sent(self, frame: bytes) -> None:
-        self._sent_codes.add(HEADER.unpack_from(frame)[2])
-        self._sent_frames += 1
 
     def _unclaimed(self) -> str | None:
         """Why the connection holds data nobody asked for (None if it holds none)."""
@@ -443,24 +439,21 @@ class LinkCore:
         """An exchange starts (True) or ends (False); data arriving in between is awaited."""
 
     def _after_unsupported(self, op: Operation[Any], error: UnsupportedCommand) -> None:
-        if self._sent_frames > 1:
+        if len(self._sent) > 1:
             # The answers to the operation's other frames would follow: the connection is
             # replaced, and what became of those frames is not known.
             self._drop()
             error.outcome_unknown = op.control
 
-    def _usable(self, reason: str | None) -> bool:
-        """Before a request is written: False (and the connection dropped) if the connection
-        holds data nobody asked for, or was closed by the peer."""
-        if reason is None:
-            return True
+    def _replace(self, reason: str) -> None:
+        """Before a request is written, the connection held data nobody asked for, or was
+        closed by the peer: it is dropped (to be opened again)."""
         log.warning(
             "%s: before a request, the connection held %s; replacing it",
             self.settings.where,
             reason,
         )
         self._drop()
-        return False
 
     def _check_fresh(self, reason: str | None) -> None:
         """A connection opened a moment ago already holds data nobody asked for."""
@@ -527,7 +520,9 @@ class LinkCore:
                 info = self.login_info
                 if self.state is not ConnectionState.CONNECTED or info is None:
                     info = yield from self._open()
-                if not self._usable(self._pending()):
+                reason = self._pending()
+                if reason is not None:
+                    self._replace(reason)
                     info = yield from self._open()
                     self._check_fresh(self._pending())
                 return (yield from self._exchange(op, info))
@@ -579,8 +574,8 @@ class LinkCore:
         where the check before the first request does it)."""
         sent = False
         self._deadline = self._clock() + self.settings.timeout
-        self._sent_codes.clear()
-        self._sent_frames = 0
+        sent_frames = self._sent
+        sent_frames.clear()
         if self._listens:
             self._listen(True)
         inbox = self._inbox
@@ -595,7 +590,7 @@ class LinkCore:
                 else:
                     self._ready_to_send()
                     sent = True
-                    self._note_sent(item)  # type: ignore[arg-type]
+                    sent_frames.append(item)  # type: ignore[arg-type]
                     yield item  # type: ignore[misc]
                     item = gen.send(None)
         except StopIteration as done:
@@ -615,7 +610,8 @@ class LinkCore:
             if self._listens:
                 self._listen(False)
             gen.close()
-            if release:
+            sent_frames.clear()  # an upload's chunks are not kept
+            if release and (inbox or self._reader.buffered):
                 self._release_unclaimed()
 
 
