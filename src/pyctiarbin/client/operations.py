@@ -321,13 +321,18 @@ def read_channel(channel: int, aux: bool | int = False) -> Operation[ChannelStat
     return _read_channel.__wrapped__(channel, options)
 
 
+# The hot path of a status poll compares with these: an enum member costs an attribute lookup.
+_LEGACY_CHANNEL_INFO = int(CommandCode.GET_CHANNELS_INFO)
+_SELECT_ALL = int(ChannelSelection.ALL)
+
+
 @functools.lru_cache(maxsize=1024)
 def _read_channel(channel: int, options: int) -> Operation[ChannelStatus]:
     def run(info: m.LoginFeedback) -> OpGen[ChannelStatus]:
         index = channel_index(channel, info.num_channels)
         variant = _channel_variant(info.version)
-        if variant == CommandCode.GET_CHANNELS_INFO:
-            yield _channel_info_frame(index, ChannelSelection.ALL, options)
+        if variant == _LEGACY_CHANNEL_INFO:
+            yield _channel_info_frame(index, _SELECT_ALL, options)
             feedback = yield from expect(m.ChannelInfoFeedback)
             records: Sequence[m.ChannelRecord] = feedback.channels
         else:
