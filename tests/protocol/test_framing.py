@@ -12,7 +12,9 @@ from pyctiarbin.protocol import (
     DEFAULT_MAX_FRAME_SIZE,
     MIN_FRAME_SIZE,
     TOKEN,
+    ChannelInfoFeedback,
     ChannelInfoRequest,
+    ChannelRecord,
     ChecksumError,
     CommandCode,
     FrameReader,
@@ -340,3 +342,27 @@ def test_zero_checksum_field_followed_by_a_wrong_checksum_is_still_an_error() ->
     with pytest.raises(ChecksumError):
         reader.next_frame()
     assert reader.zero_checksum_frames == 0
+
+
+@pytest.mark.parametrize("chunk", [1, 1000, 1 << 20])
+def test_receiving_into_the_reader_gives_what_feeding_gives(chunk: int) -> None:
+    # A socket receives into receive_buffer() and says how much with received().
+    big = encode(ChannelInfoFeedback(tuple(ChannelRecord(channel_index=i) for i in range(40))))
+    stream = b"xyz" + FEEDBACK + big + OTHER_FEEDBACK + b"\x01\x02"
+    reader = FrameReader("client")
+    frames: list[bytes] = []
+    rest = memoryview(stream)
+    while rest:
+        space = reader.receive_buffer()
+        count = min(len(space), chunk, len(rest))
+        space[:count] = rest[:count]
+        reader.received(count)
+        rest = rest[count:]
+        frames.extend(drain(reader))
+    assert frames == [FEEDBACK, big, OTHER_FEEDBACK]
+    assert reader.skipped_bytes == 5 and reader.buffered == 0
+    # Once a frame's header is in, the space holds the rest of it: one receive completes it.
+    reader.feed(big[:16])
+    assert len(reader.receive_buffer()) >= len(big) - 16
+    with pytest.raises(ValueError):
+        reader.received(len(reader.receive_buffer()) + 1)

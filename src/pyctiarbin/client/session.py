@@ -97,7 +97,6 @@ log = logging.getLogger("pyctiarbin.client")
 T = TypeVar("T")
 
 
-
 class ConnectionState(enum.Enum):
     """Where a connection stands."""
 
