@@ -96,6 +96,9 @@ log = logging.getLogger("pyctiarbin.client")
 
 T = TypeVar("T")
 
+# A longer timeout is waited out in several waits: poll() takes at most 2**31 - 1 ms.
+_LONGEST_WAIT_S = 86_400.0
+
 
 class ConnectionState(enum.Enum):
     """Where a connection stands."""
@@ -706,6 +709,7 @@ class SyncLink(LinkCore):
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
                 return False
+            remaining = min(remaining, _LONGEST_WAIT_S)
             if poller is not None:
                 if poller.poll(math.ceil(remaining * 1000)):  # in milliseconds
                     return True
