@@ -37,7 +37,7 @@ import ssl
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -327,6 +327,47 @@ _RECONNECT_DELAY_S = 2
 _MAX_CONNECT_DELAY_S = 30.0
 
 
+class _WriteGatherer:
+    """Stands in for the socket transport gmqtt's protocol writes its packets to: it keeps
+    them, in order, until :func:`_gathered_writes` hands them to the transport at once."""
+
+    __slots__ = ("chunks", "is_closing")
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self.chunks: list[bytes] = []
+        self.is_closing = transport.is_closing
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+
+@contextlib.contextmanager
+def _gathered_writes(client: Any) -> Iterator[None]:
+    """Gather what ``client`` writes in the block into one transport write at its end.
+
+    gmqtt writes each packet on its own, and asyncio's transport sends each write at once
+    (a send() per message when its buffer is empty): gathered, a window costs one. Nothing
+    is lost if the write fails: each QoS 1 packet is already in gmqtt's in-flight store,
+    which re-sends it (or hands it back to the queue) after a reconnect, as it does for a
+    write that fails alone.
+    """
+    # gmqtt's protocol object writes each packet to its ``_transport`` (none before the first
+    # connection): that is the one place to stand in for the socket.
+    protocol: Any = getattr(client._connection, "_protocol", None)
+    transport: Any = getattr(protocol, "_transport", None)
+    if transport is None:
+        yield
+        return
+    gatherer = _WriteGatherer(transport)
+    protocol._transport = gatherer
+    try:
+        yield
+    finally:
+        protocol._transport = transport
+        if gatherer.chunks and not transport.is_closing():
+            transport.write(b"".join(gatherer.chunks))
+
+
 class _AckTracker:
     """The in-flight store handed to gmqtt (its ``persistent_storage``): gmqtt keeps the
     packets of unacknowledged QoS 1 messages here, re-sends them after a reconnect that finds
@@ -529,12 +570,14 @@ class _CyclerLink:
         return refused
 
     def _hand_window(self) -> None:
-        """Hand the next window of queued messages to gmqtt (none is in flight)."""
+        """Hand the next window of queued messages to gmqtt (none is in flight), its packets
+        gathered into one write to the socket."""
         queue = self._queue
         publish = self._publish
-        for _ in range(min(len(queue), self.settings.window)):
-            message = self._handing = queue.popleft()
-            publish(message[0], message[1], 1, message[2])
+        with _gathered_writes(self.client):
+            for _ in range(min(len(queue), self.settings.window)):
+                message = self._handing = queue.popleft()
+                publish(message[0], message[1], 1, message[2])
         self._handing = None
 
     # -- gmqtt's callbacks (the event loop's thread) -------------------------------------------
