@@ -31,8 +31,10 @@ from pyctiarbin.logger.live import health_lines, render_health  # noqa: E402
 from pyctiarbin.logger.mqtt import (  # noqa: E402
     MqttPublisher,
     MqttSettings,
+    _ChannelOutbox,
     payload_schema,
     reading_payload,
+    row_payload,
 )
 from pyctiarbin.logger.readings import (  # noqa: E402
     READING_COLUMNS,
@@ -541,6 +543,35 @@ def test_a_reading_payload_is_its_stored_row() -> None:
     assert first["current_a"] is None and first["charge_capacity_ah"] is None
     assert first["power_w"] == -1e-300 and first["unix_time_s"] == 1_700_000_000.123456
     assert json.loads(reading_payload(readings[3]))["test_name"] == "next"
+
+
+def test_a_channel_reuses_unchanged_text_and_nothing_else() -> None:
+    """A channel's readings reuse the text of their unchanged parts: every payload still
+    equals the one built from scratch, byte for byte (the sign of a zero included), and the
+    state goes out exactly when it changes."""
+    plain = PLAIN_STATUSES[1]
+    statuses = [
+        plain,
+        plain,  # nothing changed
+        replace(plain, current_a=-0.0),  # equal to 0.0, printed otherwise
+        replace(plain, current_a=-0.0),
+        replace(plain, current_a=float("nan")),  # stored as NULL
+        replace(plain, current_a=float("nan")),
+        replace(plain, exit_condition="done"),  # a static column, not the state
+        replace(plain, exit_condition="done", test_name="other"),  # the state
+        replace(plain, exit_condition="done", test_name="other", voltage_v=3.5),
+    ]
+    outbox = _ChannelOutbox("lab", "bay1", 2)
+    readings: list[tuple[str, bytes, bool]] = []
+    states: list[tuple[str, bytes, bool]] = []
+    for n, status in enumerate(statuses):
+        row = reading_row(Reading("bay1", 1_700_000_000.0 + n, 5, status))
+        outbox.messages(row, readings, states)
+        assert readings[-1] == ("lab/bay1/2/reading", row_payload(row), False)
+    currents = [payload.split(b'"current_a":')[1].split(b",")[0] for _, payload, _ in readings]
+    assert currents == [b"0.0", b"0.0", b"-0.0", b"-0.0", b"null", b"null", b"0.0", b"0.0", b"0.0"]
+    assert [json.loads(payload)["test_name"] for _, payload, _ in states] == ["next", "other"]
+    assert {topic for topic, _, retain in states if retain} == {"lab/bay1/2/state"}
 
 
 # -- settings ----------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import operator
 import os
 import socket
 import ssl
+import struct
 import time
 import urllib.parse
 from collections import deque
@@ -218,9 +219,10 @@ class MqttSettings:
 
 # The payload of a reading is its ``readings`` row (the one the database sinks store, built once
 # per batch) as a JSON object: the columns that rarely change (cycler, channel, test, status,
-# names) are encoded once per distinct value; the time and the measurements go through one
-# %-format (the repr() of a finite float is the JSON number json.dumps writes; the row holds
-# None for a number that is not finite); aux, BMS and SMB are the row's JSON texts, nested.
+# names) are encoded once per distinct value; the measurements go through one %-format (the
+# repr() of a finite float is the JSON number json.dumps writes; the row holds None for a
+# number that is not finite), kept per channel while they do not change (see _ChannelOutbox);
+# aux, BMS and SMB are the row's JSON texts, nested.
 # tests/logger/test_mqtt.py checks that the payload equals the row.
 _RAW_JSON = ("aux", "bms", "smb")
 _SCALAR_COUNT = len(READING_COLUMNS) - len(_RAW_JSON)
@@ -236,17 +238,21 @@ if (  # pragma: no cover - a layout change
 _STATIC_POSITIONS = (0, 1, *range(3, _MEASURE_START))
 _STATIC_COLUMNS = tuple(READING_COLUMNS[i] for i in _STATIC_POSITIONS)
 _static_values = operator.itemgetter(*_STATIC_POSITIONS)
-_PAYLOAD_FORMAT = (
-    '%s"unix_time_s":%r,'
-    + ",".join(f'"{name}":%r' for name in MEASUREMENT_FIELDS)
-    + ',"aux":%s,"bms":%s,"smb":%s}'
-)
-_PAYLOAD_TEXT_FORMAT = _PAYLOAD_FORMAT.replace("%r", "%s")
+_measurements = operator.itemgetter(slice(_MEASURE_START, _SCALAR_COUNT))
+_raw_json = operator.itemgetter(slice(_SCALAR_COUNT, None))
+_PAYLOAD_FORMAT = '%s"unix_time_s":%r,%s,"aux":%s,"bms":%s,"smb":%s}'
+_MEASUREMENTS_FORMAT = ",".join(f'"{name}":%r' for name in MEASUREMENT_FIELDS)
+_MEASUREMENTS_TEXT_FORMAT = _MEASUREMENTS_FORMAT.replace("%r", "%s")
+#: The measurements' bits: two readings whose packed measurements are equal print the same
+#: (a comparison of the floats would take -0.0 for 0.0); packing refuses a None.
+_measurement_bits = struct.Struct(f"<{len(MEASUREMENT_FIELDS)}d").pack
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 #: A reading's state (the retained ``state`` topic): status, test_id, schedule, test_name,
-#: barcode, step_and_cycle_format, from its row.
+#: barcode, step_and_cycle_format, from its row (all among its static columns).
 _STATE_COLUMNS = ("status", "test_id", "schedule", "test_name", "barcode", "step_and_cycle_format")
 _state_of = operator.itemgetter(*(READING_COLUMNS.index(name) for name in _STATE_COLUMNS))
+if not set(_STATE_COLUMNS) <= set(_STATIC_COLUMNS):  # pragma: no cover - a layout change
+    raise RuntimeError("a channel's state must be among the static columns of its readings")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -255,22 +261,23 @@ def _static_fragment(values: tuple[Any, ...]) -> str:
     return _dumps(dict(zip(_STATIC_COLUMNS, values, strict=True)))[:-1] + ","
 
 
-def row_payload(row: tuple[Any, ...]) -> bytes:
-    """The JSON payload of the reading whose ``readings`` row is ``row``: the row as an
-    object (the same names and values the database stores; aux, BMS and SMB as nested JSON,
-    not text)."""
-    numbers = row[_MEASURE_START:_SCALAR_COUNT]
-    template = _PAYLOAD_FORMAT
+def _measurements_text(numbers: tuple[float | None, ...]) -> str:
+    # '"test_time_s":12.5,...,"aci_phase_degrees":0.0'
     if None in numbers:  # a number that is not finite, stored as NULL
-        template = _PAYLOAD_TEXT_FORMAT
-        numbers = tuple(["null" if v is None else repr(v) for v in numbers])
-    aux, bms, smb = row[_SCALAR_COUNT:]
+        return _MEASUREMENTS_TEXT_FORMAT % tuple(
+            ["null" if v is None else repr(v) for v in numbers]
+        )
+    return _MEASUREMENTS_FORMAT % numbers
+
+
+def _payload(row: tuple[Any, ...], static_fragment: str, measurements_text: str) -> bytes:
+    aux, bms, smb = _raw_json(row)
     return (
-        template
+        _PAYLOAD_FORMAT
         % (
-            _static_fragment(_static_values(row)),
+            static_fragment,
             row[2],
-            *numbers,
+            measurements_text,
             aux or "null",
             bms or "null",
             smb or "null",
@@ -278,9 +285,66 @@ def row_payload(row: tuple[Any, ...]) -> bytes:
     ).encode()
 
 
+def row_payload(row: tuple[Any, ...]) -> bytes:
+    """The JSON payload of the reading whose ``readings`` row is ``row``: the row as an
+    object (the same names and values the database stores; aux, BMS and SMB as nested JSON,
+    not text)."""
+    return _payload(
+        row, _static_fragment(_static_values(row)), _measurements_text(_measurements(row))
+    )
+
+
 def reading_payload(reading: Reading) -> bytes:
     """The JSON payload of one reading (:func:`row_payload` of its row)."""
     return row_payload(reading_row(reading))
+
+
+class _ChannelOutbox:
+    """One channel's topics, and what its last reading published, so that a reading whose
+    static columns or measurements did not change reuses their JSON text (an idle channel's
+    measurements, a running channel's names and state)."""
+
+    __slots__ = (
+        "measurement_bits",
+        "measurements_text",
+        "reading_topic",
+        "state",
+        "state_topic",
+        "static",
+        "static_fragment",
+    )
+
+    def __init__(self, prefix: str, cycler: str, channel: int) -> None:
+        base = f"{prefix}/{cycler}/{channel}"
+        self.reading_topic = f"{base}/reading"
+        self.state_topic = f"{base}/state"
+        self.static: tuple[Any, ...] | None = None
+        self.static_fragment = ""
+        self.state: tuple[Any, ...] | None = None
+        self.measurement_bits = b""
+        self.measurements_text = ""
+
+    def messages(self, row: tuple[Any, ...], into: list[_Message], states: list[_Message]) -> None:
+        """Add the reading of ``row`` to ``into``, and its state to ``states`` if it changed."""
+        static = _static_values(row)
+        if static != self.static:
+            self.static = static
+            self.static_fragment = _static_fragment(static)
+            state = _state_of(row)
+            if state != self.state:
+                self.state = state
+                states.append((self.state_topic, _state_payload(row, state), True))
+        measurements = _measurements(row)
+        try:
+            bits = _measurement_bits(*measurements)
+        except struct.error:  # a None: a number that is not finite
+            bits = b""
+        if bits != self.measurement_bits or not bits:
+            self.measurement_bits = bits
+            self.measurements_text = _measurements_text(measurements)
+        into.append(
+            (self.reading_topic, _payload(row, self.static_fragment, self.measurements_text), False)
+        )
 
 
 def _state_payload(row: tuple[Any, ...], state: tuple[Any, ...]) -> bytes:
@@ -728,9 +792,7 @@ class MqttPublisher(Listener):
             broker if isinstance(broker, MqttSettings) else MqttSettings.from_url(broker)
         )
         self._links: dict[str, _CyclerLink] = {}
-        #: Per cycler: the last state published per channel, and the channel's topics.
-        self._states: dict[str, dict[int, tuple[Any, ...]]] = {}
-        self._topics: dict[str, dict[int, tuple[str, str]]] = {}
+        self._outboxes: dict[str, dict[int, _ChannelOutbox]] = {}
         self._client_tag = f"{socket.gethostname()[:20]}-{os.getpid()}"
 
     def __repr__(self) -> str:
@@ -751,22 +813,15 @@ class MqttPublisher(Listener):
     async def on_readings(self, batch: ReadingBatch) -> None:
         cycler = batch.cycler.name
         link = self._link(cycler)
-        states = self._states.setdefault(cycler, {})
-        topics = self._topics.setdefault(cycler, {})
+        outboxes = self._outboxes.setdefault(cycler, {})
         prefix = self.settings.prefix
         readings: list[_Message] = []
         changes: list[_Message] = []
         for row in batch.rows():
-            channel = row[1]
-            names = topics.get(channel)
-            if names is None:
-                base = f"{prefix}/{cycler}/{channel}"
-                names = topics[channel] = (f"{base}/reading", f"{base}/state")
-            readings.append((names[0], row_payload(row), False))
-            state = _state_of(row)
-            if states.get(channel) != state:
-                states[channel] = state
-                changes.append((names[1], _state_payload(row, state), True))
+            outbox = outboxes.get(row[1])
+            if outbox is None:
+                outbox = outboxes[row[1]] = _ChannelOutbox(prefix, cycler, row[1])
+            outbox.messages(row, readings, changes)
         events = f"{prefix}/{cycler}/events"
         for event in batch.events:
             payload = _event_payload(
