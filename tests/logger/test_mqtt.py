@@ -566,7 +566,7 @@ def test_a_channel_reuses_unchanged_text_and_nothing_else() -> None:
     states: list[tuple[str, bytes, bool]] = []
     for n, status in enumerate(statuses):
         row = reading_row(Reading("bay1", 1_700_000_000.0 + n, 5, status))
-        outbox.messages(row, readings, states)
+        outbox.messages(row, repr(row[2]), readings, states)
         assert readings[-1] == ("lab/bay1/2/reading", row_payload(row), False)
     currents = [payload.split(b'"current_a":')[1].split(b",")[0] for _, payload, _ in readings]
     assert currents == [b"0.0", b"0.0", b"-0.0", b"-0.0", b"null", b"null", b"0.0", b"0.0", b"0.0"]

@@ -240,7 +240,7 @@ _STATIC_COLUMNS = tuple(READING_COLUMNS[i] for i in _STATIC_POSITIONS)
 _static_values = operator.itemgetter(*_STATIC_POSITIONS)
 _measurements = operator.itemgetter(slice(_MEASURE_START, _SCALAR_COUNT))
 _raw_json = operator.itemgetter(slice(_SCALAR_COUNT, None))
-_PAYLOAD_FORMAT = '%s"unix_time_s":%r,%s,"aux":%s,"bms":%s,"smb":%s}'
+_PAYLOAD_FORMAT = '%s"unix_time_s":%s,%s,"aux":%s,"bms":%s,"smb":%s}'
 _MEASUREMENTS_FORMAT = ",".join(f'"{name}":%r' for name in MEASUREMENT_FIELDS)
 _MEASUREMENTS_TEXT_FORMAT = _MEASUREMENTS_FORMAT.replace("%r", "%s")
 #: The measurements' bits: two readings whose packed measurements are equal print the same
@@ -270,13 +270,15 @@ def _measurements_text(numbers: tuple[float | None, ...]) -> str:
     return _MEASUREMENTS_FORMAT % numbers
 
 
-def _payload(row: tuple[Any, ...], static_fragment: str, measurements_text: str) -> bytes:
+def _payload(
+    row: tuple[Any, ...], static_fragment: str, time_text: str, measurements_text: str
+) -> bytes:
     aux, bms, smb = _raw_json(row)
     return (
         _PAYLOAD_FORMAT
         % (
             static_fragment,
-            row[2],
+            time_text,
             measurements_text,
             aux or "null",
             bms or "null",
@@ -289,9 +291,8 @@ def row_payload(row: tuple[Any, ...]) -> bytes:
     """The JSON payload of the reading whose ``readings`` row is ``row``: the row as an
     object (the same names and values the database stores; aux, BMS and SMB as nested JSON,
     not text)."""
-    return _payload(
-        row, _static_fragment(_static_values(row)), _measurements_text(_measurements(row))
-    )
+    fragment = _static_fragment(_static_values(row))
+    return _payload(row, fragment, repr(row[2]), _measurements_text(_measurements(row)))
 
 
 def reading_payload(reading: Reading) -> bytes:
@@ -324,8 +325,11 @@ class _ChannelOutbox:
         self.measurement_bits = b""
         self.measurements_text = ""
 
-    def messages(self, row: tuple[Any, ...], into: list[_Message], states: list[_Message]) -> None:
-        """Add the reading of ``row`` to ``into``, and its state to ``states`` if it changed."""
+    def messages(
+        self, row: tuple[Any, ...], time_text: str, into: list[_Message], states: list[_Message]
+    ) -> None:
+        """Add the reading of ``row`` to ``into``, and its state to ``states`` if it changed
+        (``time_text``: the repr() of its time)."""
         static = _static_values(row)
         if static != self.static:
             self.static = static
@@ -342,9 +346,8 @@ class _ChannelOutbox:
         if bits != self.measurement_bits or not bits:
             self.measurement_bits = bits
             self.measurements_text = _measurements_text(measurements)
-        into.append(
-            (self.reading_topic, _payload(row, self.static_fragment, self.measurements_text), False)
-        )
+        payload = _payload(row, self.static_fragment, time_text, self.measurements_text)
+        into.append((self.reading_topic, payload, False))
 
 
 def _state_payload(row: tuple[Any, ...], state: tuple[Any, ...]) -> bytes:
@@ -817,11 +820,16 @@ class MqttPublisher(Listener):
         prefix = self.settings.prefix
         readings: list[_Message] = []
         changes: list[_Message] = []
+        unix_time_s: float | None = None
+        time_text = ""
         for row in batch.rows():
+            if row[2] is not unix_time_s:  # the rows of a poll share their time
+                unix_time_s = row[2]
+                time_text = repr(unix_time_s)
             outbox = outboxes.get(row[1])
             if outbox is None:
                 outbox = outboxes[row[1]] = _ChannelOutbox(prefix, cycler, row[1])
-            outbox.messages(row, readings, changes)
+            outbox.messages(row, time_text, readings, changes)
         events = f"{prefix}/{cycler}/events"
         for event in batch.events:
             payload = _event_payload(
