@@ -11,7 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -398,6 +398,22 @@ def test_a_broker_restart_loses_nothing_within_the_queue_bound(
     validate_all(messages)
 
 
+async def kill_the_broker_holding(
+    broker: OwnMosquitto, publisher: MqttPublisher, feed: Callable[[], Awaitable[None]]
+) -> int:
+    """Connect ``publisher`` (cycler ``bay1``) to ``broker``, freeze the broker, ``feed`` the
+    publisher, then kill the broker with all of it unacknowledged; returns how many messages
+    were waiting."""
+    await publisher.on_start(["bay1"])
+    await until(lambda: publisher.stats().published == 1, "the online flag")
+    broker.pause()
+    await feed()
+    await asyncio.sleep(0.2)
+    waiting = publisher.stats().queued
+    broker.kill()
+    return waiting
+
+
 def test_what_was_in_flight_when_the_broker_died_is_sent_again(tmp_path: Path) -> None:
     """A broker that dies with messages unacknowledged and comes back without our session
     (it was killed: nothing saved): those messages go out again, before the ones after them."""
@@ -406,15 +422,12 @@ def test_what_was_in_flight_when_the_broker_died_is_sent_again(tmp_path: Path) -
     publisher = MqttPublisher(MqttSettings("127.0.0.1", broker.port, unique_prefix(), window=50))
     gaps = [Gap("bay1", 1_700_000_000.0 + k, 1_700_000_000.5 + k, 1, "timed out") for k in range(5)]
 
-    async def main() -> tuple[int, int]:
-        await publisher.on_start(["bay1"])
-        await until(lambda: publisher.stats().published == 1, "the online flag")
-        broker.pause()
+    async def feed() -> None:
         for gap in gaps:
             await publisher.on_gap(gap)
-        await asyncio.sleep(0.2)
-        waiting = publisher.stats().queued
-        broker.kill()
+
+    async def main() -> tuple[int, int]:
+        waiting = await kill_the_broker_holding(broker, publisher, feed)
         await asyncio.to_thread(broker.start)
         await until(lambda: publisher.stats().queued == 0, "the broker to take everything")
         published = publisher.stats().published
@@ -456,16 +469,14 @@ def test_windows_written_at_once_lose_nothing_when_the_broker_dies_mid_write(
     batches = [poll(k) for k in range(WINDOW_POLLS)]
     subscribers: list[Subscriber] = []
 
-    async def main() -> None:
-        await publisher.on_start(["bay1"])
-        await until(lambda: publisher.stats().published == 1, "the online flag")
-        broker.pause()
+    async def feed() -> None:
         for batch in batches:
             await publisher.on_readings(batch)
-        await asyncio.sleep(0.2)
+
+    async def main() -> None:
         # The first poll was handed over (and written at once), the others wait behind it.
-        assert publisher.stats().queued >= WINDOW_POLLS * WINDOW_CHANNELS
-        broker.kill()
+        waiting = await kill_the_broker_holding(broker, publisher, feed)
+        assert waiting >= WINDOW_POLLS * WINDOW_CHANNELS
         # The event loop is held until the subscriber is in: gmqtt cannot reconnect before.
         broker.start()
         subscribers.append(Subscriber("127.0.0.1", broker.port, prefix))

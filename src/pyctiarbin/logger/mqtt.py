@@ -11,12 +11,12 @@ own connection to the broker (so each cycler has its own last will) and publishe
 
 What it guarantees: publishing never blocks the poller or the database sinks. Messages wait in
 a bounded in-memory queue per cycler while the broker is away and go out in order, per cycler,
-when it is back (a window of messages is handed to the MQTT client at a time, and the next one
-only once the broker acknowledged the whole window, so a reconnect can re-send but never
-reorder). A reading that finds the queue full is dropped and counted (:meth:`stats`, a log
-line, and a ``queue_overflow`` event once the queue has room again). QoS 1 means "at least
-once": after a reconnect a subscriber may see a reading twice (same channel and
-``unix_time_s``).
+when it is back (a window of messages is handed to the MQTT client at a time, written to the
+socket at once, and the next one only once the broker acknowledged the whole window, so a
+reconnect can re-send but never reorder). A reading that finds the queue full is dropped and
+counted (:meth:`stats`, a log line, and a ``queue_overflow`` event once the queue has room
+again). QoS 1 means "at least once": after a reconnect a subscriber may see a reading twice
+(same channel and ``unix_time_s``).
 
 The payloads are described by the JSON Schema :func:`payload_schema` (shipped as
 ``mqtt_payloads.schema.json``); see ``docs/mqtt.md``. The MQTT protocol itself is gmqtt's, an
@@ -437,26 +437,37 @@ def _gathered_writes(client: Any) -> Iterator[None]:
 class _AckTracker:
     """The in-flight store handed to gmqtt (its ``persistent_storage``): gmqtt keeps the
     packets of unacknowledged QoS 1 messages here, re-sends them after a reconnect that finds
-    the broker's session, and clears them when the session is gone. Each event is passed on
-    to the link, which counts acknowledgements and re-queues what a lost session dropped."""
+    the broker's session, and clears them when the session is gone. Next to each packet it
+    keeps our message, counts acknowledgements, tells the link when a window is all
+    acknowledged and gives back to it what a lost session dropped."""
 
     def __init__(self, link: _CyclerLink) -> None:
         self._link = link
         self._packets: dict[int, bytes] = {}
+        #: The message of each packet, by packet id, in send order.
+        self.messages: dict[int, _Message] = {}
+        #: The message the link is handing to gmqtt (the next packet stored is its).
+        self.handing: _Message | None = None
+        self.acknowledged = 0
         self._empty_waiters: list[asyncio.Future[None]] = []
 
     # The interface gmqtt's Client calls.
 
     def push_message(self, mid: int, raw_package: bytes) -> None:
         if mid not in self._packets:
-            self._link.handed(mid)
+            if self.handing is None:  # pragma: no cover - gmqtt stores only what we publish
+                raise RuntimeError("MQTT: gmqtt stored a message we did not hand it")
+            self.messages[mid] = self.handing
         self._packets[mid] = raw_package
 
     def remove_message_by_mid(self, mid: int) -> None:
         if self._packets.pop(mid, None) is not None:
-            self._link.acknowledged(mid)
+            del self.messages[mid]
+            self.acknowledged += 1
             if not self._packets:
-                self._wake()
+                self._link.window_acknowledged()
+                if not self._packets:
+                    self._wake()
 
     @property
     def is_empty(self) -> bool:
@@ -469,11 +480,12 @@ class _AckTracker:
             await waiter
 
     def clear(self) -> None:
-        mids = list(self._packets)
+        lost = list(self.messages.values())
         self._packets.clear()
+        self.messages.clear()
         self._wake()
-        if mids:
-            self._link.session_lost(mids)
+        if lost:
+            self._link.session_lost(lost)
 
     def get_all(self) -> list[tuple[int, bytes]]:
         return list(self._packets.items())
@@ -496,15 +508,11 @@ class _CyclerLink:
         self.settings = settings
         self.online_topic = f"{settings.prefix}/{cycler}/online"
         self._queue: deque[_Message] = deque()
-        #: Messages handed to gmqtt and not yet acknowledged, by packet id, in send order.
-        self._in_flight: dict[int, _Message] = {}
-        self._handing: _Message | None = None
         self._connected = False
         self._closing = False
         self._ever_connected = False
         self._failing = False
         self._last_refusal = ""
-        self.published = 0
         self.dropped = 0
         self.unpublished = 0
         self.reconnects = 0
@@ -513,8 +521,11 @@ class _CyclerLink:
         will = gmqtt.Message(
             self.online_topic, _online_payload(cycler, False, "connection lost"), 1, True
         )
+        self._tracker = _AckTracker(self)
+        #: Messages handed to gmqtt and not yet acknowledged, by packet id, in send order.
+        self._in_flight = self._tracker.messages
         client = gmqtt.Client(
-            client_id, clean_session=True, will_message=will, persistent_storage=_AckTracker(self)
+            client_id, clean_session=True, will_message=will, persistent_storage=self._tracker
         )
         client.set_config({"reconnect_delay": _RECONNECT_DELAY_S})
         if settings.username is not None:
@@ -611,6 +622,11 @@ class _CyclerLink:
         return self._connected
 
     @property
+    def published(self) -> int:
+        """Messages the broker acknowledged."""
+        return self._tracker.acknowledged
+
+    @property
     def queued(self) -> int:
         """Messages not yet acknowledged by the broker."""
         return len(self._queue) + len(self._in_flight)
@@ -640,29 +656,23 @@ class _CyclerLink:
         gathered into one write to the socket."""
         queue = self._queue
         publish = self._publish
+        tracker = self._tracker
         with _gathered_writes(self.client):
             for _ in range(min(len(queue), self.settings.window)):
-                message = self._handing = queue.popleft()
+                message = tracker.handing = queue.popleft()
                 publish(message[0], message[1], 1, message[2])
-        self._handing = None
+        tracker.handing = None
 
     # -- gmqtt's callbacks (the event loop's thread) -------------------------------------------
 
-    def handed(self, mid: int) -> None:
-        if self._handing is None:  # pragma: no cover - gmqtt stores only what we publish
-            raise RuntimeError(f"MQTT {self.cycler}: gmqtt stored a message we did not hand it")
-        self._in_flight[mid] = self._handing
-
-    def acknowledged(self, mid: int) -> None:
-        del self._in_flight[mid]
-        self.published += 1
-        if not self._in_flight and self._connected:
+    def window_acknowledged(self) -> None:
+        """The broker acknowledged every message handed to gmqtt: hand the next window."""
+        if self._connected:
             self._hand_window()
 
-    def session_lost(self, mids: list[int]) -> None:
+    def session_lost(self, lost: list[_Message]) -> None:
         """The broker lost our session (it restarted without it): what was in flight goes back
         to the head of the queue, in order, to be sent again."""
-        lost = [self._in_flight.pop(mid) for mid in mids if mid in self._in_flight]
         self._queue.extendleft(reversed(lost))
 
     def _on_connect(self, client: Any, session_present: int, result: int, properties: Any) -> None:
