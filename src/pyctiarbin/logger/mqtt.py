@@ -419,7 +419,7 @@ def _gathered_writes(client: Any) -> Iterator[None]:
     """
     # gmqtt's protocol object writes each packet to its ``_transport`` (none before the first
     # connection): that is the one place to stand in for the socket.
-    protocol: Any = getattr(client._connection, "_protocol", None)
+    protocol: Any = getattr(getattr(client, "_connection", None), "_protocol", None)
     transport: Any = getattr(protocol, "_transport", None)
     if transport is None:
         yield
