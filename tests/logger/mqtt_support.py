@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -165,6 +166,24 @@ class OwnMosquitto:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"mosquitto did not start on port {self.port}")
             time.sleep(0.05)
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): its socket takes what we send, it acknowledges none."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+        stat = Path(f"/proc/{self.process.pid}/stat")
+        deadline = time.monotonic() + 10
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "T":
+            if time.monotonic() > deadline:
+                raise RuntimeError("mosquitto did not stop on SIGSTOP")
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        """Kill the broker (SIGKILL): it saves nothing, so it comes back without sessions."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+        self.process = None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

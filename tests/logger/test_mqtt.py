@@ -11,7 +11,8 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,18 @@ from pyctiarbin.logger.live import health_lines, render_health  # noqa: E402
 from pyctiarbin.logger.mqtt import (  # noqa: E402
     MqttPublisher,
     MqttSettings,
+    _ChannelOutbox,
     payload_schema,
     reading_payload,
+    row_payload,
 )
-from pyctiarbin.logger.readings import READING_COLUMNS, Reading, reading_row  # noqa: E402
+from pyctiarbin.logger.readings import (  # noqa: E402
+    READING_COLUMNS,
+    CyclerInfo,
+    Reading,
+    ReadingBatch,
+    reading_row,
+)
 from pyctiarbin.simulator import Simulator  # noqa: E402
 
 from .mqtt_support import (  # noqa: E402
@@ -46,9 +55,19 @@ from .mqtt_support import (  # noqa: E402
     unique_prefix,
 )
 from .odd_readings import ODD_STATUS, PLAIN_STATUSES  # noqa: E402
-from .support import PASSWORD, USER, query, start_logger_process, wait_until  # noqa: E402
+from .support import (  # noqa: E402
+    PASSWORD,
+    USER,
+    query,
+    start_logger_process,
+    until,
+    wait_until,
+)
 
 INTERVAL_S = 0.1
+#: The readings of the mid-write test: polls of this many channels (ODD_STATUS payloads).
+WINDOW_CHANNELS = 128
+WINDOW_POLLS = 24
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -379,6 +398,22 @@ def test_a_broker_restart_loses_nothing_within_the_queue_bound(
     validate_all(messages)
 
 
+async def kill_the_broker_holding(
+    broker: OwnMosquitto, publisher: MqttPublisher, feed: Callable[[], Awaitable[None]]
+) -> int:
+    """Connect ``publisher`` (cycler ``bay1``) to ``broker``, freeze the broker, ``feed`` the
+    publisher, then kill the broker with all of it unacknowledged; returns how many messages
+    were waiting."""
+    await publisher.on_start(["bay1"])
+    await until(lambda: publisher.stats().published == 1, "the online flag")
+    broker.pause()
+    await feed()
+    await asyncio.sleep(0.2)
+    waiting = publisher.stats().queued
+    broker.kill()
+    return waiting
+
+
 def test_what_was_in_flight_when_the_broker_died_is_sent_again(tmp_path: Path) -> None:
     """A broker that dies with messages unacknowledged and comes back without our session
     (it was killed: nothing saved): those messages go out again, before the ones after them."""
@@ -387,29 +422,12 @@ def test_what_was_in_flight_when_the_broker_died_is_sent_again(tmp_path: Path) -
     publisher = MqttPublisher(MqttSettings("127.0.0.1", broker.port, unique_prefix(), window=50))
     gaps = [Gap("bay1", 1_700_000_000.0 + k, 1_700_000_000.5 + k, 1, "timed out") for k in range(5)]
 
-    def broker_state() -> str:
-        assert broker.process is not None
-        return Path(f"/proc/{broker.process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-
-    async def until(condition: Callable[[], bool], what: str) -> None:
-        for _ in range(600):
-            if condition():
-                return
-            await asyncio.sleep(0.05)
-        pytest.fail(f"timed out waiting for {what}")
-
-    async def main() -> tuple[int, int]:
-        await publisher.on_start(["bay1"])
-        await until(lambda: publisher.stats().published == 1, "the online flag")
-        assert broker.process is not None
-        broker.process.send_signal(signal.SIGSTOP)  # it takes the messages but acknowledges none
-        await until(lambda: broker_state() == "T", "the broker to stop")
+    async def feed() -> None:
         for gap in gaps:
             await publisher.on_gap(gap)
-        await asyncio.sleep(0.2)
-        waiting = publisher.stats().queued
-        broker.process.kill()
-        broker.process.wait(10)
+
+    async def main() -> tuple[int, int]:
+        waiting = await kill_the_broker_holding(broker, publisher, feed)
         await asyncio.to_thread(broker.start)
         await until(lambda: publisher.stats().queued == 0, "the broker to take everything")
         published = publisher.stats().published
@@ -425,6 +443,65 @@ def test_what_was_in_flight_when_the_broker_died_is_sent_again(tmp_path: Path) -
     # The online flag twice (each connection) and the gaps; then the offline flag at the stop.
     assert published == len(gaps) + 2
     assert (stats.published, stats.reconnects, stats.unpublished) == (len(gaps) + 3, 1, 0)
+
+
+def test_windows_written_at_once_lose_nothing_when_the_broker_dies_mid_write(
+    tmp_path: Path,
+) -> None:
+    """A window goes to the socket as one write. A broker that dies with a window written but
+    unacknowledged and comes back without our session gets every reading again, exactly once,
+    in order per channel (the re-sent window, then windows of several polls each)."""
+    broker = OwnMosquitto(tmp_path)
+    broker.start()
+    prefix = unique_prefix()
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", broker.port, prefix, window=1000))
+    info = CyclerInfo("bay1", "127.0.0.1", 9031, "SN42", WINDOW_CHANNELS)
+    start_s = 1_700_000_000.0
+
+    def poll(k: int) -> ReadingBatch:
+        """Every channel at ``start_s + k``, its voltage ``k`` (to check each payload)."""
+        statuses = (
+            replace(ODD_STATUS, channel_index=i, voltage_v=float(k)) for i in range(WINDOW_CHANNELS)
+        )
+        readings = [Reading("bay1", start_s + k, 7, status) for status in statuses]
+        return ReadingBatch(info, k, start_s + k, readings)
+
+    batches = [poll(k) for k in range(WINDOW_POLLS)]
+    subscribers: list[Subscriber] = []
+
+    async def feed() -> None:
+        for batch in batches:
+            await publisher.on_readings(batch)
+
+    async def main() -> None:
+        # The first poll was handed over (and written at once), the others wait behind it.
+        waiting = await kill_the_broker_holding(broker, publisher, feed)
+        assert waiting >= WINDOW_POLLS * WINDOW_CHANNELS
+        # The event loop is held until the subscriber is in: gmqtt cannot reconnect before.
+        broker.start()
+        subscribers.append(Subscriber("127.0.0.1", broker.port, prefix))
+        await until(lambda: publisher.stats().queued == 0, "the broker to take everything")
+        await publisher.stop()
+
+    try:
+        asyncio.run(main())
+        wanted = WINDOW_POLLS * WINDOW_CHANNELS
+        subscriber = subscribers[0]
+        wait_until(lambda: len(subscriber.received("/reading")) >= wanted, 30, "every reading")
+        readings = [p for _, p, _ in subscriber.received("/reading")]
+    finally:
+        for subscriber in subscribers:
+            subscriber.close()
+        broker.stop()
+    assert len(readings) == wanted  # once each: none had been acknowledged
+    times: dict[int, list[float]] = {}
+    for payload in readings:
+        times.setdefault(payload["channel"], []).append(payload["unix_time_s"])
+        assert payload["voltage_v"] == payload["unix_time_s"] - start_s
+    expected = [start_s + k for k in range(WINDOW_POLLS)]
+    assert times == {i + 1: expected for i in range(WINDOW_CHANNELS)}
+    stats = publisher.stats()
+    assert (stats.reconnects, stats.dropped, stats.unpublished) == (1, 0, 0)
 
 
 def test_a_broker_never_reached_leaves_everything_counted_as_not_published(
@@ -477,6 +554,35 @@ def test_a_reading_payload_is_its_stored_row() -> None:
     assert first["current_a"] is None and first["charge_capacity_ah"] is None
     assert first["power_w"] == -1e-300 and first["unix_time_s"] == 1_700_000_000.123456
     assert json.loads(reading_payload(readings[3]))["test_name"] == "next"
+
+
+def test_a_channel_reuses_unchanged_text_and_nothing_else() -> None:
+    """A channel's readings reuse the text of their unchanged parts: every payload still
+    equals the one built from scratch, byte for byte (the sign of a zero included), and the
+    state goes out exactly when it changes."""
+    plain = PLAIN_STATUSES[1]
+    statuses = [
+        plain,
+        plain,  # nothing changed
+        replace(plain, current_a=-0.0),  # equal to 0.0, printed otherwise
+        replace(plain, current_a=-0.0),
+        replace(plain, current_a=float("nan")),  # stored as NULL
+        replace(plain, current_a=float("nan")),
+        replace(plain, exit_condition="done"),  # a static column, not the state
+        replace(plain, exit_condition="done", test_name="other"),  # the state
+        replace(plain, exit_condition="done", test_name="other", voltage_v=3.5),
+    ]
+    outbox = _ChannelOutbox("lab", "bay1", 2)
+    readings: list[tuple[str, bytes, bool]] = []
+    states: list[tuple[str, bytes, bool]] = []
+    for n, status in enumerate(statuses):
+        row = reading_row(Reading("bay1", 1_700_000_000.0 + n, 5, status))
+        outbox.messages(row, repr(row[2]), readings, states)
+        assert readings[-1] == ("lab/bay1/2/reading", row_payload(row), False)
+    currents = [payload.split(b'"current_a":')[1].split(b",")[0] for _, payload, _ in readings]
+    assert currents == [b"0.0", b"0.0", b"-0.0", b"-0.0", b"null", b"null", b"0.0", b"0.0", b"0.0"]
+    assert [json.loads(payload)["test_name"] for _, payload, _ in states] == ["next", "other"]
+    assert {topic for topic, _, retain in states if retain} == {"lab/bay1/2/state"}
 
 
 # -- settings ----------------------------------------------------------------------------------

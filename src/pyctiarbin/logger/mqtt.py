@@ -11,12 +11,12 @@ own connection to the broker (so each cycler has its own last will) and publishe
 
 What it guarantees: publishing never blocks the poller or the database sinks. Messages wait in
 a bounded in-memory queue per cycler while the broker is away and go out in order, per cycler,
-when it is back (a window of messages is handed to the MQTT client at a time, and the next one
-only once the broker acknowledged the whole window, so a reconnect can re-send but never
-reorder). A reading that finds the queue full is dropped and counted (:meth:`stats`, a log
-line, and a ``queue_overflow`` event once the queue has room again). QoS 1 means "at least
-once": after a reconnect a subscriber may see a reading twice (same channel and
-``unix_time_s``).
+when it is back (a window of messages is handed to the MQTT client at a time, written to the
+socket at once, and the next one only once the broker acknowledged the whole window, so a
+reconnect can re-send but never reorder). A reading that finds the queue full is dropped and
+counted (:meth:`stats`, a log line, and a ``queue_overflow`` event once the queue has room
+again). QoS 1 means "at least once": after a reconnect a subscriber may see a reading twice
+(same channel and ``unix_time_s``).
 
 The payloads are described by the JSON Schema :func:`payload_schema` (shipped as
 ``mqtt_payloads.schema.json``); see ``docs/mqtt.md``. The MQTT protocol itself is gmqtt's, an
@@ -34,10 +34,11 @@ import operator
 import os
 import socket
 import ssl
+import struct
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -218,9 +219,10 @@ class MqttSettings:
 
 # The payload of a reading is its ``readings`` row (the one the database sinks store, built once
 # per batch) as a JSON object: the columns that rarely change (cycler, channel, test, status,
-# names) are encoded once per distinct value; the time and the measurements go through one
-# %-format (the repr() of a finite float is the JSON number json.dumps writes; the row holds
-# None for a number that is not finite); aux, BMS and SMB are the row's JSON texts, nested.
+# names) are encoded once per distinct value; the measurements go through one %-format (the
+# repr() of a finite float is the JSON number json.dumps writes; the row holds None for a
+# number that is not finite), kept per channel while they do not change (see _ChannelOutbox);
+# aux, BMS and SMB are the row's JSON texts, nested.
 # tests/logger/test_mqtt.py checks that the payload equals the row.
 _RAW_JSON = ("aux", "bms", "smb")
 _SCALAR_COUNT = len(READING_COLUMNS) - len(_RAW_JSON)
@@ -236,17 +238,21 @@ if (  # pragma: no cover - a layout change
 _STATIC_POSITIONS = (0, 1, *range(3, _MEASURE_START))
 _STATIC_COLUMNS = tuple(READING_COLUMNS[i] for i in _STATIC_POSITIONS)
 _static_values = operator.itemgetter(*_STATIC_POSITIONS)
-_PAYLOAD_FORMAT = (
-    '%s"unix_time_s":%r,'
-    + ",".join(f'"{name}":%r' for name in MEASUREMENT_FIELDS)
-    + ',"aux":%s,"bms":%s,"smb":%s}'
-)
-_PAYLOAD_TEXT_FORMAT = _PAYLOAD_FORMAT.replace("%r", "%s")
+_measurements = operator.itemgetter(slice(_MEASURE_START, _SCALAR_COUNT))
+_raw_json = operator.itemgetter(slice(_SCALAR_COUNT, None))
+_PAYLOAD_FORMAT = '%s"unix_time_s":%s,%s,"aux":%s,"bms":%s,"smb":%s}'
+_MEASUREMENTS_FORMAT = ",".join(f'"{name}":%r' for name in MEASUREMENT_FIELDS)
+_MEASUREMENTS_TEXT_FORMAT = _MEASUREMENTS_FORMAT.replace("%r", "%s")
+#: The measurements' bits: two readings whose packed measurements are equal print the same
+#: (a comparison of the floats would take -0.0 for 0.0); packing refuses a None.
+_measurement_bits = struct.Struct(f"<{len(MEASUREMENT_FIELDS)}d").pack
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 #: A reading's state (the retained ``state`` topic): status, test_id, schedule, test_name,
-#: barcode, step_and_cycle_format, from its row.
+#: barcode, step_and_cycle_format, from its row (all among its static columns).
 _STATE_COLUMNS = ("status", "test_id", "schedule", "test_name", "barcode", "step_and_cycle_format")
 _state_of = operator.itemgetter(*(READING_COLUMNS.index(name) for name in _STATE_COLUMNS))
+if not set(_STATE_COLUMNS) <= set(_STATIC_COLUMNS):  # pragma: no cover - a layout change
+    raise RuntimeError("a channel's state must be among the static columns of its readings")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -255,22 +261,25 @@ def _static_fragment(values: tuple[Any, ...]) -> str:
     return _dumps(dict(zip(_STATIC_COLUMNS, values, strict=True)))[:-1] + ","
 
 
-def row_payload(row: tuple[Any, ...]) -> bytes:
-    """The JSON payload of the reading whose ``readings`` row is ``row``: the row as an
-    object (the same names and values the database stores; aux, BMS and SMB as nested JSON,
-    not text)."""
-    numbers = row[_MEASURE_START:_SCALAR_COUNT]
-    template = _PAYLOAD_FORMAT
+def _measurements_text(numbers: tuple[float | None, ...]) -> str:
+    # '"test_time_s":12.5,...,"aci_phase_degrees":0.0'
     if None in numbers:  # a number that is not finite, stored as NULL
-        template = _PAYLOAD_TEXT_FORMAT
-        numbers = tuple(["null" if v is None else repr(v) for v in numbers])
-    aux, bms, smb = row[_SCALAR_COUNT:]
+        return _MEASUREMENTS_TEXT_FORMAT % tuple(
+            ["null" if v is None else repr(v) for v in numbers]
+        )
+    return _MEASUREMENTS_FORMAT % numbers
+
+
+def _payload(
+    row: tuple[Any, ...], static_fragment: str, time_text: str, measurements_text: str
+) -> bytes:
+    aux, bms, smb = _raw_json(row)
     return (
-        template
+        _PAYLOAD_FORMAT
         % (
-            _static_fragment(_static_values(row)),
-            row[2],
-            *numbers,
+            static_fragment,
+            time_text,
+            measurements_text,
             aux or "null",
             bms or "null",
             smb or "null",
@@ -278,9 +287,67 @@ def row_payload(row: tuple[Any, ...]) -> bytes:
     ).encode()
 
 
+def row_payload(row: tuple[Any, ...]) -> bytes:
+    """The JSON payload of the reading whose ``readings`` row is ``row``: the row as an
+    object (the same names and values the database stores; aux, BMS and SMB as nested JSON,
+    not text)."""
+    fragment = _static_fragment(_static_values(row))
+    return _payload(row, fragment, repr(row[2]), _measurements_text(_measurements(row)))
+
+
 def reading_payload(reading: Reading) -> bytes:
     """The JSON payload of one reading (:func:`row_payload` of its row)."""
     return row_payload(reading_row(reading))
+
+
+class _ChannelOutbox:
+    """One channel's topics, and what its last reading published, so that a reading whose
+    static columns or measurements did not change reuses their JSON text (an idle channel's
+    measurements, a running channel's names and state)."""
+
+    __slots__ = (
+        "measurement_bits",
+        "measurements_text",
+        "reading_topic",
+        "state",
+        "state_topic",
+        "static",
+        "static_fragment",
+    )
+
+    def __init__(self, prefix: str, cycler: str, channel: int) -> None:
+        base = f"{prefix}/{cycler}/{channel}"
+        self.reading_topic = f"{base}/reading"
+        self.state_topic = f"{base}/state"
+        self.static: tuple[Any, ...] | None = None
+        self.static_fragment = ""
+        self.state: tuple[Any, ...] | None = None
+        self.measurement_bits = b""
+        self.measurements_text = ""
+
+    def messages(
+        self, row: tuple[Any, ...], time_text: str, into: list[_Message], states: list[_Message]
+    ) -> None:
+        """Add the reading of ``row`` to ``into``, and its state to ``states`` if it changed
+        (``time_text``: the repr() of its time)."""
+        static = _static_values(row)
+        if static != self.static:
+            self.static = static
+            self.static_fragment = _static_fragment(static)
+            state = _state_of(row)
+            if state != self.state:
+                self.state = state
+                states.append((self.state_topic, _state_payload(row, state), True))
+        measurements = _measurements(row)
+        try:
+            bits = _measurement_bits(*measurements)
+        except struct.error:  # a None: a number that is not finite
+            bits = b""
+        if bits != self.measurement_bits or not bits:
+            self.measurement_bits = bits
+            self.measurements_text = _measurements_text(measurements)
+        payload = _payload(row, self.static_fragment, time_text, self.measurements_text)
+        into.append((self.reading_topic, payload, False))
 
 
 def _state_payload(row: tuple[Any, ...], state: tuple[Any, ...]) -> bytes:
@@ -327,29 +394,80 @@ _RECONNECT_DELAY_S = 2
 _MAX_CONNECT_DELAY_S = 30.0
 
 
+class _WriteGatherer:
+    """Stands in for the socket transport gmqtt's protocol writes its packets to: it keeps
+    them, in order, until :func:`_gathered_writes` hands them to the transport at once."""
+
+    __slots__ = ("chunks", "is_closing", "write")
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self.chunks: list[bytes] = []
+        self.is_closing = transport.is_closing
+        #: Called once per packet: the list's own append, no Python frame in between.
+        self.write = self.chunks.append
+
+
+@contextlib.contextmanager
+def _gathered_writes(client: Any) -> Iterator[None]:
+    """Gather what ``client`` writes in the block into one transport write at its end.
+
+    gmqtt writes each packet on its own, and asyncio's transport sends each write at once
+    (a send() per message when its buffer is empty): gathered, a window costs one. Nothing
+    is lost if the write fails: each QoS 1 packet is already in gmqtt's in-flight store,
+    which re-sends it (or hands it back to the queue) after a reconnect, as it does for a
+    write that fails alone.
+    """
+    # gmqtt's protocol object writes each packet to its ``_transport`` (none before the first
+    # connection): that is the one place to stand in for the socket.
+    protocol: Any = getattr(getattr(client, "_connection", None), "_protocol", None)
+    transport: Any = getattr(protocol, "_transport", None)
+    if transport is None:
+        yield
+        return
+    gatherer = _WriteGatherer(transport)
+    protocol._transport = gatherer
+    try:
+        yield
+    finally:
+        protocol._transport = transport
+        if gatherer.chunks and not transport.is_closing():
+            transport.write(b"".join(gatherer.chunks))
+
+
 class _AckTracker:
     """The in-flight store handed to gmqtt (its ``persistent_storage``): gmqtt keeps the
     packets of unacknowledged QoS 1 messages here, re-sends them after a reconnect that finds
-    the broker's session, and clears them when the session is gone. Each event is passed on
-    to the link, which counts acknowledgements and re-queues what a lost session dropped."""
+    the broker's session, and clears them when the session is gone. Next to each packet it
+    keeps our message, counts acknowledgements, tells the link when a window is all
+    acknowledged and gives back to it what a lost session dropped."""
 
     def __init__(self, link: _CyclerLink) -> None:
         self._link = link
         self._packets: dict[int, bytes] = {}
+        #: The message of each packet, by packet id, in send order.
+        self.messages: dict[int, _Message] = {}
+        #: The message the link is handing to gmqtt (the next packet stored is its).
+        self.handing: _Message | None = None
+        self.acknowledged = 0
         self._empty_waiters: list[asyncio.Future[None]] = []
 
     # The interface gmqtt's Client calls.
 
     def push_message(self, mid: int, raw_package: bytes) -> None:
         if mid not in self._packets:
-            self._link.handed(mid)
+            if self.handing is None:  # pragma: no cover - gmqtt stores only what we publish
+                raise RuntimeError("MQTT: gmqtt stored a message we did not hand it")
+            self.messages[mid] = self.handing
         self._packets[mid] = raw_package
 
     def remove_message_by_mid(self, mid: int) -> None:
         if self._packets.pop(mid, None) is not None:
-            self._link.acknowledged(mid)
+            del self.messages[mid]
+            self.acknowledged += 1
             if not self._packets:
-                self._wake()
+                self._link.window_acknowledged()
+                if not self._packets:
+                    self._wake()
 
     @property
     def is_empty(self) -> bool:
@@ -362,11 +480,12 @@ class _AckTracker:
             await waiter
 
     def clear(self) -> None:
-        mids = list(self._packets)
+        lost = list(self.messages.values())
         self._packets.clear()
+        self.messages.clear()
         self._wake()
-        if mids:
-            self._link.session_lost(mids)
+        if lost:
+            self._link.session_lost(lost)
 
     def get_all(self) -> list[tuple[int, bytes]]:
         return list(self._packets.items())
@@ -389,15 +508,11 @@ class _CyclerLink:
         self.settings = settings
         self.online_topic = f"{settings.prefix}/{cycler}/online"
         self._queue: deque[_Message] = deque()
-        #: Messages handed to gmqtt and not yet acknowledged, by packet id, in send order.
-        self._in_flight: dict[int, _Message] = {}
-        self._handing: _Message | None = None
         self._connected = False
         self._closing = False
         self._ever_connected = False
         self._failing = False
         self._last_refusal = ""
-        self.published = 0
         self.dropped = 0
         self.unpublished = 0
         self.reconnects = 0
@@ -406,8 +521,11 @@ class _CyclerLink:
         will = gmqtt.Message(
             self.online_topic, _online_payload(cycler, False, "connection lost"), 1, True
         )
+        self._tracker = _AckTracker(self)
+        #: Messages handed to gmqtt and not yet acknowledged, by packet id, in send order.
+        self._in_flight = self._tracker.messages
         client = gmqtt.Client(
-            client_id, clean_session=True, will_message=will, persistent_storage=_AckTracker(self)
+            client_id, clean_session=True, will_message=will, persistent_storage=self._tracker
         )
         client.set_config({"reconnect_delay": _RECONNECT_DELAY_S})
         if settings.username is not None:
@@ -504,6 +622,11 @@ class _CyclerLink:
         return self._connected
 
     @property
+    def published(self) -> int:
+        """Messages the broker acknowledged."""
+        return self._tracker.acknowledged
+
+    @property
     def queued(self) -> int:
         """Messages not yet acknowledged by the broker."""
         return len(self._queue) + len(self._in_flight)
@@ -529,31 +652,27 @@ class _CyclerLink:
         return refused
 
     def _hand_window(self) -> None:
-        """Hand the next window of queued messages to gmqtt (none is in flight)."""
+        """Hand the next window of queued messages to gmqtt (none is in flight), its packets
+        gathered into one write to the socket."""
         queue = self._queue
         publish = self._publish
-        for _ in range(min(len(queue), self.settings.window)):
-            message = self._handing = queue.popleft()
-            publish(message[0], message[1], 1, message[2])
-        self._handing = None
+        tracker = self._tracker
+        with _gathered_writes(self.client):
+            for _ in range(min(len(queue), self.settings.window)):
+                message = tracker.handing = queue.popleft()
+                publish(message[0], message[1], 1, message[2])
+        tracker.handing = None
 
     # -- gmqtt's callbacks (the event loop's thread) -------------------------------------------
 
-    def handed(self, mid: int) -> None:
-        if self._handing is None:  # pragma: no cover - gmqtt stores only what we publish
-            raise RuntimeError(f"MQTT {self.cycler}: gmqtt stored a message we did not hand it")
-        self._in_flight[mid] = self._handing
-
-    def acknowledged(self, mid: int) -> None:
-        del self._in_flight[mid]
-        self.published += 1
-        if not self._in_flight and self._connected:
+    def window_acknowledged(self) -> None:
+        """The broker acknowledged every message handed to gmqtt: hand the next window."""
+        if self._connected:
             self._hand_window()
 
-    def session_lost(self, mids: list[int]) -> None:
+    def session_lost(self, lost: list[_Message]) -> None:
         """The broker lost our session (it restarted without it): what was in flight goes back
         to the head of the queue, in order, to be sent again."""
-        lost = [self._in_flight.pop(mid) for mid in mids if mid in self._in_flight]
         self._queue.extendleft(reversed(lost))
 
     def _on_connect(self, client: Any, session_present: int, result: int, properties: Any) -> None:
@@ -685,9 +804,7 @@ class MqttPublisher(Listener):
             broker if isinstance(broker, MqttSettings) else MqttSettings.from_url(broker)
         )
         self._links: dict[str, _CyclerLink] = {}
-        #: Per cycler: the last state published per channel, and the channel's topics.
-        self._states: dict[str, dict[int, tuple[Any, ...]]] = {}
-        self._topics: dict[str, dict[int, tuple[str, str]]] = {}
+        self._outboxes: dict[str, dict[int, _ChannelOutbox]] = {}
         self._client_tag = f"{socket.gethostname()[:20]}-{os.getpid()}"
 
     def __repr__(self) -> str:
@@ -708,22 +825,20 @@ class MqttPublisher(Listener):
     async def on_readings(self, batch: ReadingBatch) -> None:
         cycler = batch.cycler.name
         link = self._link(cycler)
-        states = self._states.setdefault(cycler, {})
-        topics = self._topics.setdefault(cycler, {})
+        outboxes = self._outboxes.setdefault(cycler, {})
         prefix = self.settings.prefix
         readings: list[_Message] = []
         changes: list[_Message] = []
+        unix_time_s: float | None = None
+        time_text = ""
         for row in batch.rows():
-            channel = row[1]
-            names = topics.get(channel)
-            if names is None:
-                base = f"{prefix}/{cycler}/{channel}"
-                names = topics[channel] = (f"{base}/reading", f"{base}/state")
-            readings.append((names[0], row_payload(row), False))
-            state = _state_of(row)
-            if states.get(channel) != state:
-                states[channel] = state
-                changes.append((names[1], _state_payload(row, state), True))
+            if row[2] is not unix_time_s:  # the rows of a poll share their time
+                unix_time_s = row[2]
+                time_text = repr(unix_time_s)
+            outbox = outboxes.get(row[1])
+            if outbox is None:
+                outbox = outboxes[row[1]] = _ChannelOutbox(prefix, cycler, row[1])
+            outbox.messages(row, time_text, readings, changes)
         events = f"{prefix}/{cycler}/events"
         for event in batch.events:
             payload = _event_payload(
