@@ -7,8 +7,8 @@ Against one 200-channel simulator (``python -m pyctiarbin.simulator`` in its own
   and reading the 1779-byte answer (no decoding);
 * whole-cycler scan: ``CyclerClient.read_channels()`` (one request) vs the seed's 200
   sequential reads (it has no other way) vs a bare socket doing the one all-channel request.
-  Our statuses are decoded on first read, so a third row times the scan with a field of every
-  status read (the seed's dicts and the floor are the same as for the scan).
+  A third row times the scan with a field of every status read, as a caller would (the seed's
+  dicts and the floor are the same as for the scan).
 
 Medians of per-call wall times; the machine is shared, so compare ratios within one run.
 
@@ -104,7 +104,7 @@ class Ours:
             statuses = self.client.read_channels()
             if read:
                 for status in statuses:
-                    status.voltage_v  # noqa: B018 - the first read decodes every field
+                    status.voltage_v  # noqa: B018 - what a caller of a scan does next
             times.append(time.perf_counter() - start)
         if len(statuses) != self.client.num_channels:
             raise RuntimeError("a scan missed channels")

@@ -25,7 +25,7 @@ def test_columns_and_statuses_agree(kind: str, checksum_backend: str) -> None:
         assert isinstance(table, ChannelTable)
         assert table["channel"] == tuple(range(1, 41))
         same_values(table, statuses)
-        # A scan's statuses, decoded on first read, equal one-channel reads, every field.
+        # A scan's statuses equal one-channel reads, every field.
         fresh = await api("read_channels")
         for channel in (40, 1, 7):
             assert fresh[channel - 1] == await api("read_channel", channel)

@@ -300,18 +300,16 @@ def blank_frame(count: int) -> bytes:
 
 
 @pytest.mark.parametrize("frame", [plain_frame(6), blank_frame(6)], ids=["texts", "no-texts"])
-def test_statuses_of_a_scan_are_decoded_on_first_read(frame: bytes) -> None:
+def test_statuses_of_a_scan_equal_the_record_path(frame: bytes) -> None:
     expected = [ChannelStatus.from_record(record) for record in one_by_one(frame)]
     table = decode(frame).table  # type: ignore[attr-defined]
     statuses = table.records(ChannelStatus)
-    assert not hasattr(statuses[2], "nothing")  # an unknown name decodes nothing
-    assert all(isinstance(status, ChannelStatus) for status in statuses)
-    assert type(statuses[0]) is not ChannelStatus  # not filled in yet
-    # The caller may reorder the list before the first read: each status keeps its channel.
+    assert not hasattr(statuses[2], "nothing")
+    assert all(type(status) is ChannelStatus for status in statuses)
+    # The caller may reorder the list: each status keeps its channel.
     statuses.reverse()
     assert [status.channel for status in statuses] == [6, 5, 4, 3, 2, 1]
     assert statuses[::-1] == expected
-    assert all(type(status) is ChannelStatus for status in statuses)  # filled in: plain ones
     for name in CHANNEL_FIELDS:  # every field, in the order of the record path
         assert [getattr(s, name) for s in statuses[::-1]] == [
             getattr(e, name) for e in expected
@@ -323,7 +321,7 @@ def test_statuses_of_a_scan_are_decoded_on_first_read(frame: bytes) -> None:
     assert fresh.take([4, 1])["voltage_v"] == (expected[4].voltage_v, expected[1].voltage_v)
 
 
-def test_a_status_decoded_on_demand_copies_and_pickles_as_its_fields() -> None:
+def test_a_status_of_a_scan_copies_and_pickles_as_its_fields() -> None:
     frame = plain_frame(200)
     status = decode(frame).table.records(ChannelStatus)[7]  # type: ignore[attr-defined]
     expected = ChannelStatus.from_record(one_by_one(frame)[7])
@@ -338,7 +336,7 @@ def test_a_status_decoded_on_demand_copies_and_pickles_as_its_fields() -> None:
         assert type(dataclasses.replace(unread, comm_failure=1)) is ChannelStatus
         assert type(copy.copy(unread)) is ChannelStatus
     unread = decode(frame).table.records(ChannelStatus)  # type: ignore[attr-defined]
-    assert expected == unread[7]  # a plain status compared with one not filled in yet
+    assert expected == unread[7]  # a status made by its constructor compared with one of a scan
     assert repr(unread[8]).startswith("ChannelStatus(channel_index=8,")
     built = ChannelStatus(channel_index=3)  # made by its constructor: an ordinary record
     assert built.channel == 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from operator import attrgetter
 
-from ..protocol import ChannelRecord, DeferredChannelRecord
+from ..protocol import ChannelRecord
 from ..protocol.fields import Layout
 
 __all__ = ["MEASUREMENT_FIELDS", "ChannelStatus"]
@@ -28,14 +28,12 @@ MEASUREMENT_FIELDS: tuple[str, ...] = tuple(
 
 
 @dataclass(slots=True)
-class ChannelStatus(DeferredChannelRecord):
+class ChannelStatus(ChannelRecord):
     """The status of one channel, as read from the cycler.
 
     It has every attribute of a channel-info record (``status``, ``schedule``, ``test_name``,
     ``voltage_v``, ``current_a``, ``aux``, ...) plus :attr:`channel`, the 1-based channel number
-    MITS displays. ``channel_index`` stays the 0-based wire index. The statuses of a
-    whole-cycler read are decoded from the answer on first access (see
-    :class:`~pyctiarbin.protocol.DeferredChannelRecord`).
+    MITS displays. ``channel_index`` stays the 0-based wire index.
     """
 
     @classmethod

@@ -26,9 +26,8 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
-from itertools import repeat
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, ClassVar, SupportsIndex, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..errors import EncodeError
 from .codes import (
@@ -168,7 +167,6 @@ __all__ = [
     "ConvertTestObjectRequest",
     "CustomCallbackFeedback",
     "CustomCallbackRequest",
-    "DeferredChannelRecord",
     "DeleteFolderFeedback",
     "DeleteFolderRequest",
     "DirEntry",
@@ -1139,8 +1137,8 @@ class _PlainRecords:
     """``count`` records one after another in ``buffer``, every one ``stride`` bytes long with
     the same aux counts (``aux_counts``; none in a plain status scan) and no BMS or SMB part.
     Not decoded yet, but checked: their texts are decoded (the only fixed fields that can be
-    malformed). A deferred :class:`ChannelTable` and the :class:`DeferredChannelRecord` records
-    made from it decode every column from them, all together, on first need."""
+    malformed). A deferred :class:`ChannelTable` decodes every column from them, all together,
+    on first need."""
 
     __slots__ = (
         "_columns",
@@ -1201,48 +1199,6 @@ class _PlainRecords:
             columns[-3:] = [aux, ((),) * count, ((),) * count]
             self._columns = columns
         return self._columns
-
-    def records(self, cls: type[R], rows: Sequence[int] | None) -> list[R]:
-        """Records of ``cls`` (a :class:`DeferredChannelRecord`) for ``rows``, not filled in."""
-        number = self.count if rows is None else len(rows)
-        made: list[R] = list(map(object.__new__, repeat(_undecoded_class(cls), number)))
-        undecoded = _Undecoded(self, cls, tuple(made), rows)  # the caller may reorder ``made``
-        for _ in map(_DEFER.__set__, made, repeat(undecoded)):
-            pass
-        return made
-
-
-class _Undecoded:
-    """Records made by :meth:`ChannelTable.records` and not filled in yet (of a subclass of
-    ``cls`` made by :func:`_undecoded_class`). The first field read of any of them fills them
-    all in from the columns (one columnar decode and one constructor call per record, as for
-    records made at once) and makes each a ``cls``."""
-
-    __slots__ = ("cls", "made", "rows", "source")
-
-    def __init__(
-        self,
-        source: _PlainRecords,
-        cls: type[Any],
-        made: tuple[Any, ...],
-        rows: Sequence[int] | None,
-    ) -> None:
-        self.source, self.cls, self.made, self.rows = source, cls, made, rows
-
-    def fill(self) -> None:
-        columns = self.source.columns()
-        if self.rows is not None:
-            columns = [tuple(column[row] for row in self.rows) for column in columns]
-        made, cls = self.made, self.cls
-        for _ in map(cls.__init__, made, *columns):
-            pass
-        # Every field set, each record becomes a plain ``cls``; a thread reading one of them
-        # meanwhile finds its fields set, or fills them in again with the same values.
-        for _ in map(object.__setattr__, made, repeat("__class__"), repeat(cls)):
-            pass
-        for _ in map(_DEFER.__set__, made, repeat(None)):  # the answer's bytes are not needed
-            pass
-
 
 def _text_column(
     records: _PlainRecords, text: tuple[str, int, int], firsts: tuple[int, ...]
@@ -1388,11 +1344,7 @@ class ChannelTable:
 
     def records(self, cls: type[R] = ChannelRecord) -> list[R]:  # type: ignore[assignment]
         """The rows as records of ``cls`` (:class:`ChannelRecord` or a subclass adding no
-        field, such as the client's ``ChannelStatus``). Records of a
-        :class:`DeferredChannelRecord` class decode their fields on first access."""
-        deferred = self._deferred
-        if deferred is not None and issubclass(cls, DeferredChannelRecord):
-            return deferred[0].records(cls, deferred[1])
+        field, such as the client's ``ChannelStatus``)."""
         return list(map(cls, *self._all_columns().values()))
 
     def take(self, rows: Iterable[int]) -> ChannelTable:
@@ -1442,72 +1394,6 @@ _NUMERIC_DTYPES: dict[str, str] = {
     for name, kind in ChannelRecord.LAYOUT.encoders
     if name not in _WIDE_TEXT and name not in _ASCII_TEXT
 }
-
-
-class DeferredChannelRecord(ChannelRecord):
-    """A :class:`ChannelRecord` class whose records :meth:`ChannelTable.records` may make
-    without decoding them.
-
-    For the plain records of a whole-cycler answer (checked when the answer was decoded),
-    :meth:`ChannelTable.records` makes records that are decoded on first access: the first
-    read of a field of any of them fills in every field of all of them, from the table's
-    columns, with the values and at about the cost of records made at once; a scan whose
-    records are never read costs no decoding. Until then a record's type is a subclass of the
-    requested class; once filled in, it is the class itself. A field assigned before the
-    first read is overwritten by it. Subclasses (the client's ``ChannelStatus``) add no field.
-    """
-
-    __slots__ = ("_undecoded",)
-
-
-class _UndecodedRecord:
-    """What a record made by :meth:`ChannelTable.records` does until it is filled in: any
-    field read, comparison, repr, copy or pickle fills it in first. Its class has no
-    ``__getattr__`` afterwards, so reading a field costs what it does for any record."""
-
-    __slots__ = ()
-
-    def _fill_in(self) -> None:
-        undecoded = _DEFER.__get__(self)
-        if undecoded is not None:  # None: another thread has just filled it in
-            undecoded.fill()
-
-    if not TYPE_CHECKING:
-
-        def __getattr__(self, name: str) -> Any:
-            # Only reached for an unset slot (every field, until filled in) or an unknown name.
-            if name in _RECORD_FIELD_NAMES:
-                self._fill_in()
-                return getattr(self, name)
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        self._fill_in()
-        return self == other
-
-    def __repr__(self) -> str:
-        self._fill_in()
-        return repr(self)
-
-    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
-        self._fill_in()
-        return self.__reduce_ex__(protocol)  # as the plain class it has become
-
-
-def _undecoded_class(cls: type[Any]) -> type[Any]:
-    """The class of ``cls`` records not filled in yet (the same layout: records change class
-    when they are filled in). Made once per class."""
-    made = _UNDECODED_CLASSES.get(cls)
-    if made is None:
-        names = {"__slots__": (), "__qualname__": cls.__qualname__, "__module__": cls.__module__}
-        made = type(cls.__name__, (_UndecodedRecord, cls), names)
-        made = _UNDECODED_CLASSES.setdefault(cls, made)
-    return made
-
-
-_UNDECODED_CLASSES: dict[type[Any], type[Any]] = {}
-_DEFER = DeferredChannelRecord.__dict__["_undecoded"]
-_RECORD_FIELD_NAMES = frozenset(CHANNEL_FIELDS)
 
 
 class _KeepsTable(Message):
