@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from pyctiarbin.client.status import ChannelStatus
-from pyctiarbin.protocol import (
-    CHANNEL_FIELDS,
-    AuxOptions,
-    ChannelInfoFeedback,
-    ChannelRecord,
-    ChannelSelection,
-    ChannelTable,
-    decode,
-    encode,
-)
+from pyctiarbin.protocol import CHANNEL_FIELDS, AuxOptions, ChannelSelection, ChannelTable
 from pyctiarbin.simulator import Simulator
 
 from .conftest import Api, run_both
@@ -59,24 +48,3 @@ def test_columns_and_statuses_agree(kind: str, checksum_backend: str) -> None:
 
     with Simulator(channels=40, users={"op": "pw"}) as sim:
         run_both(kind, sim, body, username="op", password="pw")
-
-
-def test_a_status_of_a_fresh_record_is_that_record_with_every_field() -> None:
-    frame = encode(
-        ChannelInfoFeedback(
-            channels=(ChannelRecord(channel_index=4, test_name="cell 7", voltage_v=3.25),)
-        )
-    )
-    record = decode(frame).channels[0]  # type: ignore[attr-defined]
-    expected = ChannelStatus.from_record(record)
-    status = ChannelStatus.of_fresh(record)
-    assert status is record and type(status) is ChannelStatus
-    assert status == expected and status.channel == 5
-    assert dataclasses.asdict(status) == dataclasses.asdict(expected)
-
-    class Annotated(ChannelRecord):
-        __slots__ = ()
-
-    other = Annotated(channel_index=1)
-    copied = ChannelStatus.of_fresh(other)
-    assert copied is not other and type(other) is Annotated and copied.channel == 2

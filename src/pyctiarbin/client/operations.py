@@ -338,10 +338,9 @@ def _read_channel(channel: int, options: int) -> Operation[ChannelStatus]:
         else:
             records = yield from _variant_records(variant, index, ChannelSelection.ALL, options)
         # MITS 10 answers a one-channel request with every channel: pick the one asked for.
-        # The records were decoded for this read alone, so the one picked becomes the status.
         for record in records:
             if record.channel_index == index:
-                return ChannelStatus.of_fresh(record)
+                return ChannelStatus.from_record(record)
         raise Mismatch(
             f"a read of channel {channel} was answered with channel indexes "
             f"{[r.channel_index for r in records]}, not {index}"

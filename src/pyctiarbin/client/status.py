@@ -41,16 +41,6 @@ class ChannelStatus(ChannelRecord):
         """Wrap a decoded protocol record."""
         return cls(*_get_record_values(record))
 
-    @classmethod
-    def of_fresh(cls, record: ChannelRecord) -> ChannelStatus:
-        """The status of a record decoded for one read alone, which nothing else holds: the
-        record itself when it is a plain :class:`ChannelRecord` (it changes class in place,
-        which the same slots allow: a status adds no field), else :meth:`from_record`'s copy."""
-        if type(record) is not ChannelRecord:
-            return cls.from_record(record)
-        object.__setattr__(record, "__class__", cls)
-        return record  # type: ignore[return-value]
-
     @property
     def channel(self) -> int:
         """The 1-based channel number, as MITS shows it."""
