@@ -89,7 +89,22 @@ class ClosedOnExit:
 _AsyncClosable = TypeVar("_AsyncClosable", bound="AsyncClosedOnExit")
 
 
-class AsyncClosedOnExit:
+class _AsyncExit:
+    """The end of an ``async with`` block awaits :meth:`_leave` (what it does is the mixin's)."""
+
+    async def _leave(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._leave()
+
+
+class AsyncClosedOnExit(_AsyncExit):
     """A mixin: ``async with obj:`` gives ``obj`` and awaits its ``close()`` on the way out."""
 
     async def close(self) -> None:
@@ -98,12 +113,7 @@ class AsyncClosedOnExit:
     async def __aenter__(self: _AsyncClosable) -> _AsyncClosable:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _leave(self) -> None:
         await self.close()
 
 
@@ -177,7 +187,7 @@ class StartedOnEnter(ClosedOnExit):
         return self
 
 
-class StartedOnAsyncEnter:
+class StartedOnAsyncEnter(_AsyncExit):
     """A mixin: ``async with obj:`` awaits ``obj.start_async()``, gives ``obj`` and awaits
     ``obj.stop_async()`` on the way out."""
 
@@ -191,10 +201,5 @@ class StartedOnAsyncEnter:
         await self.start_async()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _leave(self) -> None:
         await self.stop_async()
