@@ -109,7 +109,26 @@ def test_dropped_connection(kind: str) -> None:
         run_both(kind, sim, body)
 
 
-def test_silent_cycler_times_out(kind: str) -> None:
+@pytest.mark.parametrize(
+    "faults",
+    [{"corrupt_checksum_every": 3}, {"drop_after_frames": 3}, {"split_writes": 61}],
+    ids=["corrupt", "drop", "split"],
+)
+def test_single_reads_recover_from_a_faulty_stream(kind: str, faults: dict[str, object]) -> None:
+    # A one-channel read is one request and one answer: the blocking client makes its first
+    # attempt outside the connection script and hands a failure to the script's retries.
+    with faulty(**faults) as sim:
+
+        async def body(api: Api) -> None:
+            for number in range(12):
+                channel = number % 4 + 1
+                assert (await api("read_channel", channel)).channel == channel
+
+        run_both(kind, sim, body, retries=3)
+
+
+@pytest.mark.parametrize("read", ["read_channels", "read_channel"])
+def test_silent_cycler_times_out(kind: str, read: str) -> None:
     with faulty(silent=True) as sim:
         client = make_client(kind, sim, timeout=0.3, retries=0)
 
@@ -117,7 +136,7 @@ def test_silent_cycler_times_out(kind: str) -> None:
             api = Api(client)
             started = time.monotonic()
             with pytest.raises(CtiTimeout) as error:
-                await api("read_channels")
+                await api(read, *([1] if read == "read_channel" else []))
             assert isinstance(error.value, TimeoutError)
             assert time.monotonic() - started < 2.0
             await api("close")

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from ..errors import (
     BatchRejected,
@@ -103,12 +103,41 @@ class Operation(Generic[T]):
     ``control`` marks commands that change the cycler's state: once one of their frames has been
     sent, a lost answer makes the outcome unknown and the command is not sent again.
     ``port`` is ``"control"`` (9031) or ``"file"`` (9032).
+
+    ``exchange``, where given, says the same as ``run`` in a form a link can carry out without
+    running a script: for a server it returns an :data:`Exchange` (one request, answered by one
+    feedback), or None where the operation takes more than that there. ``run`` must then be
+    :func:`one_exchange` of it, so both forms mean the same.
     """
 
     name: str
     control: bool
     run: Callable[[m.LoginFeedback], OpGen[T]]
     port: str = "control"
+    exchange: Callable[[m.LoginFeedback], Exchange[T] | None] | None = None
+
+
+#: An operation that is one request answered by one message: the request's frame, the class the
+#: answer must be, and what turns the answer into the result (raising :class:`Mismatch` if the
+#: answer does not belong to the request).
+Exchange: TypeAlias = "tuple[bytes, type[Message], Callable[[Any], T]]"
+
+
+def one_exchange(
+    exchange: Callable[[m.LoginFeedback], Exchange[T] | None],
+    otherwise: Callable[[m.LoginFeedback], OpGen[T]],
+) -> Callable[[m.LoginFeedback], OpGen[T]]:
+    """The script of an operation that is ``exchange`` where it says so, else ``otherwise``."""
+
+    def run(info: m.LoginFeedback) -> OpGen[T]:
+        step = exchange(info)
+        if step is None:
+            return (yield from otherwise(info))
+        frame, answer, finish = step
+        yield frame
+        return finish((yield from expect(answer)))
+
+    return run
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,10 +344,10 @@ def _channel_info_frame(index: int, selection: int, options: int) -> bytes:
 
 
 def read_channel(channel: int, aux: bool | int = False) -> Operation[ChannelStatus]:
-    options = _aux_options(aux)
+    options = 0 if aux is False else _aux_options(aux)
     if type(channel) is int:  # the usual call: the operation is made once, then reused
         return _read_channel(channel, options)
-    return _read_channel.__wrapped__(channel, options)
+    return _read_channel.__wrapped__(int(_check_int("channel", channel)), options)
 
 
 # The hot path of a status poll compares with these: an enum member costs an attribute lookup.
@@ -328,15 +357,9 @@ _SELECT_ALL = int(ChannelSelection.ALL)
 
 @functools.lru_cache(maxsize=1024)
 def _read_channel(channel: int, options: int) -> Operation[ChannelStatus]:
-    def run(info: m.LoginFeedback) -> OpGen[ChannelStatus]:
-        index = channel_index(channel, info.num_channels)
-        variant = _channel_variant(info.version)
-        if variant == _LEGACY_CHANNEL_INFO:
-            yield _channel_info_frame(index, _SELECT_ALL, options)
-            feedback = yield from expect(m.ChannelInfoFeedback)
-            records: Sequence[m.ChannelRecord] = feedback.channels
-        else:
-            records = yield from _variant_records(variant, index, ChannelSelection.ALL, options)
+    index = channel - 1  # once channel_index has found the channel on the cycler
+
+    def status_of(records: Sequence[m.ChannelRecord]) -> ChannelStatus:
         # MITS 10 answers a one-channel request with every channel: pick the one asked for.
         for record in records:
             if record.channel_index == index:
@@ -346,7 +369,21 @@ def _read_channel(channel: int, options: int) -> Operation[ChannelStatus]:
             f"{[r.channel_index for r in records]}, not {index}"
         )
 
-    return Operation("read_channel", False, run)
+    def status_in(feedback: m.ChannelInfoFeedback) -> ChannelStatus:
+        return status_of(feedback.channels)
+
+    def exchange(info: m.LoginFeedback) -> Exchange[ChannelStatus] | None:
+        if _channel_variant(info.version) != _LEGACY_CHANNEL_INFO:
+            return None
+        channel_index(channel, info.num_channels)
+        return _channel_info_frame(index, _SELECT_ALL, options), m.ChannelInfoFeedback, status_in
+
+    def variant(info: m.LoginFeedback) -> OpGen[ChannelStatus]:
+        channel_index(channel, info.num_channels)
+        code = _channel_variant(info.version)
+        return status_of((yield from _variant_records(code, index, ChannelSelection.ALL, options)))
+
+    return Operation("read_channel", False, one_exchange(exchange, variant), exchange=exchange)
 
 
 def read_channels(

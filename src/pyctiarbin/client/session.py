@@ -177,6 +177,7 @@ Script = Generator[_Step, None, T]
 # The steps as module constants: a global lookup is cheaper than an enum member's.
 _TRANSPORT = _Need.TRANSPORT
 _DATA = _Need.DATA
+_CONNECTED = ConnectionState.CONNECTED
 
 
 def _advance(script: Script[T], failure: BaseException | None) -> _Step:
@@ -187,6 +188,15 @@ def _advance(script: Script[T], failure: BaseException | None) -> _Step:
 # Interruptions of an exchange (not failures of it): they pass through, after the connection
 # is dropped if a frame had left.
 _INTERRUPTED = (KeyboardInterrupt, SystemExit, asyncio.CancelledError)
+
+# Failures of an exchange: the connection is dropped, and the operation retried if it may be.
+_EXCHANGE_FAILURES = (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch)
+
+#: How an attempt failed: the library's error, its cause, whether a frame had left.
+_Failure: TypeAlias = "tuple[CtiError, BaseException | None, bool]"
+
+# SyncLink._exchange_once could not make the attempt: the script makes it.
+_BY_SCRIPT: Any = object()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -513,9 +523,15 @@ class LinkCore:
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    def _attempts(self, op: Operation[T]) -> Script[T]:
-        """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors."""
+    def _attempts(self, op: Operation[T], failed: _Failure | None = None) -> Script[T]:
+        """Run ``op``: connect if needed, retry reads on a dropped connection, translate errors.
+
+        ``failed``: how a first attempt made without the script (:meth:`SyncLink._exchange_once`)
+        failed; the script goes on from there, as if it had made that attempt itself."""
         attempt = 0
+        if failed is not None:
+            attempt = 1
+            yield self._retry_delay(op, *failed, attempt)
         while True:
             sent = False
             try:
@@ -600,21 +616,27 @@ class LinkCore:
         except UnsupportedCommand as unsupported:
             self._after_unsupported(op, unsupported)
             raise
-        except (OSError, CtiConnectionError, CtiTimeout, ProtocolError, Mismatch) as exc:
+        except _EXCHANGE_FAILURES as exc:
             raise _Aborted(self._fail(op, exc, sent), sent) from exc
         except _INTERRUPTED:
-            # Interrupted in the middle of an exchange: an answer may still be on its way and
-            # would be taken for the next command's, so the connection is dropped.
-            if sent:
-                self._drop()
+            self._interrupted(sent)
             raise
         finally:
             if self._listens:
                 self._listen(False)
             gen.close()
-            sent_frames.clear()  # an upload's chunks are not kept
-            if release and (inbox or self._reader.buffered):
-                self._release_unclaimed()
+            self._exchange_ended(release)
+
+    def _exchange_ended(self, release: bool) -> None:
+        self._sent.clear()  # an upload's chunks are not kept
+        if release and (self._inbox or self._reader.buffered):
+            self._release_unclaimed()
+
+    def _interrupted(self, sent: bool) -> None:
+        # Interrupted in the middle of an exchange: an answer may still be on its way and
+        # would be taken for the next command's, so the connection is dropped.
+        if sent:
+            self._drop()
 
 
 class SyncLink(LinkCore):
@@ -636,8 +658,54 @@ class SyncLink(LinkCore):
     def run(self, command: Operation[T] | Plan[T]) -> T:
         """Run ``command`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
         with self._lock:
-            script = self._attempts if type(command) is Operation else self._plan
-            return self._pump(script(command))  # type: ignore[arg-type]
+            if type(command) is not Operation:
+                return self._pump(self._plan(command))  # type: ignore[arg-type]
+            if command.exchange is not None and self.state is _CONNECTED:
+                result = self._exchange_once(command)
+                if result is not _BY_SCRIPT:
+                    return result
+            return self._pump(self._attempts(command))
+
+    def _exchange_once(self, op: Operation[T]) -> T:
+        """The first attempt at a one-exchange operation (``op.exchange``), made directly.
+
+        Most polls are one request and one answer on an open, idle connection. Made through
+        the script, such a read costs a chain of generators; made here, it is the same steps as
+        :meth:`~LinkCore._exchange` (the same checks, in the same order) in one call. Returns
+        ``_BY_SCRIPT`` where the attempt needs the script: data is waiting unclaimed (the
+        script replaces the connection), or the operation takes more than one exchange on this
+        server. A failure is handed to the script as its first attempt, to be retried or raised
+        by the same rules.
+        """
+        info = self.login_info
+        if info is None or self._pending() is not None:
+            return _BY_SCRIPT  # type: ignore[no-any-return]
+        exchange = op.exchange(info)  # type: ignore[misc] # checked by run
+        if exchange is None:
+            return _BY_SCRIPT  # type: ignore[no-any-return]
+        frame, answer, finish = exchange
+        self._deadline = time.monotonic() + self.settings.timeout
+        self._sent.append(frame)
+        try:
+            self._send(frame)
+            self._fill()
+            message = self._take(op)
+            if type(message) is not answer:
+                raise Mismatch(
+                    f"a {type(message).__name__} arrived while waiting for a {answer.__name__}"
+                )
+            return finish(message)
+        except UnsupportedCommand as unsupported:
+            self._after_unsupported(op, unsupported)
+            raise
+        except _EXCHANGE_FAILURES as exc:
+            failed: _Failure = (self._fail(op, exc, True), exc, True)
+        except _INTERRUPTED:
+            self._interrupted(True)
+            raise
+        finally:
+            self._exchange_ended(True)
+        return self._pump(self._attempts(op, failed))
 
     def close(self) -> None:
         """Close the connection; later calls raise CtiConnectionError."""
