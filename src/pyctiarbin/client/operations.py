@@ -359,8 +359,9 @@ _SELECT_ALL = int(ChannelSelection.ALL)
 def _read_channel(channel: int, options: int) -> Operation[ChannelStatus]:
     index = channel - 1  # once channel_index has found the channel on the cycler
 
-    def status_of(records: Sequence[m.ChannelRecord]) -> ChannelStatus:
+    def status_in(feedback: m.ChannelInfoFeedback) -> ChannelStatus:
         # MITS 10 answers a one-channel request with every channel: pick the one asked for.
+        records = feedback.channels
         for record in records:
             if record.channel_index == index:
                 return ChannelStatus.from_record(record)
@@ -369,19 +370,26 @@ def _read_channel(channel: int, options: int) -> Operation[ChannelStatus]:
             f"{[r.channel_index for r in records]}, not {index}"
         )
 
-    def status_in(feedback: m.ChannelInfoFeedback) -> ChannelStatus:
-        return status_of(feedback.channels)
+    # A poll repeats the read on the same connection: its exchange is made once per login.
+    # (The operation is shared by every client; the pair is read and replaced whole.)
+    made: list[tuple[m.LoginFeedback | None, Exchange[ChannelStatus] | None]] = [(None, None)]
 
     def exchange(info: m.LoginFeedback) -> Exchange[ChannelStatus] | None:
-        if _channel_variant(info.version) != _LEGACY_CHANNEL_INFO:
-            return None
+        made_for, step = made[0]
+        if made_for is info:
+            return step
         channel_index(channel, info.num_channels)
-        return _channel_info_frame(index, _SELECT_ALL, options), m.ChannelInfoFeedback, status_in
+        step = None
+        if _channel_variant(info.version) == _LEGACY_CHANNEL_INFO:
+            frame = _channel_info_frame(index, _SELECT_ALL, options)
+            step = (frame, m.ChannelInfoFeedback, status_in)
+        made[0] = (info, step)
+        return step
 
     def variant(info: m.LoginFeedback) -> OpGen[ChannelStatus]:
-        channel_index(channel, info.num_channels)
         code = _channel_variant(info.version)
-        return status_of((yield from _variant_records(code, index, ChannelSelection.ALL, options)))
+        records = yield from _variant_records(code, index, ChannelSelection.ALL, options)
+        return status_in(m.ChannelInfoFeedback(tuple(records)))
 
     return Operation("read_channel", False, one_exchange(exchange, variant), exchange=exchange)
 

@@ -827,7 +827,7 @@ class SyncLink(LinkCore):
             self._absorb(count)
 
     def _pending(self) -> str | None:
-        reason = self._unclaimed()
+        reason = self._unclaimed() if self._inbox or self._reader.buffered else None
         sock = self._sock
         if reason is None and sock is not None:
             try:
