@@ -143,3 +143,19 @@ def checksum_backend(request: pytest.FixtureRequest) -> Iterator[str]:
         yield str(request.param)
     finally:
         framing.use_checksum_backend(before)
+
+
+@pytest.fixture(params=["compiled", "python"])
+def record_builder(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a test with each way of building channel records from columns (the compiled
+    acceleration, where built, and pure Python); restores the choice afterwards."""
+    from pyctiarbin.protocol import messages
+
+    try:
+        before = messages.use_record_builder(str(request.param))
+    except ModuleNotFoundError as exc:
+        pytest.skip(f"record builder {request.param!r} not available: {exc}")
+    try:
+        yield str(request.param)
+    finally:
+        messages.use_record_builder(before)

@@ -40,6 +40,9 @@ from pyctiarbin.protocol import (
 
 from .strategies import CAPTURES_DIR, builds_record, fix_checksum
 
+# Every test here runs with each way of building records from columns.
+pytestmark = pytest.mark.usefixtures("record_builder")
+
 CAPTURE = (CAPTURES_DIR / "server_channel_info_msg.bin").read_bytes()
 RECORD_SIZE = 1753
 RECORDS_AT = 24  # 20-byte header, u32 count

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import attrgetter
 
 from ..protocol import ChannelRecord
 from ..protocol.fields import Layout
+from ..protocol.messages import record_as
 
 __all__ = ["MEASUREMENT_FIELDS", "ChannelStatus"]
 
-_RECORD_FIELDS = (
-    *ChannelRecord.LAYOUT.names,
-    "aux",
-    "bms",
-    "smb",
-)
-_get_record_values = attrgetter(*_RECORD_FIELDS)
 _LAYOUT: Layout = ChannelRecord.LAYOUT
 
 #: The numeric readings of a channel, in wire order: ``test_time_s``, ``step_time_s``,
@@ -39,7 +32,7 @@ class ChannelStatus(ChannelRecord):
     @classmethod
     def from_record(cls, record: ChannelRecord) -> ChannelStatus:
         """Wrap a decoded protocol record."""
-        return cls(*_get_record_values(record))
+        return record_as(cls, record)
 
     @property
     def channel(self) -> int:

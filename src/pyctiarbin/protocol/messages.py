@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import codecs
 import functools
+import inspect
 import json
+import os
 import struct
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
@@ -1216,6 +1219,96 @@ def _text_column(
     )
 
 
+# The optional C builder of records (protocol/_records.c): see use_record_builder.
+_record_values = attrgetter(*CHANNEL_FIELDS)
+_BUILDERS = ("auto", "compiled", "python")
+_from_columns: Any = None
+_copy_as: Any = None
+_record_builder = "auto"
+
+
+def use_record_builder(name: str) -> str:
+    """Choose how :meth:`ChannelTable.records` builds records: ``"compiled"`` (the optional C
+    extension, which fills each record's slots from the columns), ``"python"`` (calls the class
+    for each row) or ``"auto"`` (the compiled one if built). Returns the previous choice.
+
+    Both give equal records; the tests run each. ``PYCTI_PURE_PYTHON=1`` in the environment
+    chooses ``"python"`` at import. Raises ValueError for another name and ModuleNotFoundError
+    if the compiled builder is not built.
+    """
+    global _from_columns, _copy_as, _record_builder  # one process-wide switch
+    if name not in _BUILDERS:
+        raise ValueError(f"record builder must be one of {list(_BUILDERS)}, not {name!r}")
+    compiled: Any = None
+    if name != "python":
+        try:
+            from . import _records as compiled  # built only where a compiler was
+        except ImportError:
+            if name == "compiled":
+                raise ModuleNotFoundError(
+                    "the compiled record builder (protocol._records) is not built"
+                ) from None
+    before = _record_builder
+    _record_builder = name
+    _from_columns = None if compiled is None else compiled.from_columns
+    _copy_as = None if compiled is None else compiled.copy_as
+    return before
+
+
+def record_builder() -> str:
+    """What :meth:`ChannelTable.records` uses now: ``"compiled"`` or ``"python"``."""
+    return "compiled" if _from_columns is not None else "python"
+
+
+def record_as(cls: type[R], record: ChannelRecord) -> R:
+    """A record of ``cls`` (:class:`ChannelRecord` or a subclass adding no field) holding the
+    fields of ``record`` (a copy; ``record`` is left as it is)."""
+    slots = _fillable_slots(cls) if _copy_as is not None else None
+    if slots is None:
+        return cls(*_record_values(record))
+    return _copy_as(cls, slots, record)  # type: ignore[no-any-return]
+
+
+_FILLABLE: dict[type, tuple[Any, ...] | None] = {}
+
+
+def _fillable_slots(cls: type) -> tuple[Any, ...] | None:
+    """The slots of :data:`CHANNEL_FIELDS` in ``cls``, if a record of ``cls`` is made by
+    storing each field in its slot and nothing else (else None: the class is called).
+
+    That holds for :class:`ChannelRecord` and for subclasses that add no field, no
+    ``__new__`` and no ``__init__`` of their own: dataclass gives them an ``__init__`` whose
+    code is the same as ChannelRecord's.
+    """
+    try:
+        return _FILLABLE[cls]
+    except KeyError:
+        pass
+    if len(_FILLABLE) >= 64:  # classes made on the fly are not kept forever
+        _FILLABLE.clear()
+    slots = _FILLABLE[cls] = _slots_to_fill(cls)
+    return slots
+
+
+def _slots_to_fill(cls: type) -> tuple[Any, ...] | None:
+    if not issubclass(cls, ChannelRecord) or cls.__new__ is not object.__new__:
+        return None
+    mine, base = getattr(cls.__init__, "__code__", None), ChannelRecord.__init__.__code__
+    if mine is None or (mine.co_code, mine.co_names, mine.co_varnames) != (
+        base.co_code,
+        base.co_names,
+        base.co_varnames,
+    ):
+        return None
+    slots = tuple(inspect.getattr_static(cls, name) for name in CHANNEL_FIELDS)
+    if any(type(slot) is not types.MemberDescriptorType for slot in slots):
+        return None
+    return slots
+
+
+use_record_builder("python" if os.environ.get("PYCTI_PURE_PYTHON", "") not in ("", "0") else "auto")
+
+
 class ChannelTable:
     """The records of a channel-info answer as columns: one tuple per field, row ``i`` of every
     column belonging to the same channel.
@@ -1345,7 +1438,11 @@ class ChannelTable:
     def records(self, cls: type[R] = ChannelRecord) -> list[R]:  # type: ignore[assignment]
         """The rows as records of ``cls`` (:class:`ChannelRecord` or a subclass adding no
         field, such as the client's ``ChannelStatus``)."""
-        return list(map(cls, *self._all_columns().values()))
+        columns = self._all_columns().values()
+        slots = _fillable_slots(cls) if _from_columns is not None else None
+        if slots is None:
+            return list(map(cls, *columns))
+        return _from_columns(cls, slots, tuple(columns))  # type: ignore[no-any-return]
 
     def take(self, rows: Iterable[int]) -> ChannelTable:
         """A table of the given rows (0-based positions), in the order given."""
