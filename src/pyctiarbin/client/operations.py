@@ -344,10 +344,22 @@ def _channel_info_frame(index: int, selection: int, options: int) -> bytes:
 
 
 def read_channel(channel: int, aux: bool | int = False) -> Operation[ChannelStatus]:
+    if aux is False and type(channel) is int:  # a status poll: its operation is reused
+        op = _PLAIN_READS.get(channel)
+        if op is not None:
+            return op
     options = 0 if aux is False else _aux_options(aux)
-    if type(channel) is int:  # the usual call: the operation is made once, then reused
-        return _read_channel(channel, options)
-    return _read_channel.__wrapped__(int(_check_int("channel", channel)), options)
+    if type(channel) is not int:
+        return _read_channel.__wrapped__(int(_check_int("channel", channel)), options)
+    op = _read_channel(channel, options)
+    if not options and len(_PLAIN_READS) < 1024:
+        _PLAIN_READS[channel] = op
+    return op
+
+
+# The operations of plain one-channel reads, by channel: a poll finds its own at the cost of
+# one dictionary lookup.
+_PLAIN_READS: dict[int, Operation[ChannelStatus]] = {}
 
 
 # The hot path of a status poll compares with these: an enum member costs an attribute lookup.
@@ -364,7 +376,7 @@ def _read_channel(channel: int, options: int) -> Operation[ChannelStatus]:
         records = feedback.channels
         for record in records:
             if record.channel_index == index:
-                return ChannelStatus.from_record(record)
+                return m.record_as(ChannelStatus, record)
         raise Mismatch(
             f"a read of channel {channel} was answered with channel indexes "
             f"{[r.channel_index for r in records]}, not {index}"

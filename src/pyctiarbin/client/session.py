@@ -48,7 +48,6 @@ import contextlib
 import dataclasses
 import enum
 import logging
-import math
 import select
 import socket
 import threading
@@ -777,9 +776,10 @@ class SyncLink(LinkCore):
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            remaining = min(remaining, _LONGEST_WAIT_S)
+            if remaining > _LONGEST_WAIT_S:
+                remaining = _LONGEST_WAIT_S
             if poller is not None:
-                if poller.poll(math.ceil(remaining * 1000)):  # in milliseconds
+                if poller.poll(int(remaining * 1000) + 1):  # in whole milliseconds, not less
                     return True
             elif writing:
                 if select.select([], [sock], [], remaining)[1]:

@@ -297,7 +297,10 @@ __all__ = [
     "VlsExEntry",
     "message_class",
     "message_classes",
+    "record_as",
+    "record_builder",
     "register",
+    "use_record_builder",
 ]
 
 Buffer = bytes | bytearray | memoryview
@@ -1263,10 +1266,12 @@ def record_builder() -> str:
 def record_as(cls: type[R], record: ChannelRecord) -> R:
     """A record of ``cls`` (:class:`ChannelRecord` or a subclass adding no field) holding the
     fields of ``record`` (a copy; ``record`` is left as it is)."""
-    slots = _fillable_slots(cls) if _copy_as is not None else None
-    if slots is None:
-        return cls(*_record_values(record))
-    return _copy_as(cls, slots, record)  # type: ignore[no-any-return]
+    copy_as = _copy_as
+    if copy_as is not None:
+        slots = _FILLABLE[cls] if cls in _FILLABLE else _fillable_slots(cls)
+        if slots is not None:
+            return copy_as(cls, slots, record)  # type: ignore[no-any-return]
+    return cls(*_record_values(record))
 
 
 _FILLABLE: dict[type, tuple[Any, ...] | None] = {}
