@@ -656,7 +656,9 @@ class SyncLink(LinkCore):
 
     def run(self, command: Operation[T] | Plan[T]) -> T:
         """Run ``command`` (see :meth:`LinkCore._attempts`); raises the library's errors."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # rather than a with block, which costs twice as much per call
+        try:
             if type(command) is not Operation:
                 return self._pump(self._plan(command))  # type: ignore[arg-type]
             if command.exchange is not None and self.state is _CONNECTED:
@@ -664,6 +666,8 @@ class SyncLink(LinkCore):
                 if result is not _BY_SCRIPT:
                     return result
             return self._pump(self._attempts(command))
+        finally:
+            lock.release()
 
     def _exchange_once(self, op: Operation[T]) -> T:
         """The first attempt at a one-exchange operation (``op.exchange``), made directly.
