@@ -208,3 +208,52 @@ def test_refusal_is_a_command_rejected(kind: str, sim: Simulator) -> None:
         assert "not running" in str(error.value)
 
     run_both(kind, sim, body)
+
+
+def test_a_command_takes_the_arguments_its_builder_declares() -> None:
+    # Each command method is written out with its builder's parameters: every kind of
+    # parameter reaches the builder as given, and mistakes fail as for the builder itself.
+    from pyctiarbin.client.clients import _forwarder
+
+    class Link:
+        def run(self, built: object) -> object:
+            return ("ran", built)
+
+    class Client:
+        _link = Link()
+
+    def build(client, first, /, second, third=3, *more, fourth, fifth=5, **rest):  # type: ignore[no-untyped-def]
+        return (first, second, third, more, fourth, fifth, rest)
+
+    forward = _forwarder(build, asynchronous=False)
+    assert str(inspect.signature(forward)) == str(inspect.signature(build))
+    client = Client()
+    assert forward(client, 1, 2, fourth=4) == ("ran", (1, 2, 3, (), 4, 5, {}))
+    extra = forward(client, 1, second=2, fourth=4, extra=6)
+    assert extra == ("ran", (1, 2, 3, (), 4, 5, {"extra": 6}))
+    assert forward(client, 1, 2, 30, 31, 32, fourth=4, fifth=50)[1][2:6] == (30, (31, 32), 4, 50)
+    with pytest.raises(TypeError, match="fourth"):
+        forward(client, 1, 2)
+    with pytest.raises(TypeError, match="'first'"):  # positional only, as declared
+        forward(client, first=1, second=2, fourth=4)
+
+    class AsyncLink:
+        async def run(self, built: object) -> object:
+            return ("awaited", built)
+
+    class AsyncClient:
+        _link = AsyncLink()
+
+    def keyword_only(client, *, value=7):  # type: ignore[no-untyped-def]
+        return value
+
+    awaited = _forwarder(keyword_only, asynchronous=True)
+    assert inspect.iscoroutinefunction(awaited)
+    assert asyncio.run(awaited(AsyncClient())) == ("awaited", 7)
+    assert asyncio.run(awaited(AsyncClient(), value=8)) == ("awaited", 8)
+
+    def shadowing(client, _build):  # type: ignore[no-untyped-def]
+        return _build
+
+    with pytest.raises(TypeError, match="must not start with '_'"):
+        _forwarder(shadowing, asynchronous=False)

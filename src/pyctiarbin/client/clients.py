@@ -92,6 +92,57 @@ def _bind_commands(cls: type) -> None:
             setattr(cls, name, found._asynchronous if asynchronous else found._blocking)
 
 
+def _forwarder(build: Callable[..., Any], *, asynchronous: bool) -> Callable[..., Any]:
+    """A function taking the parameters of ``build`` that runs what ``build`` makes of them on
+    the client's link (awaited, if ``asynchronous``).
+
+    It is written out with those parameters, as dataclasses writes an ``__init__``: a
+    ``*args, **kwargs`` wrapper packs and unpacks every call's arguments, which costs a
+    one-channel read some 2 %.
+    """
+    namespace: dict[str, Any] = {"_build": build}
+    header: list[str] = []
+    call: list[str] = []
+    positional_only = keyword_only = False
+    for parameter in inspect.signature(build).parameters.values():
+        name, kind = parameter.name, parameter.kind
+        if name.startswith("_"):  # would shadow the names the function itself uses
+            raise TypeError(f"{build.__qualname__}: a parameter name must not start with '_'")
+        if positional_only and kind is not parameter.POSITIONAL_ONLY:
+            header.append("/")
+            positional_only = False
+        written = name
+        if parameter.default is not parameter.empty:
+            namespace[f"_default_{name}"] = parameter.default
+            written += f"=_default_{name}"
+        if kind is parameter.VAR_POSITIONAL:
+            header.append(f"*{name}")
+            call.append(f"*{name}")
+            keyword_only = True
+        elif kind is parameter.VAR_KEYWORD:
+            header.append(f"**{name}")
+            call.append(f"**{name}")
+        elif kind is parameter.KEYWORD_ONLY:
+            if not keyword_only:
+                header.append("*")
+                keyword_only = True
+            header.append(written)
+            call.append(f"{name}={name}")
+        else:
+            header.append(written)
+            call.append(name)
+            positional_only = kind is parameter.POSITIONAL_ONLY or not call[:-1]  # the client
+    if positional_only:
+        header.append("/")
+    prefix, run = ("async ", "await ") if asynchronous else ("", "")
+    source = (
+        f"{prefix}def forward({', '.join(header)}):\n"
+        f"    return {run}{call[0]}._link.run(_build({', '.join(call)}))\n"
+    )
+    exec(source, namespace)  # the source is made above from a signature, nothing else
+    return namespace["forward"]  # type: ignore[no-any-return]
+
+
 class _Command(Generic[P, T]):
     """A client method written once for both kinds of client.
 
@@ -102,14 +153,8 @@ class _Command(Generic[P, T]):
     """
 
     def __init__(self, build: Callable[Concatenate[Any, P], Operation[T] | Plan[T]]) -> None:
-        @functools.wraps(build)
-        def blocking(client: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            return client._link.run(build(client, *args, **kwargs))  # type: ignore[no-any-return]
-
-        @functools.wraps(build)
-        async def asynchronous(client: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
-            return await client._link.run(build(client, *args, **kwargs))  # type: ignore[no-any-return]
-
+        blocking = functools.wraps(build)(_forwarder(build, asynchronous=False))
+        asynchronous = functools.wraps(build)(_forwarder(build, asynchronous=True))
         # Shown as returning what the command returns, not the operation that computes it.
         signature = inspect.signature(build)
         built = re.fullmatch(r"(?:Operation|Plan)\[(.*)\]", str(signature.return_annotation))

@@ -770,12 +770,10 @@ class SyncLink(LinkCore):
 
     _clock = staticmethod(time.monotonic)
 
-    def _wait(self, sock: socket.socket, *, writing: bool = False) -> bool:
-        """Whether ``sock`` became readable (or writable) before the exchange's deadline."""
-        poller = self._poller
-        if writing and poller is not None:
-            poller = select.poll()
-            poller.register(sock, select.POLLOUT)
+    def _wait(self, sock: socket.socket, poller: Any, writing: bool) -> bool:
+        """Whether ``sock`` became readable (or writable) before the exchange's deadline.
+
+        ``poller``: a poll object registered for that event (None where there is none)."""
         while True:
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
@@ -808,8 +806,12 @@ class SyncLink(LinkCore):
 
     def _send_rest(self, sock: socket.socket, rest: memoryview) -> None:
         """The send buffer is full: send the rest as it drains, within the deadline."""
+        poller = None
+        if self._poller is not None:
+            poller = select.poll()
+            poller.register(sock, select.POLLOUT)
         while rest:
-            if not self._wait(sock, writing=True):
+            if not self._wait(sock, poller, True):
                 raise TimeoutError("timed out")
             with contextlib.suppress(BlockingIOError):
                 rest = rest[sock.send(rest) :]
@@ -817,10 +819,11 @@ class SyncLink(LinkCore):
     def _fill(self) -> None:
         sock = self._sock
         inbox = self._inbox
+        poller = self._poller
         while not inbox:
             if sock is None:
                 raise CtiConnectionError("not connected")
-            if not self._wait(sock):
+            if not self._wait(sock, poller, False):
                 raise CtiTimeout("timed out")
             try:
                 count = sock.recv_into(self._reader.receive_buffer())
