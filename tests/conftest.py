@@ -129,33 +129,32 @@ def seed_env() -> dict[str, str]:
     return _clean_env()
 
 
-@pytest.fixture(params=["compiled", "numpy", "python"])
-def checksum_backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Run a test with each way of computing the checksum (the compiled and the numpy
-    accelerations, where installed, and pure Python); restores the choice afterwards."""
-    from pyctiarbin.protocol import framing
-
+def _with_each(request: pytest.FixtureRequest, use: Any, what: str) -> Iterator[str]:
+    """Make the choice ``request.param`` with ``use`` for one test (skipped where it is not
+    available), and restore the one before afterwards."""
     try:
-        before = framing.use_checksum_backend(str(request.param))
+        before = use(str(request.param))
     except ModuleNotFoundError as exc:
-        pytest.skip(f"checksum backend {request.param!r} not available: {exc}")
+        pytest.skip(f"{what} {request.param!r} not available: {exc}")
     try:
         yield str(request.param)
     finally:
-        framing.use_checksum_backend(before)
+        use(before)
+
+
+@pytest.fixture(params=["compiled", "numpy", "python"])
+def checksum_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a test with each way of computing the checksum (the compiled and the numpy
+    accelerations, where installed, and pure Python)."""
+    from pyctiarbin.protocol import framing
+
+    yield from _with_each(request, framing.use_checksum_backend, "checksum backend")
 
 
 @pytest.fixture(params=["compiled", "python"])
 def record_builder(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run a test with each way of building channel records from columns (the compiled
-    acceleration, where built, and pure Python); restores the choice afterwards."""
+    acceleration, where built, and pure Python)."""
     from pyctiarbin.protocol import messages
 
-    try:
-        before = messages.use_record_builder(str(request.param))
-    except ModuleNotFoundError as exc:
-        pytest.skip(f"record builder {request.param!r} not available: {exc}")
-    try:
-        yield str(request.param)
-    finally:
-        messages.use_record_builder(before)
+    yield from _with_each(request, messages.use_record_builder, "record builder")
