@@ -50,6 +50,21 @@ slot_offsets(PyTypeObject *type, PyObject *slots)
     return offsets;
 }
 
+/* The class both functions take first, after checking that three arguments came. */
+static PyTypeObject *
+class_argument(PyObject *const *args, Py_ssize_t nargs, const char *usage)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    if (!PyType_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "%s: cls must be a class", usage);
+        return NULL;
+    }
+    return (PyTypeObject *)args[0];
+}
+
 /* from_columns(cls, slots, columns) -> list of cls
 
    slots: a tuple of the member descriptors (the __slots__ entries) to fill, in column order;
@@ -57,16 +72,11 @@ slot_offsets(PyTypeObject *type, PyObject *slots)
 static PyObject *
 from_columns(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "from_columns(cls, slots, columns)");
+    PyTypeObject *type = class_argument(args, nargs, "from_columns(cls, slots, columns)");
+    if (type == NULL) {
         return NULL;
     }
-    PyObject *cls = args[0], *slots = args[1], *columns = args[2];
-    if (!PyType_Check(cls)) {
-        PyErr_SetString(PyExc_TypeError, "from_columns: cls must be a class");
-        return NULL;
-    }
-    PyTypeObject *type = (PyTypeObject *)cls;
+    PyObject *slots = args[1], *columns = args[2];
     if (!PyTuple_Check(columns) || !PyTuple_Check(slots) ||
         PyTuple_GET_SIZE(columns) != PyTuple_GET_SIZE(slots)) {
         PyErr_SetString(PyExc_TypeError, "from_columns: one column (a tuple) per slot");
@@ -110,16 +120,11 @@ from_columns(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 copy_as(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "copy_as(cls, slots, record)");
+    PyTypeObject *type = class_argument(args, nargs, "copy_as(cls, slots, record)");
+    if (type == NULL) {
         return NULL;
     }
-    PyObject *cls = args[0], *slots = args[1], *source = args[2];
-    if (!PyType_Check(cls)) {
-        PyErr_SetString(PyExc_TypeError, "copy_as: cls must be a class");
-        return NULL;
-    }
-    PyTypeObject *type = (PyTypeObject *)cls;
+    PyObject *slots = args[1], *source = args[2];
     Py_ssize_t *offsets = slot_offsets(Py_TYPE(source), slots);
     if (offsets == NULL) {
         return NULL;
