@@ -204,12 +204,17 @@ class Mismatch(CtiError):
     tell which answer belongs to which request, and reports a :class:`CtiConnectionError`.
     """
 
+    @classmethod
+    def instead_of(cls, message: object, awaited: type) -> Mismatch:
+        """A ``message`` of another class arrived while an ``awaited`` was waited for."""
+        return cls(f"a {type(message).__name__} arrived while waiting for a {awaited.__name__}")
+
 
 def expect(cls: type[M]) -> OpGen[M]:
     """Receive the next message; it must be a ``cls`` (else :class:`Mismatch`)."""
     message = yield RECEIVE
     if type(message) is not cls:
-        raise Mismatch(f"a {type(message).__name__} arrived while waiting for a {cls.__name__}")
+        raise Mismatch.instead_of(message, cls)
     return message
 
 
@@ -228,9 +233,7 @@ def _collect_results(
         else:
             message = yield RECEIVE
             if type(message) is not cls and type(message) is not also:
-                raise Mismatch(
-                    f"a {type(message).__name__} arrived while waiting for a {cls.__name__}"
-                )
+                raise Mismatch.instead_of(message, cls)
             feedback = message
         index = feedback.channel_index
         if index not in pending and index == -1 and len(pending) == 1:
@@ -273,7 +276,7 @@ def _all_channels_results(
                 raise Mismatch("the answer to the barrier read lacks channel index 0")
             break
         if type(message) is not cls:
-            raise Mismatch(f"a {type(message).__name__} arrived while waiting for a {cls.__name__}")
+            raise Mismatch.instead_of(message, cls)
         received.append(message)
     if len(received) == 1:
         return first

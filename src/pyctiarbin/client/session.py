@@ -694,9 +694,7 @@ class SyncLink(LinkCore):
             self._fill()
             message = self._take(op)
             if type(message) is not answer:
-                raise Mismatch(
-                    f"a {type(message).__name__} arrived while waiting for a {answer.__name__}"
-                )
+                raise Mismatch.instead_of(message, answer)
             return finish(message)
         except UnsupportedCommand as unsupported:
             self._after_unsupported(op, unsupported)
