@@ -5,7 +5,10 @@ machine (connect, log in, exchange, retry), the frame reader and inbox, error tr
 writes each run of an operation as a script: a generator that yields the I/O it needs next
 (open the transport, send these bytes, wait for data, pause before a retry) and is told how
 that went. :class:`SyncLink` (sockets, a thread lock) and :class:`AsyncLink` (an asyncio
-protocol, an asyncio lock) are pumps: they perform those steps and nothing else.
+protocol, an asyncio lock) are pumps: they perform those steps and nothing else. The one
+shortcut: an operation that declares itself one request and one answer (a status poll) is
+tried first by :meth:`SyncLink._exchange_once`, with the script's own checks, on a connection
+that is open and idle; anything else, a failure included, goes to the script.
 
 Rules, the same for both (this module is the one place that applies them):
 
