@@ -403,7 +403,7 @@ def report(label: str, r: dict[str, float], interval_s: float) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--cyclers", type=int, default=16)
     parser.add_argument("--channels", type=int, default=128)
     parser.add_argument("--interval", type=float, default=1.0)
