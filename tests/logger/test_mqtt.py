@@ -573,16 +573,16 @@ def test_a_channel_reuses_unchanged_text_and_nothing_else() -> None:
         replace(plain, exit_condition="done", test_name="other", voltage_v=3.5),
     ]
     outbox = _ChannelOutbox("lab", "bay1", 2)
-    readings: list[tuple[str, bytes, bool]] = []
-    states: list[tuple[str, bytes, bool]] = []
+    readings: list[tuple[bytes, bytes, bool]] = []
+    states: list[tuple[bytes, bytes, bool]] = []
     for n, status in enumerate(statuses):
         row = reading_row(Reading("bay1", 1_700_000_000.0 + n, 5, status))
-        outbox.messages(row, repr(row[2]), readings, states)
-        assert readings[-1] == ("lab/bay1/2/reading", row_payload(row), False)
+        outbox.messages(row, repr(row[2]).encode(), readings, states)
+        assert readings[-1] == (b"lab/bay1/2/reading", row_payload(row), False)
     currents = [payload.split(b'"current_a":')[1].split(b",")[0] for _, payload, _ in readings]
     assert currents == [b"0.0", b"0.0", b"-0.0", b"-0.0", b"null", b"null", b"0.0", b"0.0", b"0.0"]
     assert [json.loads(payload)["test_name"] for _, payload, _ in states] == ["next", "other"]
-    assert {topic for topic, _, retain in states if retain} == {"lab/bay1/2/state"}
+    assert {topic for topic, _, retain in states if retain} == {b"lab/bay1/2/state"}
 
 
 # -- settings ----------------------------------------------------------------------------------
