@@ -238,6 +238,33 @@ def test_a_subscriber_gets_every_reading_in_order_as_stored(
     assert f"{len(messages)} published" in table.export_text()
 
 
+def test_more_messages_than_packet_ids_are_published() -> None:
+    """The publisher takes the broker's acknowledgements itself: each one must free its
+    packet id (MQTT has 65535), or publishing stops with gmqtt's "all ids used" once that many
+    went out unacknowledged. More readings than that are all acknowledged."""
+    host, port = shared_broker()
+    channels, polls = 128, 520  # 66 560 readings
+    info = CyclerInfo("bay1", "127.0.0.1", 9031, "SN42", channels)
+    start_s = 1_700_000_000.0
+    statuses = [replace(ODD_STATUS, channel_index=i) for i in range(channels)]
+    publisher = MqttPublisher(MqttSettings(host, port, unique_prefix(), queue_size=60_000))
+
+    async def main() -> None:
+        await publisher.on_start(["bay1"])
+        for k in range(polls):
+            readings = [Reading("bay1", start_s + k, 7, status) for status in statuses]
+            await publisher.on_readings(ReadingBatch(info, k, start_s + k, readings))
+            if k % 100 == 99:
+                await until(lambda: publisher.stats().queued == 0, "the broker to take a batch")
+        await until(lambda: publisher.stats().queued == 0, "the broker to take everything")
+        await publisher.stop()
+
+    asyncio.run(main())
+    stats = publisher.stats()
+    # Every reading, each channel's state, the online flag, then the offline flag at the stop.
+    assert (stats.published, stats.queued, stats.dropped) == (channels * (polls + 1) + 2, 0, 0)
+
+
 def test_alerts_go_to_the_events_topic() -> None:
     host, port = shared_broker()
     prefix = unique_prefix()
