@@ -470,6 +470,9 @@ def test_what_was_in_flight_when_the_broker_died_is_sent_again(tmp_path: Path) -
     # The online flag twice (each connection) and the gaps; then the offline flag at the stop.
     assert published == len(gaps) + 2
     assert (stats.published, stats.reconnects, stats.unpublished) == (len(gaps) + 3, 1, 0)
+    # The ids of what the lost session held are free again, as those acknowledged.
+    handler = publisher._links["bay1"].client._package_handler
+    assert handler.id_generator._used_ids == set()
 
 
 def test_windows_written_at_once_lose_nothing_when_the_broker_dies_mid_write(

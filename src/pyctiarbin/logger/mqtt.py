@@ -413,6 +413,8 @@ class _InFlight:
         self._link = link
         #: (packet, message) by packet id: the link adds them as it writes them.
         self.entries: dict[int, tuple[bytes, _Message]] = {}
+        #: The packet ids gmqtt counts as in use (set by :func:`_take_pubacks`).
+        self.used_ids: set[int] = set()
         self.acknowledged = 0
         self._empty_waiters: list[asyncio.Future[None]] = []
 
@@ -448,6 +450,9 @@ class _InFlight:
 
     def clear(self) -> None:
         lost = [message for _, message in self.entries.values()]
+        # gmqtt frees an id only on its acknowledgement: those of a lost session would stay
+        # in use for good, and a few hundred broker restarts would use up all 65535.
+        self.used_ids.difference_update(self.entries)
         self.entries.clear()
         self._wake()
         if lost:
@@ -475,7 +480,7 @@ def _take_pubacks(client: Any, in_flight: _InFlight) -> None:
     """
     handler = client._package_handler
     dispatch = handler._handle_packet
-    used_ids = handler.id_generator._used_ids
+    used_ids = in_flight.used_ids = handler.id_generator._used_ids
     acknowledge = in_flight.acknowledge
     puback = int(_import_gmqtt().constants.MQTTCommands.PUBACK)
 
