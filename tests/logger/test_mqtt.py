@@ -238,6 +238,33 @@ def test_a_subscriber_gets_every_reading_in_order_as_stored(
     assert f"{len(messages)} published" in table.export_text()
 
 
+def test_more_messages_than_packet_ids_are_published() -> None:
+    """The publisher takes the broker's acknowledgements itself: each one must free its
+    packet id (MQTT has 65535), or publishing stops with gmqtt's "all ids used" once that many
+    went out unacknowledged. More readings than that are all acknowledged."""
+    host, port = shared_broker()
+    channels, polls = 128, 520  # 66 560 readings
+    info = CyclerInfo("bay1", "127.0.0.1", 9031, "SN42", channels)
+    start_s = 1_700_000_000.0
+    statuses = [replace(ODD_STATUS, channel_index=i) for i in range(channels)]
+    publisher = MqttPublisher(MqttSettings(host, port, unique_prefix(), queue_size=60_000))
+
+    async def main() -> None:
+        await publisher.on_start(["bay1"])
+        for k in range(polls):
+            readings = [Reading("bay1", start_s + k, 7, status) for status in statuses]
+            await publisher.on_readings(ReadingBatch(info, k, start_s + k, readings))
+            if k % 100 == 99:
+                await until(lambda: publisher.stats().queued == 0, "the broker to take a batch")
+        await until(lambda: publisher.stats().queued == 0, "the broker to take everything")
+        await publisher.stop()
+
+    asyncio.run(main())
+    stats = publisher.stats()
+    # Every reading, each channel's state, the online flag, then the offline flag at the stop.
+    assert (stats.published, stats.queued, stats.dropped) == (channels * (polls + 1) + 2, 0, 0)
+
+
 def test_alerts_go_to_the_events_topic() -> None:
     host, port = shared_broker()
     prefix = unique_prefix()
@@ -443,6 +470,9 @@ def test_what_was_in_flight_when_the_broker_died_is_sent_again(tmp_path: Path) -
     # The online flag twice (each connection) and the gaps; then the offline flag at the stop.
     assert published == len(gaps) + 2
     assert (stats.published, stats.reconnects, stats.unpublished) == (len(gaps) + 3, 1, 0)
+    # The ids of what the lost session held are free again, as those acknowledged.
+    handler = publisher._links["bay1"].client._package_handler
+    assert handler.id_generator._used_ids == set()
 
 
 def test_windows_written_at_once_lose_nothing_when_the_broker_dies_mid_write(
@@ -573,16 +603,16 @@ def test_a_channel_reuses_unchanged_text_and_nothing_else() -> None:
         replace(plain, exit_condition="done", test_name="other", voltage_v=3.5),
     ]
     outbox = _ChannelOutbox("lab", "bay1", 2)
-    readings: list[tuple[str, bytes, bool]] = []
-    states: list[tuple[str, bytes, bool]] = []
+    readings: list[tuple[bytes, bytes, bool]] = []
+    states: list[tuple[bytes, bytes, bool]] = []
     for n, status in enumerate(statuses):
         row = reading_row(Reading("bay1", 1_700_000_000.0 + n, 5, status))
-        outbox.messages(row, repr(row[2]), readings, states)
-        assert readings[-1] == ("lab/bay1/2/reading", row_payload(row), False)
+        outbox.messages(row, repr(row[2]).encode(), readings, states)
+        assert readings[-1] == (b"lab/bay1/2/reading", row_payload(row), False)
     currents = [payload.split(b'"current_a":')[1].split(b",")[0] for _, payload, _ in readings]
     assert currents == [b"0.0", b"0.0", b"-0.0", b"-0.0", b"null", b"null", b"0.0", b"0.0", b"0.0"]
     assert [json.loads(payload)["test_name"] for _, payload, _ in states] == ["next", "other"]
-    assert {topic for topic, _, retain in states if retain} == {"lab/bay1/2/state"}
+    assert {topic for topic, _, retain in states if retain} == {b"lab/bay1/2/state"}
 
 
 # -- settings ----------------------------------------------------------------------------------

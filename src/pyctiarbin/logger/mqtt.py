@@ -38,7 +38,7 @@ import struct
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -218,12 +218,13 @@ class MqttSettings:
 # -- payloads ----------------------------------------------------------------------------------
 
 # The payload of a reading is its ``readings`` row (the one the database sinks store, built once
-# per batch) as a JSON object: the columns that rarely change (cycler, channel, test, status,
-# names) are encoded once per distinct value; the measurements go through one %-format (the
-# repr() of a finite float is the JSON number json.dumps writes; the row holds None for a
-# number that is not finite), kept per channel while they do not change (see _ChannelOutbox);
-# aux, BMS and SMB are the row's JSON texts, nested.
-# tests/logger/test_mqtt.py checks that the payload equals the row.
+# per batch) as a JSON object, in three pieces of UTF-8: the head, the columns that rarely
+# change (cycler, channel, test, status, names), encoded once per distinct value; the time;
+# the tail, the measurements through one %-format (the repr() of a finite float is the JSON
+# number json.dumps writes; the row holds None for a number that is not finite) and aux, BMS
+# and SMB, the row's JSON texts, nested. Each channel keeps its last head and tail while they
+# do not change (see _ChannelOutbox). tests/logger/test_mqtt.py checks that the payload
+# equals the row.
 _RAW_JSON = ("aux", "bms", "smb")
 _SCALAR_COUNT = len(READING_COLUMNS) - len(_RAW_JSON)
 _MEASURE_START = READING_COLUMNS.index(MEASUREMENT_FIELDS[0])
@@ -240,7 +241,7 @@ _STATIC_COLUMNS = tuple(READING_COLUMNS[i] for i in _STATIC_POSITIONS)
 _static_values = operator.itemgetter(*_STATIC_POSITIONS)
 _measurements = operator.itemgetter(slice(_MEASURE_START, _SCALAR_COUNT))
 _raw_json = operator.itemgetter(slice(_SCALAR_COUNT, None))
-_PAYLOAD_FORMAT = '%s"unix_time_s":%s,%s,"aux":%s,"bms":%s,"smb":%s}'
+_TAIL_FORMAT = ',%s,"aux":%s,"bms":%s,"smb":%s}'
 _MEASUREMENTS_FORMAT = ",".join(f'"{name}":%r' for name in MEASUREMENT_FIELDS)
 _MEASUREMENTS_TEXT_FORMAT = _MEASUREMENTS_FORMAT.replace("%r", "%s")
 #: The measurements' bits: two readings whose packed measurements are equal print the same
@@ -256,9 +257,11 @@ if not set(_STATE_COLUMNS) <= set(_STATIC_COLUMNS):  # pragma: no cover - a layo
 
 
 @functools.lru_cache(maxsize=4096)
-def _static_fragment(values: tuple[Any, ...]) -> str:
-    # '{"cycler":...,"master_channel":0,' for one channel's unchanging columns.
-    return _dumps(dict(zip(_STATIC_COLUMNS, values, strict=True)))[:-1] + ","
+def _head(values: tuple[Any, ...]) -> bytes:
+    # '{"cycler":...,"master_channel":0,"unix_time_s":' for one channel's unchanging columns.
+    return (
+        _dumps(dict(zip(_STATIC_COLUMNS, values, strict=True)))[:-1] + ',"unix_time_s":'
+    ).encode()
 
 
 def _measurements_text(numbers: tuple[float | None, ...]) -> str:
@@ -270,29 +273,29 @@ def _measurements_text(numbers: tuple[float | None, ...]) -> str:
     return _MEASUREMENTS_FORMAT % numbers
 
 
-def _payload(
-    row: tuple[Any, ...], static_fragment: str, time_text: str, measurements_text: str
-) -> bytes:
-    aux, bms, smb = _raw_json(row)
-    return (
-        _PAYLOAD_FORMAT
-        % (
-            static_fragment,
-            time_text,
-            measurements_text,
-            aux or "null",
-            bms or "null",
-            smb or "null",
-        )
-    ).encode()
+def _tail(measurements: tuple[float | None, ...], raw_json: tuple[str | None, ...]) -> bytes:
+    # ',"test_time_s":12.5,...,"aux":{...},"bms":null,"smb":null}'
+    aux, bms, smb = raw_json
+    text = _TAIL_FORMAT % (
+        _measurements_text(measurements),
+        aux or "null",
+        bms or "null",
+        smb or "null",
+    )
+    return text.encode()
 
 
 def row_payload(row: tuple[Any, ...]) -> bytes:
     """The JSON payload of the reading whose ``readings`` row is ``row``: the row as an
     object (the same names and values the database stores; aux, BMS and SMB as nested JSON,
     not text)."""
-    fragment = _static_fragment(_static_values(row))
-    return _payload(row, fragment, repr(row[2]), _measurements_text(_measurements(row)))
+    return b"".join(
+        (
+            _head(_static_values(row)),
+            repr(row[2]).encode(),
+            _tail(_measurements(row), _raw_json(row)),
+        )
+    )
 
 
 def reading_payload(reading: Reading) -> bytes:
@@ -306,48 +309,51 @@ class _ChannelOutbox:
     measurements, a running channel's names and state)."""
 
     __slots__ = (
+        "head",
         "measurement_bits",
-        "measurements_text",
+        "raw_json",
         "reading_topic",
         "state",
         "state_topic",
         "static",
-        "static_fragment",
+        "tail",
     )
 
     def __init__(self, prefix: str, cycler: str, channel: int) -> None:
         base = f"{prefix}/{cycler}/{channel}"
-        self.reading_topic = f"{base}/reading"
-        self.state_topic = f"{base}/state"
+        self.reading_topic = f"{base}/reading".encode()
+        self.state_topic = f"{base}/state".encode()
         self.static: tuple[Any, ...] | None = None
-        self.static_fragment = ""
+        self.head = b""
         self.state: tuple[Any, ...] | None = None
         self.measurement_bits = b""
-        self.measurements_text = ""
+        self.raw_json: tuple[str | None, ...] = ()
+        self.tail = b""
 
     def messages(
-        self, row: tuple[Any, ...], time_text: str, into: list[_Message], states: list[_Message]
+        self, row: tuple[Any, ...], time_text: bytes, into: list[_Message], states: list[_Message]
     ) -> None:
         """Add the reading of ``row`` to ``into``, and its state to ``states`` if it changed
-        (``time_text``: the repr() of its time)."""
+        (``time_text``: the repr() of its time, encoded)."""
         static = _static_values(row)
         if static != self.static:
             self.static = static
-            self.static_fragment = _static_fragment(static)
+            self.head = _head(static)
             state = _state_of(row)
             if state != self.state:
                 self.state = state
                 states.append((self.state_topic, _state_payload(row, state), True))
         measurements = _measurements(row)
+        raw_json = _raw_json(row)
         try:
             bits = _measurement_bits(*measurements)
         except struct.error:  # a None: a number that is not finite
             bits = b""
-        if bits != self.measurement_bits or not bits:
+        if bits != self.measurement_bits or raw_json != self.raw_json or not bits:
             self.measurement_bits = bits
-            self.measurements_text = _measurements_text(measurements)
-        payload = _payload(row, self.static_fragment, time_text, self.measurements_text)
-        into.append((self.reading_topic, payload, False))
+            self.raw_json = raw_json
+            self.tail = _tail(measurements, raw_json)
+        into.append((self.reading_topic, b"".join((self.head, time_text, self.tail)), False))
 
 
 def _state_payload(row: tuple[Any, ...], state: tuple[Any, ...]) -> bytes:
@@ -387,114 +393,107 @@ def _import_gmqtt() -> Any:
     return gmqtt
 
 
-_Message = tuple[str, bytes, bool]
+#: A message to publish: its topic (UTF-8), its payload and whether it is retained.
+_Message = tuple[bytes, bytes, bool]
+_unpack_packet_id = struct.Struct("!H").unpack_from
 #: Fixed wait between two connection attempts once the broker went away (gmqtt's reconnect).
 _RECONNECT_DELAY_S = 2
 #: The first connection's attempts: 1 s doubling up to this.
 _MAX_CONNECT_DELAY_S = 30.0
 
 
-class _WriteGatherer:
-    """Stands in for the socket transport gmqtt's protocol writes its packets to: it keeps
-    them, in order, until :func:`_gathered_writes` hands them to the transport at once."""
-
-    __slots__ = ("chunks", "is_closing", "write")
-
-    def __init__(self, transport: asyncio.WriteTransport) -> None:
-        self.chunks: list[bytes] = []
-        self.is_closing = transport.is_closing
-        #: Called once per packet: the list's own append, no Python frame in between.
-        self.write = self.chunks.append
-
-
-@contextlib.contextmanager
-def _gathered_writes(client: Any) -> Iterator[None]:
-    """Gather what ``client`` writes in the block into one transport write at its end.
-
-    gmqtt writes each packet on its own, and asyncio's transport sends each write at once
-    (a send() per message when its buffer is empty): gathered, a window costs one. Nothing
-    is lost if the write fails: each QoS 1 packet is already in gmqtt's in-flight store,
-    which re-sends it (or hands it back to the queue) after a reconnect, as it does for a
-    write that fails alone.
-    """
-    # gmqtt's protocol object writes each packet to its ``_transport`` (none before the first
-    # connection): that is the one place to stand in for the socket.
-    protocol: Any = getattr(getattr(client, "_connection", None), "_protocol", None)
-    transport: Any = getattr(protocol, "_transport", None)
-    if transport is None:
-        yield
-        return
-    gatherer = _WriteGatherer(transport)
-    protocol._transport = gatherer
-    try:
-        yield
-    finally:
-        protocol._transport = transport
-        if gatherer.chunks and not transport.is_closing():
-            transport.write(b"".join(gatherer.chunks))
-
-
-class _AckTracker:
-    """The in-flight store handed to gmqtt (its ``persistent_storage``): gmqtt keeps the
-    packets of unacknowledged QoS 1 messages here, re-sends them after a reconnect that finds
-    the broker's session, and clears them when the session is gone. Next to each packet it
-    keeps our message, counts acknowledgements, tells the link when a window is all
-    acknowledged and gives back to it what a lost session dropped."""
+class _InFlight:
+    """The messages handed to gmqtt and not yet acknowledged, by packet id, in send order,
+    each with its PUBLISH packet; the store gmqtt keeps its unacknowledged QoS 1 packets in
+    (its ``persistent_storage``): it re-sends them after a reconnect that finds the broker's
+    session, and clears them when the session is gone, which gives the messages back to the
+    link. Tells the link when a window is all acknowledged."""
 
     def __init__(self, link: _CyclerLink) -> None:
         self._link = link
-        self._packets: dict[int, bytes] = {}
-        #: The message of each packet, by packet id, in send order.
-        self.messages: dict[int, _Message] = {}
-        #: The message the link is handing to gmqtt (the next packet stored is its).
-        self.handing: _Message | None = None
+        #: (packet, message) by packet id: the link adds them as it writes them.
+        self.entries: dict[int, tuple[bytes, _Message]] = {}
+        #: The packet ids gmqtt counts as in use (set by :func:`_take_pubacks`).
+        self.used_ids: set[int] = set()
         self.acknowledged = 0
         self._empty_waiters: list[asyncio.Future[None]] = []
+
+    def acknowledge(self, mid: int) -> None:
+        """The broker acknowledged packet ``mid``."""
+        entries = self.entries
+        if entries.pop(mid, None) is not None:
+            self.acknowledged += 1
+            if not entries:
+                self._link.window_acknowledged()
+                if not entries:
+                    self._wake()
 
     # The interface gmqtt's Client calls.
 
     def push_message(self, mid: int, raw_package: bytes) -> None:
-        if mid not in self._packets:
-            if self.handing is None:  # pragma: no cover - gmqtt stores only what we publish
-                raise RuntimeError("MQTT: gmqtt stored a message we did not hand it")
-            self.messages[mid] = self.handing
-        self._packets[mid] = raw_package
+        entry = self.entries.get(mid)
+        if entry is None:  # pragma: no cover - only the link publishes, and stores first
+            raise RuntimeError("MQTT: gmqtt stored a message we did not hand it")
+        self.entries[mid] = (raw_package, entry[1])
 
-    def remove_message_by_mid(self, mid: int) -> None:
-        if self._packets.pop(mid, None) is not None:
-            del self.messages[mid]
-            self.acknowledged += 1
-            if not self._packets:
-                self._link.window_acknowledged()
-                if not self._packets:
-                    self._wake()
+    remove_message_by_mid = acknowledge
 
     @property
     def is_empty(self) -> bool:
-        return not self._packets
+        return not self.entries
 
     async def wait_empty(self) -> None:
-        if self._packets:
+        if self.entries:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._empty_waiters.append(waiter)
             await waiter
 
     def clear(self) -> None:
-        lost = list(self.messages.values())
-        self._packets.clear()
-        self.messages.clear()
+        lost = [message for _, message in self.entries.values()]
+        # gmqtt frees an id only on its acknowledgement: those of a lost session would stay
+        # in use for good, and a few hundred broker restarts would use up all 65535.
+        self.used_ids.difference_update(self.entries)
+        self.entries.clear()
         self._wake()
         if lost:
             self._link.session_lost(lost)
 
     def get_all(self) -> list[tuple[int, bytes]]:
-        return list(self._packets.items())
+        return [(mid, packet) for mid, (packet, _) in self.entries.items()]
 
     def _wake(self) -> None:
         waiters, self._empty_waiters = self._empty_waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+
+def _take_pubacks(client: Any, in_flight: _InFlight) -> None:
+    """Let ``in_flight`` take ``client``'s PUBACKs straight from gmqtt's packet handler.
+
+    gmqtt's handler takes each packet it reads through a debug-log call (with its arguments
+    formatted), a look-up of the packet type's method, the PUBACK's own method (another debug
+    call), the id's release (another) and the client's callback (another) to the store: a
+    dozen Python calls per message published. For a PUBACK this does what they do, the
+    acknowledged id freed and the store told, in one; any other packet goes through gmqtt's
+    handler as before.
+    """
+    handler = client._package_handler
+    dispatch = handler._handle_packet
+    used_ids = in_flight.used_ids = handler.id_generator._used_ids
+    acknowledge = in_flight.acknowledge
+    puback = int(_import_gmqtt().constants.MQTTCommands.PUBACK)
+
+    def handle_packet(command: int, packet: bytes) -> None:
+        if command == puback:
+            (mid,) = _unpack_packet_id(packet)  # a short packet raises: gmqtt's handler logs it
+            used_ids.discard(mid)
+            acknowledge(mid)
+        else:
+            dispatch(command, packet)
+
+    # gmqtt's handler looks the method up on its instance for every packet.
+    handler._handle_packet = handle_packet
 
 
 class _CyclerLink:
@@ -506,7 +505,8 @@ class _CyclerLink:
 
         self.cycler = cycler
         self.settings = settings
-        self.online_topic = f"{settings.prefix}/{cycler}/online"
+        self.online_topic = f"{settings.prefix}/{cycler}/online".encode()
+        self.events_topic = f"{settings.prefix}/{cycler}/events".encode()
         self._queue: deque[_Message] = deque()
         self._connected = False
         self._closing = False
@@ -521,20 +521,21 @@ class _CyclerLink:
         will = gmqtt.Message(
             self.online_topic, _online_payload(cycler, False, "connection lost"), 1, True
         )
-        self._tracker = _AckTracker(self)
-        #: Messages handed to gmqtt and not yet acknowledged, by packet id, in send order.
-        self._in_flight = self._tracker.messages
+        self._in_flight = _InFlight(self)
         client = gmqtt.Client(
-            client_id, clean_session=True, will_message=will, persistent_storage=self._tracker
+            client_id, clean_session=True, will_message=will, persistent_storage=self._in_flight
         )
         client.set_config({"reconnect_delay": _RECONNECT_DELAY_S})
         if settings.username is not None:
             client.set_auth_credentials(settings.username, settings.password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        _take_pubacks(client, self._in_flight)
         self._v311 = gmqtt.constants.MQTTv311
         self._refused = gmqtt.MQTTConnectError
-        self._publish = client.publish
+        self._build_publish = gmqtt.mqtt.package.PublishPacket.build_package
+        #: The one gmqtt Message the windows' packets are built from, loaded with each message.
+        self._publishing = gmqtt.Message(b"", b"", 1)
         self.client = client
         self._ssl = self._ssl_context()
         self._connecting: asyncio.Task[None] | None = None
@@ -624,12 +625,12 @@ class _CyclerLink:
     @property
     def published(self) -> int:
         """Messages the broker acknowledged."""
-        return self._tracker.acknowledged
+        return self._in_flight.acknowledged
 
     @property
     def queued(self) -> int:
         """Messages not yet acknowledged by the broker."""
-        return len(self._queue) + len(self._in_flight)
+        return len(self._queue) + len(self._in_flight.entries)
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -637,13 +638,13 @@ class _CyclerLink:
         """Queue ``messages`` (in order); returns how many found no room (bounded only)."""
         refused = 0
         if bounded:
-            room = self.settings.queue_size - len(self._queue) - len(self._in_flight)
+            room = self.settings.queue_size - len(self._queue) - len(self._in_flight.entries)
             if room < len(messages):
                 refused = len(messages) - max(0, room)
                 messages = messages[: max(0, room)]
                 self.dropped += refused
         self._queue.extend(messages)
-        if not self._in_flight and self._connected:
+        if not self._in_flight.entries and self._connected:
             self._hand_window()
         if refused:
             self._count_refused(refused)
@@ -652,16 +653,32 @@ class _CyclerLink:
         return refused
 
     def _hand_window(self) -> None:
-        """Hand the next window of queued messages to gmqtt (none is in flight), its packets
-        gathered into one write to the socket."""
+        """Hand the next window of queued messages to gmqtt (none is in flight): each one's
+        PUBLISH packet built by gmqtt and kept in the in-flight store, then all of them written
+        to the socket at once."""
         queue = self._queue
-        publish = self._publish
-        tracker = self._tracker
-        with _gathered_writes(self.client):
-            for _ in range(min(len(queue), self.settings.window)):
-                message = tracker.handing = queue.popleft()
-                publish(message[0], message[1], 1, message[2])
-        tracker.handing = None
+        count = min(len(queue), self.settings.window)
+        if not count:
+            return
+        # gmqtt's protocol of the current connection numbers the packets and writes them. Its
+        # Client.publish would write each packet on its own (asyncio sends each write at
+        # once: a send() per message) and build a Message for each.
+        protocol = self.client._connection._protocol
+        build = self._build_publish
+        message = self._publishing
+        entries = self._in_flight.entries
+        packets = []
+        for _ in range(count):
+            entry = queue.popleft()
+            message.topic, payload, message.retain = entry
+            message.payload = payload
+            message.payload_size = len(payload)
+            mid, packet = build(message, protocol)
+            entries[mid] = (packet, entry)
+            packets.append(packet)
+        # Nothing is lost if the write fails: every packet is in the in-flight store already,
+        # which gmqtt re-sends (or hands back to the queue) after a reconnect.
+        protocol.write_data(b"".join(packets))
 
     # -- gmqtt's callbacks (the event loop's thread) -------------------------------------------
 
@@ -694,7 +711,7 @@ class _CyclerLink:
             backlog,
         )
         # What is still in flight is being re-sent by gmqtt; the next window waits for it.
-        if not self._in_flight:
+        if not self._in_flight.entries:
             self._hand_window()
 
     def _on_disconnect(self, client: Any, packet: Any, exc: Any = None) -> None:
@@ -734,7 +751,7 @@ class _CyclerLink:
         event = _event_payload(
             "queue_overflow", self.cycler, now, dropped=count, start_s=since, end_s=now
         )
-        self.put([(f"{self.settings.prefix}/{self.cycler}/events", event, False)], bounded=False)
+        self.put([(self.events_topic, event, False)], bounded=False)
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -830,16 +847,16 @@ class MqttPublisher(Listener):
         readings: list[_Message] = []
         changes: list[_Message] = []
         unix_time_s: float | None = None
-        time_text = ""
+        time_text = b""
         for row in batch.rows():
             if row[2] is not unix_time_s:  # the rows of a poll share their time
                 unix_time_s = row[2]
-                time_text = repr(unix_time_s)
+                time_text = repr(unix_time_s).encode()
             outbox = outboxes.get(row[1])
             if outbox is None:
                 outbox = outboxes[row[1]] = _ChannelOutbox(prefix, cycler, row[1])
             outbox.messages(row, time_text, readings, changes)
-        events = f"{prefix}/{cycler}/events"
+        events = link.events_topic
         for event in batch.events:
             payload = _event_payload(
                 "test",
@@ -900,8 +917,8 @@ class MqttPublisher(Listener):
         return publish_alert
 
     def _put_event(self, cycler: str, payload: bytes) -> None:
-        topic = f"{self.settings.prefix}/{cycler}/events"
-        self._link(cycler).put([(topic, payload, False)], bounded=False)
+        link = self._link(cycler)
+        link.put([(link.events_topic, payload, False)], bounded=False)
 
     async def stop(self) -> None:
         """Publish ``online: false``, wait up to ``drain_timeout_s`` for the queues to empty,
