@@ -302,9 +302,9 @@ def _floor_inserter(
         return write_sqlite, db.close
     import psycopg
 
-    from pyctiarbin.logger.sinks.postgres import _split_url
+    from pyctiarbin.logger.sinks.postgres import split_url
 
-    url, schema = _split_url(db_url)
+    url, schema = split_url(db_url)
     conn = psycopg.connect(url)
     copy_sql = f'COPY "{schema}".readings ({columns}) FROM STDIN'
 
