@@ -2,12 +2,14 @@
 
 PostgreSQL tests run against the server named by ``PYCTI_TEST_POSTGRES_DSN`` (CI sets it);
 each test gets its own schema, dropped afterwards. Without the variable they are skipped.
+Tests that only read what a module logged once share ``module_db_url`` instead.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,9 +22,8 @@ def _with_schema(dsn: str, schema: str) -> str:
     return f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL URL with a fresh schema of its own (dropped at the end)."""
+@contextmanager
+def _fresh_schema() -> Iterator[str]:
     dsn = postgres_dsn()
     if dsn is None:
         pytest.skip(f"{POSTGRES_ENV} is not set")
@@ -34,6 +35,13 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL with a fresh schema of its own (dropped at the end)."""
+    with _fresh_schema() as url:
+        yield url
 
 
 @pytest.fixture
@@ -55,3 +63,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'lab.db'}"
     else:
         yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=requires_postgres)]
+)
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Like ``db_url``, but one database per module: for tests that only read what a
+    module-scoped fixture logged into it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'lab.db'}"
+    else:
+        with _fresh_schema() as url:
+            yield url

@@ -31,12 +31,12 @@ COLUMNS = [*BDF_COLUMNS, "temperature_t1_celsius"]
 F64_COLUMNS = {"test_time_second", "unix_time_second", "step_time_second"}
 
 
-@pytest.fixture
-def logged(db_url: str) -> str:
+@pytest.fixture(scope="module")
+def logged(module_db_url: str) -> str:
     # Fast simulated time, so that values move between readings and steps change.
     asyncio.run(
         log_cycling(
-            db_url,
+            module_db_url,
             duration_s=1.5,
             channels=4,
             speed=200.0,
@@ -45,7 +45,7 @@ def logged(db_url: str) -> str:
             aux_temperature=(2, 31.5),
         )
     )
-    return db_url
+    return module_db_url
 
 
 def stored(url: str, test_id: int) -> list[dict[str, Any]]:

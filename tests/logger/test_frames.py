@@ -45,10 +45,10 @@ ARROW_TYPES = {
 }
 
 
-@pytest.fixture
-def logged(db_url: str) -> str:
-    asyncio.run(log_cycling(db_url))
-    return db_url
+@pytest.fixture(scope="module")
+def logged(module_db_url: str) -> str:
+    asyncio.run(log_cycling(module_db_url))
+    return module_db_url
 
 
 def _stored(url: str, test_id: int) -> list[tuple[Any, ...]]:
