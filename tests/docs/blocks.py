@@ -31,7 +31,8 @@ Shell blocks are run as a terminal would, with three rules for what a terminal d
   control port accepts connections; every background job is stopped (SIGTERM) when the block ends;
 * a command that runs until Ctrl-C (``pycti log`` without ``--duration``, ``pycti alerts``
   without ``--check`` or ``--duration``, ``--watch`` without ``--count``, a ``pycti sim`` in the
-  foreground) gets SIGINT after ``INTERRUPT_AFTER_S`` seconds and must then exit 0, as the docs
+  foreground) gets SIGINT once it runs (``interrupt.py``: shortly after its first output, at
+  most ``INTERRUPT_AFTER_S`` seconds after it started) and must then exit 0, as the docs
   promise for Ctrl-C;
 * a ``pycti sim`` with ``--port`` but no ``--file-port`` gets ``--file-port P+1``, the file port
   the docs promise for it.
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +62,7 @@ SHELL = ("sh", "bash", "shell", "console")
 #: The ports the docs use: 9031 (control) and 9032 (files) of the first cycler, more up to 9049.
 DOCUMENTED_PORT = 9031
 DOCUMENTED_PORTS = range(DOCUMENTED_PORT, DOCUMENTED_PORT + 19)
-INTERRUPT_AFTER_S = 6  # long enough for a loaded machine to start the command
+INTERRUPT_AFTER_S = 6  # for a command that prints nothing: long enough to start on a loaded machine
 
 _MARKER = re.compile(r"<!--\s*docs-test:\s*(?P<kind>\w+)\s*(?P<arg>.*?)\s*-->", re.DOTALL)
 
@@ -260,6 +262,12 @@ __docs_wait_port() {  # PORT PID: until PORT accepts connections; fail if PID di
 """
 
 
+def interrupt_prefix() -> str:
+    """What runs a command until it is interrupted, as a user would press Ctrl-C on it."""
+    wrapper = Path(__file__).with_name("interrupt.py")
+    return f"{shlex.quote(sys.executable)} {shlex.quote(str(wrapper))} {INTERRUPT_AFTER_S} "
+
+
 def shell_script(block: Block, port: int) -> str:
     """The bash script that runs ``block`` with its ports moved to ``port`` / ``port + 1``."""
     out = [PRELUDE]
@@ -272,7 +280,7 @@ def shell_script(block: Block, port: int) -> str:
             core = text[:-1].rstrip() if background else text
             text = f"{core} --file-port {_port_of(core, port) + 1}" + (" &" if background else "")
         if _runs_until_interrupted(text):
-            text = f"timeout --foreground --preserve-status -s INT -k 10 {INTERRUPT_AFTER_S} {text}"
+            text = interrupt_prefix() + text
         out.append(text)
         if is_simulator and text.endswith("&"):
             out.append(f"__docs_wait_port {_port_of(text, port)} $!")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,7 @@ def test_shell_rules() -> None:
     )
     script = shell_script(block, 40000)
     body = script[len(blocks.PRELUDE) :].strip().splitlines()
-    interrupt = f"timeout --foreground --preserve-status -s INT -k 10 {blocks.INTERRUPT_AFTER_S} "
+    interrupt = blocks.interrupt_prefix()
     assert body == [
         "__docs_line=2",
         "pycti sim --port 40000 --speed 60 --file-port 40001 &",
@@ -125,3 +126,40 @@ def test_a_failing_command_is_named_by_its_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     assert "docs-test: line 9 exited with status 1" in result.stderr
+
+
+INTERRUPTIBLE = (
+    "import sys, time\n"
+    "if sys.argv[1] == 'talks': print('ready', flush=True)\n"
+    "try:\n"
+    "    time.sleep(60)\n"
+    "except KeyboardInterrupt:\n"
+    "    print('interrupted')\n"
+)
+
+
+def _interrupted(limit_s: float, *command: str) -> subprocess.CompletedProcess[str]:
+    wrapper = Path(blocks.__file__).with_name("interrupt.py")
+    return subprocess.run(
+        [sys.executable, str(wrapper), str(limit_s), *command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_a_command_is_interrupted_once_it_has_printed() -> None:
+    # The limit is longer than the run's timeout: only the output can have set off SIGINT.
+    result = _interrupted(60, sys.executable, "-c", INTERRUPTIBLE, "talks")
+    assert (result.returncode, result.stdout) == (0, "ready\ninterrupted\n")
+
+
+def test_a_silent_command_is_interrupted_at_the_limit() -> None:
+    result = _interrupted(0.5, sys.executable, "-c", INTERRUPTIBLE, "silent")
+    assert (result.returncode, result.stdout) == (0, "interrupted\n")
+
+
+def test_the_command_status_is_passed_on() -> None:
+    assert _interrupted(60, sys.executable, "-c", "raise SystemExit(3)").returncode == 3
+    killed = "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"
+    assert _interrupted(60, sys.executable, "-c", killed).returncode == 128 + 15
