@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -17,9 +18,18 @@ from pyctiarbin import (
     CyclerClient,
     LoginError,
 )
+from pyctiarbin.protocol import (
+    ChannelInfoFeedback,
+    ChannelRecord,
+    LoginFeedback,
+    LoginRequest,
+    decode,
+    encode,
+)
 from pyctiarbin.simulator import Faults, Simulator
 
 from .conftest import PASSWORD, USER, Api, make_client, run_both
+from .scripted_server import ThreadedServer
 
 
 def faulty(**faults: object) -> Simulator:
@@ -140,6 +150,62 @@ def test_silent_cycler_times_out(kind: str, read: str) -> None:
             assert isinstance(error.value, TimeoutError)
             assert time.monotonic() - started < 2.0
             await api("close")
+
+        asyncio.run(main())
+
+
+class TricklingServer(ThreadedServer):
+    """Answers a read in ``pieces`` parts, ``gap_s`` apart: each part well within any
+    timeout, the whole answer as late as the test wants."""
+
+    def __init__(self, pieces: int, gap_s: float) -> None:
+        self.pieces, self.gap_s = pieces, gap_s
+        super().__init__()
+
+    def _answer(self, sock: Any, number: int, frame: bytes, state: dict[str, Any]) -> bool:
+        request = decode(frame)
+        if isinstance(request, LoginRequest):
+            sock.sendall(encode(LoginFeedback(num_channels=4, serial_number="TRICKLE")))
+            return True
+        answer = encode(ChannelInfoFeedback((ChannelRecord(channel_index=0, test_time_s=7.0),)))
+        size = -(-len(answer) // self.pieces)
+        for start in range(0, len(answer), size):
+            if self._stopping.wait(self.gap_s):
+                return False
+            sock.sendall(answer[start : start + size])
+        return True
+
+
+@pytest.mark.parametrize(
+    ("pieces", "gap_s", "timeout"),
+    [(10, 0.02, 5.0), (40, 0.1, 0.5)],
+    ids=["in-time", "too-late"],
+)
+def test_an_answer_in_pieces_is_bounded_by_the_timeout_of_the_whole(
+    kind: str, pieces: int, gap_s: float, timeout: float
+) -> None:
+    # Every piece comes long before the timeout; what counts is when the whole answer is in
+    # (the blocking link lets the kernel time its first receive, and polls after that).
+    with TricklingServer(pieces, gap_s) as server:
+        cls = AsyncCyclerClient if kind == "async" else CyclerClient
+        client = cls(
+            "127.0.0.1", server.port, username=USER, password=PASSWORD, timeout=timeout, retries=0
+        )
+
+        async def main() -> None:
+            api = Api(client)
+            await api("connect")
+            started = time.monotonic()
+            try:
+                if timeout > pieces * gap_s:
+                    assert (await api("read_channel", 1)).test_time_s == 7.0
+                else:
+                    with pytest.raises(CtiTimeout):
+                        await api("read_channel", 1)
+                    # Long before the answer's 4 s, however loaded the machine.
+                    assert time.monotonic() - started < pieces * gap_s / 2
+            finally:
+                await api("close")
 
         asyncio.run(main())
 
