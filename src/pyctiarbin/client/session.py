@@ -53,8 +53,6 @@ import enum
 import logging
 import select
 import socket
-import struct
-import sys
 import threading
 import time
 from collections import deque
@@ -102,16 +100,6 @@ T = TypeVar("T")
 
 # A longer timeout is waited out in several waits: poll() takes at most 2**31 - 1 ms.
 _LONGEST_WAIT_S = 86_400.0
-
-# On Linux the blocking link's socket blocks, with the kernel's receive timeout (SO_RCVTIMEO)
-# set to the exchange timeout: an answer is then awaited by the receive itself, one system call
-# instead of poll() and a receive. Every call that must not block says so (MSG_DONTWAIT).
-_KERNEL_TIMEOUT = sys.platform.startswith("linux")
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
-# A receive that may block for the whole timeout is made only while at least the timeout less
-# this much is left before the deadline; the timeout then fires at most this late.
-_KERNEL_TIMEOUT_SLACK_S = 0.005
-_NEVER = float("inf")
 
 
 class ConnectionState(enum.Enum):
@@ -663,8 +651,6 @@ class SyncLink(LinkCore):
         # Asks whether the socket is readable, without building lists each time as
         # select.select does (poll objects are not on Windows: select.select is used there).
         self._poller: Any = None
-        # See _open_socket: when a receive may wait for the answer on its own.
-        self._blocking_while = _NEVER
 
     def open(self) -> LoginFeedback:
         """Connect and log in (if not connected yet). Raises CtiConnectionError, LoginError."""
@@ -764,24 +750,10 @@ class SyncLink(LinkCore):
             (self.settings.host, self.settings.port), timeout=self.settings.connect_timeout
         )
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # The link waits itself, against the exchange's deadline: a Python socket timeout
-        # would poll before every send and receive, one system call more each.
-        timeout = self.settings.timeout
-        if _KERNEL_TIMEOUT and timeout <= _LONGEST_WAIT_S:
-            sock.settimeout(None)
-            seconds, fraction = divmod(timeout, 1.0)
-            sock.setsockopt(
-                socket.SOL_SOCKET,
-                socket.SO_RCVTIMEO,
-                # (0 s 0 us would mean no timeout at all: at least 1 us)
-                struct.pack("ll", int(seconds), max(1, int(fraction * 1e6))),
-            )
-            # While more than this is left before the deadline, a receive may block for the
-            # whole timeout: it then ends at most _KERNEL_TIMEOUT_SLACK_S after the deadline.
-            self._blocking_while = max(0.0, timeout - _KERNEL_TIMEOUT_SLACK_S)
-        else:
-            sock.setblocking(False)
-            self._blocking_while = _NEVER
+        # The link waits itself, against the exchange's deadline, and only before a receive
+        # (or a send that found the buffer full): a socket timeout would poll before every
+        # send and receive, one system call more each.
+        sock.setblocking(False)
         self._sock = sock
         if hasattr(select, "poll"):
             self._poller = select.poll()
@@ -827,7 +799,7 @@ class SyncLink(LinkCore):
     def _send(self, frame: bytes) -> None:
         sock: socket.socket = self._sock  # type: ignore[assignment] # checked by _ready_to_send
         try:
-            sent = sock.send(frame, _DONTWAIT)
+            sent = sock.send(frame)
         except BlockingIOError:
             sent = 0
         if sent < len(frame):
@@ -843,28 +815,21 @@ class SyncLink(LinkCore):
             if not self._wait(sock, poller, True):
                 raise TimeoutError("timed out")
             with contextlib.suppress(BlockingIOError):
-                rest = rest[sock.send(rest, _DONTWAIT) :]
+                rest = rest[sock.send(rest) :]
 
     def _fill(self) -> None:
         sock = self._sock
         inbox = self._inbox
         poller = self._poller
-        blocking_while = self._blocking_while
         while not inbox:
             if sock is None:
                 raise CtiConnectionError("not connected")
-            if self._deadline - time.monotonic() > blocking_while:
-                try:
-                    count = sock.recv_into(self._reader.receive_buffer())
-                except BlockingIOError:  # the kernel's receive timeout ran out
-                    raise CtiTimeout("timed out") from None
-            else:
-                if not self._wait(sock, poller, False):
-                    raise CtiTimeout("timed out")
-                try:
-                    count = sock.recv_into(self._reader.receive_buffer(), 0, _DONTWAIT)
-                except BlockingIOError:
-                    continue  # woken with nothing to read after all
+            if not self._wait(sock, poller, False):
+                raise CtiTimeout("timed out")
+            try:
+                count = sock.recv_into(self._reader.receive_buffer())
+            except BlockingIOError:
+                continue  # woken with nothing to read after all
             if not count:
                 raise CtiConnectionError(f"{self.settings.where} closed the connection")
             self._absorb(count)
@@ -880,7 +845,7 @@ class SyncLink(LinkCore):
                 else:
                     readable = bool(select.select([sock], [], [], 0)[0])
                 if readable:
-                    peek = sock.recv(1, socket.MSG_PEEK | _DONTWAIT)
+                    peek = sock.recv(1, socket.MSG_PEEK)
                     reason = (
                         "data that no request was waiting for"
                         if peek
