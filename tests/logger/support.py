@@ -39,9 +39,7 @@ requires_postgres = pytest.mark.skipif(
 
 
 @contextmanager
-def simulators_a_and_b(
-    channels: tuple[int, int], test_name: str
-) -> Iterator[list[Simulator]]:
+def simulators_a_and_b(channels: tuple[int, int], test_name: str) -> Iterator[list[Simulator]]:
     """Two simulators (cyclers ``a`` and ``b``) with ``channels`` channels each; channel 1 of
     ``a`` runs CCCV_Charge.sdx as ``test_name``."""
     from pyctiarbin import CyclerClient

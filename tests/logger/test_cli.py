@@ -264,10 +264,20 @@ def test_live_view_shows_alert_lines_and_the_active_alerts(
     main, terminal = pty.openpty()
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "pyctiarbin.cli", "log",
-            "--cycler", f"bay1={sims[0].host}:{sims[0].port}", "--interval", "0.2",
-            "--db", f"sqlite:///{tmp_path / 'lab.db'}", "--duration", "2",
-            "--alerts", str(rules),
+            sys.executable,
+            "-m",
+            "pyctiarbin.cli",
+            "log",
+            "--cycler",
+            f"bay1={sims[0].host}:{sims[0].port}",
+            "--interval",
+            "0.2",
+            "--db",
+            f"sqlite:///{tmp_path / 'lab.db'}",
+            "--duration",
+            "2",
+            "--alerts",
+            str(rules),
         ],
         stdin=subprocess.DEVNULL,
         stdout=terminal,
@@ -300,9 +310,7 @@ def test_live_view_shows_alert_lines_and_the_active_alerts(
     assert "pycti log: every 0.2 s" in screen
 
 
-def test_the_same_cycler_under_two_names_is_refused(
-    sims: list[Simulator], tmp_path: Path
-) -> None:
+def test_the_same_cycler_under_two_names_is_refused(sims: list[Simulator], tmp_path: Path) -> None:
     address = f"{sims[0].host}:{sims[0].port}"
     result = pycti(
         "log", "--cycler", f"a={address}", "--cycler", f"b={address}",

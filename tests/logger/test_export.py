@@ -259,9 +259,10 @@ def test_the_alliance_reader_reads_and_validates_our_files(logged: str, tmp_path
             # The values the reader ignores are there, under the ontology's names.
             steps = frame[labels["step_index"]].tolist()
             assert frame["step_id"].astype(str).tolist() == [str(step) for step in steps]
-            assert frame["dc_internal_resistance_ohm"].tolist() == frame[
-                labels["internal_resistance_ohm"]
-            ].tolist()
+            assert (
+                frame["dc_internal_resistance_ohm"].tolist()
+                == frame[labels["internal_resistance_ohm"]].tolist()
+            )
 
 
 def test_float32_values_are_written_with_the_digits_they_carry() -> None:

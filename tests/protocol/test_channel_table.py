@@ -314,9 +314,9 @@ def test_statuses_of_a_scan_equal_the_record_path(frame: bytes) -> None:
     assert [status.channel for status in statuses] == [6, 5, 4, 3, 2, 1]
     assert statuses[::-1] == expected
     for name in CHANNEL_FIELDS:  # every field, in the order of the record path
-        assert [getattr(s, name) for s in statuses[::-1]] == [
-            getattr(e, name) for e in expected
-        ], name
+        assert [getattr(s, name) for s in statuses[::-1]] == [getattr(e, name) for e in expected], (
+            name
+        )
     # Statuses of a subset, made before any column was decoded, come from the same rows.
     fresh = decode(frame).table  # type: ignore[attr-defined]
     picked = fresh.take([4, 1]).records(ChannelStatus)

@@ -591,9 +591,7 @@ def describe_empty_export(
     if not database.channel_list(None):
         return f"{where} holds no readings: log some first (pycti log --db {where} ...)"
     if not logged:
-        return (
-            f"{where} holds no readings of the selected cyclers/channels (--cycler, --channel)"
-        )
+        return f"{where} holds no readings of the selected cyclers/channels (--cycler, --channel)"
     all_tests = list(database.list_tests(cyclers, channels))
     in_range = list(_select_tests(database, cyclers, channels, None, start_s, end_s))
     if by == "test":

@@ -1094,10 +1094,15 @@ _SKELETON_RECORD = _gather_format(numbers=False)[0]
 _RECORD_MARKERS = struct.Struct(_GATHER_RECORD).unpack_from
 # unpack_from spells the text fields' offsets out, for speed; they must be these.
 if tuple((at, size) for _name, at, size in _TEXT_FIELDS) != (
-    (7, 400), (407, 144), (551, 100), (651, 64), (715, 144), (859, 400), (1259, 400)
+    (7, 400),
+    (407, 144),
+    (551, 100),
+    (651, 64),
+    (715, 144),
+    (859, 400),
+    (1259, 400),
 ):  # pragma: no cover - a change of the declared layout
     raise RuntimeError("ChannelRecord.unpack_from's text offsets do not match its layout")
-
 
 
 def _numbers_format() -> tuple[str, tuple[int, ...]]:
@@ -1205,6 +1210,7 @@ class _PlainRecords:
             columns[-3:] = [aux, ((),) * count, ((),) * count]
             self._columns = columns
         return self._columns
+
 
 def _text_column(
     records: _PlainRecords, text: tuple[str, int, int], firsts: tuple[int, ...]

@@ -101,4 +101,3 @@ class RawClient(ClosedOnExit):
     def close(self) -> None:
         """Close the connection."""
         self.sock.close()
-
